@@ -1,0 +1,147 @@
+"""The one error tree of the project.
+
+Every failure that can reach a user is a ``BotError``; each carries ``user_message``, one
+sentence an adapter can show as-is. Adapters turn errors into messages in exactly one place.
+
+::
+
+    BotError
+    ├── ConfigError                 bad configuration; stops start-up, names the key
+    ├── UserError                   the request was refused before anything was charged
+    │   ├── OptionError             an unknown or out-of-range option
+    │   ├── ImageError              not an image, too large, corrupt
+    │   ├── PolicyError             the chat's policy refuses it (disabled, banned word, ...)
+    │   ├── InsufficientCredits     the user's balance is below the price
+    │   ├── QueueFull               too many jobs queued (globally or for this user)
+    │   └── NotAllowed              an admin/owner command from someone who is not one
+    ├── JobCancelled                the requester cancelled the job (refunded)
+    └── ProviderError               the backend failed (the job is refunded)
+        ├── ProviderAuthError       the operator's key was refused
+        ├── ProviderCreditsError    the operator's account at the provider is empty
+        ├── RateLimited             too many requests (``retry_after`` seconds)
+        ├── InvalidProviderRequest  the provider refused the parameters
+        ├── ContentFiltered         the provider's safety filter blocked the result
+        ├── ProviderUnavailable     unreachable, 5xx, maintenance
+        ├── ProviderTimeout         no answer within the job timeout
+        └── JobFailed               the provider accepted the job and it failed
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    default_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def user_message(self) -> str:
+        """One sentence that is safe to show to the user."""
+        return str(self)
+
+
+class ConfigError(BotError):
+    """The configuration is invalid; the message names the key."""
+
+
+class UserError(BotError):
+    """A request refused before any credit was reserved."""
+
+
+class OptionError(UserError):
+    """An unknown, malformed or out-of-range option."""
+
+
+class ImageError(UserError):
+    """The input is not a usable image."""
+
+
+class PolicyError(UserError):
+    """The chat's moderation policy refuses the request."""
+
+
+class InsufficientCredits(UserError):
+    """The user cannot afford the request."""
+
+    def __init__(self, price: int, balance: int) -> None:
+        self.price = price
+        self.balance = balance
+        super().__init__(
+            f"This costs {price} credit{'s' if price != 1 else ''} and your balance is {balance}."
+        )
+
+
+class QueueFull(UserError):
+    """The queue is at its limit."""
+
+    default_message = "The bot is busy right now; please try again in a minute."
+
+
+class NotAllowed(UserError):
+    """The caller lacks the rights for this command."""
+
+    default_message = "Only an admin can do that."
+
+
+class JobCancelled(BotError):
+    """The job was cancelled by its requester."""
+
+    default_message = "Cancelled; your credits were refunded."
+
+
+class ProviderError(BotError):
+    """A backend failure; the job is refunded.
+
+    ``accepted`` tells whether the backend had taken the job when it failed: a pool moves a
+    job that failed before acceptance to its next member.
+    """
+
+    default_message = "The image service failed; your credits were refunded."
+
+    def __init__(self, message: str | None = None, *, accepted: bool = False) -> None:
+        super().__init__(message)
+        self.accepted = accepted
+
+
+class ProviderAuthError(ProviderError):
+    default_message = "The image service refused the bot's key; the operator has to fix it."
+
+
+class ProviderCreditsError(ProviderError):
+    default_message = "The image service account is out of credits; the operator has to top it up."
+
+
+class RateLimited(ProviderError):
+    default_message = "The image service is rate limiting the bot; please try again shortly."
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: float | None = None,
+        accepted: bool = False,
+    ) -> None:
+        super().__init__(message, accepted=accepted)
+        self.retry_after = retry_after
+
+
+class InvalidProviderRequest(ProviderError):
+    default_message = "The image service rejected these settings."
+
+
+class ContentFiltered(ProviderError):
+    default_message = (
+        "The image service's safety filter blocked this result; your credits were refunded."
+    )
+
+
+class ProviderUnavailable(ProviderError):
+    default_message = "The image service is unavailable right now; please try again later."
+
+
+class ProviderTimeout(ProviderError):
+    default_message = "The image service took too long; your credits were refunded."
+
+
+class JobFailed(ProviderError):
+    default_message = "The image service could not finish this image; your credits were refunded."

@@ -1,0 +1,177 @@
+"""The shared HTTP layer: one retry policy and one mapping from HTTP failures onto the error tree."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.errors import (
+    InvalidProviderRequest,
+    ProviderAuthError,
+    ProviderCreditsError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from bot.redact import redact
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded attempts with exponential backoff and full jitter; Retry-After wins when sent."""
+
+    attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+def make_client(*, connect_timeout: float = 10.0, read_timeout: float = 120.0) -> httpx.AsyncClient:
+    """The one client every backend shares (connection pooling, sane timeouts)."""
+    timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True,
+                             headers={"User-Agent": "img2img-bot/0.1"})
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+    retry_statuses: Iterable[int] = RETRY_STATUSES,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send a request, retrying 429/5xx/connection errors; the last response is returned as is.
+
+    Only requests that are safe to repeat should come through here with ``attempts > 1``:
+    a connection error before the request was written, or a status the server sent back
+    without doing the work, cannot double-charge.
+    """
+    statuses = frozenset(retry_statuses)
+    last_exc: Exception | None = None
+    for attempt in range(retry.attempts):
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout() from exc
+        except httpx.TransportError as exc:
+            last_exc = exc
+            if attempt + 1 < retry.attempts:
+                await asyncio.sleep(retry.delay(attempt, None))
+                continue
+            raise ProviderUnavailable() from exc
+        if response.status_code in statuses and attempt + 1 < retry.attempts:
+            await response.aread()
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None:
+                retry_after = body_retry_after(response)
+            await asyncio.sleep(retry.delay(attempt, retry_after))
+            continue
+        return response
+    raise ProviderUnavailable() from last_exc  # pragma: no cover - loop always returns or raises
+
+
+def body_retry_after(response: httpx.Response) -> float | None:
+    """A ``retry_after`` field some providers put in the JSON body instead of the header."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(body, dict):
+        for key in ("retry_after", "retryAfter"):
+            value = body.get(key)
+            if isinstance(value, int | float):
+                return float(value)
+    return None
+
+
+def json_body(response: httpx.Response) -> Any:
+    """Parse JSON or fail as a malformed answer (never a crash)."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProviderUnavailable("The image service sent an unreadable answer.") from exc
+
+
+def error_detail(response: httpx.Response) -> str:
+    """The most useful human text in an error body, trimmed and with secrets removed."""
+    text = ""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error", "errors", "messege"):
+            value = body.get(key)
+            if value:
+                text = value if isinstance(value, str) else json.dumps(value)[:300]
+                break
+    elif isinstance(body, str):
+        text = body
+    if not text and not response.headers.get("content-type", "").startswith("text/html"):
+        text = response.text[:300]
+    return redact(text.strip())[:300]
+
+
+def error_for_status(
+    status: int, detail: str = "", *, retry_after: float | None = None, accepted: bool = False
+) -> ProviderError:
+    """The error-tree exception for an HTTP status (without raising it)."""
+    suffix = f": {detail}" if detail else ""
+    if status in (401, 403):
+        return ProviderAuthError(accepted=accepted)
+    if status == 402:
+        return ProviderCreditsError(accepted=accepted)
+    if status == 429:
+        return RateLimited(retry_after=retry_after, accepted=accepted)
+    if status in (408, 504):
+        return ProviderTimeout(accepted=accepted)
+    if 400 <= status < 500:
+        return InvalidProviderRequest(
+            f"The image service rejected these settings{suffix.rstrip('.')}.", accepted=accepted
+        )
+    return ProviderUnavailable(accepted=accepted)
+
+
+def raise_for_status(response: httpx.Response, *, accepted: bool = False) -> None:
+    """Raise the mapped error for a non-2xx response."""
+    if response.is_success:
+        return
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if retry_after is None and response.status_code == 429:
+        retry_after = body_retry_after(response)
+    raise error_for_status(
+        response.status_code, error_detail(response), retry_after=retry_after, accepted=accepted
+    )
