@@ -1,0 +1,351 @@
+"""SQLite storage (aiosqlite, WAL): the embedded default.
+
+Each write is one transaction run as one function on aiosqlite's worker thread, so a
+reservation and its ledger row commit together or not at all, and a process killed at any
+moment leaves either both or neither.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from bot.errors import InsufficientCredits
+from storage.base import ACTIVE_STATUSES, Drift, JobRecord, LedgerEntry, Usage
+
+T = TypeVar("T")
+REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _job_from_row(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"], user_key=row["user_key"], chat_key=row["chat_key"],
+        provider=row["provider"], status=row["status"], charge=row["charge"],
+        price=row["price"], params=json.loads(row["params"]), origin=json.loads(row["origin"]),
+        seed=row["seed"], error=row["error"], metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"], started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class SQLiteStorage:
+    """``Storage`` on one SQLite file."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._db: aiosqlite.Connection | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        await db.execute("PRAGMA foreign_keys=ON")
+        self._db = db
+        await self._tx(self._migrate)
+        # Platforms re-deliver within minutes; a week of event ids is plenty.
+        await self._tx(lambda conn: conn.execute(
+            "DELETE FROM processed_events WHERE created_at < ?", (time.time() - 7 * 86400,)))
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                     "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, sql in _migrations():
+            if version in done:
+                continue
+            for statement in sql.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` as one IMMEDIATE transaction on the connection's thread."""
+        db = self._db
+        if db is None:
+            raise RuntimeError("storage is not open")
+
+        def run() -> T:
+            conn = db._conn  # the sqlite3 connection; used only on aiosqlite's own thread
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        # aiosqlite has no public "run this function on your thread"; _execute is that.
+        result: T = await db._execute(run)
+        return result
+
+    async def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        db = self._db
+        if db is None:
+            raise RuntimeError("storage is not open")
+        return list(await db.execute_fetchall(sql, args))
+
+    # -- users and credits ---------------------------------------------------------------------
+    async def ensure_user(self, user_key: str, *, initial: int, daily_free: int,
+                          today: str) -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            row = conn.execute("SELECT balance, last_topup FROM users WHERE key = ?",
+                               (user_key,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO users (key, balance, last_topup, created_at) "
+                             "VALUES (?, ?, ?, ?)", (user_key, initial, today, now))
+                if initial:
+                    conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
+                                 "VALUES (?, ?, 'initial', 'welcome grant', ?)",
+                                 (user_key, initial, now))
+                return initial
+            balance, last_topup = int(row[0]), row[1]
+            if last_topup == today:
+                return balance
+            top_up = min(daily_free, max(0, initial - balance))
+            conn.execute("UPDATE users SET balance = balance + ?, last_topup = ? WHERE key = ?",
+                         (top_up, today, user_key))
+            if top_up:
+                conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
+                             "VALUES (?, ?, 'daily', 'daily free credits', ?)",
+                             (user_key, top_up, now))
+            return balance + top_up
+
+        return await self._tx(fn)
+
+    async def balance(self, user_key: str) -> int | None:
+        rows = await self._read("SELECT balance FROM users WHERE key = ?", (user_key,))
+        return int(rows[0][0]) if rows else None
+
+    async def ledger(self, user_key: str, limit: int = 10) -> list[LedgerEntry]:
+        rows = await self._read(
+            "SELECT id, user_key, amount, kind, job_id, note, created_at FROM ledger "
+            "WHERE user_key = ? ORDER BY id DESC LIMIT ?", (user_key, limit))
+        return [LedgerEntry(*tuple(row)) for row in rows]
+
+    async def grant(self, user_key: str, amount: int, note: str = "") -> int:
+        def fn(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) VALUES (?, 0, ?)",
+                         (user_key, now))
+            row = conn.execute("SELECT balance FROM users WHERE key = ?", (user_key,)).fetchone()
+            change = max(amount, -int(row[0]))  # a negative grant takes at most what is there
+            conn.execute("UPDATE users SET balance = balance + ? WHERE key = ?",
+                         (change, user_key))
+            conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
+                         "VALUES (?, ?, 'grant', ?, ?)", (user_key, change, note, now))
+            return int(row[0]) + change
+
+        return await self._tx(fn)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    async def create_job(self, job: JobRecord) -> int:
+        """Insert the job and, when it has a price, reserve it; returns the balance left."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            row = conn.execute("SELECT balance FROM users WHERE key = ?",
+                               (job.user_key,)).fetchone()
+            balance = int(row[0]) if row else 0
+            charge = "none"
+            if job.price > 0:
+                updated = conn.execute(
+                    "UPDATE users SET balance = balance - ? WHERE key = ? AND balance >= ?",
+                    (job.price, job.user_key, job.price)).rowcount
+                if updated != 1:
+                    raise InsufficientCredits(job.price, balance)
+                conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at)"
+                             " VALUES (?, ?, 'reserve', ?, ?, ?)",
+                             (job.user_key, -job.price, job.id, job.provider, now))
+                balance -= job.price
+                charge = "held"
+            conn.execute(
+                "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
+                " origin, created_at, notified) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 1)",
+                (job.id, job.user_key, job.chat_key, job.provider, charge, job.price,
+                 json.dumps(job.params), json.dumps(job.origin), now))
+            return balance
+
+        return await self._tx(fn)
+
+    async def start_job(self, job_id: str) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE jobs SET status = 'running', started_at = ? "
+                         "WHERE id = ? AND status = 'queued'", (time.time(), job_id))
+
+        await self._tx(fn)
+
+    @staticmethod
+    def _settle(conn: sqlite3.Connection, job_id: str, status: str) -> None:
+        """Commit or refund a held reservation exactly once."""
+        if status == "succeeded":
+            conn.execute("UPDATE jobs SET charge = 'committed' WHERE id = ? AND charge = 'held'",
+                         (job_id,))
+            return
+        row = conn.execute("SELECT user_key, price FROM jobs WHERE id = ? AND charge = 'held'",
+                           (job_id,)).fetchone()
+        if row is None:
+            return
+        conn.execute("UPDATE jobs SET charge = 'refunded' WHERE id = ?", (job_id,))
+        conn.execute("UPDATE users SET balance = balance + ? WHERE key = ?", (row[1], row[0]))
+        conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at) "
+                     "VALUES (?, ?, 'refund', ?, ?, ?)",
+                     (row[0], row[1], job_id, status, time.time()))
+
+    async def finish_job(self, job_id: str, status: str, *, seed: int | None = None,
+                         error: str | None = None,
+                         metadata: dict[str, Any] | None = None) -> int | None:
+        """Record the outcome; success commits the reservation, anything else refunds it."""
+        if status != "succeeded" and status not in REFUNDED_STATUSES:
+            raise ValueError(f"not a final status: {status}")
+
+        def fn(conn: sqlite3.Connection) -> int | None:
+            updated = conn.execute(
+                "UPDATE jobs SET status = ?, seed = ?, error = ?, metadata = ?, finished_at = ? "
+                "WHERE id = ? AND status IN ('queued', 'running')",
+                (status, seed, error, json.dumps(metadata or {}), time.time(), job_id)).rowcount
+            if updated:
+                self._settle(conn, job_id, status)
+            row = conn.execute("SELECT u.balance FROM users u JOIN jobs j ON j.user_key = u.key "
+                               "WHERE j.id = ?", (job_id,)).fetchone()
+            return int(row[0]) if row else None
+
+        return await self._tx(fn)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        rows = await self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job_from_row(rows[0]) if rows else None
+
+    async def recover_interrupted(self) -> list[JobRecord]:
+        """Jobs a dead process left queued or running: mark interrupted and refund them."""
+
+        def fn(conn: sqlite3.Connection) -> list[str]:
+            marks = ",".join("?" * len(ACTIVE_STATUSES))
+            ids = [row[0] for row in conn.execute(
+                f"SELECT id FROM jobs WHERE status IN ({marks})",  # noqa: S608 - placeholders only
+                ACTIVE_STATUSES)]
+            for job_id in ids:
+                conn.execute("UPDATE jobs SET status = 'interrupted', notified = 0, finished_at = ?,"
+                             " error = 'interrupted by a restart' WHERE id = ?",
+                             (time.time(), job_id))
+                self._settle(conn, job_id, "interrupted")
+            return ids
+
+        ids = await self._tx(fn)
+        jobs = [await self.get_job(job_id) for job_id in ids]
+        return [job for job in jobs if job is not None]
+
+    async def pending_notifications(self, platform: str) -> list[JobRecord]:
+        rows = await self._read("SELECT * FROM jobs WHERE notified = 0 AND user_key LIKE ? "
+                                "ORDER BY created_at", (f"{platform}:%",))
+        return [_job_from_row(row) for row in rows]
+
+    async def mark_notified(self, job_id: str) -> None:
+        await self._tx(lambda conn: conn.execute("UPDATE jobs SET notified = 1 WHERE id = ?",
+                                                 (job_id,)))
+
+    async def usage(self, user_key: str, chat_key: str, since: float) -> Usage:
+        rows = await self._read(
+            "SELECT COUNT(*), MAX(created_at) FROM jobs WHERE user_key = ? AND chat_key = ? "
+            "AND created_at >= ? AND status NOT IN ('failed', 'cancelled', 'interrupted')",
+            (user_key, chat_key, since))
+        last = await self._read("SELECT MAX(created_at) FROM jobs WHERE user_key = ? AND "
+                                "chat_key = ? AND status NOT IN ('failed', 'cancelled', "
+                                "'interrupted')", (user_key, chat_key))
+        return Usage(count=int(rows[0][0]), last_at=last[0][0])
+
+    # -- settings --------------------------------------------------------------------------------
+    async def user_settings(self, user_key: str) -> dict[str, Any]:
+        rows = await self._read("SELECT settings FROM users WHERE key = ?", (user_key,))
+        return dict(json.loads(rows[0][0])) if rows else {}
+
+    async def set_user_settings(self, user_key: str, settings: dict[str, Any]) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) VALUES (?, 0, ?)",
+                         (user_key, time.time()))
+            conn.execute("UPDATE users SET settings = ? WHERE key = ?",
+                         (json.dumps(settings), user_key))
+
+        await self._tx(fn)
+
+    async def chat_settings(self, chat_key: str) -> dict[str, Any]:
+        rows = await self._read("SELECT settings FROM chats WHERE key = ?", (chat_key,))
+        return dict(json.loads(rows[0][0])) if rows else {}
+
+    async def set_chat_settings(self, chat_key: str, settings: dict[str, Any]) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO chats (key, settings, updated_at) VALUES (?, ?, ?) "
+                         "ON CONFLICT(key) DO UPDATE SET settings = excluded.settings, "
+                         "updated_at = excluded.updated_at",
+                         (chat_key, json.dumps(settings), time.time()))
+
+        await self._tx(fn)
+
+    # -- idempotency, privacy, audit -------------------------------------------------------------
+    async def mark_event(self, platform: str, event_id: str) -> bool:
+        def fn(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("INSERT OR IGNORE INTO processed_events VALUES (?, ?, ?)",
+                               (platform, event_id, time.time()))
+            return bool(cur.rowcount)
+
+        return await self._tx(fn)
+
+    async def forget_user(self, user_key: str) -> int:
+        """Erase a user's prompts and personal settings; the ledger stays for the audit trail."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            conn.execute("UPDATE users SET settings = '{}' WHERE key = ?", (user_key,))
+            return int(conn.execute(
+                "UPDATE jobs SET params = '{}', origin = '{}', error = NULL WHERE user_key = ? "
+                "AND status NOT IN ('queued', 'running')", (user_key,)).rowcount)
+
+        return await self._tx(fn)
+
+    async def stats(self) -> dict[str, Any]:
+        users = await self._read("SELECT COUNT(*), COALESCE(SUM(balance), 0) FROM users")
+        jobs = await self._read("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        spent = await self._read("SELECT COALESCE(SUM(price), 0) FROM jobs "
+                                 "WHERE charge = 'committed'")
+        day = await self._read("SELECT COUNT(*) FROM jobs WHERE created_at >= ?",
+                               (time.time() - 86400,))
+        return {
+            "users": int(users[0][0]), "credits_outstanding": int(users[0][1]),
+            "jobs": {row[0]: int(row[1]) for row in jobs}, "credits_spent": int(spent[0][0]),
+            "jobs_last_24h": int(day[0][0]),
+        }
+
+    async def drift(self) -> list[Drift]:
+        rows = await self._read(
+            "SELECT u.key, u.balance, COALESCE(SUM(l.amount), 0) FROM users u "
+            "LEFT JOIN ledger l ON l.user_key = u.key GROUP BY u.key "
+            "HAVING u.balance != COALESCE(SUM(l.amount), 0)")
+        return [Drift(row[0], int(row[1]), int(row[2])) for row in rows]

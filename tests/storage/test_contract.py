@@ -1,0 +1,163 @@
+"""The storage contract: every implementation must pass this suite (add it to ``BACKENDS``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.errors import InsufficientCredits
+from storage import SQLiteStorage, Storage
+from storage.base import JobRecord
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "sqlite": lambda tmp: SQLiteStorage(tmp / "test.db"),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    storage = BACKENDS[request.param](tmp_path)
+    await storage.open()
+    yield storage
+    await storage.close()
+
+
+def job(job_id: str, user: str = "telegram:1", price: int = 2) -> JobRecord:
+    return JobRecord(id=job_id, user_key=user, chat_key="telegram:-100", provider="webui",
+                     status="queued", charge="", price=price, params={"prompt": "x"},
+                     origin={"chat_id": 5})
+
+
+async def test_initial_grant_and_daily_top_up(store: Storage) -> None:
+    assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-01") == 20
+    assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-01") == 20
+    await store.create_job(job("a", price=12))
+    assert await store.finish_job("a", "succeeded") == 8
+    assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-02") == 13
+    assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-02") == 13
+    kinds = [entry.kind for entry in await store.ledger("telegram:1")]
+    assert kinds == ["daily", "reserve", "initial"]
+    assert await store.drift() == []
+
+
+async def test_top_up_never_exceeds_initial(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-01")
+    await store.create_job(job("a", price=2))
+    await store.finish_job("a", "succeeded")
+    assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-02") == 20
+
+
+async def test_reserve_refuses_overdraft_and_records_nothing(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=3, daily_free=0, today="d")
+    with pytest.raises(InsufficientCredits) as info:
+        await store.create_job(job("a", price=5))
+    assert info.value.balance == 3 and info.value.price == 5
+    assert await store.get_job("a") is None
+    assert await store.balance("telegram:1") == 3
+
+
+async def test_refund_happens_exactly_once(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    assert await store.create_job(job("a", price=4)) == 6
+    assert await store.finish_job("a", "failed", error="boom") == 10
+    assert await store.finish_job("a", "failed") == 10
+    assert await store.finish_job("a", "succeeded") == 10
+    record = await store.get_job("a")
+    assert record is not None and record.status == "failed" and record.charge == "refunded"
+    refunds = [e for e in await store.ledger("telegram:1") if e.kind == "refund"]
+    assert len(refunds) == 1 and refunds[0].amount == 4
+
+
+async def test_commit_keeps_the_charge(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    await store.create_job(job("a", price=4))
+    await store.start_job("a")
+    assert await store.finish_job("a", "succeeded", seed=7, metadata={"member": "x"}) == 6
+    record = await store.get_job("a")
+    assert record is not None
+    assert (record.status, record.charge, record.seed) == ("succeeded", "committed", 7)
+    assert record.metadata == {"member": "x"} and record.origin == {"chat_id": 5}
+
+
+async def test_concurrent_reservations_never_overdraw(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    results = await asyncio.gather(*(store.create_job(job(f"j{i}", price=3)) for i in range(8)),
+                                   return_exceptions=True)
+    ok = [r for r in results if isinstance(r, int)]
+    assert len(ok) == 3
+    assert all(isinstance(r, InsufficientCredits) for r in results if not isinstance(r, int))
+    assert await store.balance("telegram:1") == 1
+    assert await store.drift() == []
+
+
+async def test_recover_interrupted_refunds_active_jobs(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    await store.create_job(job("queued", price=2))
+    await store.create_job(job("running", price=3))
+    await store.start_job("running")
+    await store.create_job(job("done", price=1))
+    await store.finish_job("done", "succeeded")
+    recovered = await store.recover_interrupted()
+    assert sorted(j.id for j in recovered) == ["queued", "running"]
+    assert await store.balance("telegram:1") == 9
+    pending = await store.pending_notifications("telegram")
+    assert sorted(j.id for j in pending) == ["queued", "running"]
+    await store.mark_notified("queued")
+    assert [j.id for j in await store.pending_notifications("telegram")] == ["running"]
+    assert await store.pending_notifications("discord") == []
+    assert await store.recover_interrupted() == []
+    assert await store.drift() == []
+
+
+async def test_grant_and_negative_grant(store: Storage) -> None:
+    assert await store.grant("discord:9", 5, "gift") == 5
+    assert await store.grant("discord:9", -50, "revoke") == 0
+    assert await store.drift() == []
+
+
+async def test_settings_round_trip(store: Storage) -> None:
+    assert await store.user_settings("telegram:1") == {}
+    await store.set_user_settings("telegram:1", {"steps": 30})
+    assert await store.user_settings("telegram:1") == {"steps": 30}
+    await store.set_chat_settings("telegram:-5", {"banned_words": ["x"]})
+    await store.set_chat_settings("telegram:-5", {"banned_words": ["y"]})
+    assert await store.chat_settings("telegram:-5") == {"banned_words": ["y"]}
+
+
+async def test_mark_event_is_idempotent(store: Storage) -> None:
+    assert await store.mark_event("telegram", "1") is True
+    assert await store.mark_event("telegram", "1") is False
+    assert await store.mark_event("discord", "1") is True
+
+
+async def test_usage_counts_jobs_in_chat(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    await store.create_job(job("a", price=1))
+    await store.create_job(job("b", price=1))
+    await store.finish_job("b", "failed")
+    usage = await store.usage("telegram:1", "telegram:-100", since=0)
+    assert usage.count == 1 and usage.last_at is not None
+
+
+async def test_forget_user_erases_prompts_but_keeps_ledger(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    await store.set_user_settings("telegram:1", {"steps": 30})
+    await store.create_job(job("a", price=1))
+    await store.finish_job("a", "succeeded")
+    assert await store.forget_user("telegram:1") == 1
+    record = await store.get_job("a")
+    assert record is not None and record.params == {}
+    assert await store.user_settings("telegram:1") == {}
+    assert len(await store.ledger("telegram:1")) == 2
+
+
+async def test_stats(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    await store.create_job(job("a", price=2))
+    await store.finish_job("a", "succeeded")
+    stats = await store.stats()
+    assert stats["users"] == 1 and stats["credits_spent"] == 2
+    assert stats["jobs"] == {"succeeded": 1}
