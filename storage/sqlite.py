@@ -104,7 +104,7 @@ class SQLiteStorage:
             return result
 
         # aiosqlite has no public "run this function on your thread"; _execute is that.
-        result: T = await db._execute(run)
+        result: T = await db._execute(run)  # type: ignore[no-untyped-call]
         return result
 
     async def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -254,8 +254,8 @@ class SQLiteStorage:
                 f"SELECT id FROM jobs WHERE status IN ({marks})",  # noqa: S608 - placeholders only
                 ACTIVE_STATUSES)]
             for job_id in ids:
-                conn.execute("UPDATE jobs SET status = 'interrupted', notified = 0, finished_at = ?,"
-                             " error = 'interrupted by a restart' WHERE id = ?",
+                conn.execute("UPDATE jobs SET status = 'interrupted', notified = 0, "
+                             "finished_at = ?, error = 'interrupted by a restart' WHERE id = ?",
                              (time.time(), job_id))
                 self._settle(conn, job_id, "interrupted")
             return ids
