@@ -1,4 +1,4 @@
-"""The shared HTTP layer: one retry policy and one mapping from HTTP failures onto the error tree."""
+"""The shared HTTP layer: one retry policy and one mapping of HTTP failures onto the errors."""
 
 from __future__ import annotations
 
