@@ -1,0 +1,213 @@
+"""Safe decoding, resizing and encoding of user images; every function here runs off the loop.
+
+``probe`` checks an upload before anything is charged (format, bytes, pixels, a cheap trial
+decode); ``prepare`` turns the stored compressed bytes into the provider's input when the job
+starts; ``fit_for_delivery`` makes a result fit a platform's limits. The async wrappers run
+them on a dedicated thread pool (Pillow releases the GIL while it decodes and resizes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from bot.errors import ImageError
+from bot.models import ImageData
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ALLOWED_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
+                   "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp",
+                   "TIFF": "image/tiff"}
+SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                           thread_name_prefix="imaging")
+
+
+async def off_loop(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run Pillow work on the imaging pool so the event loop stays free."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_pool, lambda: fn(*args, **kwargs))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What ``probe`` learned: size as displayed (EXIF orientation applied)."""
+
+    width: int
+    height: int
+    format: str
+    mime: str
+    frames: int
+    nbytes: int
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB"
+
+
+def _sniff(data: bytes) -> None:
+    head = data[:512].lstrip()
+    if head[:5].lower() in (b"<svg ", b"<?xml") or b"<svg" in head[:256].lower():
+        raise ImageError(f"SVG drawings are not supported; please send a {SUPPORTED} image.")
+    if head[:4] == b"%PDF":
+        raise ImageError(f"PDF files are not supported; please send a {SUPPORTED} image.")
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        raise ImageError(f"HEIC/AVIF photos are not supported; please send a {SUPPORTED} image.")
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageError("This image has far too many pixels to process.") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"This file is not an image I can read; please send a {SUPPORTED} "
+                         "image.") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError("This image is damaged and cannot be read.") from exc
+
+
+def probe(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """Check an upload without a full decode; raises ``ImageError`` with a clear sentence."""
+    if not data:
+        raise ImageError("The file is empty.")
+    if len(data) > max_bytes:
+        raise ImageError(f"The image is {_mb(len(data))}; the limit is {_mb(max_bytes)}.")
+    _sniff(data)
+    img = _open(data)
+    fmt = img.format or ""
+    if fmt not in ALLOWED_FORMATS:
+        raise ImageError(f"{fmt or 'This'} images are not supported; please send a "
+                         f"{SUPPORTED} image.")
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageError("This image has no pixels.")
+    if width * height > max_pixels:
+        raise ImageError(f"The image is {width}x{height} pixels; the limit is "
+                         f"{max_pixels / 1e6:.0f} megapixels.")
+    if max(width, height) / min(width, height) > 20:
+        raise ImageError(f"The image is {width}x{height}; its sides are too unequal "
+                         "(at most 20:1).")
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError):
+        orientation = 1
+    if orientation in ROTATED:
+        width, height = height, width
+    frames = int(getattr(img, "n_frames", 1))
+    _trial_decode(img, fmt)
+    return ImageInfo(width, height, fmt, ALLOWED_FORMATS[fmt], frames, len(data))
+
+
+def _trial_decode(img: Image.Image, fmt: str) -> None:
+    """Decode cheaply to catch truncated or corrupt files before anything is charged."""
+    try:
+        if fmt in ("JPEG", "MPO"):
+            img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
+        img.seek(0)
+        img.load()
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode to RGB: alpha flattened on white, 16-bit scaled down, CMYK converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        img = img.point(lambda value: value * (1 / 256)).convert("L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def decode(data: bytes, target: tuple[int, int] | None = None) -> Image.Image:
+    """Decode the first frame as upright RGB; with ``target`` JPEG decodes at a reduced scale."""
+    img = _open(data)
+    try:
+        if target and img.format in ("JPEG", "MPO"):
+            orientation = img.getexif().get(0x0112, 1)
+            want = (target[1], target[0]) if orientation in ROTATED else target
+            img.draft("RGB", want)
+        img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return _to_rgb(img)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
+
+
+def fit_crop(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale to cover ``size`` and crop the centre (what img2img UIs call crop-and-resize)."""
+    if img.size == size:
+        return img
+    src_w, src_h = img.size
+    scale = max(size[0] / src_w, size[1] / src_h)
+    crop_w, crop_h = size[0] / scale, size[1] / scale
+    left, top = (src_w - crop_w) / 2, (src_h - crop_h) / 2
+    return img.resize(size, Image.Resampling.LANCZOS,
+                      box=(left, top, left + crop_w, top + crop_h), reducing_gap=3.0)
+
+
+def encode(img: Image.Image, fmt: str = "PNG", *, max_bytes: int | None = None) -> ImageData:
+    """Encode in ``fmt`` (PNG, JPEG or WEBP), stepping quality/size down to fit ``max_bytes``."""
+    fmt = fmt.upper()
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}[fmt]
+    buf = io.BytesIO()
+    if fmt == "PNG":
+        img.save(buf, "PNG", compress_level=1)
+        if max_bytes is None or buf.tell() <= max_bytes:
+            return ImageData(buf.getvalue(), mime)
+        return encode(img, "JPEG", max_bytes=max_bytes)
+    for quality in (92, 85, 75, 60, 45):
+        buf = io.BytesIO()
+        img.save(buf, fmt, quality=quality)
+        if max_bytes is None or buf.tell() <= max_bytes:
+            return ImageData(buf.getvalue(), mime)
+    smaller = img.resize((max(1, img.width * 3 // 4), max(1, img.height * 3 // 4)),
+                         Image.Resampling.LANCZOS)
+    return encode(smaller, fmt, max_bytes=max_bytes)
+
+
+def prepare(data: bytes, size: tuple[int, int], fmt: str = "PNG",
+            max_bytes: int | None = None) -> ImageData:
+    """The stored upload as the provider's input: upright RGB at ``size`` in ``fmt``."""
+    img = decode(data, target=size)
+    return encode(fit_crop(img, size), fmt, max_bytes=max_bytes)
+
+
+def fit_for_delivery(image: ImageData, *, max_bytes: int,
+                     max_side_sum: int | None = None) -> ImageData:
+    """A result that fits a platform's limits: unchanged when it does, else re-encoded/shrunk."""
+    img = Image.open(io.BytesIO(image.data))
+    width, height = img.size
+    sum_ok = max_side_sum is None or width + height <= max_side_sum
+    if len(image.data) <= max_bytes and sum_ok:
+        return image
+    img = _to_rgb(img)
+    if not sum_ok and max_side_sum is not None:
+        scale = max_side_sum / (width + height)
+        img = img.resize((max(1, int(width * scale)), max(1, int(height * scale))),
+                         Image.Resampling.LANCZOS)
+    return encode(img, "PNG" if image.mime == "image/png" else "JPEG", max_bytes=max_bytes)
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the header only."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from bot import imaging
+from bot.errors import ImageError
+from bot.models import SizeRules
+from bot.sizing import megapixel_units, output_size, snap
+
+LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
+
+
+def encoded(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def test_probe_reads_size_and_format() -> None:
+    info = imaging.probe(encoded(Image.new("RGB", (300, 200)), "JPEG"), **LIMITS)
+    assert (info.width, info.height, info.format, info.mime) == (300, 200, "JPEG", "image/jpeg")
+
+
+def test_probe_applies_exif_rotation_to_the_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    info = imaging.probe(encoded(Image.new("RGB", (300, 200)), "JPEG", exif=exif), **LIMITS)
+    assert (info.width, info.height) == (200, 300)
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    (b"", "empty"),
+    (b"hello, this is text", "not an image"),
+    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG"),
+])
+def test_probe_refuses_non_images(data: bytes, fragment: str) -> None:
+    with pytest.raises(ImageError, match=fragment):
+        imaging.probe(data, **LIMITS)
+
+
+def test_probe_refuses_truncated_and_oversized() -> None:
+    jpeg = encoded(Image.effect_noise((400, 400), 50).convert("RGB"), "JPEG")
+    with pytest.raises(ImageError, match="damaged"):
+        imaging.probe(jpeg[: len(jpeg) // 2], **LIMITS)
+    with pytest.raises(ImageError, match="limit is"):
+        imaging.probe(jpeg, max_bytes=100, max_pixels=10**9)
+    with pytest.raises(ImageError, match="megapixels"):
+        imaging.probe(jpeg, max_bytes=10**9, max_pixels=1000)
+
+
+def test_prepare_flattens_alpha_and_resizes() -> None:
+    rgba = Image.new("RGBA", (100, 50), (255, 0, 0, 0))
+    out = imaging.prepare(encoded(rgba, "PNG"), (64, 32))
+    img = Image.open(io.BytesIO(out.data))
+    assert img.size == (64, 32) and img.mode == "RGB" and img.getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_prepare_uses_the_first_frame_of_an_animation() -> None:
+    frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    img = Image.open(io.BytesIO(imaging.prepare(buf.getvalue(), (40, 40)).data))
+    red = img.convert("RGB").getpixel((10, 10))
+    assert isinstance(red, tuple) and red[0] > 200 and red[2] < 50
+
+
+def test_encode_fits_a_byte_budget() -> None:
+    noisy = Image.effect_noise((800, 800), 100).convert("RGB")
+    out = imaging.encode(noisy, "JPEG", max_bytes=40_000)
+    assert len(out.data) <= 40_000 and out.mime == "image/jpeg"
+    png = imaging.encode(noisy, "PNG", max_bytes=40_000)
+    assert len(png.data) <= 40_000
+
+
+async def test_off_loop_runs_in_a_worker_thread() -> None:
+    import threading
+
+    name = await imaging.off_loop(lambda: threading.current_thread().name)
+    assert name.startswith("imaging")
+
+
+def test_output_size_follows_the_input_ratio_and_rules() -> None:
+    rules = SizeRules(multiple=64, min_side=320, max_side=1536, preferred_area=1024 * 1024)
+    width, height = output_size((4000, 3000), rules)
+    assert width % 64 == 0 and height % 64 == 0 and abs(width / height - 4 / 3) < 0.1
+    assert output_size((100, 100), rules, size=(10000, 100)) == (1536, 320)
+    assert output_size((100, 100), rules, aspect=(16, 9), max_side=512)[0] == 512
+    sdxl = SizeRules(allowed_sizes=((1024, 1024), (1216, 832), (832, 1216)))
+    assert output_size((3000, 2000), sdxl) == (1216, 832)
+
+
+def test_snap_and_price_units() -> None:
+    assert snap(500, 64, 320, 1536) == 512
+    assert snap(10, 64, 320, 1536) == 320
+    assert megapixel_units(1024, 1024) == 1 and megapixel_units(1025, 1024) == 2
