@@ -194,7 +194,7 @@ def prepare(data: bytes, size: tuple[int, int], fmt: str = "PNG",
 def fit_for_delivery(image: ImageData, *, max_bytes: int,
                      max_side_sum: int | None = None) -> ImageData:
     """A result that fits a platform's limits: unchanged when it does, else re-encoded/shrunk."""
-    img = Image.open(io.BytesIO(image.data))
+    img: Image.Image = Image.open(io.BytesIO(image.data))
     width, height = img.size
     sum_ok = max_side_sum is None or width + height <= max_side_sum
     if len(image.data) <= max_bytes and sum_ok:
