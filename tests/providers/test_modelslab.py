@@ -1,0 +1,307 @@
+"""The ModelsLab backend against its fake server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from bot.errors import (
+    ContentFiltered,
+    InvalidProviderRequest,
+    JobFailed,
+    ProviderAuthError,
+    ProviderCreditsError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from bot.models import Capability
+from bot.providers import provider_class
+from bot.providers.http import make_client
+from bot.providers.modelslab import ModelsLabProvider, ModelsLabSettings
+from tests.fakes.modelslab import FakeModelsLab
+from tests.providers.helpers import RecordingReporter, make_job
+
+KEY = "ml-test-key-0123456789"
+# Shaped like a Telegram bot token; handed to nothing, so it must reach no request.
+BOT_TOKEN = "7234567890:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeModelsLab]:
+    async with FakeModelsLab(KEY) as server:
+        assert isinstance(server, FakeModelsLab)
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as client:
+        yield client
+
+
+def build(fake: FakeModelsLab, http: httpx.AsyncClient, **overrides: Any) -> ModelsLabProvider:
+    values: dict[str, Any] = {"type": "modelslab", "url": f"{fake.base_url}/api", "api_key": KEY,
+                              "poll_interval": 0.02, "retries": 1}
+    values.update(overrides)
+    settings = ModelsLabSettings(**values)
+    settings.resolve_secrets("modelslab", {})
+    return ModelsLabProvider("modelslab", settings, http)
+
+
+async def test_success_uploads_then_generates(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
+    reporter = RecordingReporter()
+    result = await build(fake, http).generate(make_job(seed=42, samples=2), reporter)
+
+    assert [image.data for image in result.images] == [fake.files[n] for n in fake.jobs[
+        next(iter(fake.jobs))].files]
+    assert all(image.mime == "image/png" for image in result.images)
+    assert result.seed == 42
+    assert reporter.accepted and reporter.metadata["modelslab_id"] in fake.jobs
+    body = fake.generations[0]
+    assert body["init_image"].startswith(f"{fake.base_url}/files/")
+    assert body["safety_checker"] is True and body["strength"] == 0.6
+    assert body["samples"] == 2 and "model_id" not in body
+    paths = [path for _, path in fake.requests]
+    assert paths[:2] == ["/api/v6/base64_to_url", "/api/v6/realtime/img2img"]
+
+
+async def test_seed_comes_from_meta_when_random(fake: FakeModelsLab,
+                                                http: httpx.AsyncClient) -> None:
+    result = await build(fake, http).generate(make_job(seed=None), RecordingReporter())
+    assert fake.generations[0]["seed"] is None
+    assert result.seed == next(iter(fake.jobs.values())).seed
+
+
+async def test_processing_waits_eta_and_reports_it(fake: FakeModelsLab,
+                                                   http: httpx.AsyncClient) -> None:
+    fake.processing_polls, fake.eta = 2, 0.05
+    reporter = RecordingReporter()
+    result = await build(fake, http).generate(make_job(), reporter)
+
+    assert result.images and fake.fetches == 2
+    queued = [event for event in reporter.events if event[2] == "Queued at ModelsLab"]
+    assert len(queued) == 2 and all(eta == 0.05 for _, eta, _ in queued)
+    assert reporter.events[-1][0] == 1.0
+    assert reporter.accepted
+
+
+@pytest.mark.parametrize("fetch_style", ["path", "body"])
+async def test_community_endpoint(fake: FakeModelsLab, http: httpx.AsyncClient,
+                                  fetch_style: str) -> None:
+    fake.processing_polls = 1
+    provider = build(fake, http, endpoint="community", model_id="realistic-vision-v6",
+                     community_fetch=fetch_style, scheduler="DPMSolverMultistepScheduler")
+    result = await provider.generate(make_job(steps=20, cfg=30.0), RecordingReporter())
+
+    assert result.images
+    body = fake.generations[0]
+    assert body["model_id"] == "realistic-vision-v6" and body["num_inference_steps"] == 20
+    assert body["guidance_scale"] == 20.0 and body["scheduler"] == "DPMSolverMultistepScheduler"
+    fetch = "/api/v6/images/fetch" + ("" if fetch_style == "body" else f"/{body_id(fake)}")
+    assert ("POST", fetch) in fake.requests
+    assert provider.supports(Capability.STEPS) and provider.rules.max_steps == 20
+    assert await provider.list_models() == ["realistic-vision-v6"]
+
+
+def body_id(fake: FakeModelsLab) -> int:
+    return next(iter(fake.jobs))
+
+
+async def test_enterprise_endpoint_and_image_editing_upload(fake: FakeModelsLab,
+                                                            http: httpx.AsyncClient) -> None:
+    fake.processing_polls = 1
+    provider = build(fake, http, endpoint="enterprise", upload="image_editing")
+    assert (await provider.generate(make_job(), RecordingReporter())).images
+    paths = [path for _, path in fake.requests]
+    assert "/api/v6/image_editing/base64_to_url" in paths
+    assert "/api/v1/enterprise/realtime/img2img" in paths
+    assert f"/api/v1/enterprise/realtime/fetch/{body_id(fake)}" in paths
+    assert not provider.supports(Capability.STEPS)
+
+
+async def test_base64_text_results_are_decoded(fake: FakeModelsLab,
+                                               http: httpx.AsyncClient) -> None:
+    fake.output_base64 = True
+    result = await build(fake, http).generate(make_job(), RecordingReporter())
+    assert result.images[0].data.startswith(b"\x89PNG")
+
+
+async def test_nsfw_result_is_content_filtered(fake: FakeModelsLab,
+                                               http: httpx.AsyncClient) -> None:
+    fake.nsfw = True
+    with pytest.raises(ContentFiltered) as caught:
+        await build(fake, http).generate(make_job(), RecordingReporter())
+    assert caught.value.accepted
+    assert "safety filter" in caught.value.user_message
+
+
+async def test_nsfw_allowed_turns_the_safety_checker_off(fake: FakeModelsLab,
+                                                         http: httpx.AsyncClient) -> None:
+    fake.nsfw = True
+    result = await build(fake, http).generate(make_job(nsfw_allowed=True), RecordingReporter())
+    assert result.images and fake.generations[0]["safety_checker"] is False
+
+
+@pytest.mark.parametrize("in_200", [False, True])
+async def test_bad_key(fake: FakeModelsLab, http: httpx.AsyncClient, in_200: bool) -> None:
+    fake.errors_in_200 = in_200
+    provider = build(fake, http, api_key="wrong-key-123456")
+    with pytest.raises(ProviderAuthError) as caught:
+        await provider.generate(make_job(), RecordingReporter())
+    assert not caught.value.accepted and "key" in caught.value.user_message
+
+
+@pytest.mark.parametrize("in_200", [False, True])
+async def test_out_of_credits(fake: FakeModelsLab, http: httpx.AsyncClient, in_200: bool) -> None:
+    fake.errors_in_200, fake.credits = in_200, 0
+    with pytest.raises(ProviderCreditsError) as caught:
+        await build(fake, http).generate(make_job(), RecordingReporter())
+    assert "out of credits" in caught.value.user_message
+
+
+@pytest.mark.parametrize(("status", "body", "error"), [
+    (429, {"status": "error", "message": "Rate limit exceeded. Maximum 5 queued requests "
+           "allowed.", "retry_after": 30}, RateLimited),
+    (400, {"status": "error", "message": "prompt is required"}, InvalidProviderRequest),
+    (403, {"status": "error", "message": "This feature requires a premium subscription"},
+     ProviderAuthError),
+    (500, {"status": "error", "message": "Internal server error. Please try again."},
+     ProviderUnavailable),
+    (200, {"status": "error", "messege": "width must be between 256 and 1024"},
+     InvalidProviderRequest),
+])
+async def test_documented_errors(fake: FakeModelsLab, http: httpx.AsyncClient, status: int,
+                                 body: dict[str, Any], error: type[ProviderError]) -> None:
+    fake.script = [(status, body)]
+    with pytest.raises(error) as caught:
+        await build(fake, http).generate(make_job(), RecordingReporter())
+    assert not caught.value.accepted
+    if error is RateLimited:
+        assert isinstance(caught.value, RateLimited) and caught.value.retry_after == 30
+    if error is InvalidProviderRequest:
+        assert ("prompt is required" in caught.value.user_message
+                or "between 256 and 1024" in caught.value.user_message)
+
+
+async def test_failure_while_queued_is_job_failed(fake: FakeModelsLab,
+                                                  http: httpx.AsyncClient) -> None:
+    fake.processing_polls, fake.fetch_error = 1, "Failed to generate image, try again."
+    with pytest.raises(JobFailed) as caught:
+        await build(fake, http).generate(make_job(), RecordingReporter())
+    assert caught.value.accepted
+    assert caught.value.user_message == ("The image service could not finish this image (Failed "
+                                         "to generate image, try again); your credits were "
+                                         "refunded.")
+
+
+async def test_rate_limit_then_success_honours_retry_after(fake: FakeModelsLab,
+                                                           http: httpx.AsyncClient) -> None:
+    fake.script = [(429, {"status": "error", "message": "Rate limit exceeded.",
+                          "retry_after": 0.3})]
+    started = time.monotonic()
+    result = await build(fake, http, retries=3).generate(make_job(), RecordingReporter())
+    assert result.images and len(fake.generations) == 2
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_never_finishing_job_times_out(fake: FakeModelsLab,
+                                             http: httpx.AsyncClient) -> None:
+    fake.processing_polls, fake.eta = -1, 0.02
+    reporter = RecordingReporter()
+    with pytest.raises(ProviderTimeout) as caught:
+        await build(fake, http).generate(make_job(timeout=0.4), reporter)
+    assert caught.value.accepted and fake.fetches >= 2
+    assert "took too long" in caught.value.user_message
+
+
+async def test_slow_server_times_out(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
+    fake.delay = 0.5
+    with pytest.raises(ProviderTimeout) as caught:
+        await build(fake, http, request_timeout=0.2).generate(make_job(), RecordingReporter())
+    assert not caught.value.accepted
+
+
+@pytest.mark.parametrize("answer", [
+    "<html><body>502 Bad Gateway</body></html>",
+    {"status": "queued?", "id": 1},
+    {"status": "processing", "eta": 1},
+    {"status": "success", "id": 7, "output": "not-a-list"},
+])
+async def test_malformed_body_fails_clearly(fake: FakeModelsLab, http: httpx.AsyncClient,
+                                            answer: Any) -> None:
+    fake.script = [(200, answer)]
+    with pytest.raises(ProviderError) as caught:
+        await build(fake, http).generate(make_job(), RecordingReporter())
+    message = caught.value.user_message
+    assert message.endswith(".") and message.count(". ") == 0 and len(message) < 120
+
+
+async def test_result_that_is_not_an_image(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
+    fake.script = [(200, {"status": "success", "id": 9,
+                          "output": [f"{fake.base_url}/files/nothing.png"]})]
+    fake.uploads["nothing.png"] = b"this is not an image at all"
+    with pytest.raises(JobFailed) as caught:
+        await build(fake, http).generate(make_job(), RecordingReporter())
+    assert caught.value.accepted and "not an image" in caught.value.user_message
+
+
+async def test_out_of_bounds_values_are_refused_before_sending(
+        fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
+    with pytest.raises(InvalidProviderRequest) as caught:
+        await build(fake, http).generate(make_job(width=2048), RecordingReporter())
+    assert "256–1024" in caught.value.user_message and not fake.seen
+
+
+async def test_no_request_carries_a_telegram_url_or_token(fake: FakeModelsLab,
+                                                          http: httpx.AsyncClient) -> None:
+    fake.processing_polls = 1
+    await build(fake, http).generate(make_job(), RecordingReporter())
+    assert fake.seen
+    for seen in fake.seen:
+        text = seen.url + json.dumps(seen.headers) + seen.body.decode("latin-1")
+        assert "api.telegram.org" not in text and "/file/bot" not in text
+        assert BOT_TOKEN not in text
+    assert fake.generations[0]["init_image"].startswith(fake.base_url)
+
+
+async def test_key_never_reaches_logs_urls_or_errors(fake: FakeModelsLab, http: httpx.AsyncClient,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.processing_polls = 1
+    await build(fake, http).generate(make_job(), RecordingReporter())
+    fake.echo_key = True
+    other = "ml-other-secret-key-99"
+    with pytest.raises(ProviderAuthError) as caught:
+        await build(fake, http, api_key=other).generate(make_job(), RecordingReporter())
+    for secret in (KEY, other):
+        assert secret not in caplog.text
+        assert secret not in str(caught.value) and secret not in caught.value.user_message
+    for seen in fake.seen:
+        assert KEY not in seen.url and all(KEY not in v for v in seen.headers.values())
+
+
+async def test_health_spends_no_credits(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
+    assert (await build(fake, http).health()).startswith("ok")
+    assert fake.uploads and not fake.generations
+    with pytest.raises(ProviderAuthError):
+        await build(fake, http, api_key="wrong-key-123456").health()
+
+
+def test_settings() -> None:
+    settings = ModelsLabSettings(type="modelslab")
+    settings.resolve_secrets("ml", {"ML_API_KEY": "from-env-1234"})
+    assert settings.key() == "from-env-1234" and settings.base_url == "https://modelslab.com/api"
+    with pytest.raises(ValidationError, match="model_id"):
+        ModelsLabSettings(type="modelslab", endpoint="community")
+    with pytest.raises(ValidationError):
+        ModelsLabSettings(type="modelslab", endpont="realtime")
+    assert provider_class("modelslab") is ModelsLabProvider
