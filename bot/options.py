@@ -44,7 +44,7 @@ class Overrides:
         values = other.given()
         if "size" in values:
             values["aspect"] = None
-        if "aspect" in values:
+        elif "aspect" in values:
             values["size"] = None
         return replace(self, **values)
 

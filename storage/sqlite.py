@@ -120,14 +120,17 @@ class SQLiteStorage:
             now = time.time()
             row = conn.execute("SELECT balance, last_topup FROM users WHERE key = ?",
                                (user_key,)).fetchone()
-            if row is None:
-                conn.execute("INSERT INTO users (key, balance, last_topup, created_at) "
-                             "VALUES (?, ?, ?, ?)", (user_key, initial, today, now))
+            if row is None or row[1] is None:
+                # First request (a row made only by /set or a grant has no top-up date yet).
+                conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) "
+                             "VALUES (?, 0, ?)", (user_key, now))
+                conn.execute("UPDATE users SET balance = balance + ?, last_topup = ? "
+                             "WHERE key = ?", (initial, today, user_key))
                 if initial:
                     conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
                                  "VALUES (?, ?, 'initial', 'welcome grant', ?)",
                                  (user_key, initial, now))
-                return initial
+                return (int(row[0]) if row else 0) + initial
             balance, last_topup = int(row[0]), row[1]
             if last_topup == today:
                 return balance

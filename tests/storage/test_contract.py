@@ -161,3 +161,10 @@ async def test_stats(store: Storage) -> None:
     stats = await store.stats()
     assert stats["users"] == 1 and stats["credits_spent"] == 2
     assert stats["jobs"] == {"succeeded": 1}
+
+
+async def test_settings_before_first_request_keep_the_welcome_grant(store: Storage) -> None:
+    await store.set_user_settings("telegram:1", {"defaults": {"steps": 3}})
+    await store.grant("telegram:1", 2)
+    assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="d") == 22
+    assert await store.drift() == []

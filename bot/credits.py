@@ -1,0 +1,52 @@
+"""Credits: pricing, the welcome grant, daily top-ups, history and owner grants."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.config import CreditsConfig
+from bot.models import Params, UserRef
+from bot.sizing import megapixel_units
+from storage.base import LedgerEntry, Storage
+
+
+def today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+class Credits:
+    """Every movement is a ledger row; a balance always equals the sum of its ledger."""
+
+    def __init__(self, config: CreditsConfig, storage: Storage) -> None:
+        self.config = config
+        self.storage = storage
+
+    def price(self, cost_per_image: int, params: Params) -> int:
+        """cost x images x ceil(megapixels of the output); 0 when credits are off."""
+        if not self.config.enabled:
+            return 0
+        return cost_per_image * params.samples * megapixel_units(params.width, params.height)
+
+    async def ensure(self, user: UserRef) -> int:
+        """The balance after the first-use grant and today's top-up."""
+        return await self.storage.ensure_user(user.key, initial=self.config.initial,
+                                              daily_free=self.config.daily_free, today=today())
+
+    async def balance(self, user: UserRef) -> int:
+        return await self.ensure(user)
+
+    async def history(self, user: UserRef, limit: int = 5) -> list[LedgerEntry]:
+        return await self.storage.ledger(user.key, limit)
+
+    async def grant(self, user: UserRef, amount: int, by: UserRef | None = None) -> int:
+        await self.ensure(user)
+        note = f"granted by {by.key}" if by else "granted"
+        return await self.storage.grant(user.key, amount, note)
+
+
+def describe_entry(entry: LedgerEntry) -> str:
+    """One ledger row as a short human line."""
+    when = dt.datetime.fromtimestamp(entry.created_at, dt.UTC).strftime("%b %d %H:%M")
+    label = {"initial": "welcome", "daily": "daily top-up", "grant": "grant",
+             "reserve": "image", "refund": "refund"}.get(entry.kind, entry.kind)
+    return f"{when} {entry.amount:+d} {label}"

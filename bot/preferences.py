@@ -1,0 +1,95 @@
+"""Personal and chat settings as the commands see them: show, set one key, reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.errors import OptionError
+from bot.models import ChatRef, UserRef
+from bot.options import Overrides, parse_value
+from bot.policy import ChatPolicy, change_chat_setting, chat_defaults, describe_policy
+from storage.base import Storage
+
+USER_PREFS = {"file": "on/off: also send the full-resolution file"}
+
+
+def _switch(value: str) -> bool:
+    word = value.strip().lower()
+    if word in ("on", "yes", "true", "1"):
+        return True
+    if word in ("off", "no", "false", "0"):
+        return False
+    raise OptionError("Use on or off.")
+
+
+class Preferences:
+    """Reads and writes the settings layers kept in storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def user(self, user: UserRef) -> dict[str, Any]:
+        return await self.storage.user_settings(user.key)
+
+    async def user_defaults(self, user: UserRef) -> Overrides:
+        return Overrides.from_dict((await self.user(user)).get("defaults", {}))
+
+    async def user_pref(self, user: UserRef, name: str) -> bool:
+        return bool((await self.user(user)).get("prefs", {}).get(name, False))
+
+    async def set_user(self, user: UserRef, key: str, value: str) -> str:
+        """``/set key value``; returns a confirmation sentence."""
+        settings = await self.user(user)
+        key = key.strip().lower()
+        if key in USER_PREFS:
+            prefs = dict(settings.get("prefs", {}))
+            prefs[key] = _switch(value)
+            settings["prefs"] = prefs
+            await self.storage.set_user_settings(user.key, settings)
+            return f"{key} is now {'on' if prefs[key] else 'off'}."
+        field, parsed = parse_value(key, value)
+        defaults = dict(settings.get("defaults", {}))
+        defaults[field] = Overrides(**{field: parsed}).to_dict()[field]
+        settings["defaults"] = defaults
+        await self.storage.set_user_settings(user.key, settings)
+        return f"Your default {field} is now {defaults[field]}."
+
+    async def reset_user(self, user: UserRef, key: str | None = None) -> str:
+        settings = await self.user(user)
+        if key is None:
+            await self.storage.set_user_settings(user.key, {})
+            return "Your settings are back to the defaults."
+        field, _ = parse_value(key, "1") if key not in USER_PREFS else (key, None)
+        settings.get("defaults", {}).pop(field, None)
+        settings.get("prefs", {}).pop(field, None)
+        await self.storage.set_user_settings(user.key, settings)
+        return f"Your {field} is back to the default."
+
+    async def describe_user(self, user: UserRef) -> list[str]:
+        settings = await self.user(user)
+        lines = [f"{k}: {v}" for k, v in settings.get("defaults", {}).items()]
+        lines += [f"{k}: {'on' if v else 'off'}" for k, v in settings.get("prefs", {}).items()]
+        return lines or ["(none: the chat's and the bot's defaults apply)"]
+
+    async def chat(self, chat: ChatRef) -> dict[str, Any]:
+        return await self.storage.chat_settings(chat.key)
+
+    async def chat_policy(self, chat: ChatRef) -> ChatPolicy:
+        return ChatPolicy.from_settings(await self.chat(chat))
+
+    async def set_chat(self, chat: ChatRef, key: str, value: str) -> str:
+        """``/chatset key value`` (the caller has checked admin rights)."""
+        new, message = change_chat_setting(await self.chat(chat), key, value)
+        await self.storage.set_chat_settings(chat.key, new)
+        return message
+
+    async def reset_chat(self, chat: ChatRef) -> str:
+        await self.storage.set_chat_settings(chat.key, {})
+        return "This chat's settings are back to the defaults."
+
+    async def describe_chat(self, chat: ChatRef) -> list[str]:
+        settings = await self.chat(chat)
+        defaults = chat_defaults(settings).to_dict()
+        lines = describe_policy(ChatPolicy.from_settings(settings))
+        lines += [f"default {k}: {v}" for k, v in defaults.items()]
+        return lines

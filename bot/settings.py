@@ -1,0 +1,160 @@
+"""Layered settings: global defaults < chat defaults < user defaults < this request.
+
+Then the chat's policy (locks, caps, allowed lists, forced negative, NSFW) and the provider's
+own rules (size multiples and bounds, steps, samples, capabilities). Values are snapped to
+the nearest valid ones and every change the user did not ask for becomes a notice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from bot.config import DefaultsConfig, StyleConfig
+from bot.errors import OptionError, PolicyError
+from bot.models import Capability, Params
+from bot.options import Overrides
+from bot.policy import ChatPolicy
+from bot.providers.base import Provider
+from bot.sizing import output_size
+
+IGNORED_WITHOUT = (
+    ("strength", Capability.STRENGTH, "--strength"),
+    ("seed", Capability.SEED, "--seed"),
+    ("negative_prompt", Capability.NEGATIVE_PROMPT, "--no"),
+    ("steps", Capability.STEPS, "--steps"),
+    ("cfg", Capability.CFG, "--cfg"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Layers:
+    """The settings layers, lowest first (the request wins)."""
+
+    chat: Overrides = field(default_factory=Overrides)
+    user: Overrides = field(default_factory=Overrides)
+    request: Overrides = field(default_factory=Overrides)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    params: Params
+    notices: tuple[str, ...]
+
+
+def global_layer(defaults: DefaultsConfig) -> Overrides:
+    return Overrides(strength=defaults.strength, steps=defaults.steps, cfg=defaults.cfg,
+                     negative_prompt=defaults.negative_prompt or None,
+                     provider=defaults.provider, style=defaults.style,
+                     samples=defaults.samples)
+
+
+def _apply_locks(merged: Overrides, layers: Layers, base: Overrides, policy: ChatPolicy,
+                 notices: list[str]) -> Overrides:
+    for name in sorted(policy.locked):
+        chat_value = getattr(layers.chat, name)
+        value = chat_value if chat_value is not None else getattr(base, name)
+        asked = getattr(layers.request, name)
+        if asked is not None and asked != value:
+            notices.append(f"This chat locks {name} at {_show(value)}.")
+        merged = replace(merged, **{name: value})
+    return merged
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return "default" if value is None else str(value)
+
+
+def _choose_provider(merged: Overrides, layers: Layers, base: Overrides, policy: ChatPolicy,
+                     providers: Mapping[str, Provider], notices: list[str]) -> str:
+    name = merged.provider or base.provider or next(iter(providers))
+    if name not in providers:
+        raise OptionError(f"Unknown provider {name!r}. Available: {', '.join(providers)}.")
+    allowed = policy.allowed_providers
+    if allowed and name not in allowed:
+        if layers.request.provider is not None:
+            raise PolicyError(f"This chat allows only these backends: {', '.join(allowed)}.")
+        fallback = next((p for p in allowed if p in providers), None)
+        if fallback is None:
+            raise PolicyError("None of the backends this chat allows is configured.")
+        notices.append(f"Using {fallback}, the backend this chat allows.")
+        name = fallback
+    return name
+
+
+def _choose_style(style: str | None, styles: Mapping[str, StyleConfig],
+                  policy: ChatPolicy) -> StyleConfig | None:
+    if style is None:
+        return None
+    if style not in styles:
+        raise OptionError(f"Unknown style {style!r}. Styles: {', '.join(sorted(styles))}.")
+    if policy.allowed_styles and style not in policy.allowed_styles:
+        raise PolicyError(f"This chat allows only these styles: "
+                          f"{', '.join(policy.allowed_styles)}.")
+    return styles[style]
+
+
+def resolve(
+    *,
+    prompt: str,
+    layers: Layers,
+    defaults: DefaultsConfig,
+    styles: Mapping[str, StyleConfig],
+    policy: ChatPolicy,
+    providers: Mapping[str, Provider],
+    input_size: tuple[int, int],
+    nsfw_channel: bool | None = None,
+    max_side: int | None = None,
+) -> Resolved:
+    """Effective parameters for one request, with the notices the user should read."""
+    notices: list[str] = []
+    base = global_layer(defaults)
+    merged = base.merged(layers.chat).merged(layers.user).merged(layers.request)
+    merged = _apply_locks(merged, layers, base, policy, notices)
+    provider_name = _choose_provider(merged, layers, base, policy, providers, notices)
+    provider = providers[provider_name]
+    rules = provider.rules
+    style = _choose_style(merged.style, styles, policy)
+
+    steps = merged.steps or defaults.steps
+    if policy.max_steps and steps > policy.max_steps:
+        notices.append(f"Steps capped at {policy.max_steps} in this chat.")
+        steps = policy.max_steps
+    if not rules.min_steps <= steps <= rules.max_steps:
+        steps = min(rules.max_steps, max(rules.min_steps, steps))
+        notices.append(f"Steps set to {steps}, the nearest {provider.label} accepts.")
+    samples = merged.samples or 1
+    if policy.max_images and samples > policy.max_images:
+        notices.append(f"At most {policy.max_images} image(s) per request in this chat.")
+        samples = policy.max_images
+    max_samples = rules.max_samples if provider.supports(Capability.SAMPLES) else 1
+    if samples > max_samples:
+        notices.append(f"{provider.label} makes at most {max_samples} image(s) per request.")
+        samples = max_samples
+
+    caps = [m for m in (policy.max_side, max_side) if m]
+    width, height = output_size(input_size, rules, size=merged.size, aspect=merged.aspect,
+                                max_side=min(caps) if caps else None)
+    if merged.size is not None and (width, height) != merged.size:
+        notices.append(f"Size adjusted to {width}x{height} for {provider.label}.")
+
+    for name, capability, flag in IGNORED_WITHOUT:
+        if getattr(layers.request, name) is not None and not provider.supports(capability):
+            notices.append(f"{provider.label} does not support {flag}; it was ignored.")
+
+    full_prompt = style.prompt.replace("{prompt}", prompt) if style else prompt
+    negatives = [style.negative_prompt if style else "", merged.negative_prompt or "",
+                 policy.forced_negative]
+    negative = ", ".join(part for part in negatives if part)
+    nsfw = policy.nsfw and nsfw_channel is not False
+    params = Params(
+        prompt=full_prompt, provider=provider_name,
+        strength=merged.strength if merged.strength is not None else defaults.strength,
+        steps=steps, cfg=merged.cfg if merged.cfg is not None else defaults.cfg,
+        width=width, height=height, seed=merged.seed, negative_prompt=negative,
+        style=merged.style, style_preset=style.preset if style else None, model=merged.model,
+        samples=samples, nsfw_allowed=nsfw,
+    )
+    return Resolved(params=params, notices=tuple(notices))
