@@ -4,7 +4,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -40,7 +40,7 @@ class ScriptedProvider(Provider):
 
     type_name = "scripted"
     capabilities = Capability.STRENGTH | Capability.SEED | Capability.SAMPLES | Capability.STEPS
-    behaviour: dict[str, Any] = {}
+    behaviour: ClassVar[dict[str, Any]] = {}
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         script = self.behaviour
