@@ -100,7 +100,6 @@ class FakeComfyUI(FakeServer):
         self.interrupts: list[Any] = []
         self.deleted: list[str] = []
         self.running: Prompt | None = None
-        self.started = asyncio.Event()  # set when a prompt starts running
         self.pending: list[Prompt] = []
         self._queue: asyncio.Queue[Prompt] = asyncio.Queue()
         self._counter = 0
@@ -365,7 +364,6 @@ class FakeComfyUI(FakeServer):
                 continue  # deleted while pending
             self.pending.remove(prompt)
             self.running = prompt
-            self.started.set()
             try:
                 await self._execute(prompt)
             finally:

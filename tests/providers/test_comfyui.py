@@ -44,6 +44,20 @@ async def provider(fake: FakeComfyUI) -> AsyncIterator[ComfyUIProvider]:
         yield item
 
 
+class _StartReporter(RecordingReporter):
+    """Sets ``started`` once the backend reports that ComfyUI runs the prompt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+
+    def progress(self, fraction: float | None, eta: float | None = None,
+                 text: str | None = None) -> None:
+        super().progress(fraction, eta, text)
+        if text == "generating on ComfyUI":
+            self.started.set()
+
+
 def _size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         return image.size
@@ -190,8 +204,9 @@ def test_bad_workflow_file_stops_start_up_naming_the_key(
 async def test_cancel_deletes_and_interrupts_the_running_prompt(
         fake: FakeComfyUI, provider: ComfyUIProvider) -> None:
     fake.hold = asyncio.Event()
-    task = asyncio.create_task(provider.generate(make_job(), RecordingReporter()))
-    await fake.started.wait()
+    reporter = _StartReporter()
+    task = asyncio.create_task(provider.generate(make_job(), reporter))
+    await reporter.started.wait()
     assert fake.running is not None
     prompt_id = fake.running.prompt_id
 
