@@ -31,6 +31,8 @@ from bot.redact import redact
 
 log = logging.getLogger(__name__)
 
+# A generation is repeated only on answers that mean it was not started (no double charge).
+SUBMIT_RETRY = frozenset({429, 503})
 STYLE_PRESETS = (
     "3d-model", "analog-film", "anime", "cinematic", "comic-book", "digital-art", "enhance",
     "fantasy-art", "isometric", "line-art", "low-poly", "modeling-compound", "neon-punk",
@@ -95,7 +97,8 @@ class AIThrivingProvider(Provider):
                   fields["height"])
         response = await send(self.http, "POST", self.conf.base_url + self.conf.path,
                               data=fields, files=files, headers=self._headers(),
-                              timeout=self.conf.timeouts(), retry=self.conf.retry_policy())
+                              timeout=self.conf.timeouts(), retry=self.conf.retry_policy(),
+                              retry_statuses=SUBMIT_RETRY)
         if not response.is_success:
             raise http_failure(response)
         reporter.accept()

@@ -22,6 +22,8 @@ from bot.redact import redact
 
 log = logging.getLogger(__name__)
 
+# A generation is repeated only on answers that mean it was not started (no double charge).
+SUBMIT_RETRY = frozenset({429, 503})
 _NSFW_WORDS = ("nsfw", "explicit", "inappropriate", "unsafe", "content filter")
 _CREDIT_WORDS = ("credit", "balance", "quota", "subscription")
 
@@ -74,7 +76,7 @@ class KellyAPIProvider(Provider):
         log.debug("kellyapi %s: POST image/edit %dx%d", self.name, params.width, params.height)
         response = await send(self.http, "POST", self._url("image/edit"), json=body,
                               headers=self._headers(), timeout=self.conf.timeouts(),
-                              retry=self.conf.retry_policy())
+                              retry=self.conf.retry_policy(), retry_statuses=SUBMIT_RETRY)
         _raise_for(response)
         reporter.accept()
         content = response.json()

@@ -154,10 +154,12 @@ async def test_nsfw_is_content_filtered(fake: FakeKellyAPI, http: httpx.AsyncCli
     assert isinstance(await run_error(build(fake, http)), ContentFiltered)
 
 
-async def test_bad_gateway_is_unavailable(fake: FakeKellyAPI, http: httpx.AsyncClient) -> None:
+async def test_bad_gateway_is_unavailable_and_not_repeated(fake: FakeKellyAPI,
+                                                           http: httpx.AsyncClient) -> None:
     fake.plan("bad_gateway")
-    error = await run_error(build(fake, http, retries=1))
+    error = await run_error(build(fake, http))
     assert isinstance(error, ProviderUnavailable)
+    assert len(fake.edits) == 1  # a 502 may hide a started generation: no second charge
 
 
 async def test_unreachable_is_unavailable_and_not_accepted(http: httpx.AsyncClient) -> None:
