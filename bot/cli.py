@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 
 from bot.app import App, running_app
@@ -33,9 +33,9 @@ def _setup_logging(level: str) -> None:
     install_log_redaction()
 
 
-def _adapter(name: str) -> Callable[[App, asyncio.Event], Awaitable[None]]:
+def _adapter(name: str) -> Callable[[App, asyncio.Event], Coroutine[None, None, None]]:
     module_name, _, func = ADAPTERS[name].partition(":")
-    runner: Callable[[App, asyncio.Event], Awaitable[None]] = getattr(
+    runner: Callable[[App, asyncio.Event], Coroutine[None, None, None]] = getattr(
         importlib.import_module(module_name), func)
     return runner
 
