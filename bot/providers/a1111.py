@@ -127,15 +127,19 @@ class A1111Provider(Provider):
             body["scheduler"] = self.settings.scheduler
         if p.model:
             body["override_settings"] = {"sd_model_checkpoint": p.model}
-            body["override_settings_restore_afterwards"] = True
         return body
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
+        # The WebUI starts work once it has the whole body: if the connection is lost or the
+        # job times out between then and the answer, the job may be running there (accepted).
+        in_flight = False
+
         async def on_trace(event: str, info: dict[str, Any]) -> None:
-            # The WebUI starts work once it has the whole body: from here a lost connection
-            # or a timeout may leave the job running there, so it counts as accepted.
+            nonlocal in_flight
             if event.endswith("send_request_body.complete"):
-                reporter.accept()
+                in_flight = True
+            elif event.endswith("receive_response_headers.complete"):
+                in_flight = False
 
         poller = asyncio.create_task(self._watch_progress(job, reporter))
         try:
@@ -147,13 +151,22 @@ class A1111Provider(Provider):
                 extensions={"trace": on_trace},
             )
         except (ProviderUnavailable, ProviderTimeout) as exc:
-            exc.accepted = reporter.accepted
+            exc.accepted = in_flight
+            raise
+        except asyncio.CancelledError:
+            if in_flight:
+                reporter.accept()
             raise
         finally:
             poller.cancel()
             await asyncio.wait([poller])
         if not response.is_success:
-            raise_a1111_error(response)
+            try:
+                raise_a1111_error(response)
+            except ProviderError as exc:
+                if exc.accepted:
+                    reporter.accept()
+                raise
         reporter.accept()
         return self._parse(job, reporter, response.json())
 

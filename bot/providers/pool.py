@@ -153,7 +153,7 @@ class PoolProvider(Provider):
                 continue
             tried.append(member.name)
             reporter.record("member", member.name)
-            reporter.record("members_tried", list(tried))
+            reporter.record("members_tried", ",".join(tried))
             try:
                 return await self._run_on(member, job, remaining, reporter)
             except ProviderError as exc:

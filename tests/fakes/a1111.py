@@ -41,6 +41,7 @@ FAILURES = frozenset({
     "rate_limited",          # 429 with Retry-After from a proxy
     "malformed",             # 200 with a body that is not JSON
     "not_an_image",          # 200 JSON whose image is not a picture
+    "disconnect",            # the connection drops mid-job (a crash or a proxy idle timeout)
 })
 
 
@@ -77,6 +78,7 @@ class FakeA1111(FakeServer):
         self.completed = 0
         self.progress_polls = 0
         self._failures: list[tuple[str, int | None]] = []
+        self.request_transport: asyncio.BaseTransport | None = None
         self._lock = asyncio.Lock()
         self._running: dict[str, Any] | None = None
         self._interrupted = asyncio.Event()
@@ -134,6 +136,7 @@ class FakeA1111(FakeServer):
             return json_response({"detail": [{"loc": ["body", 0], "msg": "Expecting value",
                                               "type": "value_error.jsondecode"}]}, 422)
         self.img2img_bodies.append(body)
+        self.request_transport = request.transport
         failure = self._next_failure()
         if failure is not None:
             return self._failure(failure, body)
@@ -224,6 +227,10 @@ class FakeA1111(FakeServer):
             return web.Response(status=503, text="Service Unavailable")
         if kind == "rate_limited":
             return json_response({"detail": "slow down"}, 429, **{"Retry-After": "0"})
+        if kind == "disconnect":
+            assert self.request_transport is not None
+            self.request_transport.close()
+            return web.Response(status=200)
         if kind == "malformed":
             return web.Response(status=200, text="<html>oops</html>", content_type="text/html")
         result = self._result(body, None)

@@ -233,6 +233,14 @@ async def test_unavailable_and_dead_servers_are_not_accepted(http: httpx.AsyncCl
     assert not info.value.accepted
 
 
+async def test_a_connection_lost_mid_job_counts_as_accepted(http: httpx.AsyncClient) -> None:
+    async with FakeA1111() as fake:
+        fake.fail("disconnect")
+        with pytest.raises(ProviderUnavailable) as info:
+            await provider(fake.base_url, http).generate(make_job(), RecordingReporter())
+    assert info.value.accepted  # the WebUI may still be working on it: no failover
+
+
 async def test_models_and_health(http: httpx.AsyncClient) -> None:
     async with FakeA1111() as fake:
         backend = provider(fake.base_url, http)

@@ -76,7 +76,7 @@ async def test_failover_past_a_dead_member(http: httpx.AsyncClient) -> None:
     assert result.images
     assert reporter.metadata["member"] == "live"
     assert result.metadata["member"] == "live"
-    assert reporter.metadata["members_tried"] == ["dead", "live"]
+    assert reporter.metadata["members_tried"] == "dead,live"
     assert len(fake.img2img_bodies) == 1
     assert fake.img2img_bodies[0]["prompt"] == "an oil painting"
 
@@ -87,10 +87,10 @@ async def test_breaker_opens_after_n_failures(http: httpx.AsyncClient) -> None:
                          failure_threshold=2, reset_after=30)
         for _ in range(2):
             _, reporter = await run(pool)
-            assert reporter.metadata["members_tried"] == ["dead", "live"]
+            assert reporter.metadata["members_tried"] == "dead,live"
         assert pool.members[0].breaker.state == "open"
         _, reporter = await run(pool)
-    assert reporter.metadata["members_tried"] == ["live"]  # the dead member is skipped
+    assert reporter.metadata["members_tried"] == "live"  # the dead member is skipped
     assert len(fake.img2img_bodies) == 3
 
 
@@ -109,7 +109,7 @@ async def test_breaker_half_opens_after_reset_and_closes_once_healthy(
 
         await asyncio.sleep(0.25)
         _, reporter = await run(pool)  # the half-open trial fails: open again
-        assert reporter.metadata["members_tried"] == ["flaky", "steady"]
+        assert reporter.metadata["members_tried"] == "flaky,steady"
         assert len(flaky.img2img_bodies) == 2
         assert breaker.state == "open"
 
@@ -219,7 +219,7 @@ async def test_health_loop_opens_the_breaker_and_stops_on_close(
         task = pool._health_task
         assert task is not None and not task.done()
         _, reporter = await run(pool, job_id="second")
-        assert reporter.metadata["members_tried"] == ["live"]
+        assert reporter.metadata["members_tried"] == "live"
         assert (await pool.health()).startswith("1/2 members ok")
         await pool.close()
         assert task.done() and pool._health_task is None
