@@ -1,0 +1,217 @@
+"""The AI Horde backend against a fake AI Horde."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.errors import (
+    ContentFiltered,
+    InvalidProviderRequest,
+    JobFailed,
+    ProviderAuthError,
+    ProviderCreditsError,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from bot.providers.horde import NO_WORKERS, HordeProvider, HordeSettings
+from bot.providers.http import make_client
+from tests.fakes.horde import FakeHorde
+from tests.providers.helpers import RecordingReporter, make_job
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeHorde]:
+    async with FakeHorde() as server:
+        yield server
+
+
+async def _provider(fake: FakeHorde, **settings: Any) -> AsyncIterator[HordeProvider]:
+    config = HordeSettings(type="horde", url=fake.api_url, poll_interval=0.01, retries=1,
+                           contact="ops@example.org", **settings)
+    async with make_client() as http:
+        yield HordeProvider("horde", config, http)
+
+
+@pytest.fixture
+async def provider(fake: FakeHorde) -> AsyncIterator[HordeProvider]:
+    async for item in _provider(fake):
+        yield item
+
+
+class _QueueReporter(RecordingReporter):
+    """Sets ``queued`` once the backend reports a queue position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = asyncio.Event()
+
+    def progress(self, fraction: float | None, eta: float | None = None,
+                 text: str | None = None) -> None:
+        super().progress(fraction, eta, text)
+        if text and text.startswith("position"):
+            self.queued.set()
+
+
+def _size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size
+
+
+async def test_success_reports_queue_position_and_records_kudos(
+        fake: FakeHorde, provider: HordeProvider) -> None:
+    reporter = RecordingReporter()
+    job = make_job(negative_prompt="blurry", seed=42, strength=0.55, cfg=7.125)
+
+    result = await provider.generate(job, reporter)
+
+    assert [image.mime for image in result.images] == ["image/webp"]
+    assert _size(result.images[0].data) == (512, 512)
+    assert result.seed == 42 and not result.nsfw_filtered
+    (request,) = fake.submitted.values()
+    assert request.source_format == "WEBP"
+    assert request.body["prompt"] == "an oil painting ### blurry"
+    assert request.body["source_processing"] == "img2img"
+    assert (request.body["nsfw"], request.body["censor_nsfw"]) == (False, True)
+    assert request.body["params"]["denoising_strength"] == 0.55
+    assert request.body["params"]["cfg_scale"] == 7.12
+    assert request.body["params"]["seed"] == "42"
+    assert set(fake.client_agents) == {"img2img-bot:0.1:ops@example.org"}
+    assert all("apikey" not in {k.lower() for k in h} for h in fake.r2_headers)
+    assert reporter.events[:3] == [
+        (0.0, 35.0, "position 3 in the AI Horde queue"),
+        (0.0, 15.0, "position 1 in the AI Horde queue"),
+        (0.0, 5.0, "generating on an AI Horde worker"),
+    ]
+    assert reporter.events[-1][0] == 1.0
+    assert reporter.accepted
+    assert result.metadata["kudos"] == request.kudos
+    assert result.metadata["horde_id"] == request.id
+    assert result.metadata["worker"] == "fake-worker-1"
+
+
+async def test_inline_base64_results_and_several_samples(fake: FakeHorde) -> None:
+    async for provider in _provider(fake, r2=False, api_key="registered-key"):
+        result = await provider.generate(make_job(samples=2, seed=None, width=576, height=448),
+                                         RecordingReporter())
+    assert [_size(image.data) for image in result.images] == [(576, 448)] * 2
+    assert result.seed == 1_000_000
+    assert fake.r2_headers == []
+
+
+async def test_censored_result_is_content_filtered(fake: FakeHorde,
+                                                   provider: HordeProvider) -> None:
+    fake.censor = True
+    with pytest.raises(ContentFiltered) as caught:
+        await provider.generate(make_job(), RecordingReporter())
+    assert caught.value.accepted
+    assert "refunded" in caught.value.user_message
+
+
+async def test_kudos_upfront_is_a_credits_error(fake: FakeHorde,
+                                                provider: HordeProvider) -> None:
+    reporter = RecordingReporter()
+    with pytest.raises(ProviderCreditsError) as caught:
+        await provider.generate(make_job(width=1536, height=1024), reporter)
+    assert caught.value.user_message == (
+        "AI Horde wants kudos paid up front for a request this large; try a smaller size or "
+        "fewer steps.")
+    assert not caught.value.accepted and not reporter.accepted
+    assert fake.submitted == {}
+
+
+async def test_cancel_sends_delete(fake: FakeHorde, provider: HordeProvider) -> None:
+    fake.never_finish = True
+    reporter = _QueueReporter()
+    task = asyncio.create_task(provider.generate(make_job(timeout=10), reporter))
+    await reporter.queued.wait()
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert fake.deleted == [reporter.metadata["horde_id"]]
+    assert ("DELETE", f"/api/v2/generate/status/{fake.deleted[0]}") in fake.requests
+
+
+async def test_timeout_sends_delete(fake: FakeHorde, provider: HordeProvider) -> None:
+    fake.never_finish = True
+    with pytest.raises(ProviderTimeout) as caught:
+        await provider.generate(make_job(timeout=0.3), RecordingReporter())
+    assert caught.value.accepted
+    assert fake.deleted == list(fake.submitted)
+
+
+async def test_check_rate_limit_backs_off(fake: FakeHorde, provider: HordeProvider) -> None:
+    fake.check_429 = 3
+    result = await provider.generate(make_job(), RecordingReporter())
+    assert len(result.images) == 1
+    checks = [path for method, path in fake.requests if "/check/" in path]
+    assert len(checks) == 3 + 4  # three refused, then queue, queue, processing, done
+
+
+async def _failure(fake: FakeHorde, job: dict[str, Any] | None = None,
+                   **settings: Any) -> ProviderError:
+    async for provider in _provider(fake, **settings):
+        with pytest.raises(ProviderError) as caught:
+            await provider.generate(make_job(**(job or {})), RecordingReporter())
+    return caught.value
+
+
+@pytest.mark.parametrize(("setup", "job", "settings", "error", "message"), [
+    ({"max_active": 0}, {}, {}, RateLimited,
+     "AI Horde is limiting the bot's requests; please try again shortly."),
+    ({}, {"model": "no-such-model"}, {}, ProviderUnavailable, NO_WORKERS),
+    ({"maintenance": 400}, {}, {}, ProviderUnavailable,
+     "AI Horde is in maintenance mode; please try again later."),
+    ({"maintenance": 503}, {}, {}, ProviderUnavailable,
+     "AI Horde is in maintenance mode; please try again later."),
+    ({}, {}, {"api_key": "wrong-key"}, ProviderAuthError,
+     "AI Horde refused the bot's API key; the operator has to fix it."),
+    ({}, {"width": 500}, {}, InvalidProviderRequest,
+     "AI Horde rejected these settings: Invalid size. The image dimensions have to be "
+     "multiples of 64."),
+    ({}, {}, {"sampler": "bogus"}, InvalidProviderRequest,
+     "AI Horde rejected these settings: params.sampler_name: 'bogus' is not one of"),
+])
+async def test_horde_errors_are_mapped(fake: FakeHorde, setup: dict[str, Any],
+                                       job: dict[str, Any], settings: dict[str, Any],
+                                       error: type[ProviderError], message: str) -> None:
+    for name, value in setup.items():
+        setattr(fake, name, value)
+    caught = await _failure(fake, job=job, **settings)
+    assert type(caught) is error
+    assert caught.user_message.startswith(message)
+    assert not caught.accepted
+
+
+@pytest.mark.parametrize(("knob", "error", "message"), [
+    ("fault", JobFailed, "The AI Horde workers failed on this image"),
+    ("impossible", ProviderUnavailable, NO_WORKERS),
+    ("broken_status", JobFailed, "The image service sent a malformed answer"),
+])
+async def test_failures_after_acceptance_delete_the_request(
+        fake: FakeHorde, knob: str, error: type[ProviderError], message: str) -> None:
+    setattr(fake, knob, True)
+    caught = await _failure(fake)
+    assert type(caught) is error
+    assert caught.user_message.startswith(message)
+    assert caught.accepted
+    assert fake.deleted == list(fake.submitted)
+
+
+async def test_health_and_models(fake: FakeHorde, provider: HordeProvider) -> None:
+    assert await provider.health() == "ok (AI Horde, anonymous: lowest queue priority)"
+    assert await provider.list_models() == ["Deliberate", "stable_diffusion"]
+    async for registered in _provider(fake, api_key="registered-key"):
+        assert await registered.health() == "ok (AI Horde as alice#4242, 5000 kudos)"
+    async for wrong in _provider(fake, api_key="wrong-key"):
+        with pytest.raises(ProviderAuthError):
+            await wrong.health()
