@@ -1,0 +1,67 @@
+"""Platform-neutral wording: status lines, result summaries, help. Adapters format these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bot.config import StyleConfig
+from bot.events import Done, Failed, JobEvent, Progress, Queued, Started
+from bot.options import SPEC_LIST
+from bot.providers.base import Provider
+
+EXAMPLE = "/img2img a watercolor painting --strength 0.6"
+
+
+def status_line(event: JobEvent) -> str:
+    """One line for the progress message."""
+    if isinstance(event, Queued):
+        if event.position <= 1:
+            return "⏳ Next in line…"
+        return f"⏳ Queued: position {event.position}"
+    if isinstance(event, Started):
+        return "🎨 Generating…"
+    if isinstance(event, Progress):
+        parts = ["🎨 Generating"]
+        if event.fraction is not None:
+            parts.append(f"{event.fraction:.0%}")
+        if event.text:
+            parts.append(event.text)
+        if event.eta is not None and event.eta > 0:
+            parts.append(f"about {int(event.eta + 0.5)} s left")
+        return " · ".join(parts)
+    if isinstance(event, Done):
+        return "✅ Done"
+    if isinstance(event, Failed):
+        return f"⚠️ {event.message}"
+    return ""
+
+
+def result_fields(done: Done, prompt: str) -> list[tuple[str, str]]:
+    """The parameters that go with every result, in display order."""
+    fields = [("Prompt", prompt), ("Seed", str(done.seed) if done.seed is not None else "n/a"),
+              ("Strength", f"{done.params.strength:g}"), ("Provider", done.provider_label)]
+    if done.params.style:
+        fields.append(("Style", done.params.style))
+    fields.append(("Size", f"{done.params.width}x{done.params.height}"))
+    fields.append(("Cost", str(done.cost)))
+    if done.balance is not None:
+        fields.append(("Balance", str(done.balance)))
+    return fields
+
+
+def options_help() -> list[str]:
+    return [f"{' / '.join(spec.flags)}: {spec.help}" for spec in SPEC_LIST]
+
+
+def styles_lines(styles: Mapping[str, StyleConfig]) -> list[str]:
+    return [f"{name}: {style.prompt.replace('{prompt}', '…')}" for name, style in
+            sorted(styles.items())]
+
+
+def providers_lines(providers: Mapping[str, Provider]) -> list[str]:
+    lines = []
+    for name, provider in providers.items():
+        cost = provider.settings.cost
+        lines.append(f"{name}: {provider.settings.type}, {cost} credit{'s' if cost != 1 else ''}"
+                     " per image")
+    return lines

@@ -1,0 +1,46 @@
+"""The result buttons, platform-neutral: what a press asks for, from the stored job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from bot.options import Overrides
+from storage.base import Storage
+
+STRENGTH_STEP = 0.1
+
+
+class Action(StrEnum):
+    AGAIN = "again"        # same request, a new random seed
+    WEAKER = "weaker"      # strength - 0.1, same seed: closer to the input
+    STRONGER = "stronger"  # strength + 0.1, same seed: further from the input
+    REUSE = "reuse"        # the result becomes the next input
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    prompt: str
+    overrides: Overrides
+    use_result: bool
+    origin: dict[str, object]
+
+
+async def plan_rerun(storage: Storage, job_id: str, action: Action) -> Rerun | None:
+    """The request a button press makes, or None when the job is unknown or was forgotten."""
+    job = await storage.get_job(job_id)
+    if job is None or not job.params.get("prompt"):
+        return None
+    asked = Overrides.from_dict(job.params.get("request", {}))
+    resolved = job.params.get("resolved", {})
+    strength = float(resolved.get("strength", asked.strength or 0.6))
+    if action is Action.AGAIN:
+        overrides = replace(asked, seed=None)
+    elif action in (Action.WEAKER, Action.STRONGER):
+        delta = STRENGTH_STEP if action is Action.STRONGER else -STRENGTH_STEP
+        overrides = replace(asked, strength=round(min(1.0, max(0.0, strength + delta)), 2),
+                            seed=job.seed if job.seed is not None else asked.seed)
+    else:
+        overrides = replace(asked, seed=None)
+    return Rerun(prompt=str(job.params["prompt"]), overrides=overrides,
+                 use_result=action is Action.REUSE, origin=dict(job.origin))

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.rerun import Action, plan_rerun
+from storage import SQLiteStorage
+from storage.base import JobRecord
+
+
+async def test_buttons_plan_the_next_request(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "db.sqlite")
+    await store.open()
+    await store.ensure_user("telegram:1", initial=5, daily_free=0, today="d")
+    await store.create_job(JobRecord(
+        id="j", user_key="telegram:1", chat_key="telegram:1", provider="p", status="queued",
+        charge="", price=1, origin={"chat_id": 1},
+        params={"prompt": "fox", "request": {"steps": 12, "seed": 5},
+                "resolved": {"strength": 0.95}}))
+    await store.finish_job("j", "succeeded", seed=99)
+    again = await plan_rerun(store, "j", Action.AGAIN)
+    assert again is not None and again.overrides.seed is None and again.overrides.steps == 12
+    stronger = await plan_rerun(store, "j", Action.STRONGER)
+    assert stronger is not None
+    assert stronger.overrides.strength == 1.0 and stronger.overrides.seed == 99
+    weaker = await plan_rerun(store, "j", Action.WEAKER)
+    assert weaker is not None and weaker.overrides.strength == 0.85
+    reuse = await plan_rerun(store, "j", Action.REUSE)
+    assert reuse is not None and reuse.use_result and reuse.prompt == "fox"
+    assert await plan_rerun(store, "missing", Action.AGAIN) is None
+    await store.close()
