@@ -39,7 +39,8 @@ class ComfyUISettings(HttpProviderSettings):
     checkpoint: str | None = Field(
         None, description="default checkpoint; unset: the first one the server lists")
     workflow: Path | None = Field(
-        None, description="API-format workflow with {{placeholders}}; unset: the built-in one")
+        None, description="API-format workflow file with {{placeholders}} (a relative path is "
+        "taken from the working directory); unset: the built-in workflow")
     sampler: str = Field("euler", description="KSampler sampler_name of the built-in workflow")
     scheduler: str = Field("normal", description="KSampler scheduler of the built-in workflow")
 
@@ -124,7 +125,8 @@ class ComfyUIProvider(Provider):
         url = ("ws" + base[4:] if base.startswith("http") else base) + "/ws"
         try:
             return await self._ws_session().ws_connect(
-                url, params={"clientId": client_id}, headers=self._headers(), heartbeat=30)
+                url, params={"clientId": client_id}, headers=self._headers(), heartbeat=30,
+                max_msg_size=64 * 2**20)
         except (aiohttp.ClientError, TimeoutError) as exc:
             # Some reverse proxies do not pass websockets; polling /history still works.
             log.warning("provider %s: no websocket (%s); polling instead", self.name,
