@@ -1,0 +1,69 @@
+"""Stability REST v2beta ``stable-image/generate/sd3`` and ``ultra`` in image-to-image use."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+
+from bot.errors import InvalidProviderRequest
+from bot.models import Params, SizeRules
+from bot.providers.stability_wire import (
+    STYLE_PRESETS,
+    Outcome,
+    checked_image,
+    finish,
+    optional_seed,
+)
+
+MAX_PROMPT = 10000
+SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3-large",
+              "sd3-large-turbo", "sd3-medium")
+# The output follows the input's aspect ratio at about a megapixel; sides of at least 64.
+RULES = SizeRules(multiple=64, min_side=256, max_side=2048, preferred_area=1024 * 1024,
+                  max_area=1536 * 1536, max_samples=1, max_input_bytes=9 * 1024 * 1024)
+
+
+def form(params: Params, endpoint: str, model: str, output_format: str) -> dict[str, str]:
+    """The text fields of a generate request (the image goes as ``image``)."""
+    if len(params.prompt) > MAX_PROMPT:
+        raise InvalidProviderRequest(
+            f"This image service accepts prompts of up to {MAX_PROMPT} characters."
+        )
+    fields = {
+        "prompt": params.prompt,
+        "strength": f"{min(1.0, max(0.0, params.strength)):.3f}",
+        "output_format": output_format,
+    }
+    if endpoint == "sd3":
+        fields["mode"] = "image-to-image"
+        fields["model"] = model
+    # Turbo models take no negative prompt.
+    if params.negative_prompt and not (endpoint == "sd3" and "turbo" in model):
+        fields["negative_prompt"] = params.negative_prompt[:MAX_PROMPT]
+    if params.seed is not None:
+        fields["seed"] = str(params.seed)
+    if endpoint == "ultra" and params.style_preset is not None:
+        if params.style_preset not in STYLE_PRESETS:
+            raise InvalidProviderRequest(
+                f"This image service has no style preset named {params.style_preset!r}."
+            )
+        fields["style_preset"] = params.style_preset
+    return fields
+
+
+def accept_header(mode: str) -> str:
+    return "application/json" if mode == "json" else "image/*"
+
+
+def parse(response: httpx.Response) -> Outcome:
+    """Image bytes with ``finish-reason``/``seed`` headers, or ``{image, finish_reason, seed}``."""
+    if response.headers.get("content-type", "").startswith("image/"):
+        image = checked_image(response.content)
+        reason = response.headers.get("finish-reason", "SUCCESS")
+        return finish([(image, optional_seed(response.headers.get("seed")), reason)])
+    body: Any = response.json()
+    data = base64.b64decode(body["image"], validate=True)
+    reason = str(body.get("finish_reason", "SUCCESS"))
+    return finish([(checked_image(data), optional_seed(body.get("seed")), reason)])
