@@ -25,6 +25,7 @@ from bot.errors import (
 from bot.redact import redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,24 +74,26 @@ async def send(
     retry_statuses: Iterable[int] = RETRY_STATUSES,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send a request, retrying 429/5xx/connection errors; the last response is returned as is.
+    """Send a request, retrying 429/5xx and failed connects; the last response is returned as is.
 
-    Only requests that are safe to repeat should come through here with ``attempts > 1``:
-    a connection error before the request was written, or a status the server sent back
-    without doing the work, cannot double-charge.
+    A connection that failed before the request was written is retried; one that broke after
+    (the server may be working on it) is not, so a job is never sent twice by accident.
     """
     statuses = frozenset(retry_statuses)
     last_exc: Exception | None = None
     for attempt in range(retry.attempts):
         try:
             response = await client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ProviderTimeout() from exc
-        except httpx.TransportError as exc:
+        except NOT_SENT as exc:
+            # Nothing reached the server, so trying again cannot repeat the work.
             last_exc = exc
             if attempt + 1 < retry.attempts:
                 await asyncio.sleep(retry.delay(attempt, None))
                 continue
+            raise ProviderUnavailable() from exc
+        except httpx.TimeoutException as exc:
+            raise ProviderTimeout() from exc
+        except httpx.TransportError as exc:
             raise ProviderUnavailable() from exc
         if response.status_code in statuses and attempt + 1 < retry.attempts:
             await response.aread()
