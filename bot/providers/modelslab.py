@@ -15,7 +15,13 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, model_validator
 
-from bot.errors import ContentFiltered, InvalidProviderRequest, JobFailed, ProviderError
+from bot.errors import (
+    ContentFiltered,
+    InvalidProviderRequest,
+    JobFailed,
+    ProviderError,
+    ProviderUnavailable,
+)
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import (
@@ -92,6 +98,9 @@ class ModelsLabProvider(Provider):
             raise TypeError("ModelsLabProvider needs ModelsLabSettings")
         super().__init__(name, settings, http)
         self.cfg = settings
+        if self.community:
+            # The base declares capabilities per class; community models also take steps and cfg.
+            self.__dict__["capabilities"] = type(self).capabilities | _COMMUNITY_ONLY
 
     @property
     def community(self) -> bool:
@@ -100,10 +109,6 @@ class ModelsLabProvider(Provider):
     @property
     def rules(self) -> SizeRules:
         return _COMMUNITY if self.community else _REALTIME
-
-    def supports(self, capability: Capability) -> bool:
-        extra = _COMMUNITY_ONLY if self.community else Capability.NONE
-        return bool((self.capabilities | extra) & capability)
 
     def _url(self, path: str) -> str:
         return f"{self.cfg.base_url}/{path}"
@@ -124,7 +129,8 @@ class ModelsLabProvider(Provider):
         data = parse(response, accepted=False)
         remote_id = data.get("id")
         reporter.accept()
-        reporter.record("modelslab_id", remote_id)
+        if remote_id is not None:
+            reporter.record("modelslab_id", remote_id)
         while data["status"] == "processing":
             if remote_id is None:
                 raise KeyError("a queued answer without an id")
@@ -200,7 +206,10 @@ class ModelsLabProvider(Provider):
         """Uploading a 1×1 PNG through base64_to_url checks key and reachability for free."""
         pixel = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
                                  "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
-        await self.upload(ImageData(pixel, "image/png"))
+        try:
+            await self.upload(ImageData(pixel, "image/png"))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ProviderUnavailable("The image service sent a malformed answer.") from exc
         return f"ok (key accepted; {self.cfg.endpoint} endpoint)"
 
     async def list_models(self) -> list[str]:

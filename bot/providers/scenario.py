@@ -108,7 +108,8 @@ class ScenarioProvider(Provider):
     def rules(self) -> SizeRules:
         # Assets up to 6 MB go through /assets as base64, which is 4/3 of the bytes.
         return SizeRules(multiple=8, min_side=self.cfg.min_side, max_side=self.cfg.max_side,
-                         preferred_area=1024 * 1024, max_area=self.cfg.max_side**2,
+                         preferred_area=min(1024, self.cfg.max_side) ** 2,
+                         max_area=self.cfg.max_side**2,
                          max_samples=self.cfg.max_samples, max_input_bytes=4 * 1024 * 1024,
                          min_steps=1, max_steps=150)
 
@@ -253,7 +254,9 @@ class ScenarioProvider(Provider):
         for privacy in ("private", "public"):
             answer = await self._api("GET", "models", accepted=False,
                                      params={"privacy": privacy, "pageSize": "100"})
-            names.extend(str(model["id"]) for model in answer.get("models", []))
+            models = answer.get("models") if isinstance(answer, dict) else None
+            names.extend(str(model["id"]) for model in models or []
+                         if isinstance(model, dict) and "id" in model)
         return sorted(set(names))
 
 

@@ -108,7 +108,8 @@ async def test_community_endpoint(fake: FakeModelsLab, http: httpx.AsyncClient,
     assert body["guidance_scale"] == 20.0 and body["scheduler"] == "DPMSolverMultistepScheduler"
     fetch = "/api/v6/images/fetch" + ("" if fetch_style == "body" else f"/{body_id(fake)}")
     assert ("POST", fetch) in fake.requests
-    assert provider.supports(Capability.STEPS) and provider.rules.max_steps == 20
+    assert provider.supports(Capability.STEPS) and provider.capabilities & Capability.CFG
+    assert provider.rules.max_steps == 20
     assert await provider.list_models() == ["realistic-vision-v6"]
 
 

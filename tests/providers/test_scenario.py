@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from bot.config import build_config
 from bot.errors import (
     ContentFiltered,
     InvalidProviderRequest,
@@ -29,6 +30,7 @@ from bot.models import Capability
 from bot.providers import provider_class
 from bot.providers.http import make_client
 from bot.providers.scenario import ScenarioProvider, ScenarioSettings
+from bot.redact import redact
 from tests.fakes.scenario import FakeScenario
 from tests.providers.helpers import RecordingReporter, make_job
 
@@ -305,4 +307,10 @@ def test_settings() -> None:
     with pytest.raises(ValidationError):
         ScenarioSettings(type="scenario", scheduler="FastScheduler")
     assert provider_class("scenario") is ScenarioProvider
+    config = build_config({"defaults": {"provider": "sc"}, "providers": {"sc": {
+        "type": "scenario", "image_input": "data_url"}}},
+        {"SC_API_KEY": "cfg-key-12345", "SC_API_SECRET": "cfg-secret-678"})
+    loaded = config.providers["sc"]
+    assert isinstance(loaded, ScenarioSettings) and loaded.secret() == "cfg-secret-678"
+    assert "cfg-secret-678" not in redact("cfg-secret-678")
     assert ScenarioProvider.capabilities & Capability.CANCEL
