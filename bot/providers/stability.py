@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Literal
 
 import httpx
@@ -78,7 +79,6 @@ class StabilityProvider(Provider):
     def __init__(self, name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
         super().__init__(name, settings, http)
         conf = self.conf
-        extra = Capability.NONE
         if conf.api_version == "v1":
             extra = Capability.STEPS | Capability.CFG | Capability.STYLES | Capability.MODELS
             if conf.accept == "json":
@@ -98,7 +98,9 @@ class StabilityProvider(Provider):
     def rules(self) -> SizeRules:
         if self.conf.api_version == "v2beta":
             return v2.RULES
-        return v1.rules_for(self.conf.engine)
+        rules = v1.rules_for(self.conf.engine)
+        # Several samples come only as JSON artifacts.
+        return rules if self.conf.accept == "json" else replace(rules, max_samples=1)
 
     def supports(self, capability: Capability) -> bool:
         return bool(self._capabilities & capability)

@@ -228,7 +228,7 @@ def _number(fields: dict[str, str], name: str, low: float, high: float) -> str:
         value = float(fields[name])
     except ValueError:
         return f"{name}: must be a number"
-    return "" if low <= value <= high else f"{name}: must be between {low:g} and {high:g}"
+    return "" if low <= value <= high else f"{name}: must be between {low} and {high}"
 
 
 def check_v1(call: Call, engine: str, accept: str) -> tuple[tuple[str, str] | None,

@@ -90,6 +90,7 @@ async def test_rules_and_capabilities_follow_the_configuration(
     assert v1.rules.max_samples == 10 and v1.rules.min_steps == 10
     assert v1.supports(Capability.SAMPLES | Capability.STEPS | Capability.STYLES)
     assert not build(fake, http, V1_IMAGE).supports(Capability.SAMPLES)
+    assert build(fake, http, V1_IMAGE).rules.max_samples == 1
     sdxl = build(fake, http, V1, engine="stable-diffusion-xl-1024-v1-0")
     assert (1152, 896) in sdxl.rules.allowed_sizes
     sd3 = build(fake, http, SD3)
