@@ -149,7 +149,8 @@ class Provider(ABC):
         except asyncio.CancelledError:
             await self._cancel_quietly(job, reporter)
             raise
-        except ProviderError:
+        except ProviderError as exc:
+            exc.accepted = exc.accepted or reporter.accepted
             raise
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(accepted=reporter.accepted) from exc
