@@ -149,8 +149,7 @@ class Provider(ABC):
         except asyncio.CancelledError:
             await self._cancel_quietly(job, reporter)
             raise
-        except ProviderError as exc:
-            exc.accepted = exc.accepted or reporter.accepted
+        except ProviderError:
             raise
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(accepted=reporter.accepted) from exc
