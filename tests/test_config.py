@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import build_config, load_config
+from bot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_example_config_is_valid() -> None:
+    config = load_config(ROOT / "config.example.toml", environ={"TELEGRAM_BOT_TOKEN": "1:x"})
+    assert config.telegram is not None and config.telegram.token is not None
+    assert "webui" in config.provider_settings()
+
+
+def test_every_commented_provider_block_in_the_example_is_valid() -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("# [providers."):
+            blocks.append([line[2:]])
+        elif blocks and line.startswith("# ") and not line.startswith("# ---"):
+            blocks[-1].append(line[2:])
+        elif blocks and not line.startswith("#"):
+            blocks.append([])
+    docs = [tomllib.loads("\n".join(b)) for b in blocks if b]
+    providers: dict[str, object] = {"webui": {"type": "echo"}}
+    for doc in docs:
+        providers.update(doc["providers"])
+    env = {"SCENARIO_API_KEY": "k", "SCENARIO_API_SECRET": "s", "MODELSLAB_API_KEY": "m"}
+    for name, value in list(providers.items()):
+        if isinstance(value, dict) and value.get("type") == "comfyui":
+            value.pop("workflow", None)  # the example path does not exist here
+    config = build_config({"defaults": {"provider": "webui"}, "providers": providers},
+                          environ=env)
+    assert len(config.provider_settings()) == len(providers)
+
+
+@pytest.mark.parametrize(("doc", "key"), [
+    ({"credits": {"initial": -1}}, "credits.initial"),
+    ({"defaults": {"strength": 3}}, "defaults.strength"),
+    ({"telegram": {"tokn": "x"}}, "telegram.tokn"),
+    ({"providers": {"x": {"type": "nope"}}}, "providers.x.type"),
+    ({"providers": {"x": {"type": "a1111", "url": 5}}}, "providers.x.url"),
+    ({"providers": {"x": {"type": "echo", "cots": 1}}}, "providers.x.cots"),
+    ({"providers": {"x": {"type": "echo"}}}, "defaults.provider"),
+])
+def test_a_bad_config_names_the_key(doc: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        build_config(doc, environ={})
+
+
+def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[discord]\n[defaults]\nprovider = "e"\n[providers.e]\ntype = "echo"\n')
+    config = load_config(path, environ={"DISCORD_BOT_TOKEN": "s3cr3t-value"})
+    assert config.discord is not None and config.discord.token is not None
+    assert config.discord.token.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(config)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml", environ={})
+    with pytest.raises(ConfigError, match="IMG2IMG_CONFIG"):
+        load_config(None, environ={})
