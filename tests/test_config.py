@@ -32,7 +32,7 @@ def test_every_commented_provider_block_in_the_example_is_valid() -> None:
     for doc in docs:
         providers.update(doc["providers"])
     env = {"SCENARIO_API_KEY": "k", "SCENARIO_API_SECRET": "s", "MODELSLAB_API_KEY": "m"}
-    for name, value in list(providers.items()):
+    for value in list(providers.values()):
         if isinstance(value, dict) and value.get("type") == "comfyui":
             value.pop("workflow", None)  # the example path does not exist here
     config = build_config({"defaults": {"provider": "webui"}, "providers": providers},
