@@ -21,7 +21,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import discord
 import discord.gateway
@@ -39,6 +39,7 @@ from tests.fakes.discord_world import JSON, MEMBER, FakeChannel, FakeUser, dm_ch
 from tests.fakes.server import FakeServer, json_response
 
 API = "/api/v10"
+ClientT = TypeVar("ClientT", bound=discord.Client)
 DEFAULT_ERRORS = {
     400: {"message": "400: Bad Request", "code": 0},
     401: {"message": "401: Unauthorized", "code": 0},
@@ -177,6 +178,10 @@ class FakeDiscord(DiscordState, FakeServer):
                 "resolved", {}).get("messages", {}).values())]:
             if msg:
                 self.adopt_message(msg)
+        if "user" in payload:  # a DM: the bot may also post there with channel.send
+            user = payload["user"]
+            self.dm_users[int(payload["channel"]["id"])] = self.user(int(user["id"])) or FakeUser(
+                int(user["id"]), user["username"])
         await self.wait_for(lambda: self.gateway.live_sessions, timeout)
         rec = InteractionRecord(int(payload["id"]), payload["token"], payload,
                                 asyncio.get_running_loop().time())
@@ -288,8 +293,8 @@ async def _race(task: asyncio.Task[None], step: Awaitable[object], what: str, ti
 
 
 @contextlib.asynccontextmanager
-async def run_bot(fake: FakeDiscord, bot: discord.Client, *, timeout: float = 5.0,
-                  ) -> AsyncIterator[discord.Client]:
+async def run_bot(fake: FakeDiscord, bot: ClientT, *, timeout: float = 5.0,
+                  ) -> AsyncIterator[ClientT]:
     """Start ``bot`` against ``fake``, yield once it is ready, close it on exit."""
     before = len(fake.gateway.identifies)
     task = asyncio.create_task(bot.start(fake.token), name="fake-discord-bot")

@@ -42,7 +42,7 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"de
         self.owner = owner
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button[Any],
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
                              match: re.Match[str], /) -> DeleteButton:
         return cls(int(match["owner"]))
 
@@ -53,6 +53,14 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"de
             return
         await interaction.response.defer()
         await interaction.delete_original_response()
+
+
+class ConfirmView(discord.ui.View):
+    """A plain (non-persistent) view: dispatch relies on the message id the callback returned."""
+
+    @discord.ui.button(label="Yes", style=discord.ButtonStyle.success)
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await interaction.response.edit_message(content="confirmed", view=None)
 
 
 class PromptModal(discord.ui.Modal, title="Transform with img2img"):
@@ -75,12 +83,27 @@ class PromptModal(discord.ui.Modal, title="Transform with img2img"):
             f"{self.prompt.value} @ {self.strength.value} style={style.value} on {name}")
 
 
-def make_bot(cls: type[commands.Bot] = commands.Bot, *, sync: bool = True) -> commands.Bot:
+Bot = commands.Bot | commands.AutoShardedBot
+
+
+class RecordingTree(app_commands.CommandTree[Any]):
+    """Keeps every app-command error (unwrapped) instead of logging it."""
+
+    def __init__(self, client: discord.Client, **options: Any) -> None:
+        super().__init__(client, **options)
+        self.errors: list[Exception] = []
+
+    async def on_error(self, interaction: discord.Interaction,
+                       error: app_commands.AppCommandError) -> None:
+        self.errors.append(getattr(error, "original", error))
+
+
+def make_bot(cls: type[Bot] = commands.Bot, *, sync: bool = True,
+             intents: discord.Intents | None = None) -> Bot:
     """The bot: a few commands covering each kind of interaction the fake must serve."""
-    bot = cls(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
+    bot = cls(command_prefix="!", intents=intents or discord.Intents.default(),
+              guild_ready_timeout=0.05, tree_cls=RecordingTree)
     tree = bot.tree
-    errors: list[Exception] = []
-    bot.errors = errors  # type: ignore[attr-defined]
 
     @tree.command(name="img2img", description="Transform an image")
     async def img2img(interaction: discord.Interaction, image: discord.Attachment, prompt: str,
@@ -102,11 +125,20 @@ def make_bot(cls: type[commands.Bot] = commands.Bot, *, sync: bool = True) -> co
     @tree.command(name="progress", description="Show progress, then a result with buttons")
     async def progress(interaction: discord.Interaction) -> None:
         await interaction.response.defer()
+        await interaction.edit_original_response(content="50%")
         view = ResultView()
         view.add_item(DeleteButton(interaction.user.id))
         embed = discord.Embed(title="Result", description="a cat")
         embed.add_field(name="seed", value="42")
-        await interaction.edit_original_response(content="done", embed=embed, view=view)
+        file = discord.File(io.BytesIO(b"\x89PNG fake"), "result.png")
+        await interaction.edit_original_response(content="done", embed=embed, view=view,
+                                                  attachments=[file])
+
+    @tree.command(name="confirm", description="Ask for confirmation")
+    async def confirm(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Sure?", view=ConfirmView(timeout=30))
+        if interaction.guild is None:
+            await interaction.channel.send("a plain DM message")  # type: ignore[union-attr]
 
     @tree.command(name="big", description="Send a file above the attachment limit, then shrink")
     async def big(interaction: discord.Interaction) -> None:
@@ -151,10 +183,6 @@ def make_bot(cls: type[commands.Bot] = commands.Bot, *, sync: bool = True) -> co
     tree.add_command(settings)
     tree.add_command(admin)
     tree.add_command(transform)
-
-    @tree.error
-    async def on_error(interaction: discord.Interaction, error: Exception) -> None:
-        errors.append(error)
 
     async def setup_hook() -> None:
         bot.add_view(ResultView())

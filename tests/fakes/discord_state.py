@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tests.fakes.discord_gateway import FakeGateway
 from tests.fakes.discord_model import FakeAttachment, FakeMessage, InteractionRecord, Upload, sniff
@@ -218,8 +218,8 @@ class DiscordState:
                        and (include_deleted or not m.deleted)
                        and (include_ephemeral or not m.ephemeral)), key=lambda m: m.id)
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, *,
-                       poll: float = 0.05) -> T:
+    async def wait_for(self, predicate: Callable[[], T | Literal[False] | None],
+                       timeout: float = 5.0, *, poll: float = 0.05) -> T:
         """Wait until ``predicate()`` is truthy and return it.
 
         Re-checked after every request and gateway op the fake handles, and every ``poll``

@@ -13,8 +13,8 @@ from PIL import Image
 
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_api import FakeDiscord, point_discord_py_at, run_bot
-from tests.fakes.discord_sample_bot import inverted_png, make_bot
-from tests.fakes.discord_world import ADMIN, GENERAL, MEMBER, NSFW, OWNER
+from tests.fakes.discord_sample_bot import RecordingTree, inverted_png, make_bot
+from tests.fakes.discord_world import ADMIN, GENERAL, GUILD, MEMBER, NSFW, OWNER
 from tests.fakes.server import png_bytes
 
 
@@ -63,7 +63,9 @@ async def test_slash_command_in_a_dm(fake: FakeDiscord, bot: commands.Bot) -> No
 async def test_edit_original_with_view_and_embed_then_press_persistent_button(
         fake: FakeDiscord, bot: commands.Bot) -> None:
     rec = await fake.inject_interaction(p.slash_command("progress", user=MEMBER, channel=GENERAL))
-    original = await fake.wait_for(lambda: (m := fake.original(rec.token)) and m.edits and m)
+    original = await fake.wait_for(lambda: (m := fake.original(rec.token)) and m.edits == 2 and m)
+    assert original.history[1]["content"] == "50%"  # the progress edit before the result
+    assert original.file("result.png") == b"\x89PNG fake"  # a multipart PATCH of @original
     assert original.content == "done" and original.embed is not None
     assert original.embed["title"] == "Result" and original.embed["fields"][0]["value"] == "42"
     again = original.button("Again")
@@ -72,14 +74,14 @@ async def test_edit_original_with_view_and_embed_then_press_persistent_button(
 
     press = await fake.press(original, label="Again", user=ADMIN)
     await fake.wait_for(lambda: press.response_type == 7)
-    assert original.content == f"again by {ADMIN.id}" and original.edits == 2
+    assert original.content == f"again by {ADMIN.id}" and original.edits == 3
     assert fake.original(press.token) is original
 
 
 async def test_dynamic_item_works_after_restart_and_refuses_non_requester(
         fake: FakeDiscord, bot: commands.Bot) -> None:
     rec = await fake.inject_interaction(p.slash_command("progress", user=MEMBER))
-    result = await fake.wait_for(lambda: (m := fake.original(rec.token)) and m.edits and m)
+    result = await fake.wait_for(lambda: (m := fake.original(rec.token)) and m.edits == 2 and m)
     await bot.close()
     async with run_bot(fake, make_bot(sync=False)):  # a fresh process: only registrations remain
         refused = await fake.press(result, emoji="🗑", user=ADMIN)
@@ -89,6 +91,42 @@ async def test_dynamic_item_works_after_restart_and_refuses_non_requester(
         accepted = await fake.press(result, emoji="🗑", user=MEMBER)
         await fake.wait_for(lambda: result.deleted)
         assert accepted.callbacks == [{"type": 6}]
+
+
+async def test_plain_view_sent_with_the_response_gets_the_press(fake: FakeDiscord,
+                                                                bot: commands.Bot) -> None:
+    rec = await fake.inject_interaction(p.slash_command("confirm", user=MEMBER, guild=None))
+    sure = await fake.wait_for(lambda: fake.original(rec.token))
+    [plain] = await fake.wait_for(lambda: [m for m in fake.channel_messages(sure.channel_id)
+                                           if m.interaction_token is None])
+    assert plain.content == "a plain DM message" and plain.guild_id is None
+    press = await fake.press(sure, label="Yes", user=MEMBER)
+    await fake.wait_for(lambda: press.response_type == 7)
+    assert sure.content == "confirmed" and sure.components == []
+
+
+async def test_member_query_is_answered_by_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    intents = discord.Intents.default()
+    intents.members = True
+    async with FakeDiscord() as server:
+        assert isinstance(server, FakeDiscord)
+        point_discord_py_at(server, monkeypatch)
+        async with run_bot(server, make_bot(intents=intents)) as running:
+            guild = running.get_guild(GUILD.id)
+            assert guild is not None and guild.get_member(ADMIN.id) is not None
+            found = await guild.query_members("al")
+            assert [m.id for m in found] == [ADMIN.id]
+        assert [r["op"] for r in server.gateway.received].count(8) == 1
+
+
+async def test_wrong_token_fails_login(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeDiscord(token="another-token") as server:
+        assert isinstance(server, FakeDiscord)
+        point_discord_py_at(server, monkeypatch)
+        bot = make_bot()
+        with pytest.raises(discord.LoginFailure):
+            await bot.login("fake-bot-token")
+        await bot.close()
 
 
 async def test_context_menu_opens_modal_and_submit_reaches_on_submit(
@@ -194,10 +232,10 @@ async def test_late_callback_is_unknown_interaction(monkeypatch: pytest.MonkeyPa
         point_discord_py_at(server, monkeypatch)
         async with run_bot(server, make_bot()) as running:
             await server.inject_interaction(p.slash_command("progress"))
-            errors = running.errors  # type: ignore[attr-defined]
-            await server.wait_for(lambda: errors)
-            original = getattr(errors[0], "original", errors[0])
-            assert isinstance(original, discord.NotFound) and original.code == 10062
+            tree = running.tree
+            assert isinstance(tree, RecordingTree)
+            [error] = await server.wait_for(lambda: tree.errors)
+            assert isinstance(error, discord.NotFound) and error.code == 10062
 
 
 async def test_autosharded_bot_finds_the_gateway_via_gateway_bot(
