@@ -138,8 +138,10 @@ class DiffusersProvider(Provider):
         self._entries: dict[str, Entry] = {}
         # One thread owns the pipeline: loading, every call, and image decoding/encoding.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"diffusers-{name}")
+        # With one job at a time nothing can join a batch, so waiting for one only adds latency.
+        can_batch = settings.max_concurrency > 1 and settings.max_batch > 1
         self._queue = BatchQueue(self._run_batch, self._executor,
-                                 window=settings.batch_window_ms / 1000,
+                                 window=settings.batch_window_ms / 1000 if can_batch else 0.0,
                                  max_batch=settings.max_batch)
 
     @classmethod

@@ -6,7 +6,7 @@ import asyncio
 import io
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,14 @@ SMALL = {"width": 64, "height": 64, "steps": 4, "strength": 0.5, "cfg": 3.0}
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_pipeline(tmp_path_factory.mktemp("diffusers"))
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    import torch
+
+    # Toy tensors gain nothing from intra-op threads; on a busy 2-core runner they only spin.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield build_tiny_pipeline(tmp_path_factory.mktemp("diffusers"))
+    torch.set_num_threads(threads)
 
 
 async def _provider(model: str, **extra: Any) -> AsyncIterator[DiffusersProvider]:
