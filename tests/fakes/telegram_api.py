@@ -1,10 +1,17 @@
 """A fake Telegram Bot API server that real aiogram talks to over HTTP.
 
-``FakeTelegram`` serves ``/bot<token>/<method>`` and ``/file/bot<token>/<path>`` on 127.0.0.1
-and keeps a model of what users see (``fake.messages(chat_id)``). Tests enqueue updates with
-``fake.push_update(fake.build.photo(...))``, inject failures with ``fake.fail_next(...)`` and
-wait on state with ``await fake.wait_for(...)``. Method semantics live in telegram_methods.py
-and telegram_chats.py, update builders in telegram_updates.py.
+    async with FakeTelegram() as fake:             # 127.0.0.1:<ephemeral>, token TOKEN
+        bot = fake.make_bot()                       # or TelegramAPIServer.from_base(base_url)
+        fake.push_update(fake.build.photo(jpeg, caption="/img2img a cat"))
+        photo = await fake.wait_for_photo(USER_ID)  # what the user sees: bytes, caption, buttons
+
+Set-up: add_user, add_chat, set_member, add_file, block, delete_as_user, fail_next, set_delay.
+Updates: build.* (telegram_updates.py), push_update(redeliver=), deliver_webhook.
+Seeing: messages, message, texts, last_message/last_photo/last_document, photos, actions,
+callback_answers, commands(scope), calls / calls_to / counts, photo_sends, reply_latencies,
+transcript. Waiting: wait_for, wait_for_call, wait_for_message, wait_for_photo,
+wait_until_consumed. Method semantics: telegram_methods.py, telegram_chats.py,
+telegram_delivery.py (webhook); formatted text: telegram_text.py.
 """
 
 from __future__ import annotations
@@ -68,7 +75,7 @@ class _Queued:
 
 
 class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
-    """The fake server; see the module docstring and the README of tests/fakes for the API."""
+    """The fake Bot API server (see the module docstring for its test-facing API)."""
 
     def __init__(self, token: str = TOKEN, *, username: str = "img2img_test_bot",
                  first_name: str = "Img2Img Test", long_poll: float = 0.5,
@@ -89,6 +96,7 @@ class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
         self.incoming_at: dict[tuple[int, int], float] = {}
         self._queue: list[_Queued] = []
         self._last_update_id = 0
+        self._poll_generation = 0
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._event = asyncio.Event()
@@ -99,6 +107,10 @@ class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+
+    async def __aenter__(self) -> FakeTelegram:
+        await self.start()
+        return self
 
     async def stop(self) -> None:
         self.long_poll = 0.0  # release pending getUpdates so shutdown does not wait for them
@@ -277,9 +289,15 @@ class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
         if p.get("allowed_updates") is not None:
             self.allowed_updates = p.get("allowed_updates")
         limit = min(max(p.integer("limit", 100) or 100, 1), 100)
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._changed()  # an older long poll still waiting ends with 409, as on Telegram
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(max(p.integer("timeout", 0) or 0, 0), self.long_poll)
         while True:
+            if generation != self._poll_generation:
+                raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure"
+                                    " that only one bot instance is running")
             batch = self.take_updates(limit)
             if batch or loop.time() >= deadline or not self.long_poll:
                 return batch
@@ -295,7 +313,7 @@ class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
             async with asyncio.timeout(timeout):
                 await self._event.wait()
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, *,
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0, *,
                        what: str = "") -> T:
         """Return ``predicate()`` once truthy, re-checked on every state change."""
         deadline = time.monotonic() + timeout

@@ -95,6 +95,14 @@ class ChatState:
         self.add_chat(chat_id)
         self.members[(chat_id, user_id)] = status
 
+    def delete_as_user(self, chat_id: int, message_id: int) -> None:
+        """A user deletes a message (the bot's or their own) in their app; no API call."""
+        msg = self._by_id.get((chat_id, message_id))
+        if msg is not None:
+            msg.deleted = True
+        else:
+            self._incoming_deleted.add((chat_id, message_id))
+
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to this chat answer 403."""
         self.blocked.add(chat_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import mimetypes
 import time
 from typing import Any
@@ -30,6 +31,7 @@ CHAT_ACTIONS = frozenset({
     "upload_document", "choose_sticker", "find_location", "record_video_note",
     "upload_video_note",
 })
+_ALBUM_IDS = itertools.count(1)
 NOT_MODIFIED = ("message is not modified: specified new message content and reply markup are "
                 "exactly the same as a current content and reply markup of the message")
 
@@ -61,7 +63,7 @@ class BotApiMethods(ChatState):
     def _markup(self, p: Params) -> dict[str, Any] | None:
         markup = p.get("reply_markup")
         if not isinstance(markup, dict) or "inline_keyboard" not in markup:
-            return None
+            return markup if isinstance(markup, dict) else None  # kept, never echoed back
         for row in markup["inline_keyboard"]:
             for button in row:
                 if not button.get("text"):
@@ -198,7 +200,7 @@ class BotApiMethods(ChatState):
         media = p.get("media")
         if not isinstance(media, list) or not 2 <= len(media) <= 10:
             raise bad_request("wrong number of media in the album")
-        group_id = f"{chat_id}{self.next_message_id(chat_id)}"
+        group_id = f"{next(_ALBUM_IDS)}{int(time.time())}"
         sent = []
         for item in media:
             value = Params({"media": item.get("media")}, p.files).file("media")

@@ -141,8 +141,11 @@ def _close_html(out: _Out, tag: str, attrs: dict[str, str], start: int,
     kind = _HTML_TYPES[tag]
     if tag == "a":
         out.entity("text_link", start, url=attrs.get("href", ""))
-    elif tag == "code" and stack and stack[-1][0] == "pre" and "class" in attrs:
-        out.entity("pre", start, language=attrs["class"].removeprefix("language-"))
+    elif tag == "code" and stack and stack[-1][0] == "pre":
+        if "class" in attrs:  # <pre><code class="language-x"> is one pre entity
+            stack[-1][1]["language"] = attrs["class"].removeprefix("language-")
+    elif tag == "pre" and "language" in attrs:
+        out.entity("pre", start, language=attrs["language"])
     elif tag == "blockquote" and "expandable" in attrs:
         out.entity("expandable_blockquote", start)
     elif tag == "tg-emoji":
@@ -162,7 +165,7 @@ def parse_markdown(src: str, v2: bool) -> tuple[str, list[dict[str, Any]]]:
     """MarkdownV2 (v2=True) or legacy Markdown -> (plain text, entities)."""
     marks = _MDV2_MARKS if v2 else _MD_MARKS
     out = _Out()
-    stack: list[tuple[str, int, int]] = []  # (mark, utf16 start, source index)
+    stack: list[tuple[str, int, int, str]] = []  # (mark, utf16 start, source index, language)
     i, n = 0, len(src)
     while i < n:
         c = src[i]
@@ -176,11 +179,17 @@ def parse_markdown(src: str, v2: bool) -> tuple[str, list[dict[str, Any]]]:
             out.add(c)
             i += 1
         elif mark and stack and stack[-1][0] == mark:
-            _, start, _ = stack.pop()
-            out.entity(marks[mark], start)
+            _, start, _, language = stack.pop()
+            out.entity(marks[mark], start, **({"language": language} if language else {}))
             i += len(mark)
         elif mark and (v2 or not stack):
-            stack.append((mark, out.pos, i))
+            language = ""
+            if mark == "```":  # an opening fence may name the language on its first line
+                line = re.match(r"([\w+#-]*)\n", src[i + 3:])
+                if line:
+                    language = line.group(1)
+                    i += len(line.group(0))
+            stack.append((mark, out.pos, i, language))
             i += len(mark)
         elif c == "[" and not in_code:
             i = _md_link(src, i, out, v2)
@@ -191,7 +200,7 @@ def parse_markdown(src: str, v2: bool) -> tuple[str, list[dict[str, Any]]]:
             out.add(c)
             i += 1
     if stack:
-        mark, _, index = stack[-1]
+        mark, _, index, _ = stack[-1]
         where = f"at byte offset {_byte_offset(src, index)}"
         if v2:
             raise EntityError(f"Can't find end of {marks[mark].title()} entity {where}")

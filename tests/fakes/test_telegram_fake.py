@@ -229,7 +229,8 @@ async def test_edits_follow_the_real_rules(fake: FakeTelegram, bot: Bot) -> None
         await bot.edit_message_text("x", chat_id=CHAT,
                                     message_id=request["message"]["message_id"])
     await bot.delete_message(CHAT, status.message_id)
-    for message_id in (status.message_id, 9999):
+    fake.delete_as_user(CHAT, photo.message_id)  # the user removed it in their app
+    for message_id in (status.message_id, photo.message_id, 9999):
         with pytest.raises(TelegramBadRequest, match="message to edit not found"):
             await bot.edit_message_text("late", chat_id=CHAT, message_id=message_id)
 
@@ -318,6 +319,12 @@ async def test_members_and_chat_info(fake: FakeTelegram, bot: Bot) -> None:
         await bot.get_chat_administrators(CHAT)
     with pytest.raises(TelegramBadRequest, match="chat not found"):
         await bot.get_chat_member(-100999, 1)
+    request = fake.push_update(fake.build.text("/img2img x", chat_id=GROUP_ID, user_id=3))
+    with pytest.raises(TelegramBadRequest, match="message can't be deleted"):
+        await bot.delete_message(GROUP_ID, request["message"]["message_id"])
+    fake.set_member(GROUP_ID, fake.bot_id, "administrator")
+    assert (await bot.get_chat_member(GROUP_ID, fake.bot_id)).user.is_bot
+    await bot.delete_message(GROUP_ID, request["message"]["message_id"])
 
 
 async def test_fail_next(fake: FakeTelegram, bot: Bot) -> None:
@@ -440,6 +447,14 @@ async def test_redelivery_and_allowed_updates(fake: FakeTelegram, bot: Bot) -> N
     started = loop.time()
     assert await bot.get_updates(offset=text["update_id"] + 1, timeout=30) == []
     assert 0.1 <= loop.time() - started < 1  # long polls are capped at fake.long_poll
+
+
+async def test_a_second_poller_terminates_the_first(fake: FakeTelegram, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await fake.wait_for_call("getUpdates")
+    assert await bot.get_updates(timeout=0) == []
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
+        await first
 
 
 async def webhook_app(bot: Bot, dp: Dispatcher, secret: str,
