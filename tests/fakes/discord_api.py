@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import discord
@@ -33,11 +32,13 @@ from aiohttp import web
 from tests.fakes.discord_model import FakeMessage, InteractionRecord, Upload, read_body
 from tests.fakes.discord_payloads import component_press, modal_submit
 from tests.fakes.discord_rest import BotRoutes
-from tests.fakes.discord_state import ApiCall, DiscordState
+from tests.fakes.discord_state import TOKEN, ApiCall, DiscordState, Fault
 from tests.fakes.discord_webhooks import InteractionRoutes
 from tests.fakes.discord_world import JSON, MEMBER, FakeChannel, FakeUser, dm_channel
 from tests.fakes.server import FakeServer, json_response
 
+__all__ = ["TOKEN", "ApiCall", "FakeDiscord", "Fault", "discord_py_pointed_at",
+           "point_discord_py_at", "run_bot"]
 API = "/api/v10"
 ClientT = TypeVar("ClientT", bound=discord.Client)
 DEFAULT_ERRORS = {
@@ -52,39 +53,14 @@ DEFAULT_ERRORS = {
 }
 
 
-@dataclass(slots=True)
-class Fault:
-    """A failure ``fail_next`` queued; ``hits`` counts the requests it answered."""
-
-    method: str
-    pattern: re.Pattern[str]
-    status: int
-    body: Any
-    headers: dict[str, str]
-    times: int
-    hits: int = 0
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.hits < self.times and self.method in ("*", method) and bool(
-            self.pattern.search(path))
-
-
 CALL = web.RequestKey("call", ApiCall)
 
 
 class FakeDiscord(DiscordState, FakeServer):
     """Gateway at ``/gateway``, REST under ``/api/v10``, CDN under ``/attachments``.
 
-    Keywords (all optional): ``token``, ``guilds`` (FakeGuild tuple), ``app_owner``,
-    ``heartbeat_ms``, ``shards`` (what /gateway/bot advises), ``upload_limit`` (per file on
-    channel messages), ``callback_deadline`` (seconds to answer an interaction, None for no limit),
-    ``message_events`` (MESSAGE_* dispatches for the bot's own messages).
+    Keywords: see ``DiscordState``.
     """
-
-    def __init__(self, **options: Any) -> None:
-        FakeServer.__init__(self)
-        DiscordState.__init__(self, **options)
-        self.faults: list[Fault] = []
 
     # -- server plumbing ------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
@@ -107,7 +83,13 @@ class FakeDiscord(DiscordState, FakeServer):
 
     @property
     def api_base(self) -> str:
+        """``http://127.0.0.1:PORT/api/v10``: discord.py's ``Route.BASE`` (config api_base)."""
         return self.base_url + API
+
+    @property
+    def gateway_url(self) -> str:
+        """``ws://127.0.0.1:PORT/gateway``: the gateway (config gateway_url)."""
+        return self.gateway.url
 
     @web.middleware
     async def _api_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -173,7 +155,10 @@ class FakeDiscord(DiscordState, FakeServer):
                                  f"for guild {data.get('guild_id')}")
 
     async def inject_interaction(self, payload: JSON, *, timeout: float = 5.0) -> InteractionRecord:
-        """Send INTERACTION_CREATE; the record (``.id``, ``.token``) collects the bot's answers."""
+        """Send INTERACTION_CREATE; the record (``.id``, ``.token``) collects the bot's answers.
+
+        Sending the same payload again is a re-delivery: it shares the first one's record.
+        """
         for msg in [payload.get("message"), *((payload.get("data") or {}).get(
                 "resolved", {}).get("messages", {}).values())]:
             if msg:
@@ -183,8 +168,8 @@ class FakeDiscord(DiscordState, FakeServer):
             self.dm_users[int(payload["channel"]["id"])] = self.user(int(user["id"])) or FakeUser(
                 int(user["id"]), user["username"])
         await self.wait_for(lambda: self.gateway.live_sessions, timeout)
-        rec = InteractionRecord(int(payload["id"]), payload["token"], payload,
-                                asyncio.get_running_loop().time())
+        rec = self.interactions.get(payload["token"]) or InteractionRecord(
+            int(payload["id"]), payload["token"], payload, asyncio.get_running_loop().time())
         self.interactions[rec.token] = rec
         await self.dispatch("INTERACTION_CREATE", payload, timeout=timeout)
         return rec
@@ -265,7 +250,7 @@ def point_discord_py_at(fake: FakeDiscord, monkeypatch: pytest.MonkeyPatch) -> N
     """Send discord.py's REST, webhooks, gateway and asset URLs to ``fake`` for one test."""
     monkeypatch.setattr(discord.http.Route, "BASE", fake.api_base)
     monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY",
-                        yarl.URL(fake.gateway.url))
+                        yarl.URL(fake.gateway_url))
     monkeypatch.setattr(discord.asset.Asset, "BASE", fake.base_url)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -41,6 +42,23 @@ class ApiCall:
     status: int = 0
 
 
+@dataclass(slots=True)
+class Fault:
+    """A failure ``fail_next`` queued; ``hits`` counts the requests it answered."""
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    body: Any
+    headers: dict[str, str]
+    times: int
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.hits < self.times and self.method in ("*", method) and bool(
+            self.pattern.search(path))
+
+
 class DiscordState:
     """Everything the fake's routes update; the accessors are how tests see what users see."""
 
@@ -50,6 +68,10 @@ class DiscordState:
                  app_owner: FakeUser | None = None, heartbeat_ms: int = 41250, shards: int = 1,
                  upload_limit: int = DEFAULT_ATTACHMENT_LIMIT,
                  callback_deadline: float | None = 3.0, message_events: bool = True) -> None:
+        """``shards`` is what /gateway/bot advises; ``upload_limit`` is per file on channel
+        messages; ``callback_deadline`` is the time to answer an interaction (None: no limit);
+        ``message_events`` sends MESSAGE_* dispatches about the bot's own messages."""
+        super().__init__()  # the server, in FakeDiscord's MRO
         self.token, self.app_id, self.guilds, self.shards = token, APP_ID, tuple(guilds), shards
         self.app_owner = app_owner or next((g.user(g.owner_id) for g in self.guilds), OUTSIDER)
         self.upload_limit = upload_limit  # per file, for channel messages (not interactions)
@@ -67,6 +89,7 @@ class DiscordState:
         self.cdn_gets: list[str] = []
         self.typing: list[int] = []
         self.dm_users: dict[int, FakeUser] = {}
+        self.faults: list[Fault] = []
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
         self._cond = asyncio.Condition()
 

@@ -210,6 +210,18 @@ async def test_subcommands_and_manage_server_check(fake: FakeDiscord, bot: comma
     assert fake.original(owner.token).content == "server steps=30"  # type: ignore[union-attr]
 
 
+async def test_redelivered_interaction_cannot_be_answered_twice(fake: FakeDiscord,
+                                                                bot: commands.Bot) -> None:
+    payload = p.slash_command("settings set", {"key": "k", "value": "v"})
+    rec = await fake.inject_interaction(payload)
+    await fake.wait_for(lambda: fake.original(rec.token))
+    assert await fake.inject_interaction(payload) is rec
+    assert isinstance(bot.tree, RecordingTree)
+    [error] = await fake.wait_for(lambda: bot.tree.errors)  # type: ignore[attr-defined]
+    assert isinstance(error, discord.HTTPException) and error.code == 40060
+    assert len(rec.callbacks) == 1
+
+
 async def test_rate_limited_followup_is_retried(fake: FakeDiscord, bot: commands.Bot) -> None:
     fault = fake.fail_next("POST", r"^/webhooks/\d+/", 429, retry_after=0.05)
     rec = await fake.inject_interaction(p.slash_command(
