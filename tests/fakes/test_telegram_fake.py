@@ -417,7 +417,7 @@ async def test_polling_dispatcher(fake: FakeTelegram, bot: Bot) -> None:
         await asyncio.wait_for(done.wait(), 5)
         await fake.wait_until_consumed()
     finally:
-        await fake.wait_for(lambda: dp._running_lock.locked(), what="polling to start")
+        await fake.wait_for_call("getUpdates")  # stop_polling() refuses before polling starts
         await dp.stop_polling()
         await polling
     assert fake.actions(CHAT) == ["upload_photo"]
