@@ -68,14 +68,12 @@ class DiscordState:
                  app_owner: FakeUser | None = None, heartbeat_ms: int = 41250, shards: int = 1,
                  upload_limit: int = DEFAULT_ATTACHMENT_LIMIT,
                  callback_deadline: float | None = 3.0, message_events: bool = True) -> None:
-        """``shards`` is what /gateway/bot advises; ``upload_limit`` is per file on channel
-        messages; ``callback_deadline`` is the time to answer an interaction (None: no limit);
-        ``message_events`` sends MESSAGE_* dispatches about the bot's own messages."""
         super().__init__()  # the server, in FakeDiscord's MRO
-        self.token, self.app_id, self.guilds, self.shards = token, APP_ID, tuple(guilds), shards
+        self.token, self.app_id, self.guilds = token, APP_ID, tuple(guilds)
+        self.shards = shards  # what GET /gateway/bot advises
         self.app_owner = app_owner or next((g.user(g.owner_id) for g in self.guilds), OUTSIDER)
         self.upload_limit = upload_limit  # per file, for channel messages (not interactions)
-        self.callback_deadline = callback_deadline  # Discord's 3 s to answer an interaction
+        self.callback_deadline = callback_deadline  # Discord's 3 s to answer; None: no limit
         self.message_events = message_events  # MESSAGE_CREATE/UPDATE/DELETE for bot messages
         self.gateway = FakeGateway(token=token, guilds=self.guilds, heartbeat_ms=heartbeat_ms,
                                    notify=self._notify)
