@@ -1,7 +1,8 @@
 """Micro-batching for the in-process pipeline: jobs with equal settings share one call.
 
-``BatchQueue`` groups jobs on the event loop; ``pipeline_kwargs``, ``step_callback`` and
-``split_output`` run on the worker thread and turn a group into one call and back into results.
+``BatchQueue`` groups jobs on the event loop; ``decode_input``, ``pipeline_kwargs``,
+``step_callback`` and ``split_output`` run on the worker thread and turn a group into one call
+and its output back into one result per job.
 """
 
 from __future__ import annotations
