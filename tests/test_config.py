@@ -20,13 +20,15 @@ def test_the_example_config_is_valid() -> None:
 def test_every_commented_provider_block_in_the_example_is_valid() -> None:
     text = (ROOT / "config.example.toml").read_text()
     blocks: list[list[str]] = []
+    current: list[str] | None = None
     for line in text.splitlines():
         if line.startswith("# [providers."):
-            blocks.append([line[2:]])
-        elif blocks and line.startswith("# ") and not line.startswith("# ---"):
-            blocks[-1].append(line[2:])
-        elif blocks and not line.startswith("#"):
-            blocks.append([])
+            current = [line[2:]]
+            blocks.append(current)
+        elif current is not None and line.startswith("# "):
+            current.append(line[2:])
+        else:
+            current = None
     docs = [tomllib.loads("\n".join(b)) for b in blocks if b]
     providers: dict[str, object] = {"webui": {"type": "echo"}}
     for doc in docs:
