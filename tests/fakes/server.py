@@ -60,13 +60,15 @@ def json_response(body: Any, status: int = 200, **headers: str) -> web.Response:
                         content_type="application/json", headers=headers)
 
 
-def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (30, 120, 200)) -> bytes:
+def png_bytes(size: tuple[int, int] = (64, 48),
+              color: tuple[int, int, int] = (30, 120, 200)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "PNG")
     return buf.getvalue()
 
 
-def jpeg_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+def jpeg_bytes(size: tuple[int, int] = (64, 48),
+               color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "JPEG")
     return buf.getvalue()
