@@ -1,0 +1,94 @@
+"""The one place an error becomes a Discord reply: ``send_error`` and the tree's error handler.
+
+Commands and buttons raise ``BotError`` (or call ``send_error``); the user gets its one
+sentence, privately. A public "is thinking…" placeholder left by ``defer()`` is deleted first,
+since the first follow-up would otherwise fill it in for everyone to see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import BotError, NotAllowed, OptionError
+
+log = logging.getLogger(__name__)
+
+# Set in ``interaction.extras`` while a public deferred placeholder is still blank.
+PLACEHOLDER = "img2img_placeholder"
+UNKNOWN_INTERACTION = 10062
+
+
+def mark_placeholder(interaction: discord.Interaction[Any], blank: bool = True) -> None:
+    """Record whether this interaction's public deferred reply is still an empty placeholder."""
+    interaction.extras[PLACEHOLDER] = blank
+
+
+async def send_text(interaction: discord.Interaction[Any], text: str) -> None:
+    """Say ``text`` to the interaction's user only, whatever state the response is in."""
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True)
+            return
+        if interaction.extras.get(PLACEHOLDER):
+            mark_placeholder(interaction, False)
+            with contextlib.suppress(discord.NotFound):
+                await interaction.delete_original_response()
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        # The interaction expired or the channel is gone: nobody is left to tell.
+        log.info("could not send an error reply: %s %s", exc.status, exc.code)
+
+
+async def send_error(interaction: discord.Interaction[Any], error: BotError) -> None:
+    """Show ``error``'s one sentence to the user who caused it."""
+    await send_text(interaction, error.user_message)
+
+
+def as_bot_error(error: Exception) -> BotError | None:
+    """The ``BotError`` an app-command error stands for, or None for a bug."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, BotError):
+        return original
+    if isinstance(original, app_commands.TransformerError):
+        return OptionError(f"{original.value!r} is not a valid value for this option.")
+    if isinstance(original, app_commands.NoPrivateMessage):
+        return NotAllowed("This command only works in a server.")
+    if isinstance(original, app_commands.MissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
+        return NotAllowed(f"You need the {missing} permission for this.")
+    if isinstance(original, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
+        return NotAllowed(f"The bot needs the {missing} permission here.")
+    if isinstance(original, app_commands.CommandOnCooldown):
+        return NotAllowed(f"Please wait {original.retry_after:.0f} s before using this again.")
+    if isinstance(original, app_commands.CheckFailure):
+        return NotAllowed()
+    return None
+
+
+async def handle_error(interaction: discord.Interaction[Any], error: Exception) -> None:
+    """Turn any error of a command, button or modal into one private sentence."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        log.warning("interaction %s expired before the bot answered", interaction.id)
+        return
+    known = as_bot_error(error)
+    if known is None:
+        log.error("unexpected error in interaction %s", interaction.id, exc_info=original)
+        known = BotError()
+    await send_error(interaction, known)
+
+
+def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
+    """Make ``handle_error`` the tree's ``on_error`` (every slash and context-menu command)."""
+
+    async def on_error(interaction: discord.Interaction[Any],
+                       error: app_commands.AppCommandError) -> None:
+        await handle_error(interaction, error)
+
+    tree.error(on_error)
