@@ -1,11 +1,147 @@
-"""Server admin and owner slash commands."""
+"""Server admin commands (Manage Server) and the bot owners' /grant and /stats."""
 
 from __future__ import annotations
 
+import discord
+from discord import app_commands
 from discord.ext import commands
 
+from adapters.discord.commands_common import bullet_list, plural, user_of
+from adapters.discord.policy import channel_chat, channel_switches, switch_target
 from bot.app import App
+from bot.errors import NotAllowed, PolicyError
+from bot.models import ChatRef, UserRef
+from bot.options import SPEC_LIST
+from bot.policy import LOCKABLE, POLICY_HELP, ChatPolicy
+
+SETTING_HELP = {**POLICY_HELP, "unlock": "FIELD: undo a lock"}
+SETTING_HELP.update({s.field: f"default {s.help}" for s in SPEC_LIST})
+ON_OFF = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def server_of(interaction: discord.Interaction) -> ChatRef:
+    """The server's settings key, once the caller is known to hold Manage Server."""
+    perms = interaction.permissions
+    if interaction.guild_id is None:
+        raise NotAllowed("This command works in a server only.")
+    if not (perms.manage_guild or perms.administrator):
+        raise NotAllowed("You need the Manage Server permission to change the bot's settings.")
+    return ChatRef("discord", str(interaction.guild_id))
+
+
+def owner_of(app: App, interaction: discord.Interaction) -> UserRef:
+    """The caller, once they are known to be one of the bot's owners."""
+    user = user_of(interaction)
+    if not app.config.is_owner(user.key):
+        raise NotAllowed("Only the bot's owners can do that.")
+    return user
+
+
+def setting_choices(app: App, key: str | None, current: str) -> list[app_commands.Choice[str]]:
+    """Names for the setting's value where it takes one (locks, switches, styles, backends)."""
+    names = {"lock": list(LOCKABLE), "unlock": list(LOCKABLE), "enabled": ["on", "off"],
+             "nsfw": ["on", "off"], "banned_words": ["add ", "remove ", "clear"],
+             "style": sorted(app.config.styles), "styles": sorted(app.config.styles),
+             "provider": list(app.providers), "providers": list(app.providers)}.get(key or "", [])
+    return [app_commands.Choice(name=n.strip(), value=n) for n in names
+            if current.lower() in n.lower()][:25]
+
+
+async def channel_lines(app: App, interaction: discord.Interaction, server: ChatRef) -> list[str]:
+    """What holds in the channel the command was used in, and why."""
+    channel_id, marked = switch_target(interaction.channel)
+    switches = await channel_switches(app, channel_id)
+    policy = ChatPolicy.from_settings(await app.storage.chat_settings(server.key))
+    enabled = policy.enabled and switches.get("enabled", True)
+    nsfw = policy.nsfw and marked and switches.get("nsfw", True)
+    why = "" if marked else " (Discord does not mark it NSFW)"
+    return [f"<#{channel_id}> enabled: {'on' if enabled else 'off'}"
+            f"{'' if 'enabled' not in switches else ' (channel switch)'}",
+            f"<#{channel_id}> nsfw: {'on' if nsfw else 'off'}{why}"]
 
 
 def register(bot: commands.Bot, app: App) -> None:
     """Add the admin and owner commands to the bot's tree."""
+    admin = app_commands.Group(name="img2img-admin",
+                               description="The bot's settings for this server",
+                               default_permissions=discord.Permissions(manage_guild=True),
+                               guild_only=True)
+
+    @admin.command(name="show", description="Show this server's settings and this channel's")
+    async def show(interaction: discord.Interaction) -> None:
+        server = server_of(interaction)
+        lines = await app.preferences.describe_chat(server)
+        lines += await channel_lines(app, interaction, server)
+        await interaction.response.send_message("Server settings:\n" + bullet_list(lines),
+                                                ephemeral=True)
+
+    @admin.command(name="set", description="Change one server setting (a policy or a default)")
+    @app_commands.describe(key="the setting", value="its new value")
+    async def set_(interaction: discord.Interaction, key: str, value: str) -> None:
+        message = await app.preferences.set_chat(server_of(interaction), key, value)
+        if key.strip().lower() == "nsfw" and message.endswith(" on."):
+            message += " NSFW results come only in channels Discord marks NSFW."
+        await interaction.response.send_message(message, ephemeral=True)
+
+    @set_.autocomplete("key")
+    async def set_key(interaction: discord.Interaction,
+                      current: str) -> list[app_commands.Choice[str]]:
+        hits = [(k, h) for k, h in SETTING_HELP.items() if current.lower() in k]
+        return [app_commands.Choice(name=f"{k}: {h}"[:100], value=k) for k, h in hits][:25]
+
+    @set_.autocomplete("value")
+    async def set_value(interaction: discord.Interaction,
+                        current: str) -> list[app_commands.Choice[str]]:
+        return setting_choices(app, interaction.namespace.key, current)
+
+    @admin.command(name="reset", description="Put every server setting back to the default")
+    async def reset(interaction: discord.Interaction) -> None:
+        await app.preferences.reset_chat(server_of(interaction))
+        await interaction.response.send_message(
+            "This server's settings are back to the defaults (channel switches are kept).",
+            ephemeral=True)
+
+    @admin.command(name="channel", description="Switch the bot or NSFW on or off in this channel")
+    @app_commands.describe(enabled="whether the bot answers here", nsfw="allow NSFW results here")
+    @app_commands.choices(enabled=ON_OFF, nsfw=ON_OFF)
+    async def channel(interaction: discord.Interaction, enabled: str | None = None,
+                      nsfw: str | None = None) -> None:
+        server = server_of(interaction)
+        channel_id, marked = switch_target(interaction.channel)
+        if nsfw == "on" and not marked:
+            raise PolicyError("NSFW can be switched on only in a channel Discord marks NSFW "
+                              "(Edit Channel → Age-Restricted).")
+        for key, value in (("enabled", enabled), ("nsfw", nsfw)):
+            if value is not None:
+                await app.preferences.set_chat(channel_chat(channel_id), key, value)
+        lines = await channel_lines(app, interaction, server)
+        await interaction.response.send_message(bullet_list(lines), ephemeral=True)
+
+    bot.tree.add_command(admin)
+
+    @bot.tree.command(name="grant", description="Bot owners: give credits (negative takes)")
+    @app_commands.describe(user="who gets them", amount="how many credits")
+    async def grant(interaction: discord.Interaction, user: discord.User,
+                    amount: app_commands.Range[int, -1_000_000, 1_000_000]) -> None:
+        owner = owner_of(app, interaction)
+        target = UserRef("discord", str(user.id), user.name)
+        balance = await app.service.credits.grant(target, amount, by=owner)
+        await interaction.response.send_message(
+            f"{'Granted' if amount >= 0 else 'Took'} {plural(abs(amount), 'credit')} "
+            f"{'to' if amount >= 0 else 'from'} {user.mention}; their balance is {balance}.",
+            ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @bot.tree.command(name="stats", description="Bot owners: usage and credit totals")
+    async def stats(interaction: discord.Interaction) -> None:
+        owner_of(app, interaction)
+        numbers = await app.storage.stats()
+        drift = await app.storage.drift()
+        jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers["jobs"].items())) or "none"
+        lines = [f"users: {numbers['users']}", f"jobs: {jobs}",
+                 f"jobs in the last 24 h: {numbers['jobs_last_24h']}",
+                 f"in progress now: {len(app.service.active)}",
+                 f"credits spent: {numbers['credits_spent']}",
+                 f"credits outstanding: {numbers['credits_outstanding']}",
+                 f"ledger drift: {plural(len(drift), 'user') if drift else 'none'}"]
+        await interaction.response.send_message("Stats:\n" + bullet_list(lines), ephemeral=True)

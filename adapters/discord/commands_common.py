@@ -1,0 +1,32 @@
+"""Small helpers shared by the user and admin commands: who is asking, lists as text."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.models import UserRef
+
+MESSAGE_LIMIT = 2000
+
+
+def user_of(interaction: discord.Interaction) -> UserRef:
+    """The person behind an interaction, as the core knows them."""
+    return UserRef("discord", str(interaction.user.id), interaction.user.name)
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:
+    """Lines as a bulleted list that fits a message, with a note when some were left out."""
+    out: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        item = f"• {line}"
+        if used + len(item) + 1 > limit:
+            out.append(f"… and {len(lines) - index} more")
+            break
+        out.append(item)
+        used += len(item) + 1
+    return "\n".join(out)
