@@ -1,0 +1,134 @@
+"""The /settings message and its keyboard (callback data ``s:u:<user id>:<action>``)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from adapters.telegram.replies import esc
+from bot.app import App
+from bot.errors import OptionError
+from bot.models import UserRef
+
+log = logging.getLogger(__name__)
+
+STRENGTH_STEP = 0.05
+STEPS_STEP = 5
+MAX_STEPS = 150
+MAX_CALLBACK_BYTES = 64
+STYLES_PER_ROW = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The values a user's next request starts from (before any chat's rules)."""
+
+    strength: float
+    steps: int
+    style: str | None
+    file: bool
+
+
+async def current(app: App, user: UserRef) -> Current:
+    mine = await app.preferences.user_defaults(user)
+    base = app.config.defaults
+    return Current(strength=base.strength if mine.strength is None else mine.strength,
+                   steps=base.steps if mine.steps is None else mine.steps,
+                   style=mine.style or base.style,
+                   file=await app.preferences.user_pref(user, "file"))
+
+
+async def settings_text(app: App, user: UserRef) -> str:
+    now = await current(app, user)
+    lines = ["<b>Your defaults</b>", *map(esc, await app.preferences.describe_user(user)), "",
+             f"Next request: strength {now.strength:g} · steps {now.steps} · style "
+             f"{esc(now.style or 'none')} · full-resolution file {'on' if now.file else 'off'}",
+             "", "Buttons change them; so do <code>/set KEY VALUE</code> and "
+             "<code>/reset [KEY]</code>. A group's admins may lock some values."]
+    return "\n".join(lines)
+
+
+def _button(text: str, owner: int, action: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=f"s:u:{owner}:{action}")
+
+
+async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
+    now = await current(app, user)
+    owner = int(user.id)
+    rows = [[_button("Strength −", owner, "s-"), _button("Strength +", owner, "s+")],
+            [_button("Steps −", owner, "n-"), _button("Steps +", owner, "n+")]]
+    names = [name for name in sorted(app.config.styles)
+             if len(f"s:u:{owner}:y:{name}".encode()) <= MAX_CALLBACK_BYTES]
+    style_buttons = [_button(f"{'✓ ' if name == now.style else ''}{name}", owner, f"y:{name}")
+                     for name in names]
+    style_buttons.append(_button(f"{'✓ ' if now.style is None else ''}no style", owner, "y:"))
+    rows += [style_buttons[i:i + STYLES_PER_ROW]
+             for i in range(0, len(style_buttons), STYLES_PER_ROW)]
+    rows.append([_button(f"📎 Full-resolution file: {'on' if now.file else 'off'}", owner, "f")])
+    rows.append([_button("↩️ Reset all", owner, "r")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def forget_keyboard(owner: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        _button("🗑 Yes, erase", owner, "forget"), _button("Keep", owner, "keep")]])
+
+
+async def _change(app: App, user: UserRef, action: str) -> str | None:
+    """Apply one settings button; returns its confirmation, or None if nothing changed."""
+    now = await current(app, user)
+    prefs = app.preferences
+    if action in ("s-", "s+"):
+        delta = STRENGTH_STEP if action == "s+" else -STRENGTH_STEP
+        strength = round(min(1.0, max(0.0, now.strength + delta)), 2)
+        return None if strength == now.strength else await prefs.set_user(
+            user, "strength", f"{strength:g}")
+    if action in ("n-", "n+"):
+        delta = STEPS_STEP if action == "n+" else -STEPS_STEP
+        steps = min(MAX_STEPS, max(1, now.steps + delta))
+        return None if steps == now.steps else await prefs.set_user(user, "steps", str(steps))
+    if action.startswith("y:"):
+        name = action.removeprefix("y:")
+        if not name:
+            return await prefs.reset_user(user, "style")
+        if name not in app.config.styles:
+            raise OptionError(f"There is no style {name!r} any more; see /styles.")
+        return await prefs.set_user(user, "style", name)
+    if action == "f":
+        return await prefs.set_user(user, "file", "off" if now.file else "on")
+    if action == "r":
+        return await prefs.reset_user(user)
+    raise OptionError("That button is out of date; send /settings again.")
+
+
+async def apply_press(app: App, user: UserRef, action: str,
+                      message: Message | InaccessibleMessage | None) -> str:
+    """Handle a settings or forget button; edits the message and returns the toast text."""
+    target = message if isinstance(message, Message) else None
+    if action in ("forget", "keep"):
+        if action == "keep":
+            text = "Nothing was erased."
+        else:
+            erased = await app.storage.forget_user(user.key)
+            text = (f"Done: your settings and the prompts of {erased} past "
+                    f"request{'s' if erased != 1 else ''} are erased.")
+        if target is not None:
+            await _edit(target, esc(text), None)
+        return text
+    note = await _change(app, user, action)
+    if note is None:
+        return "Already at the limit."
+    if target is not None:
+        await _edit(target, await settings_text(app, user), await settings_keyboard(app, user))
+    return note
+
+
+async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    try:
+        await message.edit_text(text, parse_mode="HTML", reply_markup=markup)
+    except TelegramBadRequest as exc:
+        # Two quick presses can render the same text, or the message may be gone.
+        log.info("settings message not edited: %s", exc)
