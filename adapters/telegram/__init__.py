@@ -1,1 +1,89 @@
-"""Telegram adapter (aiogram 3)."""
+"""Telegram adapter (aiogram 3): ``run_telegram`` is what ``img2img-bot run`` starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.types import ReplyParameters
+
+from adapters.telegram import buttons, commands_admin, commands_user, requests
+from adapters.telegram.command_list import register_commands
+from adapters.telegram.delivery import Deliveries
+from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
+from bot.app import App
+from bot.errors import ConfigError
+
+__all__ = ["build_dispatcher", "run_telegram"]
+
+log = logging.getLogger(__name__)
+
+
+def _detached(router: Router) -> Router:
+    """The module-level router, freed from a previous dispatcher (tests build many)."""
+    old = router.parent_router
+    if old is not None:
+        old.sub_routers.remove(router)
+        router._parent_router = None
+    return router
+
+
+def build_dispatcher(app: App) -> Dispatcher:
+    """Routers in order (commands before buttons before the catch-all requests), deps by name."""
+    dp = Dispatcher()
+    dp["app"] = app
+    dp["deliveries"] = Deliveries()
+    dp.update.outer_middleware(OncePerUpdate(app.storage))
+    dp.include_routers(*(_detached(r) for r in (commands_admin.router, commands_user.router,
+                                                 buttons.router, requests.router)))
+    return dp
+
+
+async def notify_interrupted(bot: Bot, app: App) -> None:
+    """Tell each user whose job a crash interrupted (and the restart refunded), once."""
+    for job in await app.storage.pending_notifications("telegram"):
+        chat_id = job.origin.get("chat_id")
+        message_id = job.origin.get("message_id")
+        if chat_id is None:
+            await app.storage.mark_notified(job.id)
+            continue
+        refund = (f"your {job.price} credit{'s were' if job.price != 1 else ' was'} refunded"
+                  if job.price else "nothing was charged")
+        text = f"⚠️ The bot restarted before your image was done; {refund}. Please send it again."
+        reply = (ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
+                 if message_id is not None else None)
+        try:
+            await bot.send_message(int(chat_id), text, reply_parameters=reply)
+        except TelegramNetworkError:
+            raise
+        except TelegramAPIError as exc:  # blocked, chat gone: telling them is impossible
+            log.info("restart notice for job %s not delivered: %s", job.id, exc)
+        await app.storage.mark_notified(job.id)
+
+
+async def run_telegram(app: App, stop: asyncio.Event) -> None:
+    """Run the bot (polling or webhook) until ``stop`` is set, then close everything."""
+    config = app.config.telegram
+    if config is None or config.token is None:
+        raise ConfigError("telegram.token: no Telegram token is configured")
+    bot = make_bot(config)
+    dp = build_dispatcher(app)
+    deliveries: Deliveries = dp["deliveries"]
+    try:
+        try:
+            me = await bot.get_me()
+        except TelegramUnauthorizedError as exc:
+            raise ConfigError("telegram.token: Telegram refused the bot token") from exc
+        log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
+        await register_commands(bot)
+        await notify_interrupted(bot, app)
+        allowed = dp.resolve_used_update_types()
+        if config.mode == "webhook":
+            await serve_webhook(bot, dp, config, stop, allowed)
+        else:
+            await poll(bot, dp, stop, allowed)
+    finally:
+        await deliveries.close()
+        await bot.session.close()

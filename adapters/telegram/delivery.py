@@ -1,0 +1,290 @@
+"""Following a job in the chat: the progress reply, the chat action, the result, the notices."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyParameters,
+)
+
+from adapters.telegram.replies import error_text, esc
+from bot.app import App
+from bot.events import Done, Failed, Progress, Started
+from bot.imaging import fit_for_delivery, image_size, off_loop
+from bot.jobs import JobHandle
+from bot.models import ImageData
+from bot.presenter import result_fields, status_line
+
+log = logging.getLogger(__name__)
+
+CAPTION_LIMIT = 1024
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_MAX_SIDE_SUM = 10_000
+PHOTO_MAX_RATIO = 20
+DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
+ACTION_EVERY = 4.5  # Telegram shows a chat action for 5 s
+SHUTDOWN_NOTICE = ("⚠️ The bot is restarting: this image was stopped and your credits are "
+                   "refunded. Please send it again in a minute.")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a job's messages go: the chat, and the message they reply to."""
+
+    chat_id: int
+    reply_to: int | None
+
+    def reply(self) -> ReplyParameters | None:
+        if self.reply_to is None:
+            return None
+        return ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+
+
+class Deliveries:
+    """The follow-up tasks of submitted jobs, so that shutdown can end them."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, follow_up: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(follow_up, name="telegram-delivery")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text="✖️ Cancel", callback_data=f"c:{job_id}")]])
+
+
+def result_keyboard(job_id: str) -> InlineKeyboardMarkup:
+    def button(text: str, action: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=f"r:{action}:{job_id}")
+
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [button("🔁 Again", "again"), button("♻️ Use as input", "reuse")],
+        [button("➖ Strength", "weaker"), button("➕ Strength", "stronger")]])
+
+
+class ProgressMessage:
+    """The status reply: sent once, then edited at most once per ``interval``."""
+
+    def __init__(self, bot: Bot, target: Target, job_id: str, interval: float,
+                 notices: tuple[str, ...]) -> None:
+        self.bot = bot
+        self.target = target
+        self.markup = cancel_keyboard(job_id)
+        self.interval = interval
+        self.footer = "".join(f"\nℹ️ {esc(n)}" for n in notices)
+        self.message_id: int | None = None
+        self.gone = False
+        self._shown = ""
+        self._last = 0.0
+        self._pending: str | None = None
+        self._flush: asyncio.Task[None] | None = None
+
+    async def update(self, line: str) -> None:
+        """Show ``line`` now if allowed, else the latest line when the interval is over."""
+        if self.message_id is None:
+            await self._send(line)
+            return
+        self._pending = line
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
+        line, self._pending = self._pending, None
+        if line is not None:
+            await self._edit(line, self.markup)
+
+    async def finish(self, line: str) -> None:
+        """The last state, without the Cancel button (still within the edit rate)."""
+        await self._stop_flush()
+        if self.message_id is None:
+            await self._send(line, markup=False)
+            return
+        await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
+        await self._edit(line, None)
+
+    async def remove(self) -> None:
+        await self._stop_flush()
+        if self.message_id is not None and not self.gone:
+            with contextlib.suppress(TelegramAPIError):
+                await self.bot.delete_message(self.target.chat_id, self.message_id)
+
+    async def _stop_flush(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            await asyncio.gather(self._flush, return_exceptions=True)
+
+    async def _send(self, line: str, *, markup: bool = True) -> None:
+        text = esc(line) + self.footer
+        try:
+            sent = await self.bot.send_message(
+                self.target.chat_id, text, parse_mode="HTML", reply_parameters=self.target.reply(),
+                reply_markup=self.markup if markup else None)
+        except TelegramAPIError as exc:
+            log.warning("progress message not sent: %s", exc)
+            self.gone = True
+            return
+        self.message_id, self._shown, self._last = sent.message_id, text, time.monotonic()
+
+    async def _edit(self, line: str, markup: InlineKeyboardMarkup | None) -> None:
+        text = esc(line) + self.footer
+        if self.gone or self.message_id is None or (text == self._shown and markup):
+            return
+        self._last = time.monotonic()
+        try:
+            await self.bot.edit_message_text(text=text, chat_id=self.target.chat_id,
+                                             message_id=self.message_id, parse_mode="HTML",
+                                             reply_markup=markup)
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            # Deleted by the user or too old to edit: carry on without it.
+            log.info("progress message %s can no longer be edited: %s", self.message_id,
+                     exc.message)
+            self.gone = True
+            return
+        except TelegramAPIError as exc:
+            log.warning("progress edit failed: %s", exc)
+            return
+        self._shown = text
+
+
+async def _chat_action(bot: Bot, chat_id: int) -> None:
+    """``upload_photo`` until cancelled (Telegram shows each for 5 s)."""
+    while True:
+        try:
+            await bot.send_chat_action(chat_id, "upload_photo")
+        except TelegramAPIError as exc:
+            log.info("chat action failed: %s", exc)
+        await asyncio.sleep(ACTION_EVERY)
+
+
+async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: str,
+                 notices: tuple[str, ...] = ()) -> None:
+    """Render the job's events until it ends: progress edits, then the result or the error."""
+    interval = app.config.telegram.progress_interval if app.config.telegram else 2.0
+    every_notice = notices + handle.notices
+    progress = ProgressMessage(bot, target, handle.id, interval, every_notice)
+    action: asyncio.Task[None] | None = None
+    try:
+        async for event in handle.events():
+            if isinstance(event, Done):
+                await _stop(action)
+                action = None
+                await send_result(bot, app, handle, event, target, prompt, every_notice)
+                await progress.remove()
+            elif isinstance(event, Failed):
+                await _stop(action)
+                action = None
+                await progress.finish(error_text(event.error))
+            else:
+                if isinstance(event, Started | Progress) and action is None:
+                    action = asyncio.create_task(_chat_action(bot, target.chat_id))
+                await progress.update(status_line(event))
+    except asyncio.CancelledError:
+        if handle.final is None and progress.message_id is not None:
+            with contextlib.suppress(TelegramAPIError, TimeoutError):
+                async with asyncio.timeout(2):
+                    progress.interval = 0
+                    await progress.finish(SHUTDOWN_NOTICE)
+        raise
+    finally:
+        await _stop(action)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def result_caption(done: Done, prompt: str, notices: tuple[str, ...]) -> str:
+    """HTML caption whose visible text stays within Telegram's 1,024 characters."""
+    fields = result_fields(done, prompt)
+    rest = [(name, value) for name, value in fields if name != "Prompt"]
+    lines = [f"<b>{esc(name)}:</b> {esc(value)}" for name, value in rest]
+    visible = sum(_units(f"{name}: {value}") + 1 for name, value in rest)
+    notice_lines = [f"ℹ️ {esc(n)}" for n in notices]
+    notice_units = sum(_units(f"ℹ️ {n}") + 1 for n in notices)
+    if visible + notice_units > CAPTION_LIMIT - 200:
+        notice_lines, notice_units = [], 0
+    budget = CAPTION_LIMIT - visible - notice_units - _units("Prompt: ")
+    head = f"<b>Prompt:</b> {esc(_trim(prompt, budget))}"
+    return "\n".join([head, *lines, *notice_lines])
+
+
+def _units(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _trim(text: str, budget: int) -> str:
+    if _units(text) <= budget:
+        return text
+    out = []
+    used = 1  # the ellipsis
+    for char in text:
+        used += _units(char)
+        if used > budget:
+            break
+        out.append(char)
+    return "".join(out).rstrip() + "…"
+
+
+def fits_photo(image: ImageData) -> bool:
+    """Whether Telegram takes it as a photo (10 MB, side sum 10000, ratio 20)."""
+    if len(image.data) > PHOTO_MAX_BYTES:
+        return False
+    width, height = image_size(image.data)
+    return width + height <= PHOTO_MAX_SIDE_SUM and max(width, height) <= PHOTO_MAX_RATIO * min(
+        width, height)
+
+
+async def send_result(bot: Bot, app: App, handle: JobHandle, done: Done, target: Target,
+                      prompt: str, notices: tuple[str, ...]) -> None:
+    """Each image as a photo replying to the request (a document when too big for one)."""
+    caption = result_caption(done, prompt, notices)
+    markup = result_keyboard(handle.id)
+    also_file = await app.preferences.user_pref(handle.user, "file")
+    for index, image in enumerate(done.images):
+        name = f"img2img-{done.seed if done.seed is not None else handle.id[:8]}"
+        name += f"-{index + 1}.{image.extension}" if len(done.images) > 1 else f".{image.extension}"
+        text = caption if index == 0 else None
+        try:
+            as_photo = await off_loop(fits_photo, image)
+            if not as_photo and len(image.data) > DOCUMENT_MAX_BYTES:
+                image = await off_loop(fit_for_delivery, image, max_bytes=PHOTO_MAX_BYTES,
+                                       max_side_sum=PHOTO_MAX_SIDE_SUM)
+                as_photo = True
+            if as_photo:
+                await bot.send_photo(target.chat_id, BufferedInputFile(image.data, name),
+                                     caption=text, parse_mode="HTML", reply_markup=markup,
+                                     reply_parameters=target.reply())
+            if not as_photo or also_file:
+                await bot.send_document(target.chat_id, BufferedInputFile(image.data, name),
+                                        caption=None if as_photo else text, parse_mode="HTML",
+                                        reply_markup=None if as_photo else markup,
+                                        reply_parameters=target.reply())
+        except TelegramAPIError as exc:
+            log.warning("result of job %s not delivered: %s", handle.id, exc)

@@ -1,0 +1,110 @@
+"""What a message brings to a request: who asks, where, and which image (fetched with care)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import aiohttp
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.types import Chat, Message, User
+
+from bot.config import Config
+from bot.errors import ImageError, UserError
+from bot.models import ChatRef, UserRef
+
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
+                              "heic", "heif", "avif"})
+ALBUM_NOTICE = "You sent an album: one image per request, so I used the captioned one."
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A downloadable image: its file_id, claimed size and the message that holds it."""
+
+    file_id: str
+    file_size: int | None
+    message_id: int
+
+
+def user_of(user: User | None, sender_chat: Chat | None = None) -> UserRef:
+    """The requester; an anonymous admin or a channel is its chat (one account per chat)."""
+    if sender_chat is not None:
+        return UserRef("telegram", str(sender_chat.id), sender_chat.title or "")
+    if user is None:
+        raise UserError("I cannot tell who sent this.")
+    return UserRef("telegram", str(user.id), user.full_name)
+
+
+def chat_of(chat: Chat) -> ChatRef:
+    return ChatRef("telegram", str(chat.id), private=chat.type == "private")
+
+
+def download_limit(config: Config) -> int:
+    """The most bytes worth fetching: Telegram's download limit and the core's input limit."""
+    telegram = config.telegram.max_download_bytes if config.telegram else 20 * 1024 * 1024
+    return min(telegram, config.limits.max_input_bytes)
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
+
+
+def _too_big(size: int, limit: int) -> ImageError:
+    return ImageError(f"The file is {_mb(size)}; the limit is {_mb(limit)}. Please send a "
+                      "smaller image.")
+
+
+def image_in(message: Message, config: Config) -> ImageRef | None:
+    """The image ``message`` carries (None if none); a non-image or too-big file is refused."""
+    limit = download_limit(config)
+    if message.photo:
+        fitting = [size for size in message.photo
+                   if (size.file_size is None or size.file_size <= limit)
+                   and size.width * size.height <= config.limits.max_input_pixels]
+        if not fitting:
+            raise _too_big(max(s.file_size or 0 for s in message.photo), limit)
+        best = max(fitting, key=lambda s: (s.width * s.height, s.file_size or 0))
+        return ImageRef(best.file_id, best.file_size, message.message_id)
+    document = message.document
+    if document is not None:
+        name = document.file_name or "This file"
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        mime = document.mime_type or ""
+        if not (mime.startswith("image/") or extension in IMAGE_EXTENSIONS):
+            raise ImageError(f"{name} is not an image; please send a JPEG, PNG or WebP picture.")
+        if document.file_size is not None and document.file_size > limit:
+            raise _too_big(document.file_size, limit)
+        return ImageRef(document.file_id, document.file_size, message.message_id)
+    return None
+
+
+def find_image(message: Message, config: Config) -> ImageRef | None:
+    """The image of the message itself, else of the message it replies to."""
+    found = image_in(message, config)
+    if found is None and message.reply_to_message is not None:
+        found = image_in(message.reply_to_message, config)
+    return found
+
+
+async def download(bot: Bot, ref: ImageRef, config: Config) -> bytes:
+    """Fetch the file (size checked before and after); a failure is an ``ImageError``."""
+    limit = download_limit(config)
+    if ref.file_size is not None and ref.file_size > limit:
+        raise _too_big(ref.file_size, limit)
+    buffer = io.BytesIO()
+    try:
+        await bot.download(ref.file_id, destination=buffer, timeout=60)
+    except TelegramBadRequest as exc:
+        if "too big" in exc.message:
+            raise ImageError(f"The file is over Telegram's {_mb(limit)} download limit; please "
+                             "send a smaller image.") from exc
+        raise ImageError("I could not fetch that image from Telegram; please send it "
+                         "again.") from exc
+    except (TelegramAPIError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise ImageError("I could not fetch that image from Telegram; please try again.") from exc
+    data = buffer.getvalue()
+    if len(data) > limit:
+        raise _too_big(len(data), limit)
+    return data

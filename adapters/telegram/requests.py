@@ -1,0 +1,86 @@
+"""The ways to ask for an img2img: each handler parses, calls the core and hands off delivery."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from adapters.telegram.delivery import Deliveries, Target, follow
+from adapters.telegram.inputs import (
+    ALBUM_NOTICE,
+    chat_of,
+    download,
+    find_image,
+    image_in,
+    user_of,
+)
+from adapters.telegram.replies import esc, reply_error
+from bot.app import App
+from bot.errors import BotError
+from bot.jobs import GenerationRequest
+from bot.parser import parse_caption
+from bot.presenter import EXAMPLE
+
+router = Router(name="telegram-requests")
+
+HOW_TO = (
+    "Send me a photo with the caption <code>{example}</code>, or send the image as a file "
+    "with that caption (full resolution), or reply to a photo with "
+    "<code>/img2img your prompt</code>.{private}\nOptions and styles: /help")
+PRIVATE_HINT = "\nIn this chat a caption with just the prompt works too."
+NEEDS_CAPTION = ("Add a caption saying what to make of it, e.g. <code>a watercolor painting"
+                 "</code>, or reply to the photo with <code>/img2img your prompt</code>.")
+
+
+def how_to(private: bool) -> str:
+    return HOW_TO.format(example=esc(EXAMPLE), private=PRIVATE_HINT if private else "")
+
+
+async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliveries,
+                         text: str) -> None:
+    """The shared path: find the image, parse, download, submit, then follow the job."""
+    try:
+        ref = find_image(message, app.config)
+        if ref is None:
+            await message.reply(how_to(message.chat.type == "private"), parse_mode="HTML")
+            return
+        parsed = parse_caption(text)
+        data = await download(bot, ref, app.config)
+        handle = await app.service.submit(GenerationRequest(
+            user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
+            image=data, prompt=parsed.prompt, overrides=parsed.overrides,
+            origin={"chat_id": message.chat.id, "message_id": message.message_id,
+                    "file_id": ref.file_id}))
+    except BotError as exc:
+        await reply_error(message, exc)
+        return
+    notices = (ALBUM_NOTICE,) if message.media_group_id else ()
+    deliveries.start(follow(bot, app, handle, Target(message.chat.id, message.message_id),
+                            parsed.prompt, notices))
+
+
+@router.message(Command("img2img"))
+async def img2img_command(message: Message, bot: Bot, app: App,
+                          deliveries: Deliveries) -> None:
+    """``/img2img[@bot] prompt`` on a photo or image file, or replying to one."""
+    await submit_message(message, bot, app, deliveries, message.text or message.caption or "")
+
+
+@router.message(F.chat.type == "private", F.photo | F.document, F.caption,
+                ~F.caption.startswith("/"))
+async def private_prompt(message: Message, bot: Bot, app: App, deliveries: Deliveries) -> None:
+    """In a private chat, a captioned image needs no command."""
+    await submit_message(message, bot, app, deliveries, message.caption or "")
+
+
+@router.message(F.chat.type == "private", F.photo | F.document, ~F.caption,
+                F.media_group_id.is_(None))
+async def private_uncaptioned(message: Message, app: App) -> None:
+    """An image alone: say how to ask (album members without a caption are left alone)."""
+    try:
+        image_in(message, app.config)  # a non-image file is told so at once
+    except BotError as exc:
+        await reply_error(message, exc)
+        return
+    await message.reply(NEEDS_CAPTION, parse_mode="HTML")

@@ -1,0 +1,131 @@
+"""Getting updates in and requests out: the Bot session, flood control, polling, webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import TelegramObject, Update
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+
+from bot.config import TelegramConfig
+from storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+MAX_FLOOD_WAIT = 60.0  # a longer wait is better answered by failing than by freezing a handler
+FLOOD_RETRIES = 3
+
+
+class FloodControl(BaseRequestMiddleware):
+    """On 429 wait the ``retry_after`` Telegram asks for, then send the same request again."""
+
+    def __init__(self, retries: int = FLOOD_RETRIES, max_wait: float = MAX_FLOOD_WAIT) -> None:
+        self.retries = retries
+        self.max_wait = max_wait
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                attempt += 1
+                if attempt > self.retries or exc.retry_after > self.max_wait:
+                    raise
+                log.info("flood control on %s: waiting %s s", method.__api_method__,
+                         exc.retry_after)
+                await asyncio.sleep(exc.retry_after)
+
+
+class OncePerUpdate(BaseMiddleware):
+    """Drop an update whose id was already processed (Telegram may deliver one twice)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, Update) and not await self.storage.mark_event(
+                "telegram", str(event.update_id)):
+            log.info("update %s was already processed; skipped", event.update_id)
+            return None
+        return await handler(event, data)
+
+
+def make_bot(config: TelegramConfig) -> Bot:
+    """A Bot on ``api_base`` (a self-hosted server too), HTML by default, flood-controlled."""
+    if config.token is None:
+        raise ValueError("telegram.token is not set")
+    api = TelegramAPIServer.from_base(config.api_base.rstrip("/"), is_local=config.local_files)
+    session = AiohttpSession(api=api)
+    session.middleware(FloodControl())
+    return Bot(config.token.get_secret_value(), session=session,
+               default=DefaultBotProperties(parse_mode="HTML"))
+
+
+async def poll(bot: Bot, dp: Dispatcher, stop: asyncio.Event,
+               allowed_updates: list[str]) -> None:
+    """Long polling until ``stop`` is set (the session is the caller's to close)."""
+    await bot.delete_webhook(drop_pending_updates=False)
+    started = asyncio.Event()
+
+    async def on_startup() -> None:
+        started.set()
+
+    dp.startup.register(on_startup)
+    polling = asyncio.create_task(dp.start_polling(
+        bot, handle_signals=False, close_bot_session=False, allowed_updates=allowed_updates),
+        name="telegram-polling")
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not polling.done():
+            await started.wait()  # stop_polling refuses to run before polling has begun
+            await dp.stop_polling()
+        await polling
+    finally:
+        stopping.cancel()
+        if not polling.done():
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+
+
+async def serve_webhook(bot: Bot, dp: Dispatcher, config: TelegramConfig, stop: asyncio.Event,
+                        allowed_updates: list[str]) -> None:
+    """Serve the webhook (secret token checked) and register it, until ``stop`` is set."""
+    hook = config.webhook
+    if hook is None:
+        raise ValueError("webhook mode needs [telegram.webhook]")
+    secret = hook.secret_token.get_secret_value() if hook.secret_token else None
+    if secret is None:
+        log.warning("telegram.webhook.secret_token is not set: anyone can post updates")
+    server = web.Application()
+    # Routed by hand: the handler's own register() would close the bot session at shutdown,
+    # while deliveries still need it to say goodbye.
+    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
+    server.router.add_post(hook.path, handler.handle)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, hook.host, hook.port).start()
+        log.info("webhook server listening on %s:%s%s", hook.host, hook.port, hook.path)
+        await bot.set_webhook(hook.url, secret_token=secret, allowed_updates=allowed_updates)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
