@@ -1,0 +1,194 @@
+"""End-to-end: /img2img-admin (server policy, channel switches), /grant and /stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from adapters.discord.policy import channel_allows
+from bot.app import App
+from bot.errors import PolicyError
+from bot.jobs import GenerationRequest
+from bot.models import ChatRef, UserRef
+from tests.discord.commands_harness import *  # noqa: F403 (temporary fixtures)
+from tests.fakes import discord_payloads as p
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_model import FakeMessage
+from tests.fakes.discord_world import (
+    ADMIN,
+    GENERAL,
+    GUILD,
+    MEMBER,
+    NSFW,
+    OWNER,
+    FakeChannel,
+    FakeUser,
+)
+from tests.fakes.server import png_bytes
+
+SERVER = f"discord:{GUILD.id}"
+NEEDS_MANAGE = "You need the Manage Server permission to change the bot's settings."
+OWNERS_ONLY = "Only the bot's owners can do that."
+
+
+async def reply(fake: FakeDiscord, command: str, options: dict[str, Any] | None = None, *,
+                user: FakeUser = ADMIN, channel: FakeChannel = GENERAL) -> FakeMessage:
+    """Run ``/command`` as ``user`` in ``channel`` and return the bot's answer."""
+    rec = await fake.inject_interaction(p.slash_command(command, options, user=user,
+                                                        channel=channel))
+    return await fake.wait_for(lambda: fake.original(rec.token))
+
+
+def add_probe(bot: commands.Bot, app: App) -> None:
+    """A stand-in for the request flow: what ``channel_allows`` tells it, as a reply."""
+
+    @app_commands.command(name="probe", description="channel_allows")
+    async def probe(interaction: discord.Interaction) -> None:
+        nsfw = await channel_allows(app, interaction)
+        await interaction.response.send_message(f"allowed, nsfw_channel={nsfw}")
+
+    bot.tree.add_command(probe)
+
+
+async def test_admin_group_is_registered_for_manage_server_only(
+        fake: FakeDiscord, bot: commands.Bot) -> None:
+    registered = {c["name"]: c for c in fake.commands()}
+    admin = registered["img2img-admin"]
+    assert admin["default_member_permissions"] == str(discord.Permissions(manage_guild=True).value)
+    assert admin["dm_permission"] is False
+    assert {o["name"] for o in admin["options"]} == {"show", "set", "reset", "channel"}
+    for name in ("grant", "stats", "credits", "settings"):
+        assert registered[name]["default_member_permissions"] is None
+
+
+async def test_set_needs_manage_server_checked_by_the_bot(fake: FakeDiscord, app: App,
+                                                          bot: commands.Bot) -> None:
+    refused = await reply(fake, "img2img-admin set", {"key": "max_steps", "value": "30"},
+                          user=MEMBER)
+    assert refused.ephemeral and refused.content == NEEDS_MANAGE
+    assert await app.storage.chat_settings(SERVER) == {}
+
+    done = await reply(fake, "img2img-admin set", {"key": "max_steps", "value": "30"})
+    assert done.ephemeral and done.content == "max_steps is now 30."
+    owner = await reply(fake, "img2img-admin set", {"key": "steps", "value": "20"}, user=OWNER)
+    assert owner.content == "Chat default steps is now 20."
+    assert await app.storage.chat_settings(SERVER) == {"defaults": {"steps": 20},
+                                                       "policy": {"max_steps": 30}}
+    bad = await reply(fake, "img2img-admin set", {"key": "max_steps", "value": "lots"})
+    assert bad.content == "max_steps must be a whole number from 1 to 150, or off."
+
+    for command in ("img2img-admin show", "img2img-admin reset"):
+        assert (await reply(fake, command, user=MEMBER)).content == NEEDS_MANAGE
+
+
+async def test_show_and_reset(fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
+    await reply(fake, "img2img-admin set", {"key": "lock", "value": "strength"})
+    nsfw = await reply(fake, "img2img-admin set", {"key": "nsfw", "value": "on"})
+    assert nsfw.content == "nsfw is now on. NSFW results come only in channels Discord marks NSFW."
+    shown = await reply(fake, "img2img-admin show")
+    assert shown.ephemeral and shown.content.startswith("Server settings:\n• enabled: on\n")
+    lines = shown.content.splitlines()
+    assert "• locked: strength" in lines and "• nsfw: on" in lines
+    assert lines[-2:] == [f"• <#{GENERAL.id}> enabled: on",
+                          f"• <#{GENERAL.id}> nsfw: off (Discord does not mark it NSFW)"]
+    in_nsfw = await reply(fake, "img2img-admin show", channel=NSFW)
+    assert in_nsfw.content.splitlines()[-1] == f"• <#{NSFW.id}> nsfw: on"
+
+    reset = await reply(fake, "img2img-admin reset")
+    assert reset.content.startswith("This server's settings are back to the defaults")
+    assert await app.storage.chat_settings(SERVER) == {}
+
+
+async def test_setting_keys_autocomplete(fake: FakeDiscord, bot: commands.Bot) -> None:
+    rec = await fake.inject_interaction(p.autocomplete(
+        "img2img-admin set", focused="key", value="max", user=ADMIN))
+    choices = await fake.wait_for(lambda: fake.choices(rec.token))
+    assert [c["value"] for c in choices] == ["max_steps", "max_size", "max_images"]
+    rec = await fake.inject_interaction(p.autocomplete(
+        "img2img-admin set", {"key": "lock"}, focused="value", value="st", user=ADMIN))
+    choices = await fake.wait_for(lambda: fake.choices(rec.token))
+    assert [c["value"] for c in choices] == ["strength", "steps", "style"]
+
+
+async def test_banned_word_then_refused_in_a_request(fake: FakeDiscord, app: App,
+                                                      bot: commands.Bot) -> None:
+    done = await reply(fake, "img2img-admin set", {"key": "banned_words", "value": "add dragon"})
+    assert done.content == "1 banned word."
+    user = UserRef("discord", str(MEMBER.id), MEMBER.name)
+    request = GenerationRequest(user, ChatRef("discord", str(GUILD.id)), png_bytes(),
+                                "a red Dragon over hills")
+    with pytest.raises(PolicyError) as refused:
+        await app.service.submit(request)
+    assert "does not allow" in refused.value.user_message
+    assert await app.service.credits.balance(user) == 20
+
+
+async def test_channel_nsfw_only_where_discord_marks_it(fake: FakeDiscord, app: App,
+                                                        bot: commands.Bot) -> None:
+    add_probe(bot, app)
+    refused = await reply(fake, "img2img-admin channel", {"nsfw": "on"}, channel=GENERAL)
+    assert refused.ephemeral and refused.content.startswith(
+        "NSFW can be switched on only in a channel Discord marks NSFW")
+    assert await app.storage.chat_settings(f"discord:{GENERAL.id}") == {}
+
+    await reply(fake, "img2img-admin set", {"key": "nsfw", "value": "on"})
+    accepted = await reply(fake, "img2img-admin channel", {"nsfw": "on"}, channel=NSFW)
+    assert accepted.content == f"• <#{NSFW.id}> enabled: on\n• <#{NSFW.id}> nsfw: on"
+    settings = await app.storage.chat_settings(f"discord:{NSFW.id}")
+    assert settings["policy"] == {"nsfw": True}
+    assert (await reply(fake, "probe", channel=NSFW)).content == "allowed, nsfw_channel=True"
+    assert (await reply(fake, "probe", channel=GENERAL)).content == "allowed, nsfw_channel=False"
+
+    off = await reply(fake, "img2img-admin channel", {"nsfw": "off"}, channel=NSFW)
+    assert off.content.endswith(f"<#{NSFW.id}> nsfw: off")
+    assert (await reply(fake, "probe", channel=NSFW)).content == "allowed, nsfw_channel=False"
+    denied = await reply(fake, "img2img-admin channel", {"nsfw": "on"}, user=MEMBER,
+                         channel=NSFW)
+    assert denied.content == NEEDS_MANAGE
+
+
+async def test_channel_switched_off_refuses_requests_there(fake: FakeDiscord, app: App,
+                                                           bot: commands.Bot) -> None:
+    add_probe(bot, app)
+    off = await reply(fake, "img2img-admin channel", {"enabled": "off"}, channel=GENERAL)
+    assert off.content.startswith(f"• <#{GENERAL.id}> enabled: off (channel switch)")
+    probe = await reply(fake, "probe", user=MEMBER, channel=GENERAL)
+    assert probe.ephemeral
+    assert probe.content == "The bot is switched off in this channel by the server's admins."
+    elsewhere = await reply(fake, "probe", user=MEMBER, channel=NSFW)
+    assert elsewhere.content == "allowed, nsfw_channel=True"
+    dm = await fake.inject_interaction(p.slash_command("probe", user=MEMBER, guild=None))
+    assert (await fake.wait_for(lambda: fake.original(dm.token))).content == \
+        "allowed, nsfw_channel=False"
+    await reply(fake, "img2img-admin channel", {"enabled": "on"}, channel=GENERAL)
+    assert (await reply(fake, "probe", channel=GENERAL)).content.startswith("allowed")
+
+
+async def test_grant_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
+    refused = await reply(fake, "grant", {"user": MEMBER, "amount": 50}, user=ADMIN)
+    assert refused.ephemeral and refused.content == OWNERS_ONLY
+    member = UserRef("discord", str(MEMBER.id), MEMBER.name)
+    assert [e.kind for e in await app.service.credits.history(member)] == []
+
+    granted = await reply(fake, "grant", {"user": MEMBER, "amount": 50}, user=OWNER)
+    assert granted.content == f"Granted 50 credits to <@{MEMBER.id}>; their balance is 70."
+    [grant, welcome] = await app.service.credits.history(member)
+    assert (grant.kind, grant.amount, grant.note) == ("grant", 50, f"granted by discord:{OWNER.id}")
+    assert welcome.kind == "initial"
+    taken = await reply(fake, "grant", {"user": MEMBER, "amount": -5}, user=OWNER)
+    assert taken.content == f"Took 5 credits from <@{MEMBER.id}>; their balance is 65."
+
+
+async def test_stats_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
+    assert (await reply(fake, "stats", user=MEMBER)).content == OWNERS_ONLY
+    await app.service.credits.grant(UserRef("discord", str(MEMBER.id)), 3)
+    stats = await reply(fake, "stats", user=OWNER)
+    assert stats.ephemeral
+    assert stats.content.splitlines() == [
+        "Stats:", "• users: 1", "• jobs: none", "• jobs in the last 24 h: 0",
+        "• in progress now: 0", "• credits spent: 0", "• credits outstanding: 23",
+        "• ledger drift: none"]
