@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from adapters.telegram.admin import is_chat_admin
 from adapters.telegram.commands_user import chat_ref, respond, user_ref
-from adapters.telegram.replies import esc, reply_error
+from adapters.telegram.replies import answer_error, esc, reply_error
 from bot.app import App
 from bot.errors import BotError, NotAllowed, OptionError
 from bot.models import ChatRef, UserRef
@@ -108,10 +108,11 @@ async def chat_toggle(query: CallbackQuery, bot: Bot, app: App) -> None:
     key = (query.data or "").removeprefix("s:c:")
     message = query.message
     if key not in TOGGLES or not isinstance(message, Message):
-        await query.answer("That button is out of date; send /chatsettings again.")
+        await answer_error(query, OptionError("That button is out of date; send /chatsettings "
+                                              "again."))
         return
     if not await is_chat_admin(bot, app, query):
-        await query.answer(NOT_ADMIN, show_alert=True)
+        await answer_error(query, NotAllowed(NOT_ADMIN))
         return
     chat = chat_ref(message.chat)
     policy = await app.preferences.chat_policy(chat)

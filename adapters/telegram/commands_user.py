@@ -7,7 +7,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, User
 
-from adapters.telegram.replies import esc, reply_error
+from adapters.telegram.replies import answer_error, esc, reply_error
 from adapters.telegram.settings_view import (
     apply_press,
     forget_keyboard,
@@ -17,10 +17,11 @@ from adapters.telegram.settings_view import (
 from bot import presenter
 from bot.app import App
 from bot.credits import describe_entry
-from bot.errors import BotError
+from bot.errors import BotError, NotAllowed
 from bot.models import ChatRef, UserRef
 
 ANONYMOUS = "Anonymous admins have no personal account here; send this as yourself."
+NOT_YOURS = "These buttons are someone else's; send /settings for yours."
 HISTORY_LINES = 5
 
 
@@ -189,14 +190,13 @@ async def settings_press(query: CallbackQuery, app: App) -> None:
     """A press on the /settings or /forget keyboard; only its owner may use it."""
     owner, _, action = (query.data or "").removeprefix("s:u:").partition(":")
     if owner != str(query.from_user.id):
-        await query.answer("These buttons are someone else's; send /settings for yours.",
-                           show_alert=True)
+        await answer_error(query, NotAllowed(NOT_YOURS))
         return
     user = user_ref(query.from_user)
     try:
         toast = await apply_press(app, user, action, query.message)
     except BotError as exc:
-        await query.answer(exc.user_message, show_alert=True)
+        await answer_error(query, exc)
         return
     await query.answer(toast)
 
