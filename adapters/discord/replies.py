@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import discord
@@ -92,3 +93,11 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
         await handle_error(interaction, error)
 
     tree.error(on_error)
+
+
+async def guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
+    """Run a button's or modal's work; its errors get the same treatment as commands'."""
+    try:
+        await work
+    except Exception as exc:  # every error becomes a sentence; bugs are logged too
+        await handle_error(interaction, exc)

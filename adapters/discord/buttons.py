@@ -1,0 +1,138 @@
+"""Buttons that survive restarts: DynamicItems matched by their custom_id, registered at start.
+
+``img2img:r:<action>:<job>`` (🔁 again, strength − / +, ♻️ use as input) makes a new request
+by whoever presses it, charged to them under this server's policy; ``img2img:d:<job>`` (🗑)
+deletes a result, for its requester only; ``img2img:c:<job>`` cancels a job, for its requester.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+from adapters.discord.replies import guarded, send_text
+from adapters.discord.state import app_of, first_time
+from bot.rerun import Action
+
+Button = discord.ui.Button[discord.ui.View]
+JOB = r"(?P<job>[0-9a-f]{1,64})"
+RESULT_LOOK: dict[Action, tuple[str, str | None]] = {
+    Action.AGAIN: ("Again", "🔁"),
+    Action.WEAKER: ("Strength −", None),
+    Action.STRONGER: ("Strength +", None),
+    Action.REUSE: ("Use as input", "♻️"),
+}
+
+
+def requester_key(interaction: discord.Interaction[Any]) -> str:
+    return f"discord:{interaction.user.id}"
+
+
+class ResultButton(discord.ui.DynamicItem[Button],
+                   template=r"img2img:r:(?P<action>again|weaker|stronger|reuse):" + JOB):
+    """A result button that runs the request again, changed as its action says."""
+
+    def __init__(self, action: Action, job_id: str) -> None:
+        label, emoji = RESULT_LOOK[action]
+        super().__init__(discord.ui.Button(label=label, emoji=emoji,
+                                           style=discord.ButtonStyle.secondary,
+                                           custom_id=f"img2img:r:{action.value}:{job_id}"))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> ResultButton:
+        return cls(Action(match["action"]), match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        # requests → delivery → buttons: imported here, where a press needs it, to avoid a cycle.
+        from adapters.discord.requests import rerun
+
+        await guarded(interaction, rerun(interaction, self.action, self.job_id))
+
+
+class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB):
+    """🗑: deletes the result message; anyone but the requester is refused privately."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Delete", emoji="🗑",
+                                           style=discord.ButtonStyle.danger,
+                                           custom_id=f"img2img:d:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> DeleteButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, self._delete(interaction))
+
+    async def _delete(self, interaction: discord.Interaction[Any]) -> None:
+        if not await first_time(interaction):
+            return
+        job = await app_of(interaction).storage.get_job(self.job_id)
+        owner = job.user_key if job is not None else _message_author(interaction)
+        if owner != requester_key(interaction):
+            await send_text(interaction, "Only the person who asked for this image can delete it.")
+            return
+        await interaction.response.defer()
+        await interaction.delete_original_response()
+
+
+def _message_author(interaction: discord.Interaction[Any]) -> str | None:
+    """Who ran the command that made this message (when the job record is gone)."""
+    meta = interaction.message.interaction_metadata if interaction.message else None
+    return f"discord:{meta.user.id}" if meta is not None else None
+
+
+class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB):
+    """Cancels a queued or running job; its own message then says so."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Button(label="Cancel", emoji="✖️",
+                                           style=discord.ButtonStyle.secondary,
+                                           custom_id=f"img2img:c:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> CancelButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, self._cancel(interaction))
+
+    async def _cancel(self, interaction: discord.Interaction[Any]) -> None:
+        if not await first_time(interaction):
+            return
+        service = app_of(interaction).service
+        handle = service.active.get(self.job_id)
+        if handle is not None and handle.user.key != requester_key(interaction):
+            await send_text(interaction, "Only the person who asked for this image can cancel it.")
+        elif await service.cancel(self.job_id, requester_key(interaction)):
+            await interaction.response.defer()  # the job's message turns into "Cancelled"
+        else:
+            await send_text(interaction, "This image is no longer in progress.")
+
+
+DYNAMIC_ITEMS = (ResultButton, DeleteButton, CancelButton)
+
+
+def result_view(job_id: str) -> discord.ui.View:
+    """The buttons under a result."""
+    view = discord.ui.View(timeout=None)
+    for action in RESULT_LOOK:
+        view.add_item(ResultButton(action, job_id))
+    view.add_item(DeleteButton(job_id))
+    return view
+
+
+def cancel_view(job_id: str) -> discord.ui.View:
+    """The Cancel button under a job's progress."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view

@@ -1,0 +1,97 @@
+"""Building the bot: endpoints from config, intents, sharding, commands, and the start-up hook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+from discord.ext import commands
+
+from adapters.discord import commands_admin, commands_user, requests
+from adapters.discord.buttons import DYNAMIC_ITEMS
+from adapters.discord.notices import send_restart_notices
+from adapters.discord.replies import install_error_handler
+from adapters.discord.state import LiveJobs
+from adapters.discord.sync import sync_if_changed
+from bot.app import App
+from bot.config import DiscordConfig
+
+log = logging.getLogger(__name__)
+
+
+def apply_endpoints(settings: DiscordConfig) -> None:
+    """Point discord.py's REST (webhooks included) and gateway at the configured URLs."""
+    discord.http.Route.BASE = settings.api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
+
+
+class Img2ImgHooks:
+    """What both bot classes add: the app, the jobs on show, and the start-up hook."""
+
+    app: App
+    live: LiveJobs
+    background: set[asyncio.Task[Any]]
+
+    def _attach(self, app: App) -> None:
+        self.app = app
+        self.live = LiveJobs()
+        self.background = set()
+
+    async def setup_hook(self) -> None:
+        """Buttons of earlier runs work again; commands sync only when they changed."""
+        bot = cast(commands.Bot, self)
+        bot.add_dynamic_items(*DYNAMIC_ITEMS)
+        try:
+            await sync_if_changed(bot, bot.tree, self.app.config)
+        except discord.HTTPException as exc:
+            log.error("syncing discord commands failed (%s %s); will retry at the next start",
+                      exc.status, exc.code)
+        task = asyncio.create_task(self._notify(bot), name="discord-restart-notices")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def _notify(self, bot: commands.Bot) -> None:
+        try:
+            posted = await send_restart_notices(bot, self.app)
+        except Exception:  # a notice must never take the bot down
+            log.exception("sending restart notices failed")
+            return
+        if posted:
+            log.info("told %d discord user(s) about jobs a restart interrupted", posted)
+
+
+class Img2ImgBot(Img2ImgHooks, commands.Bot):
+    def __init__(self, app: App, **options: Any) -> None:
+        super().__init__(**options)
+        self._attach(app)
+
+
+class ShardedImg2ImgBot(Img2ImgHooks, commands.AutoShardedBot):
+    def __init__(self, app: App, **options: Any) -> None:
+        super().__init__(**options)
+        self._attach(app)
+
+
+def build_bot(app: App, **options: Any) -> commands.Bot:
+    """The bot for ``app`` (``options`` go to discord.py, e.g. ``guild_ready_timeout``)."""
+    settings = app.config.discord or DiscordConfig()
+    apply_endpoints(settings)
+    options = {"command_prefix": commands.when_mentioned, "help_command": None,
+               "intents": discord.Intents.default(), **options}
+    bot: commands.Bot
+    if settings.sharded:
+        # AutoShardedBot is a Bot in all but name (BotBase + AutoShardedClient).
+        bot = cast(commands.Bot, ShardedImg2ImgBot(app, shard_count=settings.shard_count,
+                                                   **options))
+    else:
+        bot = Img2ImgBot(app, **options)
+    commands_user.register(bot, app)
+    commands_admin.register(bot, app)
+    requests.register(bot, app)
+    install_error_handler(bot.tree)
+    return bot

@@ -1,0 +1,194 @@
+"""A job on Discord: the deferred reply shows its progress with a Cancel button, then its result.
+
+Progress edits are throttled to one per ``discord.progress_interval``. If someone deletes the
+message, progress stops and the result comes as a new follow-up; once the interaction token has
+expired (15 minutes), the result is posted in the channel, mentioning the requester.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import discord
+
+from adapters.discord.buttons import cancel_view, result_view
+from adapters.discord.replies import mark_placeholder
+from adapters.discord.state import app_of, live_of
+from bot.errors import JobCancelled
+from bot.events import Done, Failed, JobEvent
+from bot.imaging import fit_for_delivery, off_loop
+from bot.jobs import JobHandle
+from bot.models import ImageData
+from bot.presenter import result_fields, status_line
+
+log = logging.getLogger(__name__)
+RESTARTING = ("⚠️ The bot is restarting, so this image was stopped; your credits were refunded. "
+              "Please try again in a minute.")
+EMBED_COLOUR = discord.Colour(0x5865F2)
+
+
+class Reply:
+    """The interaction's deferred reply, edited at most once per ``interval`` seconds."""
+
+    def __init__(self, interaction: discord.Interaction[Any], interval: float,
+                 view: discord.ui.View) -> None:
+        self.interaction = interaction
+        self.interval = interval
+        self.view: discord.ui.View | None = view
+        self.gone = False  # deleted by someone
+        self.expired = False  # the interaction token no longer works
+        self._wanted: str | None = None
+        self._shown: str | None = None
+        self._last = float("-inf")
+        self._task: asyncio.Task[None] | None = None
+
+    def show(self, text: str) -> None:
+        """Ask for ``text`` to be shown; the edit happens now or when the interval allows."""
+        self._wanted = text
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name="discord-progress")
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.usable and self._wanted is not None and self._wanted != self._shown:
+            wait = self._last + self.interval - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            text = self._wanted
+            self._last = loop.time()
+            extra = {"view": self.view} if self.view is not None else {}
+            if not await self.edit(content=text, **extra):
+                return
+            self._shown, self.view = text, None
+
+    @property
+    def usable(self) -> bool:
+        return not (self.gone or self.expired)
+
+    async def edit(self, **fields: Any) -> bool:
+        """Edit the reply; False (and the reason noted) when that is no longer possible."""
+        try:
+            await self.interaction.edit_original_response(**fields)
+        except discord.NotFound:
+            self.gone = True
+        except discord.HTTPException as exc:
+            if exc.status == 401:
+                self.expired = True
+            else:
+                log.warning("editing a discord reply failed: %s %s", exc.status, exc.code)
+            return False
+        mark_placeholder(self.interaction, False)
+        return True
+
+    async def close(self) -> None:
+        """Stop any pending progress edit (the final state follows)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def final(self, *, content: str, embed: discord.Embed | None = None,
+                    files: Callable[[], list[discord.File]] | None = None,
+                    view: discord.ui.View | None = None) -> None:
+        """Show the job's end: in the reply, else a new follow-up, else in the channel."""
+        interaction = self.interaction
+        attachments = files() if files else []
+        if self.usable and await self.edit(content=content, embed=embed, attachments=attachments,
+                                           view=view):
+            return
+        extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
+        if view is not None:
+            extra["view"] = view
+        if not self.expired:
+            try:
+                await interaction.followup.send(content=content, files=files() if files else [],
+                                                wait=True, **extra)
+                return
+            except discord.HTTPException as exc:
+                log.info("discord follow-up failed (%s %s); posting in the channel",
+                         exc.status, exc.code)
+        channel = interaction.client.get_partial_messageable(
+            interaction.channel_id or 0, guild_id=interaction.guild_id)
+        try:
+            await channel.send(content=f"{interaction.user.mention} {content}",
+                               files=files() if files else [],
+                               allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
+                               **extra)
+        except discord.HTTPException as exc:
+            log.warning("could not deliver a job's end on discord: %s %s", exc.status, exc.code)
+
+
+def progress_text(event: JobEvent, notices: tuple[str, ...]) -> str:
+    return "\n".join([status_line(event), *(f"ℹ️ {notice}" for notice in notices)])
+
+
+def result_embed(done: Done, prompt: str, filename: str, user: discord.abc.User) -> discord.Embed:
+    """The parameters that go with every result (the prompt as the description)."""
+    embed = discord.Embed(description=prompt[:4000], colour=EMBED_COLOUR)
+    for name, value in result_fields(done, prompt):
+        if name != "Prompt":
+            embed.add_field(name=name, value=value[:1024] or "-", inline=True)
+    embed.set_image(url=f"attachment://{filename}")
+    embed.set_footer(text=f"Requested by {user.display_name}")
+    return embed
+
+
+def _filename(done: Done, image: ImageData, index: int) -> str:
+    seed = done.seed if done.seed is not None else "result"
+    suffix = f"-{index + 1}" if len(done.images) > 1 else ""
+    return f"img2img-{seed}{suffix}.{image.extension}"
+
+
+async def fitted(done: Done, max_bytes: int) -> list[tuple[str, bytes]]:
+    """The result images, each shrunk or re-encoded to fit the attachment limit."""
+    out = []
+    for index, image in enumerate(done.images):
+        small = await off_loop(fit_for_delivery, image, max_bytes=max_bytes)
+        out.append((_filename(done, small, index), small.data))
+    return out
+
+
+async def show_result(reply: Reply, handle: JobHandle, done: Done, prompt: str) -> None:
+    interaction = reply.interaction
+    images = await fitted(done, interaction.filesize_limit)
+
+    def files() -> list[discord.File]:
+        return [discord.File(io.BytesIO(data), filename=name) for name, data in images]
+
+    embed = result_embed(done, prompt, images[0][0], interaction.user)
+    content = "\n".join(f"ℹ️ {notice}" for notice in done.notices)
+    await reply.final(content=content, embed=embed, files=files, view=result_view(handle.id))
+
+
+async def show_failure(reply: Reply, failed: Failed, restarting: bool) -> None:
+    if restarting and isinstance(failed.error, JobCancelled):
+        text = RESTARTING
+    else:
+        text = f"⚠️ {failed.message}"
+    if failed.refunded and failed.balance is not None:
+        text += f" Balance: {failed.balance}."
+    await reply.final(content=text, view=None)
+
+
+async def follow(interaction: discord.Interaction[Any], handle: JobHandle, prompt: str) -> None:
+    """Render the job's events on the interaction's deferred reply until it ends."""
+    app = app_of(interaction)
+    live = live_of(interaction.client)
+    interval = app.config.discord.progress_interval if app.config.discord else 2.0
+    reply = Reply(interaction, interval, cancel_view(handle.id))
+    with live.showing(handle.id):
+        try:
+            async for event in handle.events():
+                if isinstance(event, Done):
+                    await reply.close()
+                    await show_result(reply, handle, event, prompt)
+                elif isinstance(event, Failed):
+                    await reply.close()
+                    await show_failure(reply, event, live.stopping)
+                else:
+                    reply.show(progress_text(event, handle.notices))
+        finally:
+            await reply.close()

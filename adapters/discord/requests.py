@@ -1,0 +1,165 @@
+"""Ways to ask: ``/img2img``, the "Transform with img2img" context menu (with its modal), and
+the result buttons' reruns. Each claims the interaction, defers at once, then calls the core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from adapters.discord.delivery import follow
+from adapters.discord.inputs import ImageSource, download, find_image, refetch
+from adapters.discord.policy import channel_allows
+from adapters.discord.replies import guarded, handle_error, mark_placeholder
+from adapters.discord.state import app_of, first_time
+from adapters.discord.suggest import register_autocomplete
+from bot.app import App
+from bot.errors import ImageError, UserError
+from bot.jobs import GenerationRequest
+from bot.models import ChatRef, UserRef
+from bot.options import MAX_SAMPLES, MAX_SEED, Overrides, overrides_from
+from bot.parser import parse_caption
+from bot.rerun import Action, plan_rerun
+
+MENU_NAME = "Transform with img2img"
+NO_IMAGE = ("That message has no image; use this on a message with an image attachment or "
+            "an image link.")
+
+
+async def begin(interaction: discord.Interaction[Any]) -> bool:
+    """Claim the interaction (False when Discord re-delivered it) and defer it at once."""
+    if not await first_time(interaction):
+        return False
+    await interaction.response.defer(thinking=True)
+    mark_placeholder(interaction)
+    return True
+
+
+async def chat_of(app: App, interaction: discord.Interaction[Any]) -> ChatRef:
+    """The server (or DM) whose policy applies; NSFW only where the channel allows it."""
+    nsfw = await channel_allows(app, interaction)
+    guild_id = interaction.guild_id
+    return ChatRef("discord", str(guild_id or interaction.channel_id), private=guild_id is None,
+                   nsfw_channel=nsfw)
+
+
+def origin_of(interaction: discord.Interaction[Any], image_url: str,
+              **extra: str) -> dict[str, Any]:
+    """What the job keeps about where it came from (restart notices, reruns)."""
+    return {"channel_id": str(interaction.channel_id), "guild_id": str(interaction.guild_id or ""),
+            "interaction_id": str(interaction.id), "image_url": image_url, **extra}
+
+
+async def run(interaction: discord.Interaction[Any], *, image: bytes, prompt: str,
+              overrides: Overrides, origin: dict[str, Any]) -> None:
+    """Submit the request as the interaction's user and show the job on the deferred reply."""
+    app = app_of(interaction)
+    user = UserRef("discord", str(interaction.user.id), interaction.user.name)
+    handle = await app.service.submit(GenerationRequest(
+        user=user, chat=await chat_of(app, interaction), image=image, prompt=prompt,
+        overrides=overrides, origin=origin))
+    await follow(interaction, handle, prompt)
+
+
+async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: str) -> None:
+    """A result button: the stored request again, as asked, by whoever pressed it."""
+    if not await begin(interaction):
+        return
+    app = app_of(interaction)
+    plan = await plan_rerun(app.storage, job_id, action)
+    if plan is None:
+        raise UserError("That image's request is no longer stored; please start a new one.")
+    if plan.use_result:
+        result = find_image(interaction.message) if interaction.message else None
+        if result is None:
+            raise ImageError("The result image is no longer available.")
+        image, url = await download(app, result), result.url
+    else:
+        image = await refetch(app, interaction.client, plan.origin)
+        url = str(plan.origin.get("image_url", ""))
+    kept = {k: str(plan.origin[k]) for k in ("source_channel_id", "source_message_id")
+            if k in plan.origin and not plan.use_result}
+    await run(interaction, image=image, prompt=plan.prompt, overrides=plan.overrides,
+              origin=origin_of(interaction, url, after=job_id, **kept))
+
+
+class TransformModal(discord.ui.Modal, title=MENU_NAME):
+    """Asks for the prompt (options like --steps allowed) and the strength."""
+
+    prompt: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
+        label="Prompt", style=discord.TextStyle.paragraph, max_length=2000,
+        placeholder="a watercolor painting --steps 30")
+    strength: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
+        label="Strength (0 keeps the photo, 1 ignores it)", required=False, max_length=6,
+        placeholder="0.6")
+
+    def __init__(self, source: ImageSource, message: discord.Message, opened_by: int) -> None:
+        # Modals are stored by custom_id alone: make it unique to this opening.
+        super().__init__(custom_id=f"img2img:m:{opened_by}", timeout=900)
+        self.source = source
+        self.message = message
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, self._submit(interaction))
+
+    async def _submit(self, interaction: discord.Interaction[Any]) -> None:
+        if not await begin(interaction):
+            return
+        parsed = parse_caption(self.prompt.value)
+        overrides = parsed.overrides.merged(overrides_from({"strength": self.strength.value}))
+        image = await download(app_of(interaction), self.source)
+        await run(interaction, image=image, prompt=parsed.prompt, overrides=overrides,
+                  origin=origin_of(interaction, self.source.url,
+                                   source_channel_id=str(self.message.channel.id),
+                                   source_message_id=str(self.message.id)))
+
+    async def on_error(  # type: ignore[override]  # Modal's signature, not BaseView's
+            self, interaction: discord.Interaction[Any], error: Exception, /) -> None:
+        await handle_error(interaction, error)
+
+
+def register(bot: commands.Bot, app: App) -> None:
+    """Add ``/img2img`` and the message context menu to the bot's tree."""
+
+    @app_commands.command(name="img2img", description="Transform an image with a prompt")
+    @app_commands.describe(
+        image="the picture to transform", prompt="what to make of it",
+        strength="how much to change it: 0 keeps the photo, 1 ignores it",
+        steps="sampling steps", seed="repeat a result with its seed",
+        cfg="how closely to follow the prompt", negative="what to avoid",
+        size="output size like 768x512", ar="aspect ratio like 3:2",
+        style="a style preset", provider="which backend", model="a model the backend offers",
+        count="how many images")
+    async def img2img(interaction: discord.Interaction[Any], image: discord.Attachment,
+                      prompt: app_commands.Range[str, 1, 2000],
+                      strength: app_commands.Range[float, 0.0, 1.0] | None = None,
+                      steps: app_commands.Range[int, 1, 150] | None = None,
+                      seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+                      cfg: app_commands.Range[float, 0.0, 30.0] | None = None,
+                      negative: app_commands.Range[str, 1, 1000] | None = None,
+                      size: str | None = None, ar: str | None = None, style: str | None = None,
+                      provider: str | None = None, model: str | None = None,
+                      count: app_commands.Range[int, 1, MAX_SAMPLES] | None = None) -> None:
+        if not await begin(interaction):
+            return
+        overrides = overrides_from({
+            "strength": strength, "steps": steps, "seed": seed, "cfg": cfg, "negative": negative,
+            "size": size, "ar": ar, "style": style, "provider": provider, "model": model,
+            "count": count})
+        data = await download(app, ImageSource.of(image))
+        await run(interaction, image=data, prompt=prompt, overrides=overrides,
+                  origin=origin_of(interaction, image.url))
+
+    register_autocomplete(img2img, app)
+
+    @app_commands.context_menu(name=MENU_NAME)
+    async def transform(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        source = find_image(message)
+        if source is None:
+            raise ImageError(NO_IMAGE)
+        await interaction.response.send_modal(TransformModal(source, message, interaction.id))
+
+    bot.tree.add_command(img2img)
+    bot.tree.add_command(transform)
