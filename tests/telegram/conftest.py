@@ -108,6 +108,13 @@ class Harness:
             for handle in list(self.app.service.active.values()):
                 await handle.wait()
 
+    async def settled(self, chat_id: int = USER_ID, timeout: float = 5.0) -> None:
+        """Jobs are over and no status message in the chat still offers Cancel."""
+        await self.idle(timeout)
+        await self.fake.wait_for(lambda: not any(
+            "✖️ Cancel" in m.button_texts for m in self.fake.messages(chat_id)), timeout,
+            what="status messages to settle")
+
     async def balance(self, user_id: int = USER_ID) -> int | None:
         return await self.app.storage.balance(f"telegram:{user_id}")
 

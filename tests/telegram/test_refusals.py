@@ -1,0 +1,83 @@
+"""Requests the bot refuses or fails: one clear sentence, and nothing charged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.server import jpeg_bytes, png_bytes
+from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram.conftest import USER_ID, Harness, start_telegram
+
+
+async def _refused(tg: Harness, update: dict[str, Any]) -> str:
+    """Send ``update``, return the bot's reply, and check nothing was charged or generated."""
+    tg.send(update)
+    answer = await tg.reply(update)
+    await tg.idle()
+    assert answer.kind == "text" and answer.buttons == []
+    assert not tg.a1111.img2img_bodies
+    assert await tg.balance() in (None, 10)
+    assert [kind for kind, _ in await tg.ledger()] in ([], ["initial"])
+    return answer.text or ""
+
+
+async def test_bad_options(tg: Harness) -> None:
+    text = await _refused(tg, tg.fake.build.photo(caption="/img2img a cat --strenght 0.5"))
+    assert text.startswith("⚠️ Unknown option --strenght")
+    text = await _refused(tg, tg.fake.build.photo(caption="/img2img a cat --strength 7"))
+    assert "strength" in text.lower()
+    text = await _refused(tg, tg.fake.build.photo(caption="/img2img --steps 20"))
+    assert "describe what to make" in text
+
+
+async def test_non_image_file_is_refused_without_downloading(tg: Harness) -> None:
+    update = tg.fake.build.document(b"%PDF-1.7 ...", file_name="notes.pdf",
+                                    caption="/img2img a cat")
+    text = await _refused(tg, update)
+    assert "notes.pdf is not an image" in text
+    assert tg.fake.downloads == [] and not tg.fake.calls_to("getFile")
+
+
+async def test_corrupt_image_is_refused(tg: Harness) -> None:
+    broken = png_bytes((200, 200))[:300]
+    text = await _refused(tg, tg.fake.build.document(broken, file_name="broken.png",
+                                                     caption="/img2img a cat"))
+    assert "damaged" in text or "cannot be read" in text
+    text = await _refused(tg, tg.fake.build.document(b"just text", file_name="fake.jpg",
+                                                     caption="/img2img a cat"))
+    assert "not an image I can read" in text
+
+
+async def test_file_over_20_mb_is_refused_before_any_download(tg: Harness) -> None:
+    update = tg.fake.build.document(png_bytes((64, 64)), file_name="huge.png",
+                                    file_size=25 * 2**20, caption="/img2img a cat")
+    text = await _refused(tg, update)
+    assert "25 MB" in text and "20 MB" in text
+    assert not tg.fake.calls_to("getFile") and tg.fake.downloads == []
+
+
+async def test_insufficient_credits(fake: FakeTelegram, a1111: FakeA1111,
+                                    settings: dict[str, Any]) -> None:
+    settings["credits"]["initial"] = 0
+    async with start_telegram(fake, a1111, settings) as tg:
+        update = tg.send(tg.fake.build.photo(caption="/img2img a cat"))
+        answer = await tg.reply(update)
+        assert answer.text == "⚠️ This costs 1 credit and your balance is 0."
+        assert not a1111.img2img_bodies and await tg.balance() == 0
+        assert await tg.ledger() == []
+
+
+async def test_backend_failure_is_refunded_and_explained(tg: Harness) -> None:
+    tg.a1111.fail("server_error")
+    update = tg.send(tg.fake.build.photo(jpeg_bytes((640, 480)), caption="/img2img a cat"))
+    await tg.idle()
+    status = await tg.reply(update)
+    await tg.fake.wait_for(lambda: (status.text or "").endswith("refunded."), what="the error")
+    assert status.text is not None and status.text.startswith("⚠️ ")
+    assert "refunded" in status.text and "\n" not in status.text
+    assert status.buttons == []  # no Cancel left on a finished job
+    assert tg.fake.photos(USER_ID) == []
+    assert await tg.balance() == 10
+    assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("refund", 1)]
+    await tg.assert_ledger_consistent()

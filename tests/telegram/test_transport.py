@@ -1,0 +1,97 @@
+"""Flood control, duplicate updates, webhook mode and the notice after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from bot.app import running_app
+from bot.config import build_config
+from storage.base import JobRecord
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram.conftest import USER_ID, Harness, image_size, start_telegram
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_flood_control_waits_and_sends_again(tg: Harness) -> None:
+    tg.fake.fail_next("sendPhoto", 429, retry_after=1)
+    update = tg.send(tg.fake.build.photo(caption="/img2img a cat"))
+    result = await tg.result(update, timeout=6)
+    calls = tg.fake.calls_to("sendPhoto")
+    assert [c.status for c in calls] == [429, 200]
+    assert calls[1].at - calls[0].at >= 1.0
+    body = tg.a1111.img2img_bodies[0]
+    assert image_size(result.data) == (body["width"], body["height"])
+    assert len(tg.fake.photos(USER_ID)) == 1 and await tg.balance() == 9
+
+
+async def test_a_redelivered_update_is_processed_once(tg: Harness) -> None:
+    update = tg.send(tg.fake.build.photo(caption="/img2img a cat"))
+    await tg.result(update)
+    await tg.settled()
+    tg.send(update, redeliver=True)
+    marker = tg.send(tg.fake.build.text("/img2img"))
+    await tg.reply(marker)
+    await tg.fake.wait_until_consumed()
+    await asyncio.sleep(0.2)
+    await tg.idle()
+    assert len(tg.a1111.img2img_bodies) == 1 and len(tg.fake.photos(USER_ID)) == 1
+    assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
+
+
+async def test_webhook_checks_the_secret_token(fake: FakeTelegram, a1111: FakeA1111,
+                                               settings: dict[str, Any]) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/tg/hook"
+    settings["telegram"].update(mode="webhook", webhook={
+        "url": url, "path": "/tg/hook", "host": "127.0.0.1", "port": port,
+        "secret_token": "right-secret_1"})
+    async with start_telegram(fake, a1111, settings) as tg:
+        registered = await fake.wait_for_call("setWebhook")
+        assert registered.params["url"] == url
+        assert registered.params["secret_token"] == "right-secret_1"
+        assert set(registered.params["allowed_updates"]) >= {"message", "callback_query"}
+        wrong = fake.build.photo(caption="/img2img a cat")
+        assert await fake.deliver_webhook(url, wrong, secret_token="wrong") == 401
+        assert await fake.deliver_webhook(url, wrong) == 401  # no header at all
+        right = fake.build.photo(caption="/img2img a dog")
+        assert await fake.deliver_webhook(url, right, secret_token="right-secret_1") == 200
+        result = await tg.result(right)
+        assert "Prompt: a dog" in (result.caption or "")
+        await tg.settled()
+        assert len(a1111.img2img_bodies) == 1 and await tg.balance() == 9
+        assert not fake.calls_to("getUpdates")
+    # The webhook stays set across a restart, so Telegram keeps queueing updates meanwhile.
+    assert not fake.calls_to("deleteWebhook")
+
+
+async def test_users_hear_about_jobs_a_crash_interrupted(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    request = fake.build.photo(caption="/img2img a cat")["message"]
+    config = build_config(settings, environ={})
+    async with running_app(config, start_workers=False) as app:  # the process that "crashed"
+        await app.storage.ensure_user(f"telegram:{USER_ID}", initial=10, daily_free=0,
+                                      today="2026-01-01")
+        await app.storage.create_job(JobRecord(
+            id="dead0job", user_key=f"telegram:{USER_ID}", chat_key=f"telegram:{USER_ID}",
+            provider="webui", status="queued", charge="", price=1, params={"prompt": "a cat"},
+            origin={"chat_id": USER_ID, "message_id": request["message_id"]}))
+        await app.storage.start_job("dead0job")
+    async with start_telegram(fake, a1111, settings) as tg:
+        notice = await fake.wait_for_message(USER_ID, lambda m: "restarted" in (m.text or ""))
+        assert notice.reply_to_message_id == request["message_id"]
+        assert notice.text == ("⚠️ The bot restarted before your image was done; your 1 credit "
+                               "was refunded. Please send it again.")
+        assert await tg.balance() == 10
+        assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("refund", 1)]
+    async with start_telegram(fake, a1111, settings):
+        pass
+    assert len([m for m in fake.messages(USER_ID) if "restarted" in (m.text or "")]) == 1
