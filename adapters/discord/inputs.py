@@ -34,6 +34,8 @@ class ImageSource:
 
 
 def _megabytes(n: int) -> str:
+    if n < 1024 * 1024:
+        return f"{-(-n // 1024)} KB"
     return f"{n / (1024 * 1024):.1f} MB"
 
 

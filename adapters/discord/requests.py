@@ -89,11 +89,11 @@ class TransformModal(discord.ui.Modal, title=MENU_NAME):
     """Asks for the prompt (options like --steps allowed) and the strength."""
 
     prompt: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
-        label="Prompt", style=discord.TextStyle.paragraph, max_length=2000,
+        label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph, max_length=2000,
         placeholder="a watercolor painting --steps 30")
     strength: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
-        label="Strength (0 keeps the photo, 1 ignores it)", required=False, max_length=6,
-        placeholder="0.6")
+        label="Strength (0 keeps the photo, 1 ignores it)", custom_id="strength", required=False,
+        max_length=6, placeholder="0.6")
 
     def __init__(self, source: ImageSource, message: discord.Message, opened_by: int) -> None:
         # Modals are stored by custom_id alone: make it unique to this opening.

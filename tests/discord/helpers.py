@@ -55,3 +55,8 @@ async def refusal(fake: FakeDiscord, rec: InteractionRecord, timeout: float = 5.
     """The private note a refused request gets (its public placeholder is gone)."""
     return await fake.wait_for(lambda: next(
         (m for m in fake.followups(rec.token) if m.ephemeral), None), timeout)
+
+
+async def not_charged(app: App, user: FakeUser = MEMBER) -> bool:
+    """The user holds their welcome credits and nothing else ever moved."""
+    return await balance(app, user) == 20 and await ledger(app, user) == [("initial", 20)]
