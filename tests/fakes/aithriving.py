@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import io
 import random
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.server import FakeServer, json_response, png_bytes
+from tests.fakes.server import HeaderKey, ScriptedServer, json_response, png_bytes
 
 PATH = "/api/generate/basic/imageToImage"
 STYLE_PRESETS = {
@@ -41,7 +39,7 @@ def envelope(code: int, message: str, data: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "data": data}
 
 
-class FakeAIThriving(FakeServer):
+class FakeAIThriving(ScriptedServer):
     """Speaks ``POST /api/generate/basic/imageToImage`` like AIThriving's docs describe.
 
     A wrong key is refused with ``code: -1`` on HTTP 200 (``auth_status`` changes the status).
@@ -52,34 +50,19 @@ class FakeAIThriving(FakeServer):
     def __init__(self, api_key: str = "aith-test-key", *, header: str = "Authentication",
                  prefix: str = "") -> None:
         super().__init__()
-        self.api_key = api_key
-        self.header = header
-        self.prefix = prefix
+        self.auth = HeaderKey(api_key, header, prefix)
         self.auth_status = 200
-        self.outcomes: list[str] = []
-        self.delay = 0.0
-        self.retry_after = "0.05"
         self.forms: list[dict[str, str]] = []
         self.images: list[tuple[str, str, bytes]] = []  # (filename, content type, bytes)
         self.headers_seen: list[dict[str, str]] = []
-        self._release = asyncio.Event()
-
-    def plan(self, *outcomes: str) -> None:
-        self.outcomes.extend(outcomes)
-
-    async def stop(self) -> None:
-        self._release.set()  # let slow handlers finish so shutdown is quick
-        await super().stop()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.image_to_image)
 
     async def image_to_image(self, request: web.Request) -> web.Response:
-        if self.delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._release.wait(), self.delay)
+        await self.hold()
         self.headers_seen.append(dict(request.headers))
-        if request.headers.get(self.header) != f"{self.prefix}{self.api_key}":
+        if not self.auth.allows(request):
             return json_response(envelope(-1, "Invalid API key"), self.auth_status)
         if request.content_type != "multipart/form-data":
             return json_response(envelope(-1, "Content-Type must be multipart/form-data"))
@@ -92,8 +75,7 @@ class FakeAIThriving(FakeServer):
         error = validate(fields, self.images[-1][2] if isinstance(upload, web.FileField) else None)
         if error:
             return json_response(envelope(-1, error))
-        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
-        return self._answer(outcome, fields)
+        return self._answer(self.next_outcome(), fields)
 
     def _answer(self, outcome: str, fields: dict[str, str]) -> web.Response:
         if outcome == "ok":
@@ -106,7 +88,7 @@ class FakeAIThriving(FakeServer):
             headers = {"Retry-After": self.retry_after} if status == 429 else {}
             return json_response(envelope(-1, message), status, **headers)
         if outcome == "echo_key":
-            return json_response(envelope(-1, f"Unknown failure for key {self.api_key}"))
+            return json_response(envelope(-1, f"Unknown failure for key {self.auth.key}"))
         if outcome == "unavailable":
             return web.Response(status=503, text="<html>Service Unavailable</html>",
                                 content_type="text/html")

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import io
 from typing import Any
 
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.server import FakeServer, json_response, png_bytes
+from tests.fakes.server import HeaderKey, ScriptedServer, json_response, png_bytes
 
 INVALID_KEY = "Invalid API key, Get an api key from @KellyAIBot"
 
 
-class FakeKellyAPI(FakeServer):
+class FakeKellyAPI(ScriptedServer):
     """Speaks ``image/edit``, ``sd/models`` and ``sdxl/models`` like api.kellyai.pro.
 
     ``plan(...)`` scripts the answers to the next ``image/edit`` calls: ``ok``, ``credits``,
@@ -29,46 +27,28 @@ class FakeKellyAPI(FakeServer):
     def __init__(self, api_key: str = "kelly-test-key", *, header: str = "Authorization",
                  prefix: str = "Bearer ") -> None:
         super().__init__()
-        self.api_key = api_key
-        self.header = header
-        self.prefix = prefix
-        self.outcomes: list[str] = []
-        self.delay = 0.0
-        self.retry_after = "0.05"
+        self.auth = HeaderKey(api_key, header, prefix)
         self.edits: list[dict[str, Any]] = []
         self.edit_headers: list[dict[str, str]] = []
         self.sd_models = ["PhotoPerfect", "DreamShaper", "RealisticVision"]
         self.sdxl_models = ["SDXL-Base", "PhotoPerfect"]
-        self._release = asyncio.Event()
-
-    async def stop(self) -> None:
-        self._release.set()  # let slow handlers finish so shutdown is quick
-        await super().stop()
-
-    def plan(self, *outcomes: str) -> None:
-        self.outcomes.extend(outcomes)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/image/edit", self.edit)
         app.router.add_get("/sd/models", self.models)
         app.router.add_get("/sdxl/models", self.models)
 
-    def _authorized(self, request: web.Request) -> bool:
-        return request.headers.get(self.header) == f"{self.prefix}{self.api_key}"
-
     async def models(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
+        if not self.auth.allows(request):
             return json_response({"detail": INVALID_KEY}, 401)
         if request.path.startswith("/sdxl"):
             return json_response({"models": self.sdxl_models})
         return json_response(self.sd_models)
 
     async def edit(self, request: web.Request) -> web.Response:
-        if self.delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._release.wait(), self.delay)
+        await self.hold()
         self.edit_headers.append(dict(request.headers))
-        if not self._authorized(request):
+        if not self.auth.allows(request):
             return json_response({"detail": INVALID_KEY}, 401)
         if request.content_type != "application/json":
             return json_response({"detail": "Content-Type must be application/json"}, 415)
@@ -77,8 +57,7 @@ class FakeKellyAPI(FakeServer):
         errors = validate_edit(body)
         if errors:
             return json_response({"detail": errors}, 422)
-        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
-        return self._answer(outcome, body)
+        return self._answer(self.next_outcome(), body)
 
     def _answer(self, outcome: str, body: dict[str, Any]) -> web.Response:
         if outcome == "ok":
@@ -101,7 +80,7 @@ class FakeKellyAPI(FakeServer):
         if outcome == "detail":
             return json_response({"detail": "Generation failed on the GPU worker"})
         if outcome == "echo_key":
-            return json_response({"detail": f"Bad request for key {self.api_key}"}, 400)
+            return json_response({"detail": f"Bad request for key {self.auth.key}"}, 400)
         raise AssertionError(f"unknown outcome {outcome!r}")
 
 

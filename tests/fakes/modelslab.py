@@ -12,20 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.server import FakeServer, json_response, png_bytes
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-JPEG_MAGIC = b"\xff\xd8\xff"
-
-
-@dataclass
-class Seen:
-    """One request as the fake received it."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    body: bytes
+from tests.fakes.server import JPEG_MAGIC, PNG_MAGIC, RecordingServer, json_response, png_bytes
 
 
 @dataclass
@@ -39,7 +26,7 @@ class QueuedJob:
     files: list[str] = field(default_factory=list)
 
 
-class FakeModelsLab(FakeServer):
+class FakeModelsLab(RecordingServer):
     """Speaks the v6 realtime, enterprise realtime and community img2img protocol under ``/api``.
 
     Knobs (set before the request): ``processing_polls`` (fetches answering "processing";
@@ -54,7 +41,6 @@ class FakeModelsLab(FakeServer):
     def __init__(self, key: str = "ml-test-key-0123456789") -> None:
         super().__init__()
         self.key = key
-        self.seen: list[Seen] = []
         self.uploads: dict[str, bytes] = {}
         self.files: dict[str, bytes] = {}
         self.jobs: dict[int, QueuedJob] = {}
@@ -71,12 +57,6 @@ class FakeModelsLab(FakeServer):
         self.credits = 100
         self.script: list[tuple[int, Any]] = []
         self._ids = itertools.count(81443063)
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        body = await request.read()
-        self.seen.append(Seen(request.method, str(request.url), dict(request.headers), body))
-        return await super()._record(request, handler)  # type: ignore[no-any-return]
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v6/base64_to_url", self.upload)

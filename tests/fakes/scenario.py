@@ -13,8 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.modelslab import JPEG_MAGIC, PNG_MAGIC, Seen
-from tests.fakes.server import FakeServer, json_response, png_bytes
+from tests.fakes.server import JPEG_MAGIC, PNG_MAGIC, RecordingServer, json_response, png_bytes
 
 STAMP = "2023-02-03T11:19:41.579Z"
 MODELS = [{"id": "flux.1-dev", "name": "Flux.1 [dev]", "privacy": "public"},
@@ -34,7 +33,7 @@ class FakeJob:
     error: str | None = None
 
 
-class FakeScenario(FakeServer):
+class FakeScenario(RecordingServer):
     """Speaks ``/v1`` of api.cloud.scenario.com, with signed asset URLs under ``/cdn``.
 
     Knobs: ``polls_to_finish`` (job GETs before the end; -1 never ends), ``final_status``
@@ -47,7 +46,6 @@ class FakeScenario(FakeServer):
     def __init__(self, key: str, secret: str) -> None:
         super().__init__()
         self.key, self.secret = key, secret
-        self.seen: list[Seen] = []
         self.assets: dict[str, dict[str, Any]] = {}
         self.blobs: dict[str, bytes] = {}
         self.jobs: dict[str, FakeJob] = {}
@@ -64,12 +62,6 @@ class FakeScenario(FakeServer):
         self.delay = 0.0
         self.script: list[tuple[int, Any, dict[str, str]]] = []
         self._ids = itertools.count(1)
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        body = await request.read()
-        self.seen.append(Seen(request.method, str(request.url), dict(request.headers), body))
-        return await super()._record(request, handler)  # type: ignore[no-any-return]
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/assets", self.upload)

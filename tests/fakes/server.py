@@ -1,13 +1,19 @@
-"""The base every fake server shares: an aiohttp app on 127.0.0.1 at an ephemeral port."""
+"""The bases every fake server shares: an aiohttp app on 127.0.0.1 at an ephemeral port."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 from aiohttp import web
 from PIL import Image
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+JPEG_MAGIC = b"\xff\xd8\xff"
 
 
 class FakeServer:
@@ -46,12 +52,82 @@ class FakeServer:
             await self.runner.cleanup()
             self.runner = None
 
-    async def __aenter__(self) -> FakeServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+@dataclass
+class Seen:
+    """One request as a fake received it, body included."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class HeaderKey:
+    """The API key a fake expects in one header, after a prefix such as ``"Bearer "``."""
+
+    key: str
+    header: str = "Authorization"
+    prefix: str = "Bearer "
+
+    def allows(self, request: web.Request) -> bool:
+        return request.headers.get(self.header) == f"{self.prefix}{self.key}"
+
+
+class RecordingServer(FakeServer):
+    """A fake that also keeps every request whole in ``seen``, to check what reached the wire.
+
+    Only for JSON APIs: reading the body here leaves a multipart form unreadable to the handler.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Seen] = []
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read()
+        self.seen.append(Seen(request.method, str(request.url), dict(request.headers), body))
+        return await super()._record(request, handler)  # type: ignore[no-any-return]
+
+
+class ScriptedServer(FakeServer):
+    """A fake whose next answers are scripted with ``plan`` and slowed by ``delay`` seconds.
+
+    Handlers take ``next_outcome()`` ("ok" when nothing is planned) and ``await hold()`` first;
+    scripted 429s carry ``retry_after`` as their Retry-After header.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: list[str] = []
+        self.delay = 0.0
+        self.retry_after = "0.05"
+        self._release = asyncio.Event()
+
+    def plan(self, *outcomes: str) -> None:
+        self.outcomes.extend(outcomes)
+
+    def next_outcome(self) -> str:
+        return self.outcomes.pop(0) if self.outcomes else "ok"
+
+    async def hold(self) -> None:
+        """Wait ``delay`` seconds, or less when the server stops."""
+        if self.delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release.wait(), self.delay)
+
+    async def stop(self) -> None:
+        self._release.set()  # let slow handlers finish so shutdown is quick
+        await super().stop()
 
 
 def json_response(body: Any, status: int = 200, **headers: str) -> web.Response:

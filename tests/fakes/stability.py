@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import io
 import random
 import uuid
@@ -14,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.server import FakeServer, json_response
+from tests.fakes.server import ScriptedServer, json_response
 
 ENGINES = ("stable-diffusion-v1-6", "stable-diffusion-xl-1024-v1-0")
 SDXL_SIZES = {(1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768),
@@ -59,7 +57,7 @@ class Call:
     files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)
 
 
-class FakeStability(FakeServer):
+class FakeStability(ScriptedServer):
     """Speaks Stability's v1 and v2beta generation APIs with their error bodies.
 
     ``plan(...)`` scripts the next generation answers: ``ok``, a key of ``FAILURES``,
@@ -71,21 +69,10 @@ class FakeStability(FakeServer):
     def __init__(self, api_key: str = "sk-test-key") -> None:
         super().__init__()
         self.api_key = api_key
-        self.outcomes: list[str] = []
-        self.delay = 0.0
-        self.retry_after = "0.05"
         self.credits = 12.5
         self.max_request_bytes = 10 * 1024 * 1024
         self.calls: list[Call] = []
         self.rejected_sizes: list[int] = []
-        self._release = asyncio.Event()
-
-    def plan(self, *outcomes: str) -> None:
-        self.outcomes.extend(outcomes)
-
-    async def stop(self) -> None:
-        self._release.set()  # let slow handlers finish so shutdown is quick
-        await super().stop()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/user/balance", self.balance)
@@ -119,9 +106,7 @@ class FakeStability(FakeServer):
             for e in ENGINES])
 
     async def _receive(self, request: web.Request, *, v2: bool) -> Call | web.Response:
-        if self.delay:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._release.wait(), self.delay)
+        await self.hold()
         if (request.content_length or 0) > self.max_request_bytes:
             self.rejected_sizes.append(len(await request.read()))
             return self.error(413, "payload_too_large", "Request body exceeds the limit", v2=v2)
@@ -141,7 +126,7 @@ class FakeStability(FakeServer):
         return call
 
     def _scripted(self, *, v2: bool) -> tuple[str, web.Response | None]:
-        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        outcome = self.next_outcome()
         if outcome in FAILURES:
             status, name, text = FAILURES[outcome]
             headers = {"Retry-After": self.retry_after} if status in (429, 503) else {}
