@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from adapters.discord.commands_common import bullet_list, plural, user_of
 from adapters.discord.policy import channel_chat, channel_switches, switch_target
+from adapters.discord.state import first_time
 from bot.app import App
 from bot.errors import NotAllowed, PolicyError
 from bot.models import ChatRef, UserRef
@@ -125,6 +126,8 @@ def register(bot: commands.Bot, app: App) -> None:
     async def grant(interaction: discord.Interaction, user: discord.User,
                     amount: app_commands.Range[int, -1_000_000, 1_000_000]) -> None:
         owner = owner_of(app, interaction)
+        if not await first_time(interaction):  # a re-delivery must not grant twice
+            return
         target = UserRef("discord", str(user.id), user.name)
         balance = await app.service.credits.grant(target, amount, by=owner)
         await interaction.response.send_message(

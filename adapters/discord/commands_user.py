@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from adapters.discord.commands_common import bullet_list, plural, user_of
 from adapters.discord.replies import handle_error
+from adapters.discord.state import first_time
 from bot.app import App
 from bot.credits import describe_entry
 from bot.models import UserRef
@@ -124,6 +125,8 @@ def register(bot: commands.Bot, app: App) -> None:
 
     @tree.command(name="cancel", description="Cancel your newest unfinished image")
     async def cancel(interaction: discord.Interaction) -> None:
+        if not await first_time(interaction):  # a re-delivery must not cancel a second job
+            return
         handle = await app.service.cancel_latest(user_of(interaction).key)
         if handle is None:
             text = "You have no image in progress."

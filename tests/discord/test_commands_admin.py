@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import discord
-import pytest
 from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.policy import channel_allows
 from bot.app import App
-from bot.errors import PolicyError
-from bot.jobs import GenerationRequest
-from bot.models import ChatRef, UserRef
-from tests.discord.commands_harness import *  # noqa: F403 (temporary fixtures)
+from tests.discord.helpers import ask, ledger, outcome, refusal, user_ref
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
@@ -28,7 +25,6 @@ from tests.fakes.discord_world import (
     FakeChannel,
     FakeUser,
 )
-from tests.fakes.server import png_bytes
 
 SERVER = f"discord:{GUILD.id}"
 NEEDS_MANAGE = "You need the Manage Server permission to change the bot's settings."
@@ -118,13 +114,12 @@ async def test_banned_word_then_refused_in_a_request(fake: FakeDiscord, app: App
                                                       bot: commands.Bot) -> None:
     done = await reply(fake, "img2img-admin set", {"key": "banned_words", "value": "add dragon"})
     assert done.content == "1 banned word."
-    user = UserRef("discord", str(MEMBER.id), MEMBER.name)
-    request = GenerationRequest(user, ChatRef("discord", str(GUILD.id)), png_bytes(),
-                                "a red Dragon over hills")
-    with pytest.raises(PolicyError) as refused:
-        await app.service.submit(request)
-    assert "does not allow" in refused.value.user_message
-    assert await app.service.credits.balance(user) == 20
+    asked = await ask(fake, {"prompt": "a red Dragon over hills"}, user=MEMBER)
+    note = await refusal(fake, asked)
+    assert note.content == "Your prompt uses a word this chat does not allow; nothing was charged."
+    assert await ledger(app) == []  # refused before anything was charged
+    fine = await ask(fake, {"prompt": "a red kite over hills"}, user=MEMBER)
+    assert (await outcome(fake, fine)).embeds
 
 
 async def test_channel_nsfw_only_where_discord_marks_it(fake: FakeDiscord, app: App,
@@ -156,9 +151,10 @@ async def test_channel_switched_off_refuses_requests_there(fake: FakeDiscord, ap
     add_probe(bot, app)
     off = await reply(fake, "img2img-admin channel", {"enabled": "off"}, channel=GENERAL)
     assert off.content.startswith(f"• <#{GENERAL.id}> enabled: off (channel switch)")
-    probe = await reply(fake, "probe", user=MEMBER, channel=GENERAL)
-    assert probe.ephemeral
-    assert probe.content == "The bot is switched off in this channel by the server's admins."
+    asked = await ask(fake, user=MEMBER, channel=GENERAL)
+    note = await refusal(fake, asked)
+    assert note.content == "The bot is switched off in this channel by the server's admins."
+    assert await ledger(app) == []  # refused before anything was charged
     elsewhere = await reply(fake, "probe", user=MEMBER, channel=NSFW)
     assert elsewhere.content == "allowed, nsfw_channel=True"
     dm = await fake.inject_interaction(p.slash_command("probe", user=MEMBER, guild=None))
@@ -171,8 +167,8 @@ async def test_channel_switched_off_refuses_requests_there(fake: FakeDiscord, ap
 async def test_grant_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
     refused = await reply(fake, "grant", {"user": MEMBER, "amount": 50}, user=ADMIN)
     assert refused.ephemeral and refused.content == OWNERS_ONLY
-    member = UserRef("discord", str(MEMBER.id), MEMBER.name)
-    assert [e.kind for e in await app.service.credits.history(member)] == []
+    member = user_ref(MEMBER)
+    assert await app.service.credits.history(member) == []
 
     granted = await reply(fake, "grant", {"user": MEMBER, "amount": 50}, user=OWNER)
     assert granted.content == f"Granted 50 credits to <@{MEMBER.id}>; their balance is 70."
@@ -182,10 +178,19 @@ async def test_grant_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands
     taken = await reply(fake, "grant", {"user": MEMBER, "amount": -5}, user=OWNER)
     assert taken.content == f"Took 5 credits from <@{MEMBER.id}>; their balance is 65."
 
+    payload = p.slash_command("grant", {"user": MEMBER, "amount": 7}, user=OWNER)
+    once = await fake.inject_interaction(payload)
+    await fake.wait_for(lambda: fake.original(once.token))
+    await fake.inject_interaction(payload)  # Discord delivers it again
+    await asyncio.sleep(0.2)
+    assert await ledger(app, MEMBER) == [("initial", 20), ("grant", 50), ("grant", -5),
+                                         ("grant", 7)]
+    assert len(once.callbacks) == 1
+
 
 async def test_stats_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
     assert (await reply(fake, "stats", user=MEMBER)).content == OWNERS_ONLY
-    await app.service.credits.grant(UserRef("discord", str(MEMBER.id)), 3)
+    await app.service.credits.grant(user_ref(MEMBER), 3)
     stats = await reply(fake, "stats", user=OWNER)
     assert stats.ephemeral
     assert stats.content.splitlines() == [

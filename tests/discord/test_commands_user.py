@@ -7,20 +7,12 @@ from typing import Any
 from discord.ext import commands
 
 from bot.app import App
-from bot.events import Done, Failed
-from bot.jobs import GenerationRequest
-from bot.models import ChatRef, UserRef
-from tests.discord.commands_harness import *  # noqa: F403 (temporary fixtures)
+from tests.discord.helpers import ask, balance, ledger, outcome, user_ref
 from tests.fakes import discord_payloads as p
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
-from tests.fakes.discord_world import GENERAL, GUILD, MEMBER, FakeUser
-from tests.fakes.server import png_bytes
-
-
-def ref(user: FakeUser) -> UserRef:
-    return UserRef("discord", str(user.id), user.name)
+from tests.fakes.discord_world import MEMBER, FakeUser
 
 
 async def reply(fake: FakeDiscord, command: str, options: dict[str, Any] | None = None,
@@ -30,10 +22,10 @@ async def reply(fake: FakeDiscord, command: str, options: dict[str, Any] | None 
     return await fake.wait_for(lambda: fake.original(rec.token))
 
 
-async def submit(app: App, prompt: str = "a watercolor", user: FakeUser = MEMBER) -> Any:
-    chat = ChatRef("discord", str(GUILD.id))
-    return await app.service.submit(GenerationRequest(ref(user), chat, png_bytes(), prompt,
-                                                      origin={"channel_id": GENERAL.id}))
+async def job_ids(app: App) -> list[str]:
+    """The member's jobs, from the ledger's reservations."""
+    entries = await app.service.credits.history(user_ref(MEMBER), 50)
+    return [e.job_id for e in entries if e.kind == "reserve" and e.job_id]
 
 
 async def test_credits_shows_the_balance_and_ledger_privately(
@@ -42,7 +34,7 @@ async def test_credits_shows_the_balance_and_ledger_privately(
     assert first.ephemeral
     assert first.content.startswith("**Balance: 20 credits**\nRecent:\n• ")
     assert first.content.endswith("+20 welcome")
-    await app.service.credits.grant(ref(MEMBER), 5)
+    await app.service.credits.grant(user_ref(MEMBER), 5)
     second = await reply(fake, "credits")
     assert "**Balance: 25 credits**" in second.content
     assert [line.split()[-2:] for line in second.content.splitlines()[2:]] == [
@@ -54,7 +46,7 @@ async def test_settings_set_show_and_reset(fake: FakeDiscord, app: App,
     done = await reply(fake, "settings set", {"key": "strength", "value": "0.4"})
     assert done.ephemeral and done.content == "Your default strength is now 0.4."
     await reply(fake, "settings set", {"key": "file", "value": "on"})
-    assert await app.storage.user_settings(ref(MEMBER).key) == {
+    assert await app.storage.user_settings(user_ref(MEMBER).key) == {
         "defaults": {"strength": 0.4}, "prefs": {"file": True}}
 
     shown = await reply(fake, "settings show")
@@ -65,11 +57,11 @@ async def test_settings_set_show_and_reset(fake: FakeDiscord, app: App,
         "--steps must be a whole number from 1 to 150."
     one = await reply(fake, "settings reset", {"key": "strength"})
     assert one.content == "Your strength is back to the default."
-    assert await app.storage.user_settings(ref(MEMBER).key) == {"defaults": {},
+    assert await app.storage.user_settings(user_ref(MEMBER).key) == {"defaults": {},
                                                                 "prefs": {"file": True}}
     every = await reply(fake, "settings reset")
     assert every.content == "Your settings are back to the defaults."
-    assert await app.storage.user_settings(ref(MEMBER).key) == {}
+    assert await app.storage.user_settings(user_ref(MEMBER).key) == {}
 
 
 async def test_settings_keys_are_choices_and_values_autocomplete(
@@ -89,48 +81,55 @@ async def test_styles_and_providers(fake: FakeDiscord, bot: commands.Bot) -> Non
     styles = await reply(fake, "styles")
     assert styles.ephemeral and "• anime: …, anime style, clean line art" in styles.content
     providers = await reply(fake, "providers")
-    assert providers.content == "Backends:\n• webui: a1111, 1 credit per image"
+    assert providers.content == ("Backends:\n• webui: a1111, 1 credit per image\n"
+                                 "• echo: echo, 1 credit per image")
 
 
 async def test_cancel_refunds_the_newest_queued_job(fake: FakeDiscord, app: App,
                                                     a1111: FakeA1111, bot: commands.Bot) -> None:
     a1111.delay = 5  # the first job keeps the only slot busy, so the second waits in the queue
-    running = await submit(app, "first")
-    queued = await submit(app, "second")
-    assert await app.service.credits.balance(ref(MEMBER)) == 18
+    first = await ask(fake, {"prompt": "first"})
+    await fake.wait_for(lambda: len(app.service.active) == 1)
+    second = await ask(fake, {"prompt": "second"})
+    await fake.wait_for(lambda: len(app.service.active) == 2)
+    assert await balance(app) == 18
 
     cancelled = await reply(fake, "cancel")
     assert cancelled.ephemeral and cancelled.content == "Cancelled and refunded 1 credit."
-    job = await app.storage.get_job(queued.id)
-    assert job is not None and job.status == "cancelled"
-    assert await app.service.credits.balance(ref(MEMBER)) == 19
-    assert [e.kind for e in await app.service.credits.history(ref(MEMBER), 5)][:1] == ["refund"]
-    assert running.id in app.service.active
+    shown = await outcome(fake, second)
+    assert shown.content.startswith("⚠️ Cancelled")
+    assert await balance(app) == 19
+    assert (await ledger(app))[-1] == ("refund", 1)
+    assert fake.original(first.token) is not None and len(app.service.active) == 1
 
-    await app.service.cancel(running.id)
-    assert isinstance([e async for e in running.events()][-1], Failed)
+    again = await reply(fake, "cancel")
+    assert again.content == "Cancelled and refunded 1 credit."
+    await outcome(fake, first)
     nothing = await reply(fake, "cancel")
     assert nothing.content == "You have no image in progress."
+    assert await balance(app) == 20
 
 
 async def test_forget_asks_then_erases_prompts_and_settings(
         fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
-    handle = await submit(app, "my secret prompt")
-    assert isinstance([e async for e in handle.events()][-1], Done)
-    await app.preferences.set_user(ref(MEMBER), "steps", "30")
+    asked = await ask(fake, {"prompt": "my secret prompt"})
+    assert (await outcome(fake, asked)).embeds
+    await app.preferences.set_user(user_ref(MEMBER), "steps", "30")
 
     question = await reply(fake, "forget")
     assert question.ephemeral and question.content.startswith("Erase the prompts")
     kept = await fake.press(question, label="Keep", user=MEMBER)
     await fake.wait_for(lambda: kept.response_type == 7)
     assert question.content == "Nothing was erased." and question.buttons == []
-    assert await app.storage.user_settings(ref(MEMBER).key) != {}
+    assert await app.storage.user_settings(user_ref(MEMBER).key) != {}
 
     again = await reply(fake, "forget")
     erase = await fake.press(again, label="Erase my data", user=MEMBER)
     await fake.wait_for(lambda: erase.response_type == 7)
     assert again.content == "Done: your settings and the prompts of 1 image are erased."
-    assert await app.storage.user_settings(ref(MEMBER).key) == {}
-    job = await app.storage.get_job(handle.id)
-    assert job is not None and job.params == {} and job.status == "succeeded"
-    assert await app.service.credits.balance(ref(MEMBER)) == 19  # the ledger stays
+    assert await app.storage.user_settings(user_ref(MEMBER).key) == {}
+    [job_id] = await job_ids(app)
+    job = await app.storage.get_job(job_id)
+    assert job is not None and job.params == {} and job.origin == {}
+    assert job.status == "succeeded"
+    assert await balance(app) == 19  # the ledger stays
