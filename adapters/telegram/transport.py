@@ -96,8 +96,12 @@ async def poll(bot: Bot, dp: Dispatcher, stop: asyncio.Event,
     try:
         await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not polling.done():
-            await started.wait()  # stop_polling refuses to run before polling has begun
-            await dp.stop_polling()
+            # stop_polling refuses to run before polling has begun.
+            starting = asyncio.create_task(started.wait())
+            await asyncio.wait({polling, starting}, return_when=asyncio.FIRST_COMPLETED)
+            starting.cancel()
+            if not polling.done():
+                await dp.stop_polling()
         await polling
     finally:
         stopping.cancel()

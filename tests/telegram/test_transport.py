@@ -95,3 +95,18 @@ async def test_users_hear_about_jobs_a_crash_interrupted(
     async with start_telegram(fake, a1111, settings):
         pass
     assert len([m for m in fake.messages(USER_ID) if "restarted" in (m.text or "")]) == 1
+
+
+async def test_stop_ends_the_adapter_and_tells_users_of_unfinished_jobs(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    a1111.delay = 10
+    async with start_telegram(fake, a1111, settings) as tg:
+        update = tg.send(fake.build.photo(caption="/img2img a slow cat"))
+        status = await tg.reply(update, kind="text")
+        await fake.wait_for(lambda: a1111.img2img_bodies, what="the job to start")
+        tg.stop.set()
+        async with asyncio.timeout(3):
+            await tg.task
+        assert "restarting" in (status.text or "") and status.buttons == []
+    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
+        assert await app.storage.balance(f"telegram:{USER_ID}") == 10  # refunded at shutdown
