@@ -68,12 +68,22 @@ class OncePerUpdate(BaseMiddleware):
         return await handler(event, data)
 
 
+class BotSession(AiohttpSession):
+    """The aiohttp session; over plain HTTP (a local Bot API server) closing skips the TLS wait."""
+
+    async def close(self) -> None:
+        if not self.api.base.startswith("http://"):
+            await super().close()
+        elif self._session is not None and not self._session.closed:
+            await self._session.close()
+
+
 def make_bot(config: TelegramConfig) -> Bot:
     """A Bot on ``api_base`` (a self-hosted server too), HTML by default, flood-controlled."""
     if config.token is None:
         raise ValueError("telegram.token is not set")
     api = TelegramAPIServer.from_base(config.api_base.rstrip("/"), is_local=config.local_files)
-    session = AiohttpSession(api=api)
+    session = BotSession(api=api)
     session.middleware(FloodControl())
     return Bot(config.token.get_secret_value(), session=session,
                default=DefaultBotProperties(parse_mode="HTML"))
