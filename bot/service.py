@@ -20,7 +20,7 @@ from bot.config import Config
 from bot.credits import Credits
 from bot.errors import BotError, JobCancelled, JobFailed, OptionError, PolicyError, QueueFull
 from bot.events import Done, Failed, Progress, Queued, Started
-from bot.jobs import GenerationRequest, JobHandle
+from bot.jobs import GenerationRequest, JobHandle, UploadSpool
 from bot.models import ProviderJob
 from bot.options import Overrides
 from bot.policy import ChatPolicy, chat_defaults, check_text
@@ -30,6 +30,9 @@ from bot.settings import Layers, resolve
 from storage.base import JobRecord, Storage
 
 log = logging.getLogger(__name__)
+# Uploads of queued jobs kept in RAM in all; the rest wait in temporary files
+# (500 queued 5 MB photos would otherwise hold 2.5 GB: benchmarks/bench_memory.py).
+QUEUED_UPLOADS_IN_MEMORY = 64 * 1024 * 1024
 
 
 class GenerationService:
@@ -42,6 +45,7 @@ class GenerationService:
         self.credits = Credits(config.credits, storage)
         self.lanes: dict[str, Lane[JobHandle]] = {name: Lane() for name in self.providers}
         self.active: dict[str, JobHandle] = {}
+        self.spool = UploadSpool(QUEUED_UPLOADS_IN_MEMORY)
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -69,6 +73,7 @@ class GenerationService:
             await self._finish_failed(handle, "interrupted", JobFailed(
                 "The bot restarted before your image was done; your credits were refunded."))
         self._workers.clear()
+        self.spool.close()
 
     # -- submitting ----------------------------------------------------------------------------
     async def submit(self, request: GenerationRequest) -> JobHandle:
@@ -115,6 +120,7 @@ class GenerationService:
         lane = self.lanes[params.provider]
         lane.add(request.user.key, handle)
         handle.emit(Queued(lane.positions().get(job_id, 1)))
+        await self.spool.hold(handle)
         return handle
 
     def _check_capacity(self, request: GenerationRequest) -> None:
@@ -183,10 +189,12 @@ class GenerationService:
             await self.storage.start_job(handle.id)
             handle.emit(Started())
             rules = provider.rules
-            image = await imaging.off_loop(imaging.prepare, handle.image,
+            upload = await self.spool.take(handle)
+            handle.image = b""  # the compressed upload is no longer needed once prepared
+            image = await imaging.off_loop(imaging.prepare, upload,
                                            (params.width, params.height), rules.input_format,
                                            rules.max_input_bytes)
-            handle.image = b""  # the compressed upload is no longer needed
+            del upload
             job = ProviderJob(job_id=handle.id, params=params, image=image,
                               timeout=provider.settings.timeout)
             result = await provider.generate(job, reporter)
@@ -216,7 +224,7 @@ class GenerationService:
                              metadata: dict[str, Any] | None = None) -> None:
         if handle.final is not None:
             return
-        handle.image = b""
+        self.spool.release(handle)
         balance = await self.storage.finish_job(handle.id, status, error=type(error).__name__,
                                                 metadata=_jsonable(metadata or {}))
         self.active.pop(handle.id, None)
