@@ -59,7 +59,7 @@ class Deliveries:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, follow_up: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(follow_up, name="telegram-delivery")
+        task = asyncio.create_task(_logged(follow_up), name="telegram-delivery")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -67,6 +67,14 @@ class Deliveries:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _logged(follow_up: Coroutine[Any, Any, None]) -> None:
+    """A delivery's unexpected error is logged here: nobody awaits the task."""
+    try:
+        await follow_up
+    except Exception:
+        log.exception("delivery failed")
 
 
 def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
@@ -102,6 +110,8 @@ class ProgressMessage:
 
     async def update(self, line: str) -> None:
         """Show ``line`` now if allowed, else the latest line when the interval is over."""
+        if self.gone:
+            return
         if self.message_id is None:
             await self._send(line)
             return
@@ -116,21 +126,26 @@ class ProgressMessage:
             await self._edit(line, self.markup)
 
     async def finish(self, line: str) -> None:
-        """The last state, without the Cancel button (still within the edit rate)."""
-        await self._stop_flush()
-        if self.message_id is None:
-            await self._send(line, markup=False)
-            return
-        await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
-        await self._edit(line, None)
+        """The last state, without the Cancel button (still within the edit rate).
+
+        When the status message is gone (deleted by the user), a new one says it.
+        """
+        await self.close()
+        if self.message_id is not None and not self.gone:
+            await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
+            await self._edit(line, None)
+            if not self.gone:
+                return
+        await self._send(line, markup=False)
 
     async def remove(self) -> None:
-        await self._stop_flush()
+        await self.close()
         if self.message_id is not None and not self.gone:
             with contextlib.suppress(TelegramAPIError):
                 await self.bot.delete_message(self.target.chat_id, self.message_id)
 
-    async def _stop_flush(self) -> None:
+    async def close(self) -> None:
+        """Drop a pending edit."""
         if self._flush is not None:
             self._flush.cancel()
             await asyncio.gather(self._flush, return_exceptions=True)
@@ -146,6 +161,7 @@ class ProgressMessage:
             self.gone = True
             return
         self.message_id, self._shown, self._last = sent.message_id, text, time.monotonic()
+        self.gone = False
 
     async def _edit(self, line: str, markup: InlineKeyboardMarkup | None) -> None:
         text = esc(line) + self.footer
@@ -211,6 +227,7 @@ async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: 
         raise
     finally:
         await _stop(action)
+        await progress.close()
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:
@@ -256,7 +273,10 @@ def fits_photo(image: ImageData) -> bool:
     """Whether Telegram takes it as a photo (10 MB, side sum 10000, ratio 20)."""
     if len(image.data) > PHOTO_MAX_BYTES:
         return False
-    width, height = image_size(image.data)
+    try:
+        width, height = image_size(image.data)
+    except (OSError, ValueError):  # Telegram would refuse it as a photo too
+        return False
     return width + height <= PHOTO_MAX_SIDE_SUM and max(width, height) <= PHOTO_MAX_RATIO * min(
         width, height)
 

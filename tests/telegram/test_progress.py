@@ -78,3 +78,16 @@ async def test_a_deleted_status_message_is_not_an_error(
         failed = [c.description for c in fake.calls_to("editMessageText") if not c.ok]
         assert all("message to edit not found" in (d or "") for d in failed)
         assert len(failed) <= 1  # it stops editing a message that is gone
+
+
+async def test_a_failure_after_the_status_was_deleted_is_still_told(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    a1111.fail("server_error")
+    settings["telegram"]["progress_interval"] = 0.5  # the user deletes it before the edit
+    async with start_telegram(fake, a1111, settings) as tg:
+        update = tg.send(fake.build.photo(caption="/img2img a cat"))
+        status = await tg.reply(update, kind="text")
+        fake.delete_as_user(USER_ID, status.message_id)
+        told = await fake.wait_for_message(USER_ID, lambda m: "refunded" in (m.text or ""))
+        assert told.reply_to_message_id == update["message"]["message_id"]
+        assert told.buttons == [] and await tg.balance() == 10
