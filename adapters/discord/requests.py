@@ -52,14 +52,13 @@ def origin_of(interaction: discord.Interaction[Any], image_url: str,
             "interaction_id": str(interaction.id), "image_url": image_url, **extra}
 
 
-async def run(interaction: discord.Interaction[Any], *, image: bytes, prompt: str,
-              overrides: Overrides, origin: dict[str, Any]) -> None:
+async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,
+              prompt: str, overrides: Overrides, origin: dict[str, Any]) -> None:
     """Submit the request as the interaction's user and show the job on the deferred reply."""
     app = app_of(interaction)
     user = UserRef("discord", str(interaction.user.id), interaction.user.name)
     handle = await app.service.submit(GenerationRequest(
-        user=user, chat=await chat_of(app, interaction), image=image, prompt=prompt,
-        overrides=overrides, origin=origin))
+        user=user, chat=chat, image=image, prompt=prompt, overrides=overrides, origin=origin))
     await follow(interaction, handle, prompt)
 
 
@@ -68,6 +67,7 @@ async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: s
     if not await begin(interaction):
         return
     app = app_of(interaction)
+    chat = await chat_of(app, interaction)
     plan = await plan_rerun(app.storage, job_id, action)
     if plan is None:
         raise UserError("That image's request is no longer stored; please start a new one.")
@@ -81,8 +81,8 @@ async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: s
         url = str(plan.origin.get("image_url", ""))
     kept = {k: str(plan.origin[k]) for k in ("source_channel_id", "source_message_id")
             if k in plan.origin and not plan.use_result}
-    await run(interaction, image=image, prompt=plan.prompt, overrides=plan.overrides,
-              origin=origin_of(interaction, url, after=job_id, **kept))
+    await run(interaction, chat=chat, image=image, prompt=plan.prompt,
+              overrides=plan.overrides, origin=origin_of(interaction, url, after=job_id, **kept))
 
 
 class TransformModal(discord.ui.Modal, title=MENU_NAME):
@@ -109,8 +109,10 @@ class TransformModal(discord.ui.Modal, title=MENU_NAME):
             return
         parsed = parse_caption(self.prompt.value)
         overrides = parsed.overrides.merged(overrides_from({"strength": self.strength.value}))
-        image = await download(app_of(interaction), self.source)
-        await run(interaction, image=image, prompt=parsed.prompt, overrides=overrides,
+        app = app_of(interaction)
+        chat = await chat_of(app, interaction)
+        image = await download(app, self.source)
+        await run(interaction, chat=chat, image=image, prompt=parsed.prompt, overrides=overrides,
                   origin=origin_of(interaction, self.source.url,
                                    source_channel_id=str(self.message.channel.id),
                                    source_message_id=str(self.message.id)))
@@ -148,8 +150,9 @@ def register(bot: commands.Bot, app: App) -> None:
             "strength": strength, "steps": steps, "seed": seed, "cfg": cfg, "negative": negative,
             "size": size, "ar": ar, "style": style, "provider": provider, "model": model,
             "count": count})
+        chat = await chat_of(app, interaction)
         data = await download(app, ImageSource.of(image))
-        await run(interaction, image=data, prompt=prompt, overrides=overrides,
+        await run(interaction, chat=chat, image=data, prompt=prompt, overrides=overrides,
                   origin=origin_of(interaction, image.url))
 
     register_autocomplete(img2img, app)
