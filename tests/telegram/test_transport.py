@@ -6,8 +6,12 @@ import asyncio
 import socket
 from typing import Any
 
+import pytest
+
+from adapters.telegram import run_telegram
 from bot.app import running_app
 from bot.config import build_config
+from bot.errors import ConfigError
 from storage.base import JobRecord
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
@@ -19,6 +23,22 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def test_polling_asks_only_for_what_the_bot_handles(tg: Harness) -> None:
+    await tg.fake.wait_for_call("getUpdates", lambda c: "allowed_updates" in c.params)
+    assert tg.fake.allowed_updates is not None
+    assert {"message", "callback_query"} <= set(tg.fake.allowed_updates)
+    assert "edited_message" not in tg.fake.allowed_updates
+    assert tg.fake.calls_to("setMyCommands")  # the command menus are published at start
+
+
+async def test_a_refused_token_stops_start_up_with_a_clear_error(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    settings["telegram"]["token"] = "42:WRONG-TOKEN"
+    async with running_app(build_config(settings, environ={})) as app:
+        with pytest.raises(ConfigError, match="refused the bot token"):
+            await run_telegram(app, asyncio.Event())
 
 
 async def test_flood_control_waits_and_sends_again(tg: Harness) -> None:
