@@ -1,0 +1,89 @@
+"""End-to-end: command sync only when changed, restart notices, and a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+from adapters.discord import run_discord
+from adapters.discord.delivery import RESTARTING
+from adapters.discord.sync import STATE_FILE
+from bot.app import running_app
+from bot.config import Config
+from storage.base import JobRecord
+from tests.discord.conftest import bot_config, started
+from tests.discord.helpers import ask, ledger, outcome, user_ref
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_world import GENERAL, GUILD, MEMBER
+
+
+async def test_commands_sync_only_when_they_changed(fake: FakeDiscord, config: Config,
+                                                    tmp_path: Path) -> None:
+    async with started(fake, config):
+        pass
+    names = {c["name"] for c in fake.commands()}
+    assert {"img2img", "Transform with img2img", "credits", "settings",
+            "img2img-admin"} <= names
+    assert (tmp_path / STATE_FILE).exists()
+    async with started(fake, config):
+        pass
+    assert fake.put_count == 1
+    guild_config = config.model_copy(deep=True)
+    assert guild_config.discord is not None
+    guild_config.discord.command_guild = GUILD.id
+    async with started(fake, guild_config):
+        pass
+    assert [put.guild_id for put in fake.command_puts] == [None, GUILD.id]
+    state = json.loads((tmp_path / STATE_FILE).read_text())
+    assert sorted(k.rsplit(":", 1)[1] for k in state) == [str(GUILD.id), "global"]
+
+
+async def test_in_memory_database_compares_with_discord(fake: FakeDiscord, a1111: FakeA1111,
+                                                        tmp_path: Path) -> None:
+    config = bot_config(tmp_path / "unused.db", fake, a1111, storage={"url": "sqlite:///:memory:"})
+    async with started(fake, config):
+        pass
+    async with started(fake, config):
+        pass
+    assert fake.put_count == 1 and not (tmp_path / STATE_FILE).exists()
+
+
+async def test_restart_notice_for_a_job_a_crash_interrupted(fake: FakeDiscord, config: Config
+                                                            ) -> None:
+    async with running_app(config, start_workers=False) as app:  # the process that died
+        await app.service.credits.ensure(user_ref(MEMBER))
+        job_id = uuid.uuid4().hex
+        await app.storage.create_job(JobRecord(
+            id=job_id, user_key=user_ref(MEMBER).key, chat_key=f"discord:{GUILD.id}",
+            provider="webui", status="queued", charge="", price=1,
+            params={"prompt": "a lighthouse"}, origin={"channel_id": str(GENERAL.id)}))
+        await app.storage.start_job(job_id)
+    async with started(fake, config) as (app, _):
+        [notice] = await fake.wait_for(lambda: fake.channel_messages(GENERAL.id))
+        assert notice.content == (f"<@{MEMBER.id}> The bot restarted before your image was done "
+                                  "(“a lighthouse”); your 1 credit was refunded. Please ask "
+                                  "again.")
+        assert await app.storage.pending_notifications("discord") == []
+        assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
+    async with started(fake, config):  # told once only
+        await asyncio.sleep(0.1)
+    assert len(fake.channel_messages(GENERAL.id)) == 1
+
+
+async def test_graceful_stop_refunds_and_says_so(fake: FakeDiscord, a1111: FakeA1111,
+                                                 config: Config) -> None:
+    a1111.delay = 5
+    stop = asyncio.Event()
+    async with running_app(config) as app:
+        task = asyncio.create_task(run_discord(app, stop))
+        rec = await ask(fake)
+        await fake.wait_for(lambda: (m := fake.original(rec.token)) and "🎨" in m.content)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        msg = await outcome(fake, rec)
+        assert msg.content == f"{RESTARTING} Balance: 20."
+        assert msg.buttons == []
+        assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
