@@ -31,12 +31,13 @@ async def ledger(app: App, user: FakeUser = MEMBER) -> list[tuple[str, int]]:
 
 async def ask(fake: FakeDiscord, options: dict[str, Any] | None = None, *,
               image: bytes = PHOTO, filename: str = "photo.png", user: FakeUser = MEMBER,
-              channel: FakeChannel = GENERAL, **where: Any) -> InteractionRecord:
+              channel: FakeChannel = GENERAL, timeout: float = 5.0,
+              **where: Any) -> InteractionRecord:
     """``/img2img image:<file> prompt:"a cat" ...options`` as ``user`` in ``channel``."""
     att = fake.add_attachment(filename, image, channel_id=channel.id)
     return await fake.inject_interaction(p.slash_command(
         "img2img", {"image": att, "prompt": "a cat", **(options or {})}, user=user,
-        channel=channel, **where))
+        channel=channel, **where), timeout=timeout)
 
 
 def finished(msg: FakeMessage | None) -> FakeMessage | None:
