@@ -57,13 +57,18 @@ class Deliveries:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def start(self, follow_up: Coroutine[Any, Any, None]) -> None:
+        if self._closed:  # a handler that finished after shutdown began
+            follow_up.close()
+            return
         task = asyncio.create_task(_logged(follow_up), name="telegram-delivery")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        self._closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
