@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 from pydantic import ValidationError
 
 from bot.errors import (
@@ -24,36 +20,20 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.providers.a1111 import A1111Provider, A1111Settings
-from bot.providers.http import make_client
 from tests.fakes.a1111 import DEFAULT_MODELS, FakeA1111
-from tests.providers.helpers import RecordingReporter, make_job
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = make_client(connect_timeout=2, read_timeout=5)
-    yield client
-    await client.aclose()
+from tests.providers.helpers import (
+    RecordingReporter,
+    build_provider,
+    dead_url,
+    image_size,
+    job_error,
+    make_job,
+)
 
 
 def provider(url: str, http: httpx.AsyncClient, **settings: Any) -> A1111Provider:
-    values: dict[str, Any] = {"type": "a1111", "url": url, "retries": 1, "poll_interval": 0.05}
-    values.update(settings)
-    cfg = A1111Settings.model_validate(values)
-    cfg.resolve_secrets("webui", {})
-    return A1111Provider("webui", cfg, http)
-
-
-def size_of(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
-
-
-def dead_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return build_provider(A1111Provider, http, "webui", {
+        "url": url, "retries": 1, "poll_interval": 0.05, **settings})
 
 
 async def test_success_returns_images_and_the_real_seed(http: httpx.AsyncClient) -> None:
@@ -65,7 +45,7 @@ async def test_success_returns_images_and_the_real_seed(http: httpx.AsyncClient)
 
     assert len(result.images) == 1
     assert result.images[0].mime == "image/png"
-    assert size_of(result.images[0].data) == (640, 384)
+    assert image_size(result.images[0].data) == (640, 384)
     body = fake.img2img_bodies[0]
     assert body["seed"] == -1
     assert result.seed is not None and result.seed >= 0  # parsed from the info string
@@ -89,7 +69,7 @@ async def test_fixed_seed_batch_and_grid_skipped(http: httpx.AsyncClient) -> Non
     assert body["seed"] == 42 and body["batch_size"] == 3
     assert "sampler_name" not in body and "override_settings" not in body
     assert result.seed == 42
-    assert [size_of(i.data) for i in result.images] == [(256, 320)] * 3  # no 768-wide grid
+    assert [image_size(i.data) for i in result.images] == [(256, 320)] * 3  # no 768-wide grid
     assert result.metadata["seeds"] == [42, 43, 44]
 
 
@@ -102,10 +82,9 @@ async def test_basic_auth(http: httpx.AsyncClient) -> None:
 
         for bad in (provider(fake.base_url, http),
                     provider(fake.base_url, http, username="alice", password="wrong-pass")):
-            with pytest.raises(ProviderAuthError) as info:
-                await bad.generate(make_job(), RecordingReporter())
-            assert not info.value.accepted
-            assert "s3cret" not in info.value.user_message
+            caught = await job_error(bad)
+            assert isinstance(caught, ProviderAuthError) and not caught.accepted
+            assert "s3cret" not in caught.user_message
             with pytest.raises(ProviderAuthError):
                 await bad.health()
 
@@ -145,11 +124,10 @@ async def test_error_shapes(http: httpx.AsyncClient, kind: str, error: type[Prov
                             accepted: bool, text: str) -> None:
     async with FakeA1111() as fake:
         fake.fail(kind)
-        with pytest.raises(error) as info:
-            await provider(fake.base_url, http).generate(make_job(), RecordingReporter())
-    assert type(info.value) is error
-    assert info.value.accepted is accepted
-    assert text in info.value.user_message
+        caught = await job_error(provider(fake.base_url, http))
+    assert type(caught) is error
+    assert caught.accepted is accepted
+    assert text in caught.user_message
 
 
 async def test_real_validation_from_the_server(http: httpx.AsyncClient) -> None:
@@ -190,10 +168,8 @@ async def test_a_queued_job_reports_waiting(http: httpx.AsyncClient) -> None:
 
 async def test_timeout_interrupts_the_job(http: httpx.AsyncClient) -> None:
     async with FakeA1111(delay=3) as fake:
-        with pytest.raises(ProviderTimeout) as info:
-            await provider(fake.base_url, http).generate(make_job(timeout=0.3),
-                                                         RecordingReporter())
-        assert info.value.accepted
+        caught = await job_error(provider(fake.base_url, http), timeout=0.3)
+        assert isinstance(caught, ProviderTimeout) and caught.accepted
         assert fake.interrupts == 1
         assert fake.img2img_bodies[0]["force_task_id"] == "task(img2img-bot-job-1)"
 
@@ -223,22 +199,19 @@ async def test_unavailable_then_success_is_retried(http: httpx.AsyncClient) -> N
 async def test_unavailable_and_dead_servers_are_not_accepted(http: httpx.AsyncClient) -> None:
     async with FakeA1111() as fake:
         fake.fail("unavailable", times=None)
-        with pytest.raises(ProviderUnavailable) as info:
-            await provider(fake.base_url, http, retries=2).generate(
-                make_job(), RecordingReporter())
-        assert not info.value.accepted
+        caught = await job_error(provider(fake.base_url, http, retries=2))
+        assert isinstance(caught, ProviderUnavailable) and not caught.accepted
         assert len(fake.img2img_bodies) == 2
-    with pytest.raises(ProviderUnavailable) as info:
-        await provider(dead_url(), http).generate(make_job(), RecordingReporter())
-    assert not info.value.accepted
+    caught = await job_error(provider(dead_url(), http))
+    assert isinstance(caught, ProviderUnavailable) and not caught.accepted
 
 
 async def test_a_connection_lost_mid_job_counts_as_accepted(http: httpx.AsyncClient) -> None:
     async with FakeA1111() as fake:
         fake.fail("disconnect")
-        with pytest.raises(ProviderUnavailable) as info:
-            await provider(fake.base_url, http).generate(make_job(), RecordingReporter())
-    assert info.value.accepted  # the WebUI may still be working on it: no failover
+        caught = await job_error(provider(fake.base_url, http))
+    assert isinstance(caught, ProviderUnavailable)
+    assert caught.accepted  # the WebUI may still be working on it: no failover
 
 
 async def test_models_and_health(http: httpx.AsyncClient) -> None:

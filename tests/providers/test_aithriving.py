@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from PIL import Image
 
 from bot.errors import (
     ContentFiltered,
@@ -24,10 +22,16 @@ from bot.errors import (
 )
 from bot.models import Capability
 from bot.providers import provider_class
-from bot.providers.aithriving import AIThrivingProvider, AIThrivingSettings, classify
-from bot.providers.http import make_client
+from bot.providers.aithriving import AIThrivingProvider, classify
 from tests.fakes.aithriving import FakeAIThriving
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    assert_hidden,
+    build_provider,
+    image_size,
+    make_job,
+    run_error,
+)
 
 KEY = "aith-secret-0123456789abcdef"
 
@@ -35,35 +39,12 @@ KEY = "aith-secret-0123456789abcdef"
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAIThriving]:
     async with FakeAIThriving(KEY) as server:
-        assert isinstance(server, FakeAIThriving)
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = make_client()
-    yield client
-    await client.aclose()
-
-
 def build(fake: FakeAIThriving, http: httpx.AsyncClient, **overrides: object) -> AIThrivingProvider:
-    raw: dict[str, object] = {"type": "aithriving", "url": fake.base_url, "api_key": KEY,
-                              "retries": 2}
-    raw.update(overrides)
-    settings = AIThrivingSettings.model_validate(raw)
-    settings.resolve_secrets("aithriving", {})
-    return AIThrivingProvider("aithriving", settings, http)
-
-
-def one_sentence(message: str) -> bool:
-    return message.endswith(".") and ". " not in message and KEY not in message
-
-
-async def run_error(provider: AIThrivingProvider, **params: object) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await provider.generate(make_job(**params), RecordingReporter())
-    assert one_sentence(info.value.user_message), info.value.user_message
-    return info.value
+    return build_provider(AIThrivingProvider, http, "aithriving", {
+        "url": fake.base_url, "api_key": KEY, "retries": 2, **overrides})
 
 
 def test_registered_with_documented_bounds() -> None:
@@ -87,7 +68,7 @@ async def test_success_converts_strength_and_sends_multipart(
     assert result.seed == 1234
     [image] = result.images
     assert image.mime == "image/png"
-    assert Image.open(io.BytesIO(image.data)).size == (640, 384)
+    assert image_size(image.data) == (640, 384)
     [form] = fake.forms
     assert form == {"prompt": "an oil painting", "width": "640", "height": "384",
                     "image_strength": "0.300", "cfg_scale": "7", "steps": "25", "seed": "1234",
@@ -105,7 +86,6 @@ async def test_random_seed_comes_back(fake: FakeAIThriving, http: httpx.AsyncCli
 
 async def test_auth_header_and_prefix_are_configurable(http: httpx.AsyncClient) -> None:
     async with FakeAIThriving(KEY, header="Authorization", prefix="Bearer ") as server:
-        assert isinstance(server, FakeAIThriving)
         provider = build(server, http, auth_header="Authorization", auth_prefix="Bearer ")
         assert (await provider.generate(make_job(), RecordingReporter())).images
 
@@ -210,10 +190,7 @@ async def test_key_never_logged_nor_in_errors(fake: FakeAIThriving, http: httpx.
     with pytest.raises(ProviderAuthError) as auth:
         await build(fake, http, api_key="wrong-key-123456").generate(make_job(),
                                                                      RecordingReporter())
-    assert caplog.records
-    texts = [str(info.value), str(auth.value), caplog.text,
-             *(r.getMessage() for r in caplog.records)]
-    assert not any(KEY in text for text in texts)
+    assert_hidden([KEY], caplog, info.value, auth.value)
 
 
 async def test_health_is_a_free_dry_run(fake: FakeAIThriving, http: httpx.AsyncClient) -> None:

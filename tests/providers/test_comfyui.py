@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from PIL import Image
 
 from bot.config import build_config
-from bot.errors import ConfigError, InvalidProviderRequest, JobFailed, ProviderError
-from bot.providers.comfyui import ComfyUIProvider, ComfyUISettings
-from bot.providers.http import make_client
+from bot.errors import ConfigError, InvalidProviderRequest, JobFailed
+from bot.providers.comfyui import ComfyUIProvider
 from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.server import png_bytes
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    build_provider,
+    image_size,
+    job_error,
+    make_job,
+)
 
 
 @pytest.fixture
@@ -27,40 +31,16 @@ async def fake() -> AsyncIterator[FakeComfyUI]:
         yield server
 
 
-async def _provider(fake: FakeComfyUI, **settings: Any) -> AsyncIterator[ComfyUIProvider]:
-    config = ComfyUISettings(type="comfyui", url=fake.base_url, retries=1, poll_interval=0.01,
-                             **settings)
-    async with make_client() as http:
-        provider = ComfyUIProvider("comfy", config, http)
-        try:
-            yield provider
-        finally:
-            await provider.close()
+def build(fake: FakeComfyUI, http: httpx.AsyncClient, **settings: Any) -> ComfyUIProvider:
+    return build_provider(ComfyUIProvider, http, "comfy", {
+        "url": fake.base_url, "retries": 1, "poll_interval": 0.01, **settings})
 
 
 @pytest.fixture
-async def provider(fake: FakeComfyUI) -> AsyncIterator[ComfyUIProvider]:
-    async for item in _provider(fake):
-        yield item
-
-
-class _StartReporter(RecordingReporter):
-    """Sets ``started`` once the backend reports that ComfyUI runs the prompt."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = asyncio.Event()
-
-    def progress(self, fraction: float | None, eta: float | None = None,
-                 text: str | None = None) -> None:
-        super().progress(fraction, eta, text)
-        if text == "generating on ComfyUI":
-            self.started.set()
-
-
-def _size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
+async def provider(fake: FakeComfyUI, http: httpx.AsyncClient) -> AsyncIterator[ComfyUIProvider]:
+    built = build(fake, http)
+    yield built
+    await built.close()
 
 
 def _node(graph: dict[str, Any], class_type: str) -> dict[str, Any]:
@@ -80,7 +60,7 @@ async def test_builtin_workflow_reports_progress_and_returns_the_image(
 
     assert len(result.images) == 1
     assert result.images[0].mime == "image/png"
-    assert _size(result.images[0].data) == (448, 320)
+    assert image_size(result.images[0].data) == (448, 320)
     assert result.seed == 1234
     assert reporter.accepted
     assert result.metadata["checkpoint"] == "v1-5-pruned-emaonly.safetensors"
@@ -128,16 +108,16 @@ async def test_validation_error_reads_as_one_sentence(provider: ComfyUIProvider)
 async def test_execution_error_names_the_node(fake: FakeComfyUI,
                                               provider: ComfyUIProvider) -> None:
     fake.fail_class = "KSampler"
-    with pytest.raises(JobFailed) as caught:
-        await provider.generate(make_job(), RecordingReporter())
+    caught = await job_error(provider)
 
-    assert caught.value.user_message == (
+    assert isinstance(caught, JobFailed) and caught.accepted
+    assert caught.user_message == (
         "ComfyUI failed in node 3 (KSampler): Allocation on device 0 would exceed allowed "
         "memory. (out of memory).")
-    assert caught.value.accepted
 
 
-async def test_custom_workflow_gets_typed_values(fake: FakeComfyUI, tmp_path: Path) -> None:
+async def test_custom_workflow_gets_typed_values(fake: FakeComfyUI, http: httpx.AsyncClient,
+                                                 tmp_path: Path) -> None:
     workflow = {
         "1": {"class_type": "CheckpointLoaderSimple",
               "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
@@ -164,11 +144,14 @@ async def test_custom_workflow_gets_typed_values(fake: FakeComfyUI, tmp_path: Pa
     job = make_job(prompt='a "quoted" {{seed}} fox', seed=7, steps=9, cfg=5.5, strength=0.3,
                    width=256, height=192)
 
-    async for provider in _provider(fake, workflow=path):
+    provider = build(fake, http, workflow=path)
+    try:
         assert provider.rules.max_samples == 1  # the workflow has no {{samples}}
         result = await provider.generate(job, RecordingReporter())
+    finally:
+        await provider.close()
 
-    assert _size(result.images[0].data) == (256, 192)
+    assert image_size(result.images[0].data) == (256, 192)
     graph = fake.prompts[-1]
     assert graph["7"]["inputs"] == {
         "seed": 7, "steps": 9, "cfg": 5.5, "sampler_name": "dpmpp_2m", "scheduler": "karras",
@@ -204,9 +187,9 @@ def test_bad_workflow_file_stops_start_up_naming_the_key(
 async def test_cancel_deletes_and_interrupts_the_running_prompt(
         fake: FakeComfyUI, provider: ComfyUIProvider) -> None:
     fake.hold = asyncio.Event()
-    reporter = _StartReporter()
+    reporter = RecordingReporter()
     task = asyncio.create_task(provider.generate(make_job(), reporter))
-    await reporter.started.wait()
+    await reporter.text_starting("generating on ComfyUI")
     assert fake.running is not None
     prompt_id = fake.running.prompt_id
 
@@ -234,10 +217,9 @@ async def test_malformed_bodies_give_a_clear_provider_error(
         fake: FakeComfyUI, provider: ComfyUIProvider, route: str, message: str,
         accepted: bool) -> None:
     fake.broken.add(route)
-    with pytest.raises(ProviderError) as caught:
-        await provider.generate(make_job(), RecordingReporter())
-    assert caught.value.user_message == message
-    assert caught.value.accepted is accepted
+    caught = await job_error(provider)
+    assert caught.user_message == message
+    assert caught.accepted is accepted
 
 
 async def test_health_and_models(fake: FakeComfyUI, provider: ComfyUIProvider) -> None:

@@ -23,7 +23,7 @@ from bot.providers import build_providers, diffusers_local
 from bot.providers.diffusers_local import DiffusersProvider
 from bot.providers.http import make_client
 from tests.fakes.server import png_bytes
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import RecordingReporter, image_size, make_job
 from tests.providers.tiny_pipeline import build_tiny_pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*")
@@ -61,28 +61,9 @@ async def provider(tiny_model: Path) -> AsyncIterator[DiffusersProvider]:
         yield built
 
 
-class _SteppingReporter(RecordingReporter):
-    """Sets ``stepping`` at the first denoising step."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stepping = asyncio.Event()
-
-    def progress(self, fraction: float | None, eta: float | None = None,
-                 text: str | None = None) -> None:
-        super().progress(fraction, eta, text)
-        if (text or "").startswith("step"):
-            self.stepping.set()
-
-
 def _job(**params: Any) -> Any:
     values = {**SMALL, **params}
     return make_job(image=png_bytes((values["width"], values["height"])), timeout=30, **values)
-
-
-def _size(result: GenerationResult, index: int = 0) -> tuple[int, int]:
-    with Image.open(io.BytesIO(result.images[index].data)) as image:
-        return image.size
 
 
 def _steps(reporter: RecordingReporter) -> list[tuple[float | None, float | None, str | None]]:
@@ -94,7 +75,7 @@ async def test_generates_the_requested_size_with_progress(provider: DiffusersPro
     job = make_job(image=png_bytes((100, 70)), width=64, height=96, steps=4, strength=0.5,
                    cfg=3.0, seed=7)
     result = await provider.generate(job, reporter)
-    assert _size(result) == (64, 96)
+    assert image_size(result.images[0].data) == (64, 96)
     assert result.images[0].mime == "image/png" and result.seed == 7
     assert result.metadata["seeds"] == [7]
     steps = _steps(reporter)
@@ -158,16 +139,16 @@ def _max_pixel_difference(a: GenerationResult, b: GenerationResult) -> int:
 
 
 async def test_cancelling_a_job_stops_the_pipeline(provider: DiffusersProvider) -> None:
-    reporter = _SteppingReporter()
+    reporter = RecordingReporter()
     task = asyncio.create_task(provider.generate(_job(steps=400, strength=1.0), reporter))
-    await asyncio.wait_for(reporter.stepping.wait(), 10)
+    await asyncio.wait_for(reporter.text_starting("step"), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await _until(lambda: provider.stats.interrupted == 1)
     assert len(_steps(reporter)) < 400
     result = await provider.generate(_job(seed=5), RecordingReporter())  # the worker is free
-    assert _size(result) == (64, 64)
+    assert image_size(result.images[0].data) == (64, 64)
 
 
 async def test_a_job_past_its_timeout_is_interrupted(provider: DiffusersProvider) -> None:

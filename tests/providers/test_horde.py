@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
-from PIL import Image
 
 from bot.errors import (
     ContentFiltered,
@@ -21,10 +20,15 @@ from bot.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from bot.providers.horde import NO_WORKERS, HordeProvider, HordeSettings
-from bot.providers.http import make_client
+from bot.providers.horde import NO_WORKERS, HordeProvider
 from tests.fakes.horde import FakeHorde
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    build_provider,
+    image_size,
+    job_error,
+    make_job,
+)
 
 
 @pytest.fixture
@@ -33,36 +37,15 @@ async def fake() -> AsyncIterator[FakeHorde]:
         yield server
 
 
-async def _provider(fake: FakeHorde, **settings: Any) -> AsyncIterator[HordeProvider]:
-    config = HordeSettings(type="horde", url=fake.api_url, poll_interval=0.01, retries=1,
-                           contact="ops@example.org", **settings)
-    async with make_client() as http:
-        yield HordeProvider("horde", config, http)
+def build(fake: FakeHorde, http: httpx.AsyncClient, **settings: Any) -> HordeProvider:
+    return build_provider(HordeProvider, http, "horde", {
+        "url": fake.api_url, "poll_interval": 0.01, "retries": 1, "contact": "ops@example.org",
+        **settings})
 
 
 @pytest.fixture
-async def provider(fake: FakeHorde) -> AsyncIterator[HordeProvider]:
-    async for item in _provider(fake):
-        yield item
-
-
-class _QueueReporter(RecordingReporter):
-    """Sets ``queued`` once the backend reports a queue position."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.queued = asyncio.Event()
-
-    def progress(self, fraction: float | None, eta: float | None = None,
-                 text: str | None = None) -> None:
-        super().progress(fraction, eta, text)
-        if text and text.startswith("position"):
-            self.queued.set()
-
-
-def _size(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        return image.size
+def provider(fake: FakeHorde, http: httpx.AsyncClient) -> HordeProvider:
+    return build(fake, http)
 
 
 async def test_success_reports_queue_position_and_records_kudos(
@@ -73,7 +56,7 @@ async def test_success_reports_queue_position_and_records_kudos(
     result = await provider.generate(job, reporter)
 
     assert [image.mime for image in result.images] == ["image/webp"]
-    assert _size(result.images[0].data) == (512, 512)
+    assert image_size(result.images[0].data) == (512, 512)
     assert result.seed == 42 and not result.nsfw_filtered
     (request,) = fake.submitted.values()
     assert request.source_format == "WEBP"
@@ -97,11 +80,12 @@ async def test_success_reports_queue_position_and_records_kudos(
     assert result.metadata["worker"] == "fake-worker-1"
 
 
-async def test_inline_base64_results_and_several_samples(fake: FakeHorde) -> None:
-    async for provider in _provider(fake, r2=False, api_key="registered-key"):
-        result = await provider.generate(make_job(samples=2, seed=None, width=576, height=448),
-                                         RecordingReporter())
-    assert [_size(image.data) for image in result.images] == [(576, 448)] * 2
+async def test_inline_base64_results_and_several_samples(fake: FakeHorde,
+                                                         http: httpx.AsyncClient) -> None:
+    provider = build(fake, http, r2=False, api_key="registered-key")
+    result = await provider.generate(make_job(samples=2, seed=None, width=576, height=448),
+                                     RecordingReporter())
+    assert [image_size(image.data) for image in result.images] == [(576, 448)] * 2
     assert result.seed == 1_000_000
     assert fake.r2_headers == []
 
@@ -129,9 +113,9 @@ async def test_kudos_upfront_is_a_credits_error(fake: FakeHorde,
 
 async def test_cancel_sends_delete(fake: FakeHorde, provider: HordeProvider) -> None:
     fake.never_finish = True
-    reporter = _QueueReporter()
+    reporter = RecordingReporter()
     task = asyncio.create_task(provider.generate(make_job(timeout=10), reporter))
-    await reporter.queued.wait()
+    await reporter.text_starting("position")
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -157,14 +141,6 @@ async def test_check_rate_limit_backs_off(fake: FakeHorde, provider: HordeProvid
     assert len(checks) == 3 + 4  # three refused, then queue, queue, processing, done
 
 
-async def _failure(fake: FakeHorde, job: dict[str, Any] | None = None,
-                   **settings: Any) -> ProviderError:
-    async for provider in _provider(fake, **settings):
-        with pytest.raises(ProviderError) as caught:
-            await provider.generate(make_job(**(job or {})), RecordingReporter())
-    return caught.value
-
-
 @pytest.mark.parametrize(("setup", "job", "settings", "error", "message"), [
     ({"max_active": 0}, {}, {}, RateLimited,
      "AI Horde is limiting the bot's requests; please try again shortly."),
@@ -181,12 +157,13 @@ async def _failure(fake: FakeHorde, job: dict[str, Any] | None = None,
     ({}, {}, {"sampler": "bogus"}, InvalidProviderRequest,
      "AI Horde rejected these settings: params.sampler_name: 'bogus' is not one of"),
 ])
-async def test_horde_errors_are_mapped(fake: FakeHorde, setup: dict[str, Any],
-                                       job: dict[str, Any], settings: dict[str, Any],
-                                       error: type[ProviderError], message: str) -> None:
+async def test_horde_errors_are_mapped(fake: FakeHorde, http: httpx.AsyncClient,
+                                       setup: dict[str, Any], job: dict[str, Any],
+                                       settings: dict[str, Any], error: type[ProviderError],
+                                       message: str) -> None:
     for name, value in setup.items():
         setattr(fake, name, value)
-    caught = await _failure(fake, job=job, **settings)
+    caught = await job_error(build(fake, http, **settings), **job)
     assert type(caught) is error
     assert caught.user_message.startswith(message)
     assert not caught.accepted
@@ -198,20 +175,21 @@ async def test_horde_errors_are_mapped(fake: FakeHorde, setup: dict[str, Any],
     ("broken_status", JobFailed, "The image service sent a malformed answer"),
 ])
 async def test_failures_after_acceptance_delete_the_request(
-        fake: FakeHorde, knob: str, error: type[ProviderError], message: str) -> None:
+        fake: FakeHorde, provider: HordeProvider, knob: str, error: type[ProviderError],
+        message: str) -> None:
     setattr(fake, knob, True)
-    caught = await _failure(fake)
+    caught = await job_error(provider)
     assert type(caught) is error
     assert caught.user_message.startswith(message)
     assert caught.accepted
     assert fake.deleted == list(fake.submitted)
 
 
-async def test_health_and_models(fake: FakeHorde, provider: HordeProvider) -> None:
+async def test_health_and_models(fake: FakeHorde, http: httpx.AsyncClient,
+                                 provider: HordeProvider) -> None:
     assert await provider.health() == "ok (AI Horde, anonymous: lowest queue priority)"
     assert await provider.list_models() == ["Deliberate", "stable_diffusion"]
-    async for registered in _provider(fake, api_key="registered-key"):
-        assert await registered.health() == "ok (AI Horde as alice#4242, 5000 kudos)"
-    async for wrong in _provider(fake, api_key="wrong-key"):
-        with pytest.raises(ProviderAuthError):
-            await wrong.health()
+    registered = build(fake, http, api_key="registered-key")
+    assert await registered.health() == "ok (AI Horde as alice#4242, 5000 kudos)"
+    with pytest.raises(ProviderAuthError):
+        await build(fake, http, api_key="wrong-key").health()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from PIL import Image
 
 from bot.errors import (
     ContentFiltered,
@@ -25,10 +23,17 @@ from bot.errors import (
 )
 from bot.models import Capability
 from bot.providers import provider_class
-from bot.providers.http import make_client
-from bot.providers.kellyapi import KellyAPIProvider, KellyAPISettings, detail_text, model_names
+from bot.providers.kellyapi import KellyAPIProvider, detail_text, model_names
 from tests.fakes.kellyapi import FakeKellyAPI
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    assert_hidden,
+    build_provider,
+    dead_url,
+    image_size,
+    make_job,
+    run_error,
+)
 
 KEY = "kelly-secret-0123456789abcdef"
 
@@ -36,36 +41,12 @@ KEY = "kelly-secret-0123456789abcdef"
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeKellyAPI]:
     async with FakeKellyAPI(KEY) as server:
-        assert isinstance(server, FakeKellyAPI)
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = make_client()
-    yield client
-    await client.aclose()
-
-
 def build(fake: FakeKellyAPI, http: httpx.AsyncClient, **overrides: object) -> KellyAPIProvider:
-    raw: dict[str, object] = {"type": "kellyapi", "url": fake.base_url + "/", "api_key": KEY,
-                              "retries": 2}
-    raw.update(overrides)
-    settings = KellyAPISettings.model_validate(raw)
-    settings.resolve_secrets("kelly", {})
-    return KellyAPIProvider("kelly", settings, http)
-
-
-def one_sentence(message: str) -> bool:
-    return message.endswith(".") and ". " not in message and KEY not in message
-
-
-async def run_error(provider: KellyAPIProvider, **params: object) -> ProviderError:
-    reporter = RecordingReporter()
-    with pytest.raises(ProviderError) as info:
-        await provider.generate(make_job(**params), reporter)
-    assert one_sentence(info.value.user_message), info.value.user_message
-    return info.value
+    return build_provider(KellyAPIProvider, http, "kelly", {
+        "url": fake.base_url + "/", "api_key": KEY, "retries": 2, **overrides})
 
 
 def test_registered_and_declares_no_strength_or_seed() -> None:
@@ -85,7 +66,7 @@ async def test_success_sends_the_documented_body(fake: FakeKellyAPI,
     assert result.seed is None
     [image] = result.images
     assert image.mime == "image/png"
-    assert Image.open(io.BytesIO(image.data)).size == (768, 512)
+    assert image_size(image.data) == (768, 512)
     [body] = fake.edits
     assert body["prompt"] == "an oil painting"
     assert body["negative_prompt"] == "blurry"
@@ -104,7 +85,6 @@ async def test_default_negative_prompt(fake: FakeKellyAPI, http: httpx.AsyncClie
 
 async def test_old_server_header_is_configurable(http: httpx.AsyncClient) -> None:
     async with FakeKellyAPI(KEY, header="Kelly-API-KEY", prefix="") as old:
-        assert isinstance(old, FakeKellyAPI)
         provider = build(old, http, auth_header="Kelly-API-KEY", auth_prefix="")
         result = await provider.generate(make_job(), RecordingReporter())
         assert result.images
@@ -163,11 +143,11 @@ async def test_bad_gateway_is_unavailable_and_not_repeated(fake: FakeKellyAPI,
 
 
 async def test_unreachable_is_unavailable_and_not_accepted(http: httpx.AsyncClient) -> None:
-    settings = KellyAPISettings(type="kellyapi", url="http://127.0.0.1:9/", api_key=KEY,
-                                retries=1)
+    provider = build_provider(KellyAPIProvider, http, "kelly",
+                              {"url": dead_url(), "api_key": KEY, "retries": 1})
     reporter = RecordingReporter()
     with pytest.raises(ProviderUnavailable) as info:
-        await KellyAPIProvider("kelly", settings, http).generate(make_job(), reporter)
+        await provider.generate(make_job(), reporter)
     assert not info.value.accepted and not reporter.accepted
 
 
@@ -199,18 +179,16 @@ async def test_key_never_logged_nor_in_errors(fake: FakeKellyAPI, http: httpx.As
     provider = build(fake, http)
     await provider.generate(make_job(), RecordingReporter())
     fake.plan("echo_key", "rate", "rate")
-    messages = []
+    errors = []
     for _ in range(2):
         with pytest.raises(ProviderError) as info:
             await provider.generate(make_job(), RecordingReporter())
-        messages.append(str(info.value))
+        errors.append(info.value)
     with pytest.raises(ProviderError):
         await build(fake, http, api_key="wrong-key-123456").generate(make_job(),
                                                                      RecordingReporter())
-    assert "***" in messages[0]
-    assert caplog.records
-    for text in [*messages, *(r.getMessage() for r in caplog.records), caplog.text]:
-        assert KEY not in text
+    assert "***" in str(errors[0])
+    assert_hidden([KEY], caplog, *errors)
 
 
 async def test_models_and_health(fake: FakeKellyAPI, http: httpx.AsyncClient) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -25,36 +24,30 @@ from bot.errors import (
 )
 from bot.models import Capability
 from bot.providers import provider_class
-from bot.providers.http import make_client
 from bot.providers.modelslab import ModelsLabProvider, ModelsLabSettings
 from tests.fakes.modelslab import FakeModelsLab
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    assert_hidden,
+    assert_no_chat_data,
+    build_provider,
+    make_job,
+    run_error,
+)
 
 KEY = "ml-test-key-0123456789"
-# Shaped like a Telegram bot token; handed to nothing, so it must reach no request.
-BOT_TOKEN = "7234567890:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeModelsLab]:
     async with FakeModelsLab(KEY) as server:
-        assert isinstance(server, FakeModelsLab)
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as client:
-        yield client
-
-
 def build(fake: FakeModelsLab, http: httpx.AsyncClient, **overrides: Any) -> ModelsLabProvider:
-    values: dict[str, Any] = {"type": "modelslab", "url": f"{fake.base_url}/api", "api_key": KEY,
-                              "poll_interval": 0.02, "retries": 1}
-    values.update(overrides)
-    settings = ModelsLabSettings(**values)
-    settings.resolve_secrets("modelslab", {})
-    return ModelsLabProvider("modelslab", settings, http)
+    return build_provider(ModelsLabProvider, http, "modelslab", {
+        "url": f"{fake.base_url}/api", "api_key": KEY, "poll_interval": 0.02, "retries": 1,
+        **overrides})
 
 
 async def test_success_uploads_then_generates(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
@@ -139,10 +132,9 @@ async def test_base64_text_results_are_decoded(fake: FakeModelsLab,
 async def test_nsfw_result_is_content_filtered(fake: FakeModelsLab,
                                                http: httpx.AsyncClient) -> None:
     fake.nsfw = True
-    with pytest.raises(ContentFiltered) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert caught.value.accepted
-    assert "safety filter" in caught.value.user_message
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, ContentFiltered) and caught.accepted
+    assert "safety filter" in caught.user_message
 
 
 async def test_nsfw_allowed_turns_the_safety_checker_off(fake: FakeModelsLab,
@@ -156,17 +148,16 @@ async def test_nsfw_allowed_turns_the_safety_checker_off(fake: FakeModelsLab,
 async def test_bad_key(fake: FakeModelsLab, http: httpx.AsyncClient, in_200: bool) -> None:
     fake.errors_in_200 = in_200
     provider = build(fake, http, api_key="wrong-key-123456")
-    with pytest.raises(ProviderAuthError) as caught:
-        await provider.generate(make_job(), RecordingReporter())
-    assert not caught.value.accepted and "key" in caught.value.user_message
+    caught = await run_error(provider)
+    assert isinstance(caught, ProviderAuthError)
+    assert not caught.accepted and "key" in caught.user_message
 
 
 @pytest.mark.parametrize("in_200", [False, True])
 async def test_out_of_credits(fake: FakeModelsLab, http: httpx.AsyncClient, in_200: bool) -> None:
     fake.errors_in_200, fake.credits = in_200, 0
-    with pytest.raises(ProviderCreditsError) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert "out of credits" in caught.value.user_message
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, ProviderCreditsError) and "out of credits" in caught.user_message
 
 
 @pytest.mark.parametrize(("status", "body", "error"), [
@@ -183,25 +174,22 @@ async def test_out_of_credits(fake: FakeModelsLab, http: httpx.AsyncClient, in_2
 async def test_documented_errors(fake: FakeModelsLab, http: httpx.AsyncClient, status: int,
                                  body: dict[str, Any], error: type[ProviderError]) -> None:
     fake.script = [(status, body)]
-    with pytest.raises(error) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert not caught.value.accepted
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, error) and not caught.accepted
     if error is RateLimited:
-        assert isinstance(caught.value, RateLimited) and caught.value.retry_after == 30
+        assert isinstance(caught, RateLimited) and caught.retry_after == 30
     if error is InvalidProviderRequest:
-        assert ("prompt is required" in caught.value.user_message
-                or "between 256 and 1024" in caught.value.user_message)
+        assert ("prompt is required" in caught.user_message
+                or "between 256 and 1024" in caught.user_message)
 
 
 async def test_failure_while_queued_is_job_failed(fake: FakeModelsLab,
                                                   http: httpx.AsyncClient) -> None:
     fake.processing_polls, fake.fetch_error = 1, "Failed to generate image, try again."
-    with pytest.raises(JobFailed) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert caught.value.accepted
-    assert caught.value.user_message == ("The image service could not finish this image (Failed "
-                                         "to generate image, try again); your credits were "
-                                         "refunded.")
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, JobFailed) and caught.accepted
+    assert caught.user_message == ("The image service could not finish this image (Failed to "
+                                   "generate image, try again); your credits were refunded.")
 
 
 async def test_rate_limit_then_success_honours_retry_after(fake: FakeModelsLab,
@@ -217,18 +205,15 @@ async def test_rate_limit_then_success_honours_retry_after(fake: FakeModelsLab,
 async def test_never_finishing_job_times_out(fake: FakeModelsLab,
                                              http: httpx.AsyncClient) -> None:
     fake.processing_polls, fake.eta = -1, 0.02
-    reporter = RecordingReporter()
-    with pytest.raises(ProviderTimeout) as caught:
-        await build(fake, http).generate(make_job(timeout=0.4), reporter)
-    assert caught.value.accepted and fake.fetches >= 2
-    assert "took too long" in caught.value.user_message
+    caught = await run_error(build(fake, http), timeout=0.4)
+    assert isinstance(caught, ProviderTimeout) and caught.accepted and fake.fetches >= 2
+    assert "took too long" in caught.user_message
 
 
 async def test_slow_server_times_out(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
     fake.delay = 0.5
-    with pytest.raises(ProviderTimeout) as caught:
-        await build(fake, http, request_timeout=0.2).generate(make_job(), RecordingReporter())
-    assert not caught.value.accepted
+    caught = await run_error(build(fake, http, request_timeout=0.2))
+    assert isinstance(caught, ProviderTimeout) and not caught.accepted
 
 
 @pytest.mark.parametrize("answer", [
@@ -240,37 +225,30 @@ async def test_slow_server_times_out(fake: FakeModelsLab, http: httpx.AsyncClien
 async def test_malformed_body_fails_clearly(fake: FakeModelsLab, http: httpx.AsyncClient,
                                             answer: Any) -> None:
     fake.script = [(200, answer)]
-    with pytest.raises(ProviderError) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    message = caught.value.user_message
-    assert message.endswith(".") and message.count(". ") == 0 and len(message) < 120
+    assert len((await run_error(build(fake, http))).user_message) < 120
 
 
 async def test_result_that_is_not_an_image(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
     fake.script = [(200, {"status": "success", "id": 9,
                           "output": [f"{fake.base_url}/files/nothing.png"]})]
     fake.uploads["nothing.png"] = b"this is not an image at all"
-    with pytest.raises(JobFailed) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert caught.value.accepted and "not an image" in caught.value.user_message
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, JobFailed)
+    assert caught.accepted and "not an image" in caught.user_message
 
 
 async def test_out_of_bounds_values_are_refused_before_sending(
         fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
-    with pytest.raises(InvalidProviderRequest) as caught:
-        await build(fake, http).generate(make_job(width=2048), RecordingReporter())
-    assert "256–1024" in caught.value.user_message and not fake.seen
+    caught = await run_error(build(fake, http), width=2048)
+    assert isinstance(caught, InvalidProviderRequest)
+    assert "256–1024" in caught.user_message and not fake.seen
 
 
 async def test_no_request_carries_a_telegram_url_or_token(fake: FakeModelsLab,
                                                           http: httpx.AsyncClient) -> None:
     fake.processing_polls = 1
     await build(fake, http).generate(make_job(), RecordingReporter())
-    assert fake.seen
-    for seen in fake.seen:
-        text = seen.url + json.dumps(seen.headers) + seen.body.decode("latin-1")
-        assert "api.telegram.org" not in text and "/file/bot" not in text
-        assert BOT_TOKEN not in text
+    assert_no_chat_data(fake.seen)
     assert fake.generations[0]["init_image"].startswith(fake.base_url)
 
 
@@ -281,11 +259,9 @@ async def test_key_never_reaches_logs_urls_or_errors(fake: FakeModelsLab, http: 
     await build(fake, http).generate(make_job(), RecordingReporter())
     fake.echo_key = True
     other = "ml-other-secret-key-99"
-    with pytest.raises(ProviderAuthError) as caught:
-        await build(fake, http, api_key=other).generate(make_job(), RecordingReporter())
-    for secret in (KEY, other):
-        assert secret not in caplog.text
-        assert secret not in str(caught.value) and secret not in caught.value.user_message
+    caught = await run_error(build(fake, http, api_key=other))
+    assert isinstance(caught, ProviderAuthError)
+    assert_hidden([KEY, other], caplog, caught)
     for seen in fake.seen:
         assert KEY not in seen.url and all(KEY not in v for v in seen.headers.values())
 

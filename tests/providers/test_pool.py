@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,25 +22,9 @@ from bot.providers.a1111 import A1111Provider, A1111Settings
 from bot.providers.base import ProviderSettings
 from bot.providers.circuit import CircuitBreaker
 from bot.providers.echo import EchoProvider
-from bot.providers.http import make_client
 from bot.providers.pool import PoolProvider, PoolSettings
 from tests.fakes.a1111 import FakeA1111
-from tests.providers.helpers import RecordingReporter, make_job
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = make_client(connect_timeout=2, read_timeout=5)
-    yield client
-    await client.aclose()
-
-
-def dead_url() -> str:
-    """A loopback port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+from tests.providers.helpers import RecordingReporter, dead_url, make_job
 
 
 def webui(url: str, **extra: Any) -> A1111Settings:

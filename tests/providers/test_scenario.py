@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,39 +27,33 @@ from bot.errors import (
 )
 from bot.models import Capability
 from bot.providers import provider_class
-from bot.providers.http import make_client
 from bot.providers.scenario import ScenarioProvider, ScenarioSettings
 from bot.redact import redact
 from tests.fakes.scenario import FakeScenario
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    assert_hidden,
+    assert_no_chat_data,
+    build_provider,
+    make_job,
+    run_error,
+)
 
 KEY = "sc-key-0123456789"
 SECRET = "sc-secret-9876543210"
 BASIC = base64.b64encode(f"{KEY}:{SECRET}".encode()).decode()
-# Shaped like a Telegram bot token; handed to nothing, so it must reach no request.
-BOT_TOKEN = "7234567890:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeScenario]:
     async with FakeScenario(KEY, SECRET) as server:
-        assert isinstance(server, FakeScenario)
         yield server
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client() as client:
-        yield client
-
-
 def build(fake: FakeScenario, http: httpx.AsyncClient, **overrides: Any) -> ScenarioProvider:
-    values: dict[str, Any] = {"type": "scenario", "url": f"{fake.base_url}/v1", "api_key": KEY,
-                              "api_secret": SECRET, "poll_interval": 0.02, "retries": 1}
-    values.update(overrides)
-    settings = ScenarioSettings(**values)
-    settings.resolve_secrets("scenario", {})
-    return ScenarioProvider("scenario", settings, http)
+    return build_provider(ScenarioProvider, http, "scenario", {
+        "url": f"{fake.base_url}/v1", "api_key": KEY, "api_secret": SECRET,
+        "poll_interval": 0.02, "retries": 1, **overrides})
 
 
 def only_job(fake: FakeScenario) -> str:
@@ -128,16 +121,14 @@ async def test_project_id_travels_as_a_query(fake: FakeScenario, http: httpx.Asy
 async def test_out_of_creative_units(fake: FakeScenario, http: httpx.AsyncClient,
                                      status: int) -> None:
     fake.units, fake.units_status = 0, status
-    with pytest.raises(ProviderCreditsError) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert not caught.value.accepted and "out of credits" in caught.value.user_message
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, ProviderCreditsError)
+    assert not caught.accepted and "out of credits" in caught.user_message
 
 
 async def test_bad_credentials(fake: FakeScenario, http: httpx.AsyncClient) -> None:
-    with pytest.raises(ProviderAuthError) as caught:
-        await build(fake, http, api_secret="wrong-secret-123").generate(make_job(),
-                                                                        RecordingReporter())
-    assert not caught.value.accepted and not fake.generations
+    caught = await run_error(build(fake, http, api_secret="wrong-secret-123"))
+    assert isinstance(caught, ProviderAuthError) and not caught.accepted and not fake.generations
 
 
 def api_error(code: str, message: str) -> dict[str, Any]:
@@ -154,42 +145,39 @@ def api_error(code: str, message: str) -> dict[str, Any]:
 async def test_documented_errors(fake: FakeScenario, http: httpx.AsyncClient, status: int,
                                  body: dict[str, Any], error: type[ProviderError]) -> None:
     fake.script = [(status, body, {"Retry-After": "7"} if status == 429 else {})]
-    with pytest.raises(error) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert not caught.value.accepted
-    if isinstance(caught.value, RateLimited):
-        assert caught.value.retry_after == 7
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, error) and not caught.accepted
+    if isinstance(caught, RateLimited):
+        assert caught.retry_after == 7
     if error is InvalidProviderRequest:
-        assert body["error"] in caught.value.user_message
+        assert body["error"] in caught.user_message
 
 
 async def test_failed_job(fake: FakeScenario, http: httpx.AsyncClient) -> None:
     fake.final_status = "failure"
-    with pytest.raises(JobFailed) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert caught.value.accepted
-    assert "(The model could not process this image)" in caught.value.user_message
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, JobFailed) and caught.accepted
+    assert "(The model could not process this image)" in caught.user_message
 
 
 async def test_failed_job_for_nsfw_is_content_filtered(fake: FakeScenario,
                                                        http: httpx.AsyncClient) -> None:
     fake.final_status, fake.failure_error = "failure", "NSFW content detected in the output"
-    with pytest.raises(ContentFiltered):
-        await build(fake, http).generate(make_job(), RecordingReporter())
+    assert isinstance(await run_error(build(fake, http)), ContentFiltered)
 
 
 async def test_job_cancelled_at_the_service(fake: FakeScenario, http: httpx.AsyncClient) -> None:
     fake.final_status = "canceled"
-    with pytest.raises(JobFailed, match="cancelled this job") as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert caught.value.accepted
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, JobFailed) and "cancelled this job" in caught.user_message
+    assert caught.accepted
 
 
 async def test_flagged_assets_are_filtered(fake: FakeScenario, http: httpx.AsyncClient) -> None:
     fake.nsfw_labels = ["explicit"]
-    with pytest.raises(ContentFiltered) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    assert caught.value.accepted and not any(p.startswith("/cdn/") for _, p in fake.requests)
+    caught = await run_error(build(fake, http))
+    assert isinstance(caught, ContentFiltered)
+    assert caught.accepted and not any(p.startswith("/cdn/") for _, p in fake.requests)
     result = await build(fake, http).generate(make_job(nsfw_allowed=True), RecordingReporter())
     assert result.images and not result.nsfw_filtered
 
@@ -206,9 +194,8 @@ async def test_rate_limit_then_success_honours_retry_after(fake: FakeScenario,
 async def test_never_finishing_job_times_out_and_is_cancelled(fake: FakeScenario,
                                                               http: httpx.AsyncClient) -> None:
     fake.polls_to_finish = -1
-    with pytest.raises(ProviderTimeout) as caught:
-        await build(fake, http).generate(make_job(timeout=0.4), RecordingReporter())
-    assert caught.value.accepted
+    caught = await run_error(build(fake, http), timeout=0.4)
+    assert isinstance(caught, ProviderTimeout) and caught.accepted
     assert fake.cancels == [only_job(fake)]
     assert fake.jobs[only_job(fake)].status == "canceled"
 
@@ -230,9 +217,8 @@ async def test_user_cancel_cancels_the_remote_job(fake: FakeScenario,
 
 async def test_slow_server_times_out(fake: FakeScenario, http: httpx.AsyncClient) -> None:
     fake.delay = 0.5
-    with pytest.raises(ProviderTimeout) as caught:
-        await build(fake, http, request_timeout=0.2).generate(make_job(), RecordingReporter())
-    assert not caught.value.accepted and not fake.cancels
+    caught = await run_error(build(fake, http, request_timeout=0.2))
+    assert isinstance(caught, ProviderTimeout) and not caught.accepted and not fake.cancels
 
 
 @pytest.mark.parametrize("answer", [
@@ -244,18 +230,14 @@ async def test_slow_server_times_out(fake: FakeScenario, http: httpx.AsyncClient
 async def test_malformed_body_fails_clearly(fake: FakeScenario, http: httpx.AsyncClient,
                                             answer: Any) -> None:
     fake.script = [(200, answer, {})]
-    with pytest.raises(ProviderError) as caught:
-        await build(fake, http).generate(make_job(), RecordingReporter())
-    message = caught.value.user_message
-    assert message.endswith(".") and message.count(". ") == 0 and len(message) < 120
+    assert len((await run_error(build(fake, http))).user_message) < 120
 
 
 async def test_out_of_bounds_values_are_refused_before_sending(
         fake: FakeScenario, http: httpx.AsyncClient) -> None:
-    with pytest.raises(InvalidProviderRequest):
-        await build(fake, http).generate(make_job(width=2052), RecordingReporter())
-    with pytest.raises(InvalidProviderRequest, match="1–4 images"):
-        await build(fake, http).generate(make_job(samples=5), RecordingReporter())
+    assert isinstance(await run_error(build(fake, http), width=2052), InvalidProviderRequest)
+    caught = await run_error(build(fake, http), samples=5)
+    assert isinstance(caught, InvalidProviderRequest) and "1–4 images" in caught.user_message
     assert not fake.seen
 
 
@@ -263,23 +245,16 @@ async def test_no_request_carries_a_telegram_url_or_token(fake: FakeScenario,
                                                           http: httpx.AsyncClient) -> None:
     for mode in ("asset", "data_url"):
         await build(fake, http, image_input=mode).generate(make_job(), RecordingReporter())
-    assert fake.seen
-    for seen in fake.seen:
-        text = seen.url + json.dumps(seen.headers) + seen.body.decode("latin-1")
-        assert "api.telegram.org" not in text and "/file/bot" not in text
-        assert BOT_TOKEN not in text
+    assert_no_chat_data(fake.seen)
 
 
 async def test_secrets_never_reach_logs_urls_cdn_or_errors(
         fake: FakeScenario, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     await build(fake, http).generate(make_job(), RecordingReporter())
-    with pytest.raises(ProviderAuthError) as caught:
-        await build(fake, http, api_key="sc-wrong-key-555").generate(make_job(),
-                                                                    RecordingReporter())
-    for secret in (KEY, SECRET, BASIC, "sc-wrong-key-555"):
-        assert secret not in caplog.text
-        assert secret not in str(caught.value) and secret not in caught.value.user_message
+    caught = await run_error(build(fake, http, api_key="sc-wrong-key-555"))
+    assert isinstance(caught, ProviderAuthError)
+    assert_hidden([KEY, SECRET, BASIC, "sc-wrong-key-555"], caplog, caught)
     for seen in fake.seen:
         assert KEY not in seen.url and SECRET not in seen.url
         if "/cdn/" in seen.url:

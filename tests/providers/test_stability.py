@@ -26,11 +26,17 @@ from bot.errors import (
 )
 from bot.models import Capability
 from bot.providers import provider_class
-from bot.providers.http import make_client
 from bot.providers.stability import StabilityProvider, StabilitySettings
 from tests.fakes.server import png_bytes
 from tests.fakes.stability import ENGINES, FakeStability
-from tests.providers.helpers import RecordingReporter, make_job
+from tests.providers.helpers import (
+    RecordingReporter,
+    assert_hidden,
+    build_provider,
+    image_size,
+    make_job,
+    run_error,
+)
 
 KEY = "sk-stability-secret-0123456789"
 V1 = {"api_version": "v1"}
@@ -44,36 +50,13 @@ VERSIONS = pytest.mark.parametrize("mode", [V1, SD3], ids=["v1", "v2beta"])
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeStability]:
     async with FakeStability(KEY) as server:
-        assert isinstance(server, FakeStability)
         yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    client = make_client()
-    yield client
-    await client.aclose()
 
 
 def build(fake: FakeStability, http: httpx.AsyncClient, mode: dict[str, object],
           **overrides: object) -> StabilityProvider:
-    raw: dict[str, object] = {"type": "stability", "url": fake.base_url, "api_key": KEY,
-                              "retries": 2, **mode}
-    raw.update(overrides)
-    settings = StabilitySettings.model_validate(raw)
-    settings.resolve_secrets("stability", {})
-    return StabilityProvider("stability", settings, http)
-
-
-def one_sentence(message: str) -> bool:
-    return message.endswith(".") and ". " not in message and KEY not in message
-
-
-async def run_error(provider: StabilityProvider, **params: object) -> ProviderError:
-    with pytest.raises(ProviderError) as info:
-        await provider.generate(make_job(**params), RecordingReporter())
-    assert one_sentence(info.value.user_message), info.value.user_message
-    return info.value
+    return build_provider(StabilityProvider, http, "stability", {
+        "url": fake.base_url, "api_key": KEY, "retries": 2, **mode, **overrides})
 
 
 def noise_png(size: tuple[int, int] = (512, 512)) -> bytes:
@@ -110,7 +93,7 @@ async def test_v1_json_sends_inverse_strength_and_prompt_array(
     result = await build(fake, http, V1, sampler="K_EULER").generate(job, reporter)
     assert reporter.accepted and reporter.metadata["engine"] == "stable-diffusion-v1-6"
     assert len(result.images) == 2 and result.seed == 42 and not result.nsfw_filtered
-    assert Image.open(io.BytesIO(result.images[0].data)).size == (512, 512)
+    assert image_size(result.images[0].data) == (512, 512)
     [call] = fake.calls
     assert call.path == "/v1/generation/stable-diffusion-v1-6/image-to-image"
     assert call.fields == {
@@ -254,7 +237,7 @@ async def test_413_shrinks_and_retries_once(fake: FakeStability, http: httpx.Asy
     name, mime, sent = next(iter(fake.calls[0].files.values()))
     assert (name, mime) == ("input.jpg", "image/jpeg")
     assert len(sent) < fake.max_request_bytes
-    assert Image.open(io.BytesIO(sent)).size == (512, 512)
+    assert image_size(sent) == (512, 512)
 
 
 async def test_oversized_input_is_shrunk_before_sending(fake: FakeStability,
@@ -313,10 +296,7 @@ async def test_key_never_logged_nor_in_errors(fake: FakeStability, http: httpx.A
     assert "***" in info.value.user_message
     with pytest.raises(ProviderAuthError) as auth:
         await build(fake, http, mode, api_key="sk-wrong-key-123456").health()
-    assert caplog.records
-    texts = [str(info.value), str(auth.value), caplog.text,
-             *(r.getMessage() for r in caplog.records)]
-    assert not any(KEY in text for text in texts)
+    assert_hidden([KEY], caplog, info.value, auth.value)
 
 
 async def test_health_reads_the_balance(fake: FakeStability, http: httpx.AsyncClient) -> None:
