@@ -81,8 +81,10 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
     """The bot for ``app`` (``options`` go to discord.py, e.g. ``guild_ready_timeout``)."""
     settings = app.config.discord or DiscordConfig()
     apply_endpoints(settings)
+    # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.
     options = {"command_prefix": commands.when_mentioned, "help_command": None,
-               "intents": discord.Intents.default(), **options}
+               "intents": discord.Intents.default(),
+               "allowed_mentions": discord.AllowedMentions.none(), **options}
     bot: commands.Bot
     if settings.sharded:
         # AutoShardedBot is a Bot in all but name (BotBase + AutoShardedClient).

@@ -13,10 +13,10 @@ from adapters.discord.delivery import follow
 from adapters.discord.inputs import ImageSource, download, find_image, refetch
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
-from adapters.discord.state import app_of, first_time
+from adapters.discord.state import app_of, first_time, live_of
 from adapters.discord.suggest import register_autocomplete
 from bot.app import App
-from bot.errors import ImageError, UserError
+from bot.errors import ImageError, QueueFull, UserError
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from bot.options import MAX_SAMPLES, MAX_SEED, Overrides, overrides_from
@@ -56,6 +56,8 @@ async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: by
               prompt: str, overrides: Overrides, origin: dict[str, Any]) -> None:
     """Submit the request as the interaction's user and show the job on the deferred reply."""
     app = app_of(interaction)
+    if live_of(interaction.client).stopping:
+        raise QueueFull("The bot is restarting; please try again in a minute.")
     user = UserRef("discord", str(interaction.user.id), interaction.user.name)
     handle = await app.service.submit(GenerationRequest(
         user=user, chat=chat, image=image, prompt=prompt, overrides=overrides, origin=origin))
@@ -159,6 +161,8 @@ def register(bot: commands.Bot, app: App) -> None:
 
     @app_commands.context_menu(name=MENU_NAME)
     async def transform(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        if not await first_time(interaction):
+            return
         source = find_image(message)
         if source is None:
             raise ImageError(NO_IMAGE)

@@ -7,6 +7,8 @@ import json
 import uuid
 from pathlib import Path
 
+from discord.ext import commands
+
 from adapters.discord import run_discord
 from adapters.discord.delivery import RESTARTING
 from adapters.discord.sync import STATE_FILE
@@ -87,3 +89,13 @@ async def test_graceful_stop_refunds_and_says_so(fake: FakeDiscord, a1111: FakeA
         assert msg.content == f"{RESTARTING} Balance: 20."
         assert msg.buttons == []
         assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
+
+
+async def test_sharded_bot_by_config(fake: FakeDiscord, a1111: FakeA1111, tmp_path: Path) -> None:
+    # A sharded bot asks GET /gateway/bot where to connect; the configured URL goes unused.
+    config = bot_config(tmp_path / "bot.db", fake, a1111,
+                        discord={"sharded": True, "gateway_url": "ws://127.0.0.1:9/unused"})
+    async with started(fake, config) as (_, bot):
+        assert isinstance(bot, commands.AutoShardedBot)
+        assert (await outcome(fake, await ask(fake))).embed is not None
+    assert ("GET", "/gateway/bot") in [(c.method, c.path) for c in fake.calls]
