@@ -1,5 +1,8 @@
-"""Ways to ask: ``/img2img``, the "Transform with img2img" context menu (with its modal), and
-the result buttons' reruns. Each claims the interaction, defers at once, then calls the core."""
+"""Ways to ask: ``/img2img``, the "Transform with img2img" context menu, the result buttons.
+
+Each claims the interaction (``mark_event``: a re-delivery is ignored), defers it at once, gets
+the image, and hands the request to the core; the job is then shown by ``delivery.follow``.
+"""
 
 from __future__ import annotations
 
@@ -97,9 +100,9 @@ class TransformModal(discord.ui.Modal, title=MENU_NAME):
         label="Strength (0 keeps the photo, 1 ignores it)", custom_id="strength", required=False,
         max_length=6, placeholder="0.6")
 
-    def __init__(self, source: ImageSource, message: discord.Message, opened_by: int) -> None:
+    def __init__(self, source: ImageSource, message: discord.Message, interaction_id: int) -> None:
         # Modals are stored by custom_id alone: make it unique to this opening.
-        super().__init__(custom_id=f"img2img:m:{opened_by}", timeout=900)
+        super().__init__(custom_id=f"img2img:m:{interaction_id}", timeout=900)
         self.source = source
         self.message = message
 

@@ -214,3 +214,12 @@ async def test_autocomplete_styles_providers_models(fake: FakeDiscord, a1111: Fa
         "img2img", {"provider": "webui"}, focused="model", value="xl"))
     [choice] = await fake.wait_for(lambda: fake.choices(models.token))
     assert choice["value"].startswith("sd_xl_base_1.0")
+
+
+async def test_autocomplete_is_capped_at_25(tmp_path: Path, fake: FakeDiscord,
+                                            a1111: FakeA1111) -> None:
+    many = {f"style-{i:02d}": {"prompt": "{prompt}"} for i in range(40)}
+    async with started(fake, bot_config(tmp_path / "bot.db", fake, a1111, styles=many)):
+        rec = await fake.inject_interaction(p.autocomplete("img2img", focused="style"))
+        choices = await fake.wait_for(lambda: fake.choices(rec.token))
+        assert len(choices) == 25 and choices[0]["value"] == "style-00"
