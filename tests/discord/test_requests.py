@@ -15,15 +15,17 @@ from tests.discord.helpers import PHOTO, ask, balance, ledger, not_charged, outc
 from tests.fakes import discord_payloads as p
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import GENERAL, MEMBER, OUTSIDER
 from tests.fakes.server import png_bytes
 
 RESULT_BUTTONS = ["Again", "Strength −", "Strength +", "Use as input", "Delete"]
 
 
-def fields(msg: object) -> dict[str, str]:
-    embed = getattr(msg, "embed")  # noqa: B009 - FakeMessage.embed is a property
-    return {f["name"]: f["value"] for f in embed["fields"]}
+def fields(msg: FakeMessage) -> dict[str, str]:
+    """The result embed's fields by name."""
+    assert msg.embed is not None
+    return {f["name"]: f["value"] for f in msg.embed["fields"]}
 
 
 async def test_slash_command_without_options(fake: FakeDiscord, a1111: FakeA1111, app: App,
