@@ -20,9 +20,10 @@ from bot.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
+from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
 from bot.providers.http import error_detail, json_body, raise_for_status, send
+from bot.providers.results import decode_image
 from bot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class A1111Provider(Provider):
         first = info.get("index_of_first_image", 0)
         first = first if isinstance(first, int) and first >= 0 else 0
         encoded = body["images"][first:first + job.params.samples]
-        images = tuple(_decode_image(item) for item in encoded)
+        images = tuple(decode_image(item) for item in encoded)
         seed = info.get("seed")
         if not isinstance(seed, int):
             seed = job.params.seed
@@ -306,21 +307,3 @@ def _parse_info(raw: Any) -> dict[str, Any]:
         log.warning("a1111 sent an unreadable info string")
         return {}
     return info if isinstance(info, dict) else {}
-
-
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
-
-
-def _decode_image(item: Any) -> ImageData:
-    """Decode one base64 image; raise ``ValueError`` when it is not PNG, JPEG or WebP."""
-    if not isinstance(item, str):
-        raise TypeError("image is not a string")
-    if item.startswith("data:"):
-        item = item.partition(",")[2]
-    data = base64.b64decode(item, validate=True)
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return ImageData(data, mime)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ImageData(data, "image/webp")
-    raise ValueError("the image service returned something that is not an image")

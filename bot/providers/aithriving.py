@@ -7,7 +7,6 @@ the core's strength (1 keeps the input). The API host is not documented: set ``u
 
 from __future__ import annotations
 
-import base64
 import logging
 from typing import Any, Literal
 
@@ -24,9 +23,10 @@ from bot.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
+from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
 from bot.providers.http import error_for_status, parse_retry_after, send
+from bot.providers.results import decode_image
 from bot.redact import redact
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class AIThrivingProvider(Provider):
         if not isinstance(data, dict):
             raise ValueError("a success without data")
         seed = data.get("seed")
-        return GenerationResult(images=(image_from_b64(data["image"]),),
+        return GenerationResult(images=(decode_image(data["image"]),),
                                 seed=int(seed) if seed is not None else None)
 
     async def health(self) -> str:
@@ -205,18 +205,3 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return redact(body["message"].strip())[:200]
     return ""
-
-
-def image_from_b64(text: Any) -> ImageData:
-    """Decode the base64 image of an answer; anything but PNG, JPEG or WebP is malformed."""
-    if not isinstance(text, str) or not text:
-        raise ValueError("no image in the answer")
-    data = base64.b64decode(text.partition(",")[2] if text.startswith("data:") else text,
-                            validate=True)
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ImageData(data, "image/png")
-    if data.startswith(b"\xff\xd8\xff"):
-        return ImageData(data, "image/jpeg")
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ImageData(data, "image/webp")
-    raise ValueError("the answer does not hold a PNG, JPEG or WebP image")

@@ -24,6 +24,7 @@ from bot.errors import (
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import RetryPolicy, error_for_status, json_body, parse_retry_after, send
+from bot.providers.results import decode_image
 from bot.redact import redact
 
 ANONYMOUS_KEY = "0000000000"  # AI Horde's documented anonymous key; not a secret
@@ -195,7 +196,7 @@ class HordeProvider(Provider):
 
     async def _image(self, img: str) -> ImageData:
         if not img.startswith(("https://", "http://")):
-            return ImageData(base64.b64decode(img, validate=True), "image/webp")
+            return decode_image(img)
         # A presigned storage URL: no apikey header, it is not the Horde's host.
         response = await send(self.http, "GET", img, retry=self.cfg.retry_policy(),
                               timeout=self.cfg.timeouts())

@@ -15,9 +15,10 @@ import httpx
 from pydantic import Field
 
 from bot.errors import ContentFiltered, JobFailed, ProviderCreditsError, ProviderError
-from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
+from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
 from bot.providers.http import error_for_status, parse_retry_after, send
+from bot.providers.results import decode_image
 from bot.redact import redact
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class KellyAPIProvider(Provider):
             raise ValueError("the answer is not a JSON object")
         if "image" not in content and "detail" in content:
             raise _failure(detail_text(content["detail"]), response.status_code, accepted=True)
-        return GenerationResult(images=(image_from_b64(content["image"]),), seed=None)
+        return GenerationResult(images=(decode_image(content["image"]),), seed=None)
 
     async def health(self) -> str:
         models = await self.list_models()
@@ -160,24 +161,3 @@ def _raise_for(response: httpx.Response) -> None:
         detail = detail_text(body["detail"])
     raise _failure(detail, response.status_code, accepted=False,
                    retry_after=parse_retry_after(response.headers.get("Retry-After")))
-
-
-def image_from_b64(text: Any) -> ImageData:
-    """Decode a base64 image (a ``data:`` URL prefix is tolerated) and tell its type."""
-    if not isinstance(text, str) or not text:
-        raise ValueError("no image in the answer")
-    if text.startswith("data:"):
-        text = text.partition(",")[2]
-    data = base64.b64decode(text, validate=True)
-    return ImageData(data, sniff_mime(data))
-
-
-def sniff_mime(data: bytes) -> str:
-    """The MIME type from the first bytes; anything else is not an image we can deliver."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise ValueError("the answer does not hold a PNG, JPEG or WebP image")

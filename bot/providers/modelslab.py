@@ -15,13 +15,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, model_validator
 
-from bot.errors import (
-    ContentFiltered,
-    InvalidProviderRequest,
-    JobFailed,
-    ProviderError,
-    ProviderUnavailable,
-)
+from bot.errors import ContentFiltered, JobFailed, ProviderError, ProviderUnavailable
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import (
@@ -32,6 +26,7 @@ from bot.providers.http import (
     parse_retry_after,
     send,
 )
+from bot.providers.results import check_rules, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +189,7 @@ class ModelsLabProvider(Provider):
 
     async def _download(self, item: str) -> ImageData:
         if not item.startswith(("https://", "http://")):
-            return decode_image(item.encode("ascii", "replace"))
+            return decode_image(item)
         response = await send(self.http, "GET", item, retry=self.cfg.retry_policy(),
                               timeout=self.cfg.timeouts())
         if not response.is_success:
@@ -251,51 +246,6 @@ def failure(response: httpx.Response, *, accepted: bool) -> ProviderError:
         retry_after = body_retry_after(response)
     log.info("modelslab answered HTTP %s: %s", response.status_code, detail)
     return error_for_status(status, detail, retry_after=retry_after, accepted=accepted)
-
-
-def check_rules(params: Params, rules: SizeRules, *, steps: bool) -> None:
-    """Refuse values outside the documented bounds before anything is sent or spent."""
-    sides_ok = all(rules.min_side <= side <= rules.max_side and side % rules.multiple == 0
-                   for side in (params.width, params.height))
-    if not sides_ok:
-        raise InvalidProviderRequest(
-            f"This service takes sides of {rules.min_side}–{rules.max_side} px in steps of "
-            f"{rules.multiple}.")
-    if not 1 <= params.samples <= rules.max_samples:
-        raise InvalidProviderRequest(f"This service makes 1–{rules.max_samples} images at once.")
-    if steps and not rules.min_steps <= params.steps <= rules.max_steps:
-        raise InvalidProviderRequest(
-            f"This service takes {rules.min_steps}–{rules.max_steps} steps.")
-
-
-def decode_image(data: bytes) -> ImageData:
-    """Image bytes, or the image inside a base64 text body (``.base64`` results)."""
-    mime = sniff_mime(data)
-    if mime is None:
-        text = data.strip()
-        if text.startswith(b"data:"):
-            text = text.partition(b",")[2]
-        try:
-            data = base64.b64decode(text, validate=True)
-        except ValueError as exc:
-            raise JobFailed("The image service sent something that is not an image; your "
-                            "credits were refunded.", accepted=True) from exc
-        mime = sniff_mime(data)
-        if mime is None:
-            raise JobFailed("The image service sent something that is not an image; your "
-                            "credits were refunded.", accepted=True)
-    return ImageData(data, mime)
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """The MIME type of PNG, JPEG or WebP bytes, from their magic number."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def _number(value: Any) -> float | None:

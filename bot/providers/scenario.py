@@ -27,7 +27,7 @@ from bot.providers.http import (
     parse_retry_after,
     send,
 )
-from bot.providers.modelslab import check_rules, decode_image
+from bot.providers.results import check_rules, decode_image
 from bot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import httpx
 
 from bot.errors import InvalidProviderRequest
 from bot.models import Params, SizeRules
-from bot.providers.stability_wire import (
-    STYLE_PRESETS,
-    Outcome,
-    checked_image,
-    finish,
-    optional_seed,
-)
+from bot.providers.results import decode_image
+from bot.providers.stability_wire import STYLE_PRESETS, Outcome, finish, optional_seed
 
 MAX_PROMPT = 2000
 SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768),
@@ -83,7 +77,7 @@ def accept_header(mode: str) -> str:
 def parse(response: httpx.Response) -> Outcome:
     """Artifacts from a JSON answer, or one image with ``Finish-Reason``/``Seed`` headers."""
     if response.headers.get("content-type", "").startswith("image/"):
-        image = checked_image(response.content)
+        image = decode_image(response.content)
         reason = response.headers.get("Finish-Reason", "SUCCESS")
         return finish([(image, optional_seed(response.headers.get("Seed")), reason)])
     body: Any = response.json()
@@ -92,7 +86,6 @@ def parse(response: httpx.Response) -> Outcome:
         raise ValueError("no artifacts in the answer")
     images = []
     for artifact in artifacts:
-        data = base64.b64decode(artifact["base64"], validate=True)
-        images.append((checked_image(data), optional_seed(artifact.get("seed")),
+        images.append((decode_image(artifact["base64"]), optional_seed(artifact.get("seed")),
                        str(artifact.get("finishReason", "SUCCESS"))))
     return finish(images)

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import httpx
 
 from bot.errors import InvalidProviderRequest
 from bot.models import Params, SizeRules
-from bot.providers.stability_wire import (
-    STYLE_PRESETS,
-    Outcome,
-    checked_image,
-    finish,
-    optional_seed,
-)
+from bot.providers.results import decode_image
+from bot.providers.stability_wire import STYLE_PRESETS, Outcome, finish, optional_seed
 
 MAX_PROMPT = 10000
 SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3-large",
@@ -60,10 +54,9 @@ def accept_header(mode: str) -> str:
 def parse(response: httpx.Response) -> Outcome:
     """Image bytes with ``finish-reason``/``seed`` headers, or ``{image, finish_reason, seed}``."""
     if response.headers.get("content-type", "").startswith("image/"):
-        image = checked_image(response.content)
+        image = decode_image(response.content)
         reason = response.headers.get("finish-reason", "SUCCESS")
         return finish([(image, optional_seed(response.headers.get("seed")), reason)])
     body: Any = response.json()
-    data = base64.b64decode(body["image"], validate=True)
     reason = str(body.get("finish_reason", "SUCCESS"))
-    return finish([(checked_image(data), optional_seed(body.get("seed")), reason)])
+    return finish([(decode_image(body["image"]), optional_seed(body.get("seed")), reason)])

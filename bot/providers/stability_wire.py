@@ -1,4 +1,4 @@
-"""What Stability's v1 and v2beta APIs share on the wire: error bodies, finish reasons, images."""
+"""What Stability's v1 and v2beta APIs share on the wire: error bodies and finish reasons."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ STYLE_PRESETS = (
 )
 # Names of refusals by the safety system: the prompt (v1) or the request (v2beta).
 _MODERATION_NAMES = frozenset({"content_moderation", "invalid_prompts"})
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +78,6 @@ def finish(images: list[tuple[ImageData, int | None, str]]) -> Outcome:
     if not kept:
         raise JobFailed(accepted=True)
     return Outcome(tuple(image for image, _ in kept), kept[0][1], filtered)
-
-
-def checked_image(data: bytes) -> ImageData:
-    """Bytes that really are a PNG, JPEG or WebP image, with their type."""
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return ImageData(data, mime)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return ImageData(data, "image/webp")
-    raise ValueError("the answer does not hold a PNG, JPEG or WebP image")
 
 
 def optional_seed(value: Any) -> int | None:

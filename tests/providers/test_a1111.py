@@ -118,7 +118,7 @@ def test_password_from_the_environment_and_settings_errors() -> None:
     ("oom", JobFailed, True, "ran out of GPU memory"),
     ("server_error", JobFailed, True, "could not finish"),
     ("malformed", JobFailed, True, "malformed"),
-    ("not_an_image", JobFailed, True, "malformed"),
+    ("not_an_image", JobFailed, True, "not an image"),
 ])
 async def test_error_shapes(http: httpx.AsyncClient, kind: str, error: type[ProviderError],
                             accepted: bool, text: str) -> None:

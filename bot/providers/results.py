@@ -1,0 +1,61 @@
+"""What backends share at both ends of a job: bounds checked before sending, images read after."""
+
+from __future__ import annotations
+
+import base64
+
+from bot.errors import InvalidProviderRequest, JobFailed
+from bot.models import ImageData, Params, SizeRules
+
+NOT_AN_IMAGE = "The image service sent something that is not an image; your credits were refunded."
+
+
+def check_rules(params: Params, rules: SizeRules, *, steps: bool) -> None:
+    """Refuse values outside the documented bounds before anything is sent or spent."""
+    sides_ok = all(rules.min_side <= side <= rules.max_side and side % rules.multiple == 0
+                   for side in (params.width, params.height))
+    if not sides_ok:
+        raise InvalidProviderRequest(
+            f"This service takes sides of {rules.min_side}–{rules.max_side} px in steps of "
+            f"{rules.multiple}.")
+    if not 1 <= params.samples <= rules.max_samples:
+        raise InvalidProviderRequest(f"This service makes 1–{rules.max_samples} images at once.")
+    if steps and not rules.min_steps <= params.steps <= rules.max_steps:
+        raise InvalidProviderRequest(
+            f"This service takes {rules.min_steps}–{rules.max_steps} steps.")
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG or WebP bytes, from their magic number."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def decode_image(answer: bytes | str) -> ImageData:
+    """An image from raw bytes or base64 text (a ``data:`` URL too), typed by its first bytes.
+
+    Anything that is not a PNG, JPEG or WebP image is a failed job: the service answered it.
+    """
+    if isinstance(answer, str):
+        answer = answer.encode("ascii", "replace")
+    if not isinstance(answer, bytes):  # a JSON value of another kind: a malformed answer
+        raise TypeError("the answer holds no image")
+    mime = sniff_mime(answer)
+    if mime is None:
+        text = answer.strip()
+        if text.startswith(b"data:"):
+            text = text.partition(b",")[2]
+        try:
+            answer = base64.b64decode(text, validate=True)
+        except ValueError as exc:
+            raise JobFailed(NOT_AN_IMAGE, accepted=True) from exc
+        mime = sniff_mime(answer)
+        if mime is None:
+            raise JobFailed(NOT_AN_IMAGE, accepted=True)
+    return ImageData(answer, mime)
+
