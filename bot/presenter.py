@@ -26,8 +26,8 @@ def status_line(event: JobEvent) -> str:
             parts.append(f"{event.fraction:.0%}")
         if event.text:
             parts.append(event.text)
-        if event.eta is not None and event.eta > 0:
-            parts.append(f"about {int(event.eta + 0.5)} s left")
+        if event.eta is not None and event.eta >= 1:
+            parts.append(f"about {round(event.eta)} s left")
         return " · ".join(parts)
     if isinstance(event, Done):
         return "✅ Done"
