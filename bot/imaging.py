@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import struct
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,10 @@ ALLOWED_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"
 SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
 ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# What Pillow's parsers raise on malformed files besides OSError (found by fuzzing: damaged
+# GIF and TIFF frame tables raise IndexError, TypeError and struct.error).
+BROKEN = (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError, TypeError,
+          struct.error)
 
 _pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                            thread_name_prefix="imaging")
@@ -76,7 +81,7 @@ def _open(data: bytes) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise ImageError(f"This file is not an image I can read; please send a {SUPPORTED} "
                          "image.") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except BROKEN as exc:
         raise ImageError("This image is damaged and cannot be read.") from exc
 
 
@@ -101,15 +106,24 @@ def probe(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo:
     if max(width, height) / min(width, height) > 20:
         raise ImageError(f"The image is {width}x{height}; its sides are too unequal "
                          "(at most 20:1).")
-    try:
-        orientation = img.getexif().get(0x0112, 1)
-    except (OSError, ValueError, SyntaxError):
-        orientation = 1
-    if orientation in ROTATED:
-        width, height = height, width
-    frames = int(getattr(img, "n_frames", 1))
+    # Decode first: reading a PNG's EXIF loads the pixels, and a load that failed there
+    # would leave nothing for the trial decode to catch.
     _trial_decode(img, fmt)
+    if _orientation(img) in ROTATED:
+        width, height = height, width
+    try:
+        frames = int(getattr(img, "n_frames", 1))
+    except BROKEN as exc:
+        raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
     return ImageInfo(width, height, fmt, ALLOWED_FORMATS[fmt], frames, len(data))
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation; 1 (upright) when the EXIF block is unreadable."""
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except BROKEN:
+        return 1
 
 
 def _trial_decode(img: Image.Image, fmt: str) -> None:
@@ -119,7 +133,7 @@ def _trial_decode(img: Image.Image, fmt: str) -> None:
             img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
         img.seek(0)
         img.load()
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+    except (*BROKEN, Image.DecompressionBombError) as exc:
         raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
 
 
@@ -142,14 +156,13 @@ def decode(data: bytes, target: tuple[int, int] | None = None) -> Image.Image:
     img = _open(data)
     try:
         if target and img.format in ("JPEG", "MPO"):
-            orientation = img.getexif().get(0x0112, 1)
-            want = (target[1], target[0]) if orientation in ROTATED else target
+            want = (target[1], target[0]) if _orientation(img) in ROTATED else target
             img.draft("RGB", want)
         img.seek(0)
         img.load()
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except BROKEN as exc:
         raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
 
 
@@ -173,7 +186,8 @@ def encode(img: Image.Image, fmt: str = "PNG", *, max_bytes: int | None = None) 
     if fmt == "PNG":
         # Run-length strategy: on resampled photos it is about twice as fast as the default
         # deflate at level 1, and the files come out smaller (benchmarks/bench_prepare.py).
-        img.save(buf, "PNG", compress_level=1, compress_type=zlib.Z_RLE)
+        # No ICC profile: backends ignore it, and a large one makes decoders refuse the file.
+        img.save(buf, "PNG", compress_level=1, compress_type=zlib.Z_RLE, icc_profile=None)
         if max_bytes is None or buf.tell() <= max_bytes:
             return ImageData(buf.getvalue(), mime)
         return encode(img, "JPEG", max_bytes=max_bytes)
