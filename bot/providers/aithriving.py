@@ -16,7 +16,6 @@ from pydantic import Field
 from bot.errors import (
     ContentFiltered,
     InvalidProviderRequest,
-    JobFailed,
     ProviderAuthError,
     ProviderCreditsError,
     ProviderError,
@@ -26,7 +25,7 @@ from bot.errors import (
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
 from bot.providers.http import error_for_status, parse_retry_after, send
-from bot.providers.results import decode_image
+from bot.providers.results import decode_image, failed_job
 from bot.redact import redact
 
 log = logging.getLogger(__name__)
@@ -178,13 +177,7 @@ def message_failure(message: Any, *, accepted: bool) -> ProviderError:
     """The error for a ``code: -1`` answer; an unknown message is a failed job."""
     text = redact(str(message or "").strip())[:200]
     error = classify(text, accepted=False)
-    if error is not None:
-        return error
-    reason = f" ({text.rstrip('.')})" if text else ""
-    return JobFailed(
-        f"The image service could not finish this image{reason}; your credits were refunded.",
-        accepted=accepted,
-    )
+    return error if error is not None else failed_job(text, accepted=accepted)
 
 
 def http_failure(response: httpx.Response) -> ProviderError:

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 from pydantic import Field
 
-from bot.errors import ContentFiltered, JobFailed, ProviderCreditsError, ProviderError
+from bot.errors import ContentFiltered, ProviderCreditsError, ProviderError
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
 from bot.providers.http import error_for_status, parse_retry_after, send
-from bot.providers.results import decode_image
+from bot.providers.results import decode_image, failed_job
 from bot.redact import redact
 
 log = logging.getLogger(__name__)
@@ -141,11 +141,7 @@ def _failure(
     if status in (400, 402, 403) and any(word in lowered for word in _CREDIT_WORDS):
         return ProviderCreditsError()
     if 200 <= status < 300:
-        reason = f" ({detail.rstrip('.')})" if detail else ""
-        return JobFailed(
-            f"The image service could not finish this image{reason}; your credits were refunded.",
-            accepted=accepted,
-        )
+        return failed_job(detail, accepted=accepted)
     return error_for_status(status, detail, retry_after=retry_after, accepted=accepted)
 
 

@@ -26,7 +26,7 @@ from bot.providers.http import (
     parse_retry_after,
     send,
 )
-from bot.providers.results import check_rules, decode_image
+from bot.providers.results import check_rules, decode_image, failed_job
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +238,7 @@ def failure(response: httpx.Response, *, accepted: bool) -> ProviderError:
         low = detail.lower()
         status = next((code for word, code in MESSAGE_STATUS if word in low), 400)
     if status == 400 and accepted:
-        reason = f" ({detail.rstrip('.')})" if detail else ""
-        return JobFailed(f"The image service could not finish this image{reason}; your credits "
-                         "were refunded.", accepted=True)
+        return failed_job(detail)
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if retry_after is None:
         retry_after = body_retry_after(response)

@@ -59,3 +59,11 @@ def decode_image(answer: bytes | str) -> ImageData:
             raise JobFailed(NOT_AN_IMAGE, accepted=True)
     return ImageData(answer, mime)
 
+
+
+def failed_job(reason: str = "", *, accepted: bool = True) -> JobFailed:
+    """The error for a job the service could not finish, quoting its reason when it gave one."""
+    reason = reason.strip().rstrip(".")
+    quoted = f" ({reason})" if reason else ""
+    return JobFailed(f"The image service could not finish this image{quoted}; your credits were "
+                     "refunded.", accepted=accepted)

@@ -27,7 +27,7 @@ from bot.providers.http import (
     parse_retry_after,
     send,
 )
-from bot.providers.results import check_rules, decode_image
+from bot.providers.results import check_rules, decode_image, failed_job
 from bot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -267,9 +267,7 @@ def failure(response: httpx.Response, *, accepted: bool) -> ProviderError:
     if status in (402, 403) and any(word in detail.lower() for word in CREDIT_WORDS):
         status = 402
     if accepted and status in (400, 404, 409, 422):
-        reason = f" ({detail.rstrip('.')})" if detail else ""
-        return JobFailed(f"The image service could not finish this image{reason}; your credits "
-                         "were refunded.", accepted=True)
+        return failed_job(detail)
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if retry_after is None:
         retry_after = body_retry_after(response)
@@ -282,9 +280,7 @@ def job_failure(remote: dict[str, Any]) -> ProviderError:
     reason = str(metadata.get("error") or "") if isinstance(metadata, dict) else ""
     if "nsfw" in reason.lower():
         return ContentFiltered(accepted=True)
-    reason = redact(reason.strip().rstrip("."))[:200]
-    return JobFailed(f"The image service could not finish this image ({reason}); your credits "
-                     "were refunded." if reason else None, accepted=True)
+    return failed_job(redact(reason.strip().rstrip("."))[:200])
 
 
 def _int(value: Any) -> int | None:
