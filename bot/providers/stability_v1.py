@@ -9,7 +9,13 @@ import httpx
 from bot.errors import InvalidProviderRequest
 from bot.models import Params, SizeRules
 from bot.providers.results import decode_image
-from bot.providers.stability_wire import STYLE_PRESETS, Outcome, finish, optional_seed
+from bot.providers.stability_wire import (
+    STYLE_PRESETS,
+    Outcome,
+    finish,
+    image_answer,
+    optional_seed,
+)
 
 MAX_PROMPT = 2000
 SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768),
@@ -76,10 +82,8 @@ def accept_header(mode: str) -> str:
 
 def parse(response: httpx.Response) -> Outcome:
     """Artifacts from a JSON answer, or one image with ``Finish-Reason``/``Seed`` headers."""
-    if response.headers.get("content-type", "").startswith("image/"):
-        image = decode_image(response.content)
-        reason = response.headers.get("Finish-Reason", "SUCCESS")
-        return finish([(image, optional_seed(response.headers.get("Seed")), reason)])
+    if (outcome := image_answer(response)) is not None:
+        return outcome
     body: Any = response.json()
     artifacts = body["artifacts"]
     if not isinstance(artifacts, list) or not artifacts:

@@ -9,7 +9,13 @@ import httpx
 from bot.errors import InvalidProviderRequest
 from bot.models import Params, SizeRules
 from bot.providers.results import decode_image
-from bot.providers.stability_wire import STYLE_PRESETS, Outcome, finish, optional_seed
+from bot.providers.stability_wire import (
+    STYLE_PRESETS,
+    Outcome,
+    finish,
+    image_answer,
+    optional_seed,
+)
 
 MAX_PROMPT = 10000
 SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3-large",
@@ -53,10 +59,8 @@ def accept_header(mode: str) -> str:
 
 def parse(response: httpx.Response) -> Outcome:
     """Image bytes with ``finish-reason``/``seed`` headers, or ``{image, finish_reason, seed}``."""
-    if response.headers.get("content-type", "").startswith("image/"):
-        image = decode_image(response.content)
-        reason = response.headers.get("finish-reason", "SUCCESS")
-        return finish([(image, optional_seed(response.headers.get("seed")), reason)])
+    if (outcome := image_answer(response)) is not None:
+        return outcome
     body: Any = response.json()
     reason = str(body.get("finish_reason", "SUCCESS"))
     return finish([(decode_image(body["image"]), optional_seed(body.get("seed")), reason)])

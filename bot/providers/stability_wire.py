@@ -1,4 +1,4 @@
-"""What Stability's v1 and v2beta APIs share on the wire: error bodies and finish reasons."""
+"""What Stability's v1 and v2beta APIs share on the wire: errors, finish reasons, image bodies."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.errors import (
 )
 from bot.models import ImageData
 from bot.providers.http import error_for_status, parse_retry_after
+from bot.providers.results import decode_image
 from bot.redact import redact
 
 STYLE_PRESETS = (
@@ -78,6 +79,16 @@ def finish(images: list[tuple[ImageData, int | None, str]]) -> Outcome:
     if not kept:
         raise JobFailed(accepted=True)
     return Outcome(tuple(image for image, _ in kept), kept[0][1], filtered)
+
+
+def image_answer(response: httpx.Response) -> Outcome | None:
+    """The outcome of an answer whose body is the image itself, or None for a JSON answer."""
+    if not response.headers.get("content-type", "").startswith("image/"):
+        return None
+    # httpx headers ignore case: v1 sends Finish-Reason and Seed, v2beta finish-reason and seed.
+    reason = response.headers.get("finish-reason", "SUCCESS")
+    seed = optional_seed(response.headers.get("seed"))
+    return finish([(decode_image(response.content), seed, reason)])
 
 
 def optional_seed(value: Any) -> int | None:
