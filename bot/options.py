@@ -7,6 +7,7 @@ The caption parser, the Discord slash command and the ``/set`` commands all go t
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -128,8 +129,22 @@ def _name(what: str) -> Callable[[str], str]:
     return parse
 
 
+def clean_text(text: str) -> str:
+    """Drop control and format characters (keeping line breaks as spaces)."""
+    out = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in "\n\r\t":
+            out.append(" ")
+        elif category in ("Cc", "Cs", "Co") or (category == "Cf" and char not in "\u200d"):
+            continue
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def _text(text: str) -> str:
-    value = " ".join(text.split())
+    value = " ".join(clean_text(text).split())
     if len(value) > 1000:
         raise OptionError("--no can hold at most 1000 characters.")
     return value
@@ -177,6 +192,11 @@ SPECS["count"] = SPECS["samples"]
 FLAGS: dict[str, OptionSpec] = {flag: spec for spec in SPEC_LIST for flag in spec.flags}
 
 
+def quote(text: str, limit: int = 40) -> str:
+    """What the user typed, cut to ``limit`` characters, for an error message that must fit."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def option_names() -> str:
     """The allowed flags, for error messages."""
     return ", ".join(spec.flags[0] for spec in SPEC_LIST)
@@ -186,7 +206,7 @@ def parse_value(name: str, text: str) -> tuple[str, Any]:
     """Parse one option given by field name, alias or flag; returns (field, value)."""
     spec = SPECS.get(name.strip().lstrip("-—").lower())
     if spec is None:
-        raise OptionError(f"Unknown option {name!r}. Allowed: {option_names()}.")
+        raise OptionError(f"Unknown option {quote(name)!r}. Allowed: {option_names()}.")
     return spec.field, spec.parse(text)
 
 

@@ -9,11 +9,10 @@ Phones turn ``--`` into an em or en dash, so ``—steps`` means ``--steps``.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import OptionError
-from bot.options import FLAGS, Overrides, option_names
+from bot.options import FLAGS, Overrides, clean_text, option_names, quote
 
 COMMAND = re.compile(r"^\s*/(?P<name>[A-Za-z0-9_]+)(?:@(?P<bot>[A-Za-z0-9_]+))?(?:\s+|$)")
 OPENING_QUOTES = {'"': '"', "“": "”", "„": "“", "«": "»"}
@@ -24,20 +23,6 @@ GREEDY = frozenset({"negative_prompt"})
 class ParsedRequest:
     prompt: str
     overrides: Overrides
-
-
-def clean_text(text: str) -> str:
-    """Drop control and format characters (keeping line breaks as spaces)."""
-    out = []
-    for char in text:
-        category = unicodedata.category(char)
-        if char in "\n\r\t":
-            out.append(" ")
-        elif category in ("Cc", "Cs", "Co") or (category == "Cf" and char not in "\u200d"):
-            continue
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 def strip_command(text: str) -> tuple[str | None, str]:
@@ -89,7 +74,7 @@ def parse_caption(text: str) -> ParsedRequest:
             continue
         spec = FLAGS.get(flag)
         if spec is None:
-            raise OptionError(f"Unknown option {flag}. Allowed: {option_names()}.")
+            raise OptionError(f"Unknown option {quote(flag)}. Allowed: {option_names()}.")
         if spec.field in values:
             raise OptionError(f"{spec.flags[0]} is given twice.")
         if "=" in word:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import OptionError, PolicyError
-from bot.options import SPECS, Overrides, parse_value
+from bot.options import SPECS, Overrides, parse_value, quote
 
 LOCKABLE = ("strength", "steps", "cfg", "size", "aspect", "style", "negative_prompt",
             "provider", "model", "samples")
@@ -120,7 +120,7 @@ def _names(value: str) -> list[str]:
 def _lock_field(name: str) -> str:
     spec = SPECS.get(name.strip().lstrip("-").lower())
     if spec is None or spec.field not in LOCKABLE:
-        raise OptionError(f"Cannot lock {name!r}; lockable: {', '.join(LOCKABLE)}.")
+        raise OptionError(f"Cannot lock {quote(name)!r}; lockable: {', '.join(LOCKABLE)}.")
     return spec.field
 
 
@@ -178,7 +178,7 @@ def change_chat_setting(settings: dict[str, Any], key: str, value: str) -> tuple
         new["defaults"][field] = Overrides(**{field: parsed}).to_dict()[field]
         return new, f"Chat default {field} is now {new['defaults'][field]}."
     allowed = ", ".join([*POLICY_HELP, "or any option name"])
-    raise OptionError(f"Unknown setting {key!r}. Settings: {allowed}.")
+    raise OptionError(f"Unknown setting {quote(key)!r}. Settings: {allowed}.")
 
 
 def describe_policy(policy: ChatPolicy) -> list[str]:

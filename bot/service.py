@@ -22,7 +22,7 @@ from bot.errors import BotError, JobCancelled, JobFailed, OptionError, PolicyErr
 from bot.events import Done, Failed, Progress, Queued, Started
 from bot.jobs import GenerationRequest, JobHandle, UploadSpool
 from bot.models import ProviderJob
-from bot.options import Overrides
+from bot.options import Overrides, clean_text
 from bot.policy import ChatPolicy, chat_defaults, check_text
 from bot.providers.base import Provider, Reporter
 from bot.queue import Lane
@@ -80,7 +80,7 @@ class GenerationService:
         """Check, price, reserve and queue a request; raises a ``UserError`` with the reason."""
         if self._stopping:
             raise QueueFull("The bot is restarting; please try again in a minute.")
-        prompt = request.prompt.strip()
+        prompt = clean_text(request.prompt).strip()  # adapters may pass text unparsed
         if not prompt:
             raise OptionError("Please describe what to make, e.g. /img2img a watercolor painting.")
         limits = self.config.limits
