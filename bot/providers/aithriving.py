@@ -100,12 +100,13 @@ class AIThrivingProvider(Provider):
                               retry_statuses=SUBMIT_RETRY)
         if not response.is_success:
             raise http_failure(response)
-        reporter.accept()
-        body = response.json()
-        if not isinstance(body, dict) or "code" not in body:
-            raise ValueError("the answer has no code")
-        if body["code"] != 0:
+        body = _object(response)
+        if body is not None and body.get("code", 0) != 0:
+            # A refusal on HTTP 200 (a bad key, no credits) is not a job taken; its message says.
             raise message_failure(body.get("message"), accepted=True)
+        reporter.accept()
+        if body is None or "code" not in body:
+            raise ValueError("the answer has no code")
         data = body["data"]
         if not isinstance(data, dict):
             raise ValueError("a success without data")
@@ -190,11 +191,17 @@ def http_failure(response: httpx.Response) -> ProviderError:
     return error or error_for_status(response.status_code, message, retry_after=retry_after)
 
 
-def _message(response: httpx.Response) -> str:
+def _object(response: httpx.Response) -> dict[str, Any] | None:
+    """The JSON object of an answer, or None when it has none."""
     try:
         body = response.json()
     except ValueError:
-        return ""
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _message(response: httpx.Response) -> str:
+    body = _object(response)
+    if body is not None and isinstance(body.get("message"), str):
         return redact(body["message"].strip())[:200]
     return ""

@@ -149,7 +149,9 @@ class Provider(ABC):
         except asyncio.CancelledError:
             await self._cancel_quietly(job, reporter)
             raise
-        except ProviderError:
+        except ProviderError as exc:
+            # The HTTP helpers cannot know whether the backend had taken the job; the reporter does.
+            exc.accepted = exc.accepted or reporter.accepted
             raise
         except httpx.TimeoutException as exc:
             raise ProviderTimeout(accepted=reporter.accepted) from exc

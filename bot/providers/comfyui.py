@@ -16,7 +16,7 @@ import aiohttp
 import httpx
 from pydantic import Field, field_validator
 
-from bot.errors import InvalidProviderRequest, JobFailed, ProviderError
+from bot.errors import InvalidProviderRequest, JobFailed
 from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.comfyui_workflow import (
@@ -82,14 +82,6 @@ class ComfyUIProvider(Provider):
         return self.size_rules
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
-        try:
-            return await self._run(job, reporter)
-        except ProviderError as exc:
-            # The HTTP helpers cannot know whether ComfyUI had queued the prompt; we do.
-            exc.accepted = exc.accepted or reporter.accepted
-            raise
-
-    async def _run(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         params = job.params
         client_id = uuid.uuid4().hex
         # Connect before queueing so that no event of this prompt can be missed.

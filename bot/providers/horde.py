@@ -71,14 +71,6 @@ class HordeProvider(Provider):
         self.cfg = settings
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
-        try:
-            return await self._run(job, reporter)
-        except ProviderError as exc:
-            # The HTTP helpers cannot know whether the Horde had taken the request; we do.
-            exc.accepted = exc.accepted or reporter.accepted
-            raise
-
-    async def _run(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         source = await asyncio.to_thread(_webp_base64, job.image)
         request_id = await self._submit(self._payload(job.params, source), reporter)
         try:

@@ -215,11 +215,7 @@ def parse(response: httpx.Response, *, accepted: bool) -> dict[str, Any]:
     """The body of a ModelsLab answer, or the mapped error for any failure shape."""
     if not response.is_success:
         raise failure(response, accepted=accepted)
-    try:
-        data = json_body(response)
-    except ProviderError as exc:
-        exc.accepted = accepted
-        raise
+    data = json_body(response)
     if not isinstance(data, dict):
         raise TypeError("the answer is not a JSON object")
     status = data.get("status")

@@ -126,11 +126,7 @@ class ScenarioProvider(Provider):
                               **kwargs)
         if not response.is_success:
             raise failure(response, accepted=accepted)
-        try:
-            return json_body(response)
-        except ProviderError as exc:
-            exc.accepted = accepted
-            raise
+        return json_body(response)
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         check_rules(job.params, self.rules, steps=True)

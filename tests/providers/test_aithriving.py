@@ -109,6 +109,7 @@ async def test_code_minus_one_on_http_200(fake: FakeAIThriving, http: httpx.Asyn
     fake.plan(outcome)
     error = await run_error(build(fake, http))
     assert type(error) is expected
+    assert error.accepted is (expected in (ContentFiltered, JobFailed))  # a refusal is not
     assert len(fake.forms) == 1  # a failure in the envelope is not retried blindly
 
 
