@@ -21,10 +21,10 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
-from bot.providers.base import HttpProviderSettings, Provider, Reporter
+from bot.providers.base import HttpProviderSettings, Provider, Reporter, env_name, env_secret
 from bot.providers.http import error_detail, json_body, raise_for_status, send
 from bot.providers.results import decode_image
-from bot.redact import redact, register_secret
+from bot.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +56,13 @@ class A1111Settings(HttpProviderSettings):
         return self
 
     def resolve_secrets(self, name: str, environ: Mapping[str, str]) -> None:
-        if self.password is None:
-            env_name = self.password_env or f"{name.upper().replace('-', '_')}_PASSWORD"
-            value = environ.get(env_name)
-            if value:
-                self.password = SecretStr(value)
-        if self.password is not None:
-            register_secret(self.password.get_secret_value())
-            if self.username is None:
-                raise ConfigError(f"providers.{name}.username: a password needs a username")
-        elif self.username is not None:
+        self.password = env_secret(self.password, environ,
+                                   self.password_env or env_name(name, "PASSWORD"))
+        if self.password is not None and self.username is None:
+            raise ConfigError(f"providers.{name}.username: a password needs a username")
+        if self.password is None and self.username is not None:
             raise ConfigError(f"providers.{name}.password: username is set but no password "
-                              f"(set it here or in {name.upper().replace('-', '_')}_PASSWORD)")
+                              f"(set it here or in {env_name(name, 'PASSWORD')})")
 
     def basic_auth(self) -> httpx.BasicAuth | None:
         if self.username is None or self.password is None:

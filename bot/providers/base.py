@@ -36,6 +36,21 @@ class ProviderSettings(BaseModel):
         """Fill secrets from the environment; subclasses with keys override this."""
 
 
+def env_name(name: str, suffix: str) -> str:
+    """Where a provider's secret is looked up by default: ``my-webui`` → ``MY_WEBUI_{suffix}``."""
+    return f"{name.upper().replace('-', '_')}_{suffix}"
+
+
+def env_secret(value: SecretStr | None, environ: Mapping[str, str],
+               variable: str) -> SecretStr | None:
+    """``value``, else the secret in ``variable`` of the environment; registered for redaction."""
+    if value is None and environ.get(variable):
+        value = SecretStr(environ[variable])
+    if value is not None:
+        register_secret(value.get_secret_value())
+    return value
+
+
 class HttpProviderSettings(ProviderSettings):
     """Keys of backends reached over HTTP."""
 
@@ -50,13 +65,8 @@ class HttpProviderSettings(ProviderSettings):
     poll_interval: float = Field(2.0, gt=0)
 
     def resolve_secrets(self, name: str, environ: Mapping[str, str]) -> None:
-        if self.api_key is None:
-            env_name = self.api_key_env or f"{name.upper().replace('-', '_')}_API_KEY"
-            value = environ.get(env_name)
-            if value:
-                self.api_key = SecretStr(value)
-        if self.api_key is not None:
-            register_secret(self.api_key.get_secret_value())
+        self.api_key = env_secret(self.api_key, environ,
+                                  self.api_key_env or env_name(name, "API_KEY"))
 
     @property
     def base_url(self) -> str:

@@ -18,7 +18,14 @@ from pydantic import Field, SecretStr
 
 from bot.errors import ContentFiltered, JobFailed, ProviderError
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
-from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
+from bot.providers.base import (
+    HttpProviderSettings,
+    Provider,
+    ProviderSettings,
+    Reporter,
+    env_name,
+    env_secret,
+)
 from bot.providers.http import (
     body_retry_after,
     error_detail,
@@ -68,13 +75,9 @@ class ScenarioSettings(HttpProviderSettings):
 
     def resolve_secrets(self, name: str, environ: Mapping[str, str]) -> None:
         super().resolve_secrets(name, environ)
-        if self.api_secret is None:
-            env_name = self.api_secret_env or f"{name.upper().replace('-', '_')}_API_SECRET"
-            value = environ.get(env_name)
-            if value:
-                self.api_secret = SecretStr(value)
+        self.api_secret = env_secret(self.api_secret, environ,
+                                     self.api_secret_env or env_name(name, "API_SECRET"))
         if self.api_secret is not None:
-            register_secret(self.api_secret.get_secret_value())
             register_secret(self.basic_token())
 
     def secret(self) -> str:
