@@ -97,13 +97,16 @@ async def send(
             raise ProviderUnavailable() from exc
         if response.status_code in statuses and attempt + 1 < retry.attempts:
             await response.aread()
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if retry_after is None:
-                retry_after = body_retry_after(response)
-            await asyncio.sleep(retry.delay(attempt, retry_after))
+            await asyncio.sleep(retry.delay(attempt, retry_after_of(response)))
             continue
         return response
     raise ProviderUnavailable() from last_exc  # pragma: no cover - loop always returns or raises
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """Seconds the service asks us to wait: its Retry-After header, else a body field."""
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    return seconds if seconds is not None else body_retry_after(response)
 
 
 def body_retry_after(response: httpx.Response) -> float | None:

@@ -18,14 +18,7 @@ from pydantic import Field, model_validator
 from bot.errors import ContentFiltered, JobFailed, ProviderError, ProviderUnavailable
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
-from bot.providers.http import (
-    body_retry_after,
-    error_detail,
-    error_for_status,
-    json_body,
-    parse_retry_after,
-    send,
-)
+from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
 from bot.providers.results import check_rules, decode_image, failed_job
 
 log = logging.getLogger(__name__)
@@ -235,11 +228,9 @@ def failure(response: httpx.Response, *, accepted: bool) -> ProviderError:
         status = next((code for word, code in MESSAGE_STATUS if word in low), 400)
     if status == 400 and accepted:
         return failed_job(detail)
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if retry_after is None:
-        retry_after = body_retry_after(response)
     log.info("modelslab answered HTTP %s: %s", response.status_code, detail)
-    return error_for_status(status, detail, retry_after=retry_after, accepted=accepted)
+    return error_for_status(status, detail, retry_after=retry_after_of(response),
+                            accepted=accepted)
 
 
 def _number(value: Any) -> float | None:

@@ -26,14 +26,7 @@ from bot.providers.base import (
     env_name,
     env_secret,
 )
-from bot.providers.http import (
-    body_retry_after,
-    error_detail,
-    error_for_status,
-    json_body,
-    parse_retry_after,
-    send,
-)
+from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
 from bot.providers.results import check_rules, decode_image, failed_job
 from bot.redact import redact, register_secret
 
@@ -267,10 +260,8 @@ def failure(response: httpx.Response, *, accepted: bool) -> ProviderError:
         status = 402
     if accepted and status in (400, 404, 409, 422):
         return failed_job(detail)
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if retry_after is None:
-        retry_after = body_retry_after(response)
-    return error_for_status(status, detail, retry_after=retry_after, accepted=accepted)
+    return error_for_status(status, detail, retry_after=retry_after_of(response),
+                            accepted=accepted)
 
 
 def job_failure(remote: dict[str, Any]) -> ProviderError:
