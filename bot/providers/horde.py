@@ -24,7 +24,7 @@ from bot.errors import (
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import RetryPolicy, error_for_status, json_body, parse_retry_after, send
-from bot.providers.results import decode_image
+from bot.providers.results import fetch_image
 from bot.redact import redact
 
 ANONYMOUS_KEY = "0000000000"  # AI Horde's documented anonymous key; not a secret
@@ -177,7 +177,8 @@ class HordeProvider(Provider):
         if not usable and generations:
             raise JobFailed("The AI Horde worker could not read the input image; "
                             "your credits were refunded.", accepted=True)
-        images = tuple([await self._image(str(gen["img"])) for gen in usable])
+        images = tuple([await fetch_image(self.http, str(gen["img"]), self.cfg)
+                        for gen in usable])
         if usable:
             reporter.record("worker", usable[0].get("worker_name"))
             reporter.record("model", usable[0].get("model"))
@@ -185,18 +186,6 @@ class HordeProvider(Provider):
         reporter.progress(1.0)
         return GenerationResult(images=images, seed=seed, nsfw_filtered=censored > 0,
                                 metadata=dict(reporter.metadata))
-
-    async def _image(self, img: str) -> ImageData:
-        if not img.startswith(("https://", "http://")):
-            return decode_image(img)
-        # A presigned storage URL: no apikey header, it is not the Horde's host.
-        response = await send(self.http, "GET", img, retry=self.cfg.retry_policy(),
-                              timeout=self.cfg.timeouts())
-        if not response.is_success:
-            raise JobFailed("The finished image could not be downloaded from AI Horde; "
-                            "your credits were refunded.", accepted=True)
-        mime = response.headers.get("content-type", "").split(";")[0].strip()
-        return ImageData(response.content, mime if mime.startswith("image/") else "image/webp")
 
     async def cancel(self, job: ProviderJob, reporter: Reporter) -> None:
         request_id = reporter.metadata.get("horde_id")

@@ -15,11 +15,11 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, model_validator
 
-from bot.errors import ContentFiltered, JobFailed, ProviderError, ProviderUnavailable
+from bot.errors import ContentFiltered, ProviderError, ProviderUnavailable
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
-from bot.providers.results import check_rules, decode_image, failed_job
+from bot.providers.results import check_rules, failed_job, fetch_image
 
 log = logging.getLogger(__name__)
 
@@ -172,23 +172,13 @@ class ModelsLabProvider(Provider):
         if not isinstance(links, list):
             raise TypeError("output is not a list")
         reporter.progress(1.0, 0.0, "Downloading")
-        images = tuple([await self._download(str(item)) for item in links])
+        images = tuple([await fetch_image(self.http, str(item), self.cfg) for item in links])
         meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
         seed = _int(meta.get("seed") if meta else None)
         if data.get("generationTime") is not None:
             reporter.record("generation_time", data["generationTime"])
         return GenerationResult(images=images, seed=job.params.seed if seed is None else seed,
                                 metadata={"modelslab_id": data.get("id")})
-
-    async def _download(self, item: str) -> ImageData:
-        if not item.startswith(("https://", "http://")):
-            return decode_image(item)
-        response = await send(self.http, "GET", item, retry=self.cfg.retry_policy(),
-                              timeout=self.cfg.timeouts())
-        if not response.is_success:
-            raise JobFailed("The finished image could not be downloaded; your credits were "
-                            "refunded.", accepted=True)
-        return decode_image(response.content)
 
     async def health(self) -> str:
         """Uploading a 1×1 PNG through base64_to_url checks key and reachability for free."""

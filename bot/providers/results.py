@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 
+import httpx
+
 from bot.errors import InvalidProviderRequest, JobFailed
 from bot.models import ImageData, Params, SizeRules
+from bot.providers.base import HttpProviderSettings
+from bot.providers.http import send
 
 NOT_AN_IMAGE = "The image service sent something that is not an image; your credits were refunded."
 
@@ -59,6 +63,22 @@ def decode_image(answer: bytes | str) -> ImageData:
             raise JobFailed(NOT_AN_IMAGE, accepted=True)
     return ImageData(answer, mime)
 
+
+
+async def fetch_image(http: httpx.AsyncClient, item: str,
+                      settings: HttpProviderSettings) -> ImageData:
+    """A finished image given inline (base64) or as a URL, which is fetched without credentials.
+
+    Result URLs are signed or public storage, not the API host: a key sent there would leak.
+    """
+    if not item.startswith(("https://", "http://")):
+        return decode_image(item)
+    response = await send(http, "GET", item, retry=settings.retry_policy(),
+                          timeout=settings.timeouts())
+    if not response.is_success:
+        raise JobFailed("The finished image could not be downloaded; your credits were "
+                        "refunded.", accepted=True)
+    return decode_image(response.content)
 
 
 def failed_job(reason: str = "", *, accepted: bool = True) -> JobFailed:

@@ -27,7 +27,7 @@ from bot.providers.base import (
     env_secret,
 )
 from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
-from bot.providers.results import check_rules, decode_image, failed_job
+from bot.providers.results import check_rules, failed_job, fetch_image
 from bot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class ScenarioProvider(Provider):
             if asset.get("nsfw") and not job.params.nsfw_allowed:
                 flagged += 1
                 continue
-            images.append(await self._download(asset["url"]))
+            images.append(await fetch_image(self.http, str(asset["url"]), self.cfg))
             metadata = asset.get("metadata")
             if seed is None and isinstance(metadata, dict):
                 seed = _int(metadata.get("seed"))
@@ -217,15 +217,6 @@ class ScenarioProvider(Provider):
                                 nsfw_filtered=bool(flagged),
                                 metadata={"scenario_job_id": remote.get("jobId"),
                                           "asset_ids": list(asset_ids)})
-
-    async def _download(self, url: str) -> ImageData:
-        # The signed URL authorises itself; an Authorization header would leak the key to a CDN.
-        response = await send(self.http, "GET", url, retry=self.cfg.retry_policy(),
-                              timeout=self.cfg.timeouts())
-        if not response.is_success:
-            raise JobFailed("The finished image could not be downloaded; your credits were "
-                            "refunded.", accepted=True)
-        return decode_image(response.content)
 
     async def cancel(self, job: ProviderJob, reporter: Reporter) -> None:
         """Ask Scenario to cancel the inference job this attempt started, if any."""
