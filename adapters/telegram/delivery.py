@@ -172,7 +172,6 @@ class ProgressMessage:
         text = esc(line) + self.footer
         if self.gone or self.message_id is None or (text == self._shown and markup):
             return
-        self._last = time.monotonic()
         try:
             await self.bot.edit_message_text(text=text, chat_id=self.target.chat_id,
                                              message_id=self.message_id, parse_mode="HTML",
@@ -188,6 +187,9 @@ class ProgressMessage:
         except TelegramAPIError as exc:
             log.warning("progress edit failed: %s", exc)
             return
+        finally:
+            # Counted from the answer, so Telegram never sees two edits closer than interval.
+            self._last = time.monotonic()
         self._shown = text
 
 

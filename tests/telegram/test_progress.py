@@ -20,6 +20,7 @@ async def test_progress_is_edited_then_the_result_arrives(
         first = tg.send(fake.build.photo(caption="/img2img one"))
         second = tg.send(fake.build.photo(caption="/img2img two", user_id=777))
         status = await tg.reply(first, kind="text")
+        queued = await tg.reply(second, kind="text")
         assert status.button_texts == ["✖️ Cancel"]
         await tg.result(first, timeout=5)
         await tg.result(second, timeout=5)
@@ -28,7 +29,6 @@ async def test_progress_is_edited_then_the_result_arrives(
         assert any("Generating" in line and "%" in line for line in shown), shown
         assert status.deleted  # the result replaced it
         # The second job waited its turn and said so.
-        queued = await tg.reply(second, kind="text")
         lines = [h["text"] for h in queued.history] + [queued.text]
         assert any("Queued: position" in line or "Next in line" in line for line in lines)
         # At most one edit per interval per message.
