@@ -24,7 +24,7 @@ from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter, env_name, env_secret
 from bot.providers.http import error_detail, json_body, raise_for_status, send
 from bot.providers.results import decode_image
-from bot.redact import redact
+from bot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ class A1111Settings(HttpProviderSettings):
         if self.password is None and self.username is not None:
             raise ConfigError(f"providers.{name}.password: username is set but no password "
                               f"(set it here or in {env_name(name, 'PASSWORD')})")
+        if self.username is not None and self.password is not None:
+            # A server that echoes its request headers must not leak the encoded pair either.
+            pair = f"{self.username}:{self.password.get_secret_value()}"
+            register_secret(base64.b64encode(pair.encode()).decode("ascii"))
 
     def basic_auth(self) -> httpx.BasicAuth | None:
         if self.username is None or self.password is None:

@@ -242,8 +242,6 @@ async def test_a_real_process_at_debug_prints_no_secret(tmp_path: Path) -> None:
     assert not leaked(text), [line for line in text.splitlines() if leaked(line)][:3]
 
 
-@pytest.mark.xfail(strict=True, reason="bot/providers/a1111.py logs a server error's text "
-                   "with only the password masked, not the Basic header that encodes it")
 async def test_an_echoed_basic_auth_header_is_masked_in_the_log(
         tmp_path: Path, debug_log: io.StringIO) -> None:
     async with FakeStability(STAB_KEY) as stab, FakeKellyAPI(KELLY_KEY) as kelly, \
