@@ -17,6 +17,7 @@ from bot.errors import (
     JobCancelled,
     OptionError,
     PolicyError,
+    ProviderTimeout,
     ProviderUnavailable,
     QueueFull,
 )
@@ -56,7 +57,11 @@ class ScriptedProvider(Provider):
         if job.params.prompt.startswith("nsfw"):
             raise ContentFiltered()
         if random.random() < script.get("failure_rate", 0.0):
-            raise random.choice([ProviderUnavailable(), ContentFiltered(), ValueError("bad")])
+            failure = random.choice(["unavailable", "filtered", "malformed", "hang"])
+            if failure == "hang":
+                await asyncio.sleep(3600)  # the job timeout ends it
+            raise {"unavailable": ProviderUnavailable(), "filtered": ContentFiltered(),
+                   "malformed": ValueError("bad")}[failure]
         return GenerationResult(images=(job.image,) * job.params.samples, seed=1234)
 
 
@@ -211,9 +216,10 @@ async def test_style_and_forced_negative(app: App) -> None:
     await handle.wait()
 
 
-async def test_two_hundred_jobs_with_random_failures_keep_the_ledger_exact(app: App) -> None:
+async def test_two_hundred_jobs_with_random_failures_and_timeouts_keep_the_ledger_exact(app: App) -> None:
     ScriptedProvider.behaviour = {"failure_rate": 0.3}
     app.config.credits.initial = 1000
+    app.providers["main"].settings.timeout = 0.2  # hangs become timeouts quickly
     users = [UserRef("telegram", str(i)) for i in range(20)]
 
     async def one(i: int) -> Any:
@@ -230,6 +236,7 @@ async def test_two_hundred_jobs_with_random_failures_keep_the_ledger_exact(app: 
     finals = [r for r in results if r is not None]
     assert len(finals) == 200
     assert any(isinstance(r, Failed) for r in finals) and any(isinstance(r, Done) for r in finals)
+    assert any(isinstance(r, Failed) and isinstance(r.error, ProviderTimeout) for r in finals)
     assert await app.storage.drift() == []
     for user in users:
         balance = await app.storage.balance(user.key)
