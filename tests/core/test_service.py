@@ -216,7 +216,7 @@ async def test_style_and_forced_negative(app: App) -> None:
     await handle.wait()
 
 
-async def test_two_hundred_jobs_with_random_failures_and_timeouts_keep_the_ledger_exact(app: App) -> None:
+async def test_two_hundred_jobs_with_failures_and_timeouts_keep_the_ledger_exact(app: App) -> None:
     ScriptedProvider.behaviour = {"failure_rate": 0.3}
     app.config.credits.initial = 1000
     app.providers["main"].settings.timeout = 0.2  # hangs become timeouts quickly
