@@ -171,6 +171,7 @@ async def test_no_secret_in_logs_messages_or_requests(tmp_path: Path,
     log = debug_log.getvalue()
     assert "DEBUG" in log and "provider" in log
     assert not leaked(log), [line for line in log.splitlines() if leaked(line)][:3]
+    assert BASIC not in log, [line for line in log.splitlines() if BASIC in line][:3]
 
     # What reached the backends: the bot token nowhere; each credential only in its header.
     wire = [*sent, *(repr(c) for c in stab.calls), *(repr(h) for h in kelly.edit_headers),
@@ -240,6 +241,7 @@ async def test_a_real_process_at_debug_prints_no_secret(tmp_path: Path) -> None:
     text = "\n".join(outputs)
     assert "DEBUG" in text and "error:" in text and "seed" in text, text[-2000:]
     assert not leaked(text), [line for line in text.splitlines() if leaked(line)][:3]
+    assert BASIC not in text, [line for line in text.splitlines() if BASIC in line][:3]
 
 
 async def test_an_echoed_basic_auth_header_is_masked_in_the_log(
