@@ -7,7 +7,7 @@ gate opens and every job runs. RSS is read from /proc (the current value) and ge
 peak), against the RSS after start-up.
 
 Jobs hold the compressed upload and decode it only when they start; beyond a budget
-(``bot.service.QUEUED_UPLOADS_IN_MEMORY``) queued uploads wait in temporary files. For
+(``[limits] queued_uploads_in_memory``) queued uploads wait in temporary files. For
 comparison a second pass keeps every upload in memory, as the core did before the spool.
 
     python benchmarks/bench_memory.py [--jobs 500] [--photo-mb 5] [--no-compare]
@@ -38,10 +38,10 @@ from benchmarks.common import (
 )
 from bot import imaging
 from bot.app import running_app
+from bot.config import LimitsConfig
 from bot.events import Done
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
-from bot.service import QUEUED_UPLOADS_IN_MEMORY
 
 
 async def _pass(photo: bytes, jobs: int, budget: int | None) -> float:
@@ -96,7 +96,7 @@ async def main_async(args: argparse.Namespace) -> None:
           f"compressed, {info.width * info.height * 3 / 2**20:.0f} MiB decoded as RGB; "
           f"{args.jobs} of them: {args.jobs * len(photo) / 2**20:.0f} MiB compressed")
     print(f"-- the service as configured (uploads beyond "
-          f"{QUEUED_UPLOADS_IN_MEMORY / 2**20:.0f} MiB wait in temporary files)")
+          f"{LimitsConfig().queued_uploads_in_memory / 2**20:.0f} MiB wait in temporary files)")
     spooled = await _pass(photo, args.jobs, None)
     print(f"   target: <= 400 MB -> {'met' if spooled <= 400 else 'MISSED'}")
     if args.compare:

@@ -98,6 +98,9 @@ class LimitsConfig(_Section):
     max_queued_per_user: int = Field(3, ge=1)
     max_queue: int = Field(500, ge=1)
     max_side: int = Field(2048, ge=64)
+    queued_uploads_in_memory: int = Field(
+        64 * 1024 * 1024, ge=0,
+        description="bytes of queued uploads kept in RAM; beyond it they wait in temp files")
 
 
 DEFAULT_STYLES: dict[str, StyleConfig] = {

@@ -32,7 +32,6 @@ from storage.base import JobRecord, Storage
 log = logging.getLogger(__name__)
 # Uploads of queued jobs kept in RAM in all; the rest wait in temporary files
 # (500 queued 5 MB photos would otherwise hold 2.5 GB: benchmarks/bench_memory.py).
-QUEUED_UPLOADS_IN_MEMORY = 64 * 1024 * 1024
 
 
 class GenerationService:
@@ -45,7 +44,7 @@ class GenerationService:
         self.credits = Credits(config.credits, storage)
         self.lanes: dict[str, Lane[JobHandle]] = {name: Lane() for name in self.providers}
         self.active: dict[str, JobHandle] = {}
-        self.spool = UploadSpool(QUEUED_UPLOADS_IN_MEMORY)
+        self.spool = UploadSpool(config.limits.queued_uploads_in_memory)
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
 
