@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
-from aiogram.types import ReplyParameters
+from aiogram.types import ReplyParameters, User
 
 from adapters.telegram import buttons, commands_admin, commands_user, requests
 from adapters.telegram.command_list import register_commands
@@ -63,6 +64,23 @@ async def notify_interrupted(bot: Bot, app: App) -> None:
         await app.storage.mark_notified(job.id)
 
 
+async def _first_contact(bot: Bot, api_base: str, stop: asyncio.Event) -> User | None:
+    """getMe, retried with backoff while Telegram is unreachable (None if stopped meanwhile)."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return await bot.get_me()
+        except TelegramUnauthorizedError as exc:
+            raise ConfigError("telegram.token: Telegram refused the bot token") from exc
+        except TelegramNetworkError as exc:
+            log.error("cannot reach the Telegram Bot API at %s (%s); retrying in %.0f s",
+                      api_base, exc.message, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 60.0)
+    return None
+
+
 async def run_telegram(app: App, stop: asyncio.Event) -> None:
     """Run the bot (polling or webhook) until ``stop`` is set, then close everything."""
     config = app.config.telegram
@@ -72,10 +90,9 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     dp = build_dispatcher(app)
     deliveries: Deliveries = dp["deliveries"]
     try:
-        try:
-            me = await bot.get_me()
-        except TelegramUnauthorizedError as exc:
-            raise ConfigError("telegram.token: Telegram refused the bot token") from exc
+        me = await _first_contact(bot, config.api_base, stop)
+        if me is None:
+            return
         log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
         await register_commands(bot)
         await notify_interrupted(bot, app)
