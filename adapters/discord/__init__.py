@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
+import aiohttp
 import discord
 
 from adapters.discord.client import build_bot
@@ -18,15 +20,34 @@ from bot.errors import ConfigError
 
 __all__ = ["build_bot", "run_discord"]
 
+log = logging.getLogger(__name__)
+
 
 async def run_discord(app: App, stop: asyncio.Event) -> None:
-    """Run the bot until ``stop`` is set; jobs still on show are refunded and their users told."""
+    """Run the bot until ``stop`` is set; jobs still on show are refunded and their users told.
+
+    Discord unreachable at start (DNS, refused connection) is logged in one line and retried
+    with backoff; once connected, discord.py reconnects by itself.
+    """
     settings = app.config.discord
     if settings is None or settings.token is None:
         raise ConfigError("discord.token: set it, or DISCORD_BOT_TOKEN")
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await _run_once(app, settings.token.get_secret_value(), stop)
+            return
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
+                      settings.api_base, type(exc).__name__, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 60.0)
+
+
+async def _run_once(app: App, token: str, stop: asyncio.Event) -> None:
     bot = build_bot(app)
-    running = asyncio.create_task(bot.start(settings.token.get_secret_value()),
-                                  name="discord-bot")
+    running = asyncio.create_task(bot.start(token), name="discord-bot")
     stopping = asyncio.create_task(stop.wait(), name="discord-stop")
     try:
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -38,5 +59,6 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
         stopping.cancel()
         await live_of(bot).stop(app)
         await bot.close()
-        with contextlib.suppress(asyncio.CancelledError, discord.DiscordException):
+        with contextlib.suppress(asyncio.CancelledError, discord.DiscordException,
+                                 aiohttp.ClientError, OSError):
             await running
