@@ -12,6 +12,7 @@ by side to keep the wall time short.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -77,7 +78,8 @@ async def _kill_at_random(proc: asyncio.subprocess.Process, rng: random.Random) 
         await asyncio.sleep(rng.uniform(0.0, BACKEND_DELAY + 0.3))
         moment = "in flight"
     if proc.returncode is None:
-        os.kill(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have just finished by itself
+            os.kill(proc.pid, signal.SIGKILL)
     code = await proc.wait()
     return moment if code == -signal.SIGKILL else "finished first"
 
