@@ -101,14 +101,18 @@ async def cmd_credits(config: Config, args: argparse.Namespace) -> int:
             balance = await app.service.credits.grant(user, args.amount)
             print(f"{user.key}: balance {balance}")
             return 0
-        balance = await app.service.credits.balance(user)
+        # Looking must not create the user (and their welcome grant): read storage directly.
+        known = await app.storage.balance(user.key)
+        if known is None:
+            print(f"{user.key}: no such user", file=sys.stderr)
+            return 1
         history = await app.service.credits.history(user, 20)
         if args.json:
-            print(json.dumps({"user": user.key, "balance": balance, "ledger": [
+            print(json.dumps({"user": user.key, "balance": known, "ledger": [
                 {"amount": e.amount, "kind": e.kind, "job": e.job_id, "at": e.created_at}
                 for e in history]}))
         else:
-            print(f"{user.key}: balance {balance}")
+            print(f"{user.key}: balance {known}")
             for entry in history:
                 print("  " + describe_entry(entry))
     return 0

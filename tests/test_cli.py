@@ -84,6 +84,8 @@ async def test_bad_option_is_a_clear_error_and_costs_nothing(tmp_path: Path) -> 
 async def test_credits_grant_and_doctor(tmp_path: Path) -> None:
     async with FakeA1111() as fake:
         config = write_config(tmp_path, fake.base_url)
+        code, _, stderr = await cli(config, "credits", "show", "telegram:5")
+        assert code == 1 and "no such user" in stderr  # looking creates nobody
         code, stdout, _ = await cli(config, "credits", "grant", "telegram:5", "7")
         assert code == 0 and "telegram:5: balance 17" in stdout  # welcome 10 + 7
         code, stdout, _ = await cli(config, "doctor")
