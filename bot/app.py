@@ -39,7 +39,7 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
     service = GenerationService(config, storage, providers)
     try:
         interrupted = await service.start() if start_workers else []
-        yield App(config, storage, http, providers, service, Preferences(storage), interrupted)
+        yield App(config, storage, http, providers, service, service.preferences, interrupted)
     finally:
         await service.stop()
         for provider in providers.values():

@@ -22,8 +22,9 @@ from bot.errors import BotError, JobCancelled, JobFailed, OptionError, PolicyErr
 from bot.events import Done, Failed, Progress, Queued, Started
 from bot.jobs import GenerationRequest, JobHandle, UploadSpool
 from bot.models import ProviderJob
-from bot.options import Overrides, clean_text
+from bot.options import clean_text
 from bot.policy import ChatPolicy, chat_defaults, check_text
+from bot.preferences import Preferences
 from bot.providers.base import Provider, Reporter
 from bot.queue import Lane
 from bot.settings import Layers, resolve
@@ -42,6 +43,7 @@ class GenerationService:
         self.storage = storage
         self.providers = dict(providers)
         self.credits = Credits(config.credits, storage)
+        self.preferences = Preferences(storage)
         self.lanes: dict[str, Lane[JobHandle]] = {name: Lane() for name in self.providers}
         self.active: dict[str, JobHandle] = {}
         self.spool = UploadSpool(config.limits.queued_uploads_in_memory)
@@ -95,9 +97,9 @@ class GenerationService:
         info = await imaging.off_loop(imaging.probe, request.image,
                                       max_bytes=limits.max_input_bytes,
                                       max_pixels=limits.max_input_pixels)
-        user_settings = await self.storage.user_settings(request.user.key)
         layers = Layers(chat=chat_defaults(chat_settings),
-                        user=_user_defaults(user_settings), request=request.overrides)
+                        user=await self.preferences.user_defaults(request.user),
+                        request=request.overrides)
         resolved = resolve(prompt=prompt, layers=layers, defaults=self.config.defaults,
                            styles=self.config.styles, policy=policy, providers=self.providers,
                            input_size=(info.width, info.height),
@@ -228,10 +230,6 @@ class GenerationService:
                                                 metadata=_jsonable(metadata or {}))
         self.active.pop(handle.id, None)
         handle.emit(Failed(error=error, refunded=handle.price > 0, balance=balance))
-
-
-def _user_defaults(settings: dict[str, Any]) -> Overrides:
-    return Overrides.from_dict(settings.get("defaults", {}))
 
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
