@@ -128,7 +128,7 @@ async def cmd_doctor(config: Config, _: argparse.Namespace) -> int:
         print(f"{name}: {state}")
     async with running_app(config, start_workers=False) as app:
         stats = await app.storage.stats()
-        print(f"storage: ok ({config.storage.url}, {stats['users']} users)")
+        print(f"storage: ok ({config.storage.display_url}, {stats['users']} users)")
         for name, provider in app.providers.items():
             try:
                 status = await asyncio.wait_for(provider.health(), 30)

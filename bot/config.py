@@ -7,14 +7,25 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 from bot.providers.base import ProviderSettings
-from bot.redact import register_secret
+from bot.redact import redact_url, register_secret, url_password
 
 CONFIG_ENV = "IMG2IMG_CONFIG"
+STORAGE_URL_ENV = "IMG2IMG_STORAGE__URL"
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
 class _Section(BaseModel):
@@ -22,12 +33,32 @@ class _Section(BaseModel):
 
 
 class StorageConfig(_Section):
-    url: str = "sqlite:///data/img2img.db"
+    url: str = Field("sqlite:///data/img2img.db",
+                     description="sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        # The message names the scheme only: the URL may hold a password.
+        scheme = url.partition("://")[0]
+        if scheme not in STORAGE_SCHEMES or "://" not in url:
+            raise ValueError(f"unsupported scheme {scheme!r}; use sqlite:///path/to/file.db or "
+                             "postgresql://user:password@host:5432/database")
+        password = url_password(url)
+        if password:
+            register_secret(password)
+            register_secret(quote(password, safe=""))
+        return url
+
+    @property
+    def display_url(self) -> str:
+        """The URL with its password masked: for logs and ``doctor``."""
+        return redact_url(self.url)
 
     @property
     def sqlite_path(self) -> str:
         if not self.url.startswith("sqlite:///"):
-            raise ConfigError(f"storage.url: only sqlite:/// URLs are supported, got {self.url!r}")
+            raise ConfigError(f"storage.url: not an SQLite URL ({self.display_url})")
         return self.url.removeprefix("sqlite:///")
 
 
@@ -165,10 +196,23 @@ def _validate_providers(config: Config, environ: Mapping[str, str]) -> None:
     config.providers = typed
 
 
+def _storage_url_from_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
+    """IMG2IMG_STORAGE__URL overrides the file; DATABASE_URL applies when neither sets one."""
+    section = doc.get("storage")
+    if section is not None and not isinstance(section, dict):
+        return  # validation reports the bad table
+    section = dict(section or {})
+    url = env.get(STORAGE_URL_ENV) or (None if "url" in section else env.get("DATABASE_URL"))
+    if url:
+        section["url"] = url
+        doc["storage"] = section
+
+
 def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
     """Validate a parsed TOML document; secrets missing from it come from the environment."""
     env = os.environ if environ is None else environ
     doc = dict(data)
+    _storage_url_from_env(doc, env)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:

@@ -7,6 +7,7 @@ sentence an adapter can show as-is. Adapters turn errors into messages in exactl
 
     BotError
     ├── ConfigError                 bad configuration; stops start-up, names the key
+    ├── StorageUnavailable          the database cannot be reached or refused the login
     ├── UserError                   the request was refused before anything was charged
     │   ├── OptionError             an unknown or out-of-range option
     │   ├── ImageError              not an image, too large, corrupt
@@ -45,6 +46,10 @@ class BotError(Exception):
 
 class ConfigError(BotError):
     """The configuration is invalid; the message names the key."""
+
+
+class StorageUnavailable(BotError):
+    """The database cannot be reached or refused the login; the message never holds a password."""
 
 
 class UserError(BotError):

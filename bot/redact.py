@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from urllib.parse import parse_qsl, unquote, urlencode
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -25,6 +26,47 @@ def register_secret(value: str | None) -> None:
         _secrets.update(variants)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def _split_url(url: str) -> tuple[str, str, str, str] | None:
+    """(scheme, user info, rest of the location, query); None when ``url`` has no scheme."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    location, _, query = rest.partition("?")
+    # The last "@" ends the user info, so an unescaped "@" or "/" in a password stays in it.
+    userinfo, _, after = location.rpartition("@")
+    return scheme, userinfo, after, query
+
+
+def url_password(url: str) -> str | None:
+    """The password in a URL's user info or its ``password=`` query parameter, decoded."""
+    parts = _split_url(url)
+    if parts is None:
+        return None
+    _, userinfo, _, query = parts
+    if ":" in userinfo:
+        return unquote(userinfo.partition(":")[2])
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "password":
+            return value
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password masked, wherever it sits (user info or query string)."""
+    parts = _split_url(url)
+    if parts is None:
+        return url
+    scheme, userinfo, after, query = parts
+    if ":" in userinfo:
+        userinfo = userinfo.partition(":")[0] + ":***"
+    netloc = f"{userinfo}@{after}" if userinfo else after
+    if query:
+        pairs = [(k, "***" if k == "password" else v)
+                 for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = "?" + urlencode(pairs, safe="*")
+    return f"{scheme}://{netloc}{query}"
 
 
 def redact(text: str) -> str:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from storage.base import Storage
+from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_storage(url: str) -> Storage:
-    """A storage for ``url`` (not yet opened); only ``sqlite:///PATH`` is built in."""
+    """A storage for ``url`` (not yet opened), chosen by its scheme."""
     if url.startswith("sqlite:///"):
         return SQLiteStorage(url.removeprefix("sqlite:///"))
     if url == "sqlite://":
         return SQLiteStorage(":memory:")
-    raise ValueError(f"unsupported storage url {url!r} (use sqlite:///path/to/file.db)")
+    if url.startswith(POSTGRES_SCHEMES):
+        return PostgresStorage(url)
+    # Only the scheme: the rest of a URL may hold a password.
+    raise ValueError(f"unsupported storage url scheme {url.partition('://')[0]!r} "
+                     "(use sqlite:///path/to/file.db or postgresql://user:password@host/db)")
 
 
-__all__ = ["SQLiteStorage", "Storage", "open_storage"]
+__all__ = ["PostgresStorage", "SQLiteStorage", "Storage", "open_storage"]

@@ -1,12 +1,16 @@
-"""Shared test setup: a guard that fails any connection to a host other than loopback."""
+"""Shared test setup: a guard against non-loopback hosts, and a PostgreSQL server on demand."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+
+from tests.postgres_server import HOW_TO_RUN, URL_ENV, find_bindir, fresh_database, start_temporary
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -40,3 +44,32 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
 def _network_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: $IMG2IMG_TEST_POSTGRES_URL, or one started for this session.
+
+    In CI (``CI`` or the URL set) a missing server fails the tests; elsewhere they skip.
+    """
+    url = os.environ.get(URL_ENV)
+    if url:
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {HOW_TO_RUN}")
+        pytest.skip(f"PostgreSQL tests need a server: {HOW_TO_RUN}")
+    server = start_temporary(bindir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
+    """The URL of a new, empty database for this test alone."""
+    async with fresh_database(postgres_server) as url:
+        yield url

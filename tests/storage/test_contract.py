@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.errors import InsufficientCredits
-from storage import SQLiteStorage, Storage
+from storage import PostgresStorage, SQLiteStorage, Storage
 from storage.base import JobRecord
+from tests.postgres_server import fresh_database
 
-BACKENDS: dict[str, Callable[[Path], Storage]] = {
-    "sqlite": lambda tmp: SQLiteStorage(tmp / "test.db"),
-}
+BACKENDS = ("sqlite", "postgres")
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage = BACKENDS[request.param](tmp_path)
-    await storage.open()
-    yield storage
-    await storage.close()
+    """Each backend, empty; PostgreSQL gets a fresh database on the test server."""
+    if request.param == "sqlite":
+        storage: Storage = SQLiteStorage(tmp_path / "test.db")
+        await storage.open()
+        yield storage
+        await storage.close()
+        return
+    async with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        storage = PostgresStorage(url)
+        await storage.open()
+        yield storage
+        await storage.close()
 
 
 def job(job_id: str, user: str = "telegram:1", price: int = 2) -> JobRecord:

@@ -1,0 +1,331 @@
+"""PostgreSQL storage (asyncpg, a connection pool): for several bot processes on one database.
+
+Every write is one transaction on one pooled connection. Rows that a write reads and then
+changes are locked first (``FOR UPDATE``, or an ``UPDATE ... WHERE`` guard that PostgreSQL
+re-checks after waiting for a concurrent writer), so the default READ COMMITTED isolation gives
+the same outcomes as SQLite's one-writer-at-a-time: no overdraft, one refund per job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from bot.errors import InsufficientCredits, StorageUnavailable
+from bot.redact import redact, redact_url
+from storage.base import ACTIVE_STATUSES, Drift, JobRecord, LedgerEntry, Usage
+from storage.scripts import migration_scripts
+
+REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
+# Any constant works; it only has to be the same in every process that migrates this database.
+MIGRATION_LOCK = 0x1316_2B07
+Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+
+
+def _job_from_row(row: asyncpg.Record) -> JobRecord:
+    return JobRecord(
+        id=row["id"], user_key=row["user_key"], chat_key=row["chat_key"],
+        provider=row["provider"], status=row["status"], charge=row["charge"],
+        price=row["price"], params=row["params"], origin=row["origin"], seed=row["seed"],
+        error=row["error"], metadata=row["metadata"], created_at=row["created_at"],
+        started_at=row["started_at"], finished_at=row["finished_at"],
+    )
+
+
+def _count(status: str) -> int:
+    """The row count of a command tag such as ``UPDATE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _one(row: asyncpg.Record | None) -> asyncpg.Record:
+    """A row the query always returns (an aggregate, or a row this transaction holds)."""
+    if row is None:
+        raise RuntimeError("the query returned no row")
+    return row
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    # jsonb columns in and out as Python objects, like the SQLite backend's JSON text.
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads,
+                              schema="pg_catalog")
+
+
+class PostgresStorage:
+    """``Storage`` on a PostgreSQL database, shared safely by any number of processes."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
+                 connect_timeout: float = 10.0) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        self._pool: Pool | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=self.min_size, max_size=self.max_size,
+                timeout=self.connect_timeout, init=_init_connection)
+        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:
+            # from None: the driver's own exception may quote the DSN it was given.
+            raise StorageUnavailable(
+                f"Cannot open the PostgreSQL database {redact_url(self.url)}: "
+                f"{type(exc).__name__}: {redact(str(exc))}") from None
+        await self._migrate()
+        # Platforms re-deliver within minutes; a week of event ids is plenty.
+        async with self._tx() as conn:
+            await conn.execute("DELETE FROM processed_events WHERE created_at < $1",
+                               time.time() - 7 * 86400)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _migrate(self) -> None:
+        async with self._tx() as conn:
+            # Processes starting together on a new database take turns.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version integer "
+                               "PRIMARY KEY, applied_at double precision NOT NULL)")
+            done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, sql in migration_scripts("storage.postgres"):
+                if version not in done:
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2)",
+                                       version, time.time())
+
+    @property
+    def pool(self) -> Pool:
+        if self._pool is None:
+            raise RuntimeError("storage is not open")
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[Connection]:
+        """One transaction on a pooled connection: committed on exit, rolled back on error."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    # -- users and credits ---------------------------------------------------------------------
+    async def ensure_user(self, user_key: str, *, initial: int, daily_free: int,
+                          today: str) -> int:
+        async with self._tx() as conn:
+            now = time.time()
+            await conn.execute("INSERT INTO users (key, balance, created_at) VALUES ($1, 0, $2) "
+                               "ON CONFLICT (key) DO NOTHING", user_key, now)
+            row = _one(await conn.fetchrow("SELECT balance, last_topup FROM users "
+                                           "WHERE key = $1 FOR UPDATE", user_key))
+            balance, last_topup = int(row["balance"]), row["last_topup"]
+            if last_topup is None:
+                # First request (a row made only by /set or a grant has no top-up date yet).
+                await conn.execute("UPDATE users SET balance = balance + $1, last_topup = $2 "
+                                   "WHERE key = $3", initial, today, user_key)
+                if initial:
+                    await self._ledger_row(conn, user_key, initial, "initial", None,
+                                           "welcome grant", now)
+                return balance + initial
+            if last_topup == today:
+                return balance
+            top_up = min(daily_free, max(0, initial - balance))
+            await conn.execute("UPDATE users SET balance = balance + $1, last_topup = $2 "
+                               "WHERE key = $3", top_up, today, user_key)
+            if top_up:
+                await self._ledger_row(conn, user_key, top_up, "daily", None,
+                                       "daily free credits", now)
+            return balance + top_up
+
+    @staticmethod
+    async def _ledger_row(conn: Connection, user_key: str, amount: int, kind: str,
+                          job_id: str | None, note: str, now: float) -> None:
+        await conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at) "
+                           "VALUES ($1, $2, $3, $4, $5, $6)",
+                           user_key, amount, kind, job_id, note, now)
+
+    async def balance(self, user_key: str) -> int | None:
+        value = await self.pool.fetchval("SELECT balance FROM users WHERE key = $1", user_key)
+        return None if value is None else int(value)
+
+    async def ledger(self, user_key: str, limit: int = 10) -> list[LedgerEntry]:
+        rows = await self.pool.fetch(
+            "SELECT id, user_key, amount, kind, job_id, note, created_at FROM ledger "
+            "WHERE user_key = $1 ORDER BY id DESC LIMIT $2", user_key, limit)
+        return [LedgerEntry(*tuple(row)) for row in rows]
+
+    async def grant(self, user_key: str, amount: int, note: str = "") -> int:
+        async with self._tx() as conn:
+            now = time.time()
+            await conn.execute("INSERT INTO users (key, balance, created_at) VALUES ($1, 0, $2) "
+                               "ON CONFLICT (key) DO NOTHING", user_key, now)
+            balance = int(await conn.fetchval(
+                "SELECT balance FROM users WHERE key = $1 FOR UPDATE", user_key))
+            change = max(amount, -balance)  # a negative grant takes at most what is there
+            await conn.execute("UPDATE users SET balance = balance + $1 WHERE key = $2",
+                               change, user_key)
+            await self._ledger_row(conn, user_key, change, "grant", None, note, now)
+            return balance + change
+
+    # -- jobs ----------------------------------------------------------------------------------
+    async def create_job(self, job: JobRecord) -> int:
+        """Insert the job and, when it has a price, reserve it; returns the balance left."""
+        async with self._tx() as conn:
+            now = time.time()
+            charge = "none"
+            if job.price > 0:
+                # The guard is re-checked after any concurrent reservation commits: no overdraft.
+                left = await conn.fetchval(
+                    "UPDATE users SET balance = balance - $1 WHERE key = $2 AND balance >= $1 "
+                    "RETURNING balance", job.price, job.user_key)
+                if left is None:
+                    have = await conn.fetchval("SELECT balance FROM users WHERE key = $1",
+                                               job.user_key)
+                    raise InsufficientCredits(job.price, int(have or 0))
+                await self._ledger_row(conn, job.user_key, -job.price, "reserve", job.id,
+                                       job.provider, now)
+                balance = int(left)
+                charge = "held"
+            else:
+                balance = int(await conn.fetchval(
+                    "SELECT COALESCE((SELECT balance FROM users WHERE key = $1), 0)",
+                    job.user_key))
+            await conn.execute(
+                "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
+                " origin, created_at, notified) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8,"
+                " $9, true)", job.id, job.user_key, job.chat_key, job.provider, charge, job.price,
+                job.params, job.origin, now)
+            return balance
+
+    async def start_job(self, job_id: str) -> None:
+        await self.pool.execute("UPDATE jobs SET status = 'running', started_at = $1 "
+                                "WHERE id = $2 AND status = 'queued'", time.time(), job_id)
+
+    async def _settle(self, conn: Connection, job_id: str, status: str) -> None:
+        """Commit or refund a held reservation exactly once."""
+        if status == "succeeded":
+            await conn.execute("UPDATE jobs SET charge = 'committed' "
+                               "WHERE id = $1 AND charge = 'held'", job_id)
+            return
+        row = await conn.fetchrow("UPDATE jobs SET charge = 'refunded' "
+                                  "WHERE id = $1 AND charge = 'held' RETURNING user_key, price",
+                                  job_id)
+        if row is None:
+            return
+        await conn.execute("UPDATE users SET balance = balance + $1 WHERE key = $2",
+                           row["price"], row["user_key"])
+        await self._ledger_row(conn, row["user_key"], row["price"], "refund", job_id, status,
+                               time.time())
+
+    async def finish_job(self, job_id: str, status: str, *, seed: int | None = None,
+                         error: str | None = None,
+                         metadata: dict[str, Any] | None = None) -> int | None:
+        """Record the outcome; success commits the reservation, anything else refunds it."""
+        if status != "succeeded" and status not in REFUNDED_STATUSES:
+            raise ValueError(f"not a final status: {status}")
+        async with self._tx() as conn:
+            updated = await conn.execute(
+                "UPDATE jobs SET status = $1, seed = $2, error = $3, metadata = $4, "
+                "finished_at = $5 WHERE id = $6 AND status = ANY($7::text[])",
+                status, seed, error, metadata or {}, time.time(), job_id, ACTIVE_STATUSES)
+            if _count(updated):
+                await self._settle(conn, job_id, status)
+            value = await conn.fetchval("SELECT u.balance FROM users u JOIN jobs j "
+                                        "ON j.user_key = u.key WHERE j.id = $1", job_id)
+            return None if value is None else int(value)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        row = await self.pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+        return None if row is None else _job_from_row(row)
+
+    async def recover_interrupted(self) -> list[JobRecord]:
+        """Jobs a dead process left queued or running: mark interrupted and refund them."""
+        async with self._tx() as conn:
+            ids = [row["id"] for row in await conn.fetch(
+                "UPDATE jobs SET status = 'interrupted', notified = false, finished_at = $1, "
+                "error = 'interrupted by a restart' WHERE status = ANY($2::text[]) RETURNING id",
+                time.time(), ACTIVE_STATUSES)]
+            for job_id in ids:
+                await self._settle(conn, job_id, "interrupted")
+        jobs = [await self.get_job(job_id) for job_id in ids]
+        return [job for job in jobs if job is not None]
+
+    async def pending_notifications(self, platform: str) -> list[JobRecord]:
+        rows = await self.pool.fetch("SELECT * FROM jobs WHERE NOT notified AND user_key LIKE $1 "
+                                     "ORDER BY created_at", f"{platform}:%")
+        return [_job_from_row(row) for row in rows]
+
+    async def mark_notified(self, job_id: str) -> None:
+        await self.pool.execute("UPDATE jobs SET notified = true WHERE id = $1", job_id)
+
+    async def usage(self, user_key: str, chat_key: str, since: float) -> Usage:
+        row = _one(await self.pool.fetchrow(
+            "SELECT COUNT(*) FILTER (WHERE created_at >= $3) AS count, MAX(created_at) AS last "
+            "FROM jobs WHERE user_key = $1 AND chat_key = $2 "
+            "AND status NOT IN ('failed', 'cancelled', 'interrupted')", user_key, chat_key, since))
+        return Usage(count=int(row["count"]), last_at=row["last"])
+
+    # -- settings --------------------------------------------------------------------------------
+    async def user_settings(self, user_key: str) -> dict[str, Any]:
+        value = await self.pool.fetchval("SELECT settings FROM users WHERE key = $1", user_key)
+        return dict(value) if value else {}
+
+    async def set_user_settings(self, user_key: str, settings: dict[str, Any]) -> None:
+        await self.pool.execute(
+            "INSERT INTO users (key, balance, settings, created_at) VALUES ($1, 0, $2, $3) "
+            "ON CONFLICT (key) DO UPDATE SET settings = excluded.settings",
+            user_key, settings, time.time())
+
+    async def chat_settings(self, chat_key: str) -> dict[str, Any]:
+        value = await self.pool.fetchval("SELECT settings FROM chats WHERE key = $1", chat_key)
+        return dict(value) if value else {}
+
+    async def set_chat_settings(self, chat_key: str, settings: dict[str, Any]) -> None:
+        await self.pool.execute(
+            "INSERT INTO chats (key, settings, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (key) DO UPDATE SET settings = excluded.settings, "
+            "updated_at = excluded.updated_at", chat_key, settings, time.time())
+
+    # -- idempotency, privacy, audit -------------------------------------------------------------
+    async def mark_event(self, platform: str, event_id: str) -> bool:
+        status = await self.pool.execute(
+            "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            platform, event_id, time.time())
+        return _count(status) == 1
+
+    async def forget_user(self, user_key: str) -> int:
+        """Erase a user's prompts and personal settings; the ledger stays for the audit trail."""
+        async with self._tx() as conn:
+            await conn.execute("UPDATE users SET settings = '{}' WHERE key = $1", user_key)
+            return _count(await conn.execute(
+                "UPDATE jobs SET params = '{}', origin = '{}', error = NULL WHERE user_key = $1 "
+                "AND status <> ALL($2::text[])", user_key, ACTIVE_STATUSES))
+
+    async def stats(self) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            users = _one(await conn.fetchrow("SELECT COUNT(*), COALESCE(SUM(balance), 0) "
+                                             "FROM users"))
+            jobs = await conn.fetch("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+            spent = await conn.fetchval("SELECT COALESCE(SUM(price), 0) FROM jobs "
+                                        "WHERE charge = 'committed'")
+            day = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE created_at >= $1",
+                                      time.time() - 86400)
+        return {
+            "users": int(users[0]), "credits_outstanding": int(users[1]),
+            "jobs": {row[0]: int(row[1]) for row in jobs}, "credits_spent": int(spent),
+            "jobs_last_24h": int(day),
+        }
+
+    async def drift(self) -> list[Drift]:
+        rows = await self.pool.fetch(
+            "SELECT u.key, u.balance, COALESCE(SUM(l.amount), 0) AS total FROM users u "
+            "LEFT JOIN ledger l ON l.user_key = u.key GROUP BY u.key "
+            "HAVING u.balance <> COALESCE(SUM(l.amount), 0)")
+        return [Drift(row[0], int(row[1]), int(row[2])) for row in rows]
