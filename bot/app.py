@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import httpx
 
 from bot.config import Config
+from bot.fetcher import GuardedFetcher
+from bot.models import ResultLimits
 from bot.preferences import Preferences
 from bot.providers import build_providers
 from bot.providers.base import Provider
@@ -27,6 +29,22 @@ class App:
     service: GenerationService
     preferences: Preferences
     interrupted: list[JobRecord]
+    fetcher: GuardedFetcher
+
+
+def configured_origins(config: Config) -> list[str]:
+    """The URLs the operator configured: the only private addresses the fetcher may reach."""
+    urls = [str(url) for settings in config.provider_settings().values()
+            if (url := getattr(settings, "url", None))]
+    urls += [section.api_base for section in (config.telegram, config.discord) if section]
+    return urls
+
+
+def make_fetcher(config: Config, http: httpx.AsyncClient) -> GuardedFetcher:
+    """The guarded fetcher for every URL from outside (results, attachments, files)."""
+    return GuardedFetcher(http, origins=configured_origins(config),
+                          max_bytes=config.limits.max_result_bytes,
+                          timeout=config.limits.fetch_timeout)
 
 
 @contextlib.asynccontextmanager
@@ -35,11 +53,15 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
     storage = open_storage(config.storage.url)
     await storage.open()
     http = make_client()
-    providers = build_providers(config.provider_settings(), http)
+    fetcher = make_fetcher(config, http)
+    limits = ResultLimits(config.limits.max_result_bytes, config.limits.max_result_pixels)
+    providers = build_providers(config.provider_settings(), http, fetcher=fetcher,
+                                result_limits=limits)
     service = GenerationService(config, storage, providers)
     try:
         interrupted = await service.start() if start_workers else []
-        yield App(config, storage, http, providers, service, service.preferences, interrupted)
+        yield App(config, storage, http, providers, service, service.preferences, interrupted,
+                  fetcher)
     finally:
         await service.stop()
         for provider in providers.values():

@@ -129,6 +129,12 @@ class LimitsConfig(_Section):
     max_queued_per_user: int = Field(3, ge=1)
     max_queue: int = Field(500, ge=1)
     max_side: int = Field(2048, ge=64)
+    max_result_bytes: int = Field(50 * 1024 * 1024, gt=0,
+                                  description="a finished image above this is refused, refunded")
+    max_result_pixels: int = Field(64_000_000, gt=0,
+                                   description="a finished image above this is refused, refunded")
+    fetch_timeout: float = Field(60.0, gt=0,
+                                 description="seconds one download of an outside URL may take")
     queued_uploads_in_memory: int = Field(
         64 * 1024 * 1024, ge=0,
         description="bytes of queued uploads kept in RAM; beyond it they wait in temp files")

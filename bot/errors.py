@@ -16,6 +16,9 @@ sentence an adapter can show as-is. Adapters turn errors into messages in exactl
     │   ├── QueueFull               too many jobs queued (globally or for this user)
     │   └── NotAllowed              an admin/owner command from someone who is not one
     ├── JobCancelled                the requester cancelled the job (refunded)
+    ├── FetchError                  an outside URL could not be downloaded
+    │   ├── UnsafeURL               refused: not http(s), a private address, too many redirects
+    │   └── FetchTooLarge           the body passed the byte cap
     └── ProviderError               the backend failed (the job is refunded)
         ├── ProviderAuthError       the operator's key was refused
         ├── ProviderCreditsError    the operator's account at the provider is empty
@@ -95,6 +98,24 @@ class JobCancelled(BotError):
     """The job was cancelled by its requester."""
 
     default_message = "Cancelled; your credits were refunded."
+
+
+class FetchError(BotError):
+    """An outside URL (a result, an attachment) could not be downloaded."""
+
+    default_message = "The image could not be downloaded."
+
+
+class UnsafeURL(FetchError):
+    """The URL was refused before any request: its scheme, its address or its redirects."""
+
+
+class FetchTooLarge(FetchError):
+    """The body went past the byte cap; the download stopped there."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        super().__init__(f"The image is larger than the {cap / (1024 * 1024):.0f} MB limit.")
 
 
 class ProviderError(BotError):

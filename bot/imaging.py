@@ -21,7 +21,7 @@ from typing import ParamSpec, TypeVar
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from bot.errors import ImageError
-from bot.models import ImageData
+from bot.models import ImageData, ResultLimits
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -228,3 +228,30 @@ def image_size(data: bytes) -> tuple[int, int]:
     """Width and height from the header only."""
     with Image.open(io.BytesIO(data)) as img:
         return img.size
+
+
+def check_result(data: bytes, limits: ResultLimits) -> None:
+    """A finished image, decoded for real within the byte and pixel caps.
+
+    Raises ``ImageError`` whose message is the reason as a phrase ("damaged or not an image"),
+    for the caller to put into its own sentence.
+    """
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"{_mb(len(data))}, over the {_mb(limits.max_bytes)} limit")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageError("far too many pixels") from exc
+    except (*BROKEN, UnidentifiedImageError) as exc:
+        raise ImageError("damaged or not an image") from exc
+    with img:
+        width, height = img.size
+        if width * height > limits.max_pixels:
+            raise ImageError(f"{width}x{height} pixels, over the "
+                             f"{limits.max_pixels / 1e6:.0f}-megapixel limit")
+        if width < 1 or height < 1:
+            raise ImageError("no pixels")
+        try:
+            img.load()
+        except (*BROKEN, Image.DecompressionBombError) as exc:
+            raise ImageError("damaged or incomplete") from exc

@@ -73,6 +73,14 @@ class Capability(IntFlag):
 
 
 @dataclass(frozen=True, slots=True)
+class ResultLimits:
+    """What a finished image may be before a job counts as generated (``[limits]``)."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 64_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class SizeRules:
     """A provider's size constraints."""
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 import httpx
 
 from bot.errors import ConfigError
+from bot.fetcher import GuardedFetcher
+from bot.models import ResultLimits
 from bot.providers.base import Provider, ProviderSettings
 
 PROVIDERS: dict[str, str] = {
@@ -48,12 +50,22 @@ def provider_class(type_name: str, *, key: str = "type") -> type[Provider]:
 
 
 def build_providers(
-    settings: Mapping[str, ProviderSettings], http: httpx.AsyncClient
+    settings: Mapping[str, ProviderSettings], http: httpx.AsyncClient, *,
+    fetcher: GuardedFetcher | None = None, result_limits: ResultLimits | None = None,
 ) -> dict[str, Provider]:
-    """Instantiate every configured backend; pools come last so their members exist."""
+    """Instantiate every configured backend; pools come last so their members exist.
+
+    ``fetcher`` and ``result_limits`` (built from the whole config) replace each backend's
+    defaults, which know only the backend's own origin and the default caps.
+    """
     built: dict[str, Provider] = {}
     ordered = sorted(settings.items(), key=lambda item: item[1].type == "pool")
     for name, cfg in ordered:
         cls = provider_class(cfg.type, key=f"providers.{name}.type")
-        built[name] = cls.build(name, cfg, http, built)
+        provider = cls.build(name, cfg, http, built)
+        if fetcher is not None:
+            provider.fetcher = fetcher
+        if result_limits is not None:
+            provider.result_limits = result_limits
+        built[name] = provider
     return built

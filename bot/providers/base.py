@@ -13,8 +13,16 @@ from typing import Any, ClassVar, final
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from bot.errors import JobFailed, ProviderError, ProviderTimeout, ProviderUnavailable
-from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
+from bot import imaging
+from bot.errors import (
+    ImageError,
+    JobFailed,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from bot.fetcher import GuardedFetcher
+from bot.models import Capability, GenerationResult, ProviderJob, ResultLimits, SizeRules
 from bot.providers.http import RetryPolicy
 from bot.redact import register_secret
 
@@ -124,6 +132,10 @@ class Provider(ABC):
         self.name = name
         self.settings = settings
         self.http = http
+        # The composition root replaces both with the ones built from the whole config.
+        self.result_limits = ResultLimits()
+        own = [settings.url] if isinstance(settings, HttpProviderSettings) else []
+        self.fetcher = GuardedFetcher(http, origins=own, max_bytes=self.result_limits.max_bytes)
 
     @classmethod
     def build(
@@ -176,7 +188,18 @@ class Provider(ABC):
         if not result.images:
             raise JobFailed("The image service returned no image; your credits were refunded.",
                             accepted=True)
+        await self._check_results(result)
         return result
+
+    async def _check_results(self, result: GenerationResult) -> None:
+        """Decode every image for real (off the loop) before the job counts as generated."""
+        for image in result.images:
+            try:
+                await imaging.off_loop(imaging.check_result, image.data, self.result_limits)
+            except ImageError as exc:
+                log.warning("provider %s sent an unusable image: %s", self.name, exc)
+                raise JobFailed(f"The image service sent an unusable image ({exc}); your "
+                                "credits were refunded.", accepted=True) from exc
 
     async def _cancel_quietly(self, job: ProviderJob, reporter: Reporter) -> None:
         if not (self.capabilities & Capability.CANCEL):

@@ -177,7 +177,7 @@ class HordeProvider(Provider):
         if not usable and generations:
             raise JobFailed("The AI Horde worker could not read the input image; "
                             "your credits were refunded.", accepted=True)
-        images = tuple([await fetch_image(self.http, str(gen["img"]), self.cfg)
+        images = tuple([await fetch_image(self.fetcher, str(gen["img"]))
                         for gen in usable])
         if usable:
             reporter.record("worker", usable[0].get("worker_name"))

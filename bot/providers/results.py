@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
+import logging
 
-import httpx
-
-from bot.errors import InvalidProviderRequest, JobFailed
+from bot.errors import FetchError, InvalidProviderRequest, JobFailed
+from bot.fetcher import GuardedFetcher
 from bot.models import ImageData, Params, SizeRules
-from bot.providers.base import HttpProviderSettings
-from bot.providers.http import send
+
+log = logging.getLogger(__name__)
 
 NOT_AN_IMAGE = "The image service sent something that is not an image; your credits were refunded."
 
@@ -65,20 +65,22 @@ def decode_image(answer: bytes | str) -> ImageData:
 
 
 
-async def fetch_image(http: httpx.AsyncClient, item: str,
-                      settings: HttpProviderSettings) -> ImageData:
-    """A finished image given inline (base64) or as a URL, which is fetched without credentials.
+async def fetch_image(fetcher: GuardedFetcher, item: str) -> ImageData:
+    """A finished image given inline (base64) or as a URL, fetched through the guarded fetcher.
 
-    Result URLs are signed or public storage, not the API host: a key sent there would leak.
+    Result URLs are signed or public storage, not the API host: no key is sent there, and
+    one pointing into a private network, redirecting there, or serving more than the result
+    byte cap fails the job (refunded) before anything is charged.
     """
     if not item.startswith(("https://", "http://")):
         return decode_image(item)
-    response = await send(http, "GET", item, retry=settings.retry_policy(),
-                          timeout=settings.timeouts())
-    if not response.is_success:
+    try:
+        data = await fetcher.fetch(item)
+    except FetchError as exc:
+        log.warning("a result download was refused or failed: %s", exc)
         raise JobFailed("The finished image could not be downloaded; your credits were "
-                        "refunded.", accepted=True)
-    return decode_image(response.content)
+                        "refunded.", accepted=True) from exc
+    return decode_image(data)
 
 
 def failed_job(reason: str = "", *, accepted: bool = True) -> JobFailed:

@@ -77,6 +77,7 @@ class FakeA1111(FakeServer):
         self.interrupts = 0
         self.completed = 0
         self.progress_polls = 0
+        self.result_bytes: bytes | None = None  # every image of the answer is these bytes
         self._failures: list[tuple[str, int | None]] = []
         self.request_transport: asyncio.BaseTransport | None = None
         self._lock = asyncio.Lock()
@@ -181,6 +182,8 @@ class FakeA1111(FakeServer):
             seed = random.randrange(2**32)
         seeds = [seed + i for i in range(batch)]
         images = [self._encode(Image.new("RGB", (width, height), _colour(s))) for s in seeds]
+        if self.result_bytes is not None:
+            images = [base64.b64encode(self.result_bytes).decode()] * batch
         first = 0
         if self.return_grid and batch > 1:
             images.insert(0, self._encode(Image.new("RGB", (width * batch, height), (0, 0, 0))))

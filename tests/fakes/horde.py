@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.server import FakeServer, json_response
+from tests.fakes.server import FakeServer, json_response, stream_png_then_zeros
 
 ANONYMOUS = "0000000000"
 SAMPLERS = {"k_lms", "k_heun", "k_euler", "k_euler_a", "k_dpm_2", "k_dpm_2_a", "k_dpm_fast",
@@ -70,6 +70,9 @@ class FakeHorde(FakeServer):
         self.client_agents: list[str] = []
         self.r2_headers: list[dict[str, str]] = []
         self.r2_objects: dict[str, bytes] = {}
+        self.result_url: str | None = None  # every generation's img points here instead
+        self.r2_redirect: str | None = None  # R2 answers 302 to this URL
+        self.r2_stream_bytes = 0  # R2 streams a PNG signature then this many zero bytes
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v2/generate/async", self.submit)
@@ -231,7 +234,8 @@ class FakeHorde(FakeServer):
         gen_id = str(uuid.uuid4())
         if found.body.get("r2", True):
             self.r2_objects[gen_id] = data
-            img = f"{self.base_url}/r2/{gen_id}.webp?X-Amz-Expires=1800&X-Amz-Signature=ab12"
+            img = self.result_url or (
+                f"{self.base_url}/r2/{gen_id}.webp?X-Amz-Expires=1800&X-Amz-Signature=ab12")
         else:
             img = base64.b64encode(data).decode()
         return {"img": img, "seed": seed, "id": gen_id, "censored": censored,
@@ -240,8 +244,12 @@ class FakeHorde(FakeServer):
                 "model": (found.body.get("models") or ["stable_diffusion"])[0],
                 "state": "censored" if censored else "ok"}
 
-    async def r2(self, request: web.Request) -> web.Response:
+    async def r2(self, request: web.Request) -> web.StreamResponse:
         self.r2_headers.append(dict(request.headers))
+        if self.r2_redirect:
+            raise web.HTTPFound(self.r2_redirect)
+        if self.r2_stream_bytes:
+            return await stream_png_then_zeros(request, self.r2_stream_bytes)
         data = self.r2_objects.get(request.match_info["name"].removesuffix(".webp"))
         if data is None or "X-Amz-Signature" not in request.query:
             return web.Response(status=403, text="<Error><Code>AccessDenied</Code></Error>")

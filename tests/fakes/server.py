@@ -148,3 +148,48 @@ def jpeg_bytes(size: tuple[int, int] = (64, 48),
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "JPEG")
     return buf.getvalue()
+
+
+async def stream_png_then_zeros(request: web.Request, size: int) -> web.StreamResponse:
+    """A body that claims to be a PNG and runs on for ``size`` bytes, sent chunk by chunk."""
+    response = web.StreamResponse(headers={"Content-Type": "image/png"})
+    await response.prepare(request)
+    await response.write(PNG_MAGIC)
+    chunk = bytes(1024 * 1024)
+    sent = 0
+    try:
+        while sent < size:
+            await response.write(chunk[: size - sent])
+            sent += len(chunk)
+    except (ConnectionResetError, RuntimeError):
+        return response  # the client hung up: what a capped download does
+    await response.write_eof()
+    return response
+
+
+class InternalServer(FakeServer):
+    """A service inside the operator's network that no outside URL may reach.
+
+    It serves a PNG at ``/secret.png`` and ``requests`` is its
+    access log, which the SSRF tests expect to stay empty.
+    """
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/secret.png", self._secret)
+
+    async def _secret(self, request: web.Request) -> web.Response:
+        return web.Response(body=png_bytes((32, 32), (255, 0, 0)), content_type="image/png")
+
+
+class RedirectServer(FakeServer):
+    """Answers every GET with a 302 to ``target`` (a public-looking hop into the inside)."""
+
+    def __init__(self, target: str = "") -> None:
+        super().__init__()
+        self.target = target
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/{tail:.*}", self._redirect)
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(self.target)

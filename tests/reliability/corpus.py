@@ -48,6 +48,17 @@ def png_claiming(width: int, height: int) -> bytes:
             + _chunk(b"IEND", b""))
 
 
+def png_complete_bomb(width: int, height: int) -> bytes:
+    """A *valid* PNG of ``width`` x ``height`` 1-bit black pixels: every row is there."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    rows = b"".join(packer.compress(row * 1000) for _ in range(height // 1000))
+    rows += packer.compress(row * (height % 1000)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", rows)
+            + _chunk(b"IEND", b""))
+
+
 def png_text_bomb() -> bytes:
     """A small PNG with a zTXt chunk that inflates to 64 MB."""
     base = _save(Image.new("RGB", (64, 64), (10, 20, 30)), "PNG")
