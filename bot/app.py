@@ -49,22 +49,25 @@ def make_fetcher(config: Config, http: httpx.AsyncClient) -> GuardedFetcher:
 
 @contextlib.asynccontextmanager
 async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIterator[App]:
-    """Build everything, start the service (repairing a crash), and tear down in order."""
-    storage = open_storage(config.storage.url)
-    await storage.open()
-    http = make_client()
-    fetcher = make_fetcher(config, http)
-    limits = ResultLimits(config.limits.max_result_bytes, config.limits.max_result_pixels)
-    providers = build_providers(config.provider_settings(), http, fetcher=fetcher,
-                                result_limits=limits)
-    service = GenerationService(config, storage, providers)
-    try:
+    """Build everything, start the service (repairing a crash), and tear down in order.
+
+    Whatever fails, at start or later, what was built is closed again (newest first): an open
+    database connection or client left behind would keep the process from exiting.
+    """
+    async with contextlib.AsyncExitStack() as built:
+        storage = open_storage(config.storage.url)
+        await storage.open()
+        built.push_async_callback(storage.close)
+        http = make_client()
+        built.push_async_callback(http.aclose)
+        fetcher = make_fetcher(config, http)
+        limits = ResultLimits(config.limits.max_result_bytes, config.limits.max_result_pixels)
+        providers = build_providers(config.provider_settings(), http, fetcher=fetcher,
+                                    result_limits=limits)
+        for provider in providers.values():
+            built.push_async_callback(provider.close)
+        service = GenerationService(config, storage, providers)
+        built.push_async_callback(service.stop)
         interrupted = await service.start() if start_workers else []
         yield App(config, storage, http, providers, service, service.preferences, interrupted,
                   fetcher)
-    finally:
-        await service.stop()
-        for provider in providers.values():
-            await provider.close()
-        await http.aclose()
-        await storage.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.app import App, running_app
 from bot.config import Config, load_config
 from bot.credits import describe_entry
-from bot.errors import BotError
+from bot.errors import BotError, StorageUnavailable
 from bot.events import Done, Failed, Progress, Queued
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
@@ -177,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         _setup_logging(config.log_level)
         return asyncio.run(COMMANDS[args.command](config, args))
+    except StorageUnavailable as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 2
     except BotError as exc:
         print(f"error: {exc.user_message}", file=sys.stderr)
         return 2

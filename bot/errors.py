@@ -54,6 +54,11 @@ class ConfigError(BotError):
 class StorageUnavailable(BotError):
     """The database cannot be reached or refused the login; the message never holds a password."""
 
+    def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        # For the operator (the CLI, the log): which database and why; users get the message.
+        self.detail = detail or str(self)
+
 
 class UserError(BotError):
     """A request refused before any credit was reserved."""

@@ -8,6 +8,7 @@ moment leaves either both or neither.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.errors import InsufficientCredits
+from bot.errors import InsufficientCredits, StorageUnavailable
 from storage.base import ACTIVE_STATUSES, Drift, JobRecord, LedgerEntry, Usage
+from storage.sqlite_errors import unavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
 
 
@@ -51,24 +54,43 @@ class SQLiteStorage:
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
+        self._last_failure = ""
+        self._running = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
-        await db.execute("PRAGMA foreign_keys=ON")
+        """Connect, migrate and tidy; any failure closes the connection and names the cause.
+
+        An unclosed connection's thread would keep the process alive after the error.
+        """
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+        except (sqlite3.Error, OSError) as exc:
+            raise unavailable(exc, self.path) from exc
         self._db = db
-        await self._tx(self._migrate)
-        # Platforms re-deliver within minutes; a week of event ids is plenty.
-        await self._tx(lambda conn: conn.execute(
-            "DELETE FROM processed_events WHERE created_at < ?", (time.time() - 7 * 86400,)))
+        try:
+            db.row_factory = sqlite3.Row
+            # A lock held by another program fails the start in 1 s, not the full timeout.
+            await db.execute(f"PRAGMA busy_timeout={min(1000, int(self.busy_timeout_ms))}")
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await self._tx(self._migrate)
+            # Platforms re-deliver within minutes; a week of event ids is plenty.
+            await self._tx(lambda conn: conn.execute(
+                "DELETE FROM processed_events WHERE created_at < ?", (time.time() - 7 * 86400,)))
+            await db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        except BaseException as exc:
+            await self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise unavailable(exc, self.path) from exc
+            raise
+        self._running = True
 
     async def close(self) -> None:
+        self._running = False
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -104,14 +126,29 @@ class SQLiteStorage:
             return result
 
         # aiosqlite has no public "run this function on your thread"; _execute is that.
-        result: T = await db._execute(run)  # type: ignore[no-untyped-call]
+        try:
+            result: T = await db._execute(run)  # type: ignore[no-untyped-call]
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
         return result
+
+    def _unavailable(self, exc: sqlite3.Error) -> StorageUnavailable:
+        """The error for a failed statement, logged once per cause while the bot runs."""
+        error = unavailable(exc, self.path)
+        # While starting, the caller reports it (the CLI prints one line); no log line twice.
+        if self._running and error.detail != self._last_failure:
+            self._last_failure = error.detail
+            log.error("%s", error.detail)
+        return error
 
     async def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         db = self._db
         if db is None:
             raise RuntimeError("storage is not open")
-        return list(await db.execute_fetchall(sql, args))
+        try:
+            return list(await db.execute_fetchall(sql, args))
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
 
     # -- users and credits ---------------------------------------------------------------------
     async def ensure_user(self, user_key: str, *, initial: int, daily_free: int,
