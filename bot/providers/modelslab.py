@@ -19,7 +19,7 @@ from bot.errors import ContentFiltered, ProviderError, ProviderUnavailable
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
-from bot.providers.results import check_rules, failed_job, fetch_image
+from bot.providers.results import check_rules, fetch_image
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ class ModelsLabSettings(HttpProviderSettings):
     endpoint: Literal["realtime", "enterprise", "community"] = Field(
         "realtime", description="realtime (v6), enterprise realtime, or community models")
     model_id: str | None = Field(None, description="community model id (needed for community)")
-    community_fetch: Literal["path", "body"] = Field(
-        "path", description="community fetch: /images/fetch/{id} or /images/fetch + request_id")
+    community_fetch: Literal["body", "path"] = Field(
+        "body", description="community fetch: the documented /images/fetch with request_id in "
+        "the body, or /images/fetch/{id} as modelslab-py sends it")
     upload: Literal["base64_to_url", "image_editing"] = "base64_to_url"
     max_eta_wait: float = Field(30.0, gt=0, description="longest single wait on an announced eta")
     scheduler: str | None = None
@@ -140,7 +141,7 @@ class ModelsLabProvider(Provider):
 
     def _body(self, params: Params, init_url: str) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "prompt": params.prompt, "negative_prompt": params.negative_prompt or None,
+            "prompt": params.prompt, "negative_prompt": params.negative_prompt,
             "init_image": init_url, "width": params.width, "height": params.height,
             "samples": params.samples, "strength": params.strength, "seed": params.seed,
             "safety_checker": not params.nsfw_allowed, "base64": False, "temp": self.cfg.temp,
@@ -216,8 +217,6 @@ def failure(response: httpx.Response, *, accepted: bool) -> ProviderError:
     if status < 400 or status == 400:
         low = detail.lower()
         status = next((code for word, code in MESSAGE_STATUS if word in low), 400)
-    if status == 400 and accepted:
-        return failed_job(detail)
     log.info("modelslab answered HTTP %s: %s", response.status_code, detail)
     return error_for_status(status, detail, retry_after=retry_after_of(response),
                             accepted=accepted)

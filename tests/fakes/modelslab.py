@@ -34,8 +34,13 @@ class FakeModelsLab(RecordingServer):
     ``errors_in_200`` (every error arrives with HTTP 200, as some endpoints do), ``fetch_error``
     (fetches answer this error message with HTTP 200), ``echo_key`` (error messages repeat the
     key, as a careless API might), ``delay`` (seconds before answering a generation), ``credits``
-    (generations left before 402) and ``script`` (canned ``(status, body)`` answers the next
-    generations get, e.g. a 429 before a success).
+    (generations left before 402), ``script`` (canned ``(status, body)`` answers the next
+    generations get, e.g. a 429 before a success) and ``sdk_fetch_route`` (also serve community
+    fetches at ``/images/fetch/{id}``, the undocumented form modelslab-py sends; off by
+    default, so that route answers 404 as a server that follows the docs would).
+
+    Community fetches follow the docs: ``POST /api/v6/images/fetch`` with ``request_id`` in
+    the JSON body. ``negative_prompt``, where sent, must be a string (the docs type it so).
     """
 
     def __init__(self, key: str = "ml-test-key-0123456789") -> None:
@@ -56,6 +61,7 @@ class FakeModelsLab(RecordingServer):
         self.fetch_error: str | None = None
         self.credits = 100
         self.script: list[tuple[int, Any]] = []
+        self.sdk_fetch_route = False
         self._ids = itertools.count(81443063)
 
     def routes(self, app: web.Application) -> None:
@@ -65,8 +71,9 @@ class FakeModelsLab(RecordingServer):
                      "/api/v6/images/img2img"):
             app.router.add_post(path, self.img2img)
         for path in ("/api/v6/realtime/fetch/{id}", "/api/v1/enterprise/realtime/fetch/{id}",
-                     "/api/v6/images/fetch/{id}", "/api/v6/images/fetch"):
+                     "/api/v6/images/fetch"):
             app.router.add_post(path, self.fetch)
+        app.router.add_post("/api/v6/images/fetch/{id}", self.sdk_fetch)
         app.router.add_get("/files/{name}", self.download)
         app.router.add_get("/generations/{name}", self.download)
 
@@ -156,6 +163,8 @@ class FakeModelsLab(RecordingServer):
             return "Unable to fetch image from provided URL"
         if community and not body.get("model_id"):
             return "model_id is required"
+        if not isinstance(body.get("negative_prompt", ""), str):
+            return "negative_prompt must be a string"
         try:
             width, height = int(body.get("width", 512)), int(body.get("height", 512))
             samples = int(body.get("samples", 1))
@@ -204,7 +213,12 @@ class FakeModelsLab(RecordingServer):
         self.fetches += 1
         if self.fetch_error:
             return json_response({"status": "error", "message": self.fetch_error})
-        raw_id = request.match_info.get("id") or body.get("request_id")
+        if request.path == "/api/v6/images/fetch":
+            raw_id = body.get("request_id")
+            if raw_id is None:
+                return self._error(400, "request_id is required")
+        else:
+            raw_id = request.match_info["id"]
         try:
             job = self.jobs[int(str(raw_id))]
         except (KeyError, ValueError):
@@ -216,6 +230,12 @@ class FakeModelsLab(RecordingServer):
                                   "message": "Try to fetch request after seconds estimated",
                                   "output": []})
         return self._job_answer(job, request)
+
+    async def sdk_fetch(self, request: web.Request) -> web.Response:
+        """``/images/fetch/{id}``: served only with ``sdk_fetch_route``, else an unknown route."""
+        if not self.sdk_fetch_route:
+            return web.Response(status=404, text="404: Not Found")
+        return await self.fetch(request)
 
     async def download(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

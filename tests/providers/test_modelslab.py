@@ -87,23 +87,53 @@ async def test_processing_waits_eta_and_reports_it(fake: FakeModelsLab,
     assert reporter.accepted
 
 
-@pytest.mark.parametrize("fetch_style", ["path", "body"])
+@pytest.mark.parametrize("fetch_style", [None, "path"])
 async def test_community_endpoint(fake: FakeModelsLab, http: httpx.AsyncClient,
-                                  fetch_style: str) -> None:
+                                  fetch_style: str | None) -> None:
     fake.processing_polls = 1
+    fake.sdk_fetch_route = fetch_style == "path"
+    chosen = {} if fetch_style is None else {"community_fetch": fetch_style}
     provider = build(fake, http, endpoint="community", model_id="realistic-vision-v6",
-                     community_fetch=fetch_style, scheduler="DPMSolverMultistepScheduler")
+                     scheduler="DPMSolverMultistepScheduler", **chosen)
     result = await provider.generate(make_job(steps=20, cfg=30.0), RecordingReporter())
 
     assert result.images
     body = fake.generations[0]
     assert body["model_id"] == "realistic-vision-v6" and body["num_inference_steps"] == 20
     assert body["guidance_scale"] == 20.0 and body["scheduler"] == "DPMSolverMultistepScheduler"
-    fetch = "/api/v6/images/fetch" + ("" if fetch_style == "body" else f"/{body_id(fake)}")
+    fetch = "/api/v6/images/fetch" + ("" if fetch_style is None else f"/{body_id(fake)}")
     assert ("POST", fetch) in fake.requests
     assert provider.supports(Capability.STEPS) and provider.capabilities & Capability.CFG
     assert provider.rules.max_steps == 20
     assert await provider.list_models() == ["realistic-vision-v6"]
+
+
+async def test_community_default_follows_the_documented_fetch(fake: FakeModelsLab,
+                                                              http: httpx.AsyncClient) -> None:
+    fake.processing_polls = 2
+    provider = build(fake, http, endpoint="community", model_id="realistic-vision-v6")
+    assert (await provider.generate(make_job(steps=20), RecordingReporter())).images
+    fetches = [path for method, path in fake.requests if "/fetch" in path]
+    assert fetches == ["/api/v6/images/fetch"] * 2 and fake.fetches == 2
+
+
+async def test_a_404_while_polling_an_accepted_job_is_a_failed_job(
+        fake: FakeModelsLab, http: httpx.AsyncClient) -> None:
+    fake.processing_polls = 1  # queued: the service has taken the job
+    provider = build(fake, http, endpoint="community", model_id="realistic-vision-v6",
+                     community_fetch="path")
+    caught = await run_error(provider)
+    assert isinstance(caught, JobFailed) and caught.accepted
+    assert "rejected these settings" not in caught.user_message
+    assert caught.user_message.startswith("The image service could not finish this image")
+
+
+@pytest.mark.parametrize("negative", ["", "blurry, text"])
+async def test_negative_prompt_is_always_a_string(fake: FakeModelsLab, http: httpx.AsyncClient,
+                                                  negative: str) -> None:
+    assert (await build(fake, http).generate(make_job(negative_prompt=negative),
+                                             RecordingReporter())).images
+    assert fake.generations[0]["negative_prompt"] == negative
 
 
 def body_id(fake: FakeModelsLab) -> int:
@@ -189,7 +219,7 @@ async def test_failure_while_queued_is_job_failed(fake: FakeModelsLab,
     caught = await run_error(build(fake, http))
     assert isinstance(caught, JobFailed) and caught.accepted
     assert caught.user_message == ("The image service could not finish this image (Failed to "
-                                   "generate image, try again); your credits were refunded.")
+                                   "generate image, try again).")
 
 
 async def test_rate_limit_then_success_honours_retry_after(fake: FakeModelsLab,
