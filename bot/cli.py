@@ -21,6 +21,7 @@ from bot.events import Done, Failed, Progress, Queued
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from bot.parser import parse_caption
+from bot.presenter import failure_text
 from bot.redact import install_log_redaction, redact
 
 log = logging.getLogger("img2img-bot")
@@ -81,7 +82,7 @@ async def cmd_transform(config: Config, args: argparse.Namespace) -> int:
             elif isinstance(event, Progress) and event.fraction is not None:
                 print(f"generating {event.fraction:.0%}", file=sys.stderr)
             elif isinstance(event, Failed):
-                print(f"error: {event.message}", file=sys.stderr)
+                print(f"error: {failure_text(event)}", file=sys.stderr)
                 return 1
             elif isinstance(event, Done):
                 out = Path(args.output)

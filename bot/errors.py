@@ -102,7 +102,7 @@ class NotAllowed(UserError):
 class JobCancelled(BotError):
     """The job was cancelled by its requester."""
 
-    default_message = "Cancelled; your credits were refunded."
+    default_message = "Cancelled."
 
 
 class FetchError(BotError):
@@ -130,7 +130,7 @@ class ProviderError(BotError):
     job that failed before acceptance to its next member.
     """
 
-    default_message = "The image service failed; your credits were refunded."
+    default_message = "The image service failed."
 
     def __init__(self, message: str | None = None, *, accepted: bool = False) -> None:
         super().__init__(message)
@@ -161,9 +161,7 @@ class InvalidProviderRequest(ProviderError):
 
 
 class ContentFiltered(ProviderError):
-    default_message = (
-        "The image service's safety filter blocked this result; your credits were refunded."
-    )
+    default_message = "The image service's safety filter blocked this result."
 
 
 class ProviderUnavailable(ProviderError):
@@ -171,8 +169,8 @@ class ProviderUnavailable(ProviderError):
 
 
 class ProviderTimeout(ProviderError):
-    default_message = "The image service took too long; your credits were refunded."
+    default_message = "The image service took too long."
 
 
 class JobFailed(ProviderError):
-    default_message = "The image service could not finish this image; your credits were refunded."
+    default_message = "The image service could not finish this image."

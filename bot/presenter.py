@@ -32,8 +32,16 @@ def status_line(event: JobEvent) -> str:
     if isinstance(event, Done):
         return "✅ Done"
     if isinstance(event, Failed):
-        return f"⚠️ {event.message}"
+        return f"⚠️ {failure_text(event)}"
     return ""
+
+
+def failure_text(failed: Failed) -> str:
+    """The error's one sentence, then the refund notice: the only place that notice is written."""
+    if not failed.refunded:
+        return failed.message
+    balance = f" (balance: {failed.balance})" if failed.balance is not None else ""
+    return f"{failed.message} Your credits were refunded{balance}."
 
 
 def result_fields(done: Done, prompt: str) -> list[tuple[str, str]]:

@@ -72,7 +72,7 @@ class GenerationService:
         await asyncio.gather(*self._workers, return_exceptions=True)
         for handle in list(self.active.values()):
             await self._finish_failed(handle, "interrupted", JobFailed(
-                "The bot restarted before your image was done; your credits were refunded."))
+                "The bot restarted before your image was done."))
         self._workers.clear()
         self.spool.close()
 
@@ -202,7 +202,7 @@ class GenerationService:
         except asyncio.CancelledError:
             status = "interrupted" if self._stopping else "cancelled"
             error: BotError = JobCancelled() if status == "cancelled" else JobFailed(
-                "The bot restarted before your image was done; your credits were refunded.")
+                "The bot restarted before your image was done.")
             await asyncio.shield(self._finish_failed(handle, status, error, reporter.metadata))
             return
         except BotError as exc:

@@ -167,9 +167,7 @@ async def show_failure(reply: Reply, failed: Failed, restarting: bool) -> None:
     if restarting and isinstance(failed.error, JobCancelled):
         text = RESTARTING
     else:
-        text = f"⚠️ {failed.message}"
-    if failed.refunded and failed.balance is not None:
-        text += f" Balance: {failed.balance}."
+        text = status_line(failed)
     await reply.final(content=text, view=None)
 
 

@@ -19,7 +19,7 @@ from aiogram.types import (
     ReplyParameters,
 )
 
-from adapters.telegram.replies import error_text, esc
+from adapters.telegram.replies import esc
 from bot.app import App
 from bot.events import Done, Failed, Progress, Started
 from bot.imaging import fit_for_delivery, image_size, off_loop
@@ -220,7 +220,7 @@ async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: 
             elif isinstance(event, Failed):
                 await _stop(action)
                 action = None
-                await progress.finish(error_text(event.error))
+                await progress.finish(status_line(event))
             else:
                 if isinstance(event, Started | Progress) and action is None:
                     action = asyncio.create_task(_chat_action(bot, target.chat_id))

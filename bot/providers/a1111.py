@@ -274,7 +274,7 @@ def _server_error(response: httpx.Response) -> ProviderError:
         return InvalidProviderRequest("The image service could not read the input image.")
     if "OutOfMemory" in error or "out of memory" in errors.lower():
         return JobFailed("The image server ran out of GPU memory; try a smaller size or fewer "
-                         "images. Your credits were refunded.", accepted=True)
+                         "images.", accepted=True)
     log.warning("a1111 server error %s: %s %s", error or "?", redact(detail)[:200], errors)
     return JobFailed(accepted=True)
 

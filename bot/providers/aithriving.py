@@ -24,8 +24,8 @@ from bot.errors import (
 )
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
-from bot.providers.http import error_for_status, parse_retry_after, send
-from bot.providers.results import decode_image, failed_job
+from bot.providers.http import error_for_status, failed_job, parse_retry_after, send
+from bot.providers.results import decode_image
 from bot.redact import redact
 
 log = logging.getLogger(__name__)

@@ -181,13 +181,10 @@ class Provider(ABC):
             raise ProviderUnavailable(accepted=reporter.accepted) from exc
         except (ValueError, KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
             log.warning("provider %s sent a malformed answer: %s", self.name, type(exc).__name__)
-            raise JobFailed(
-                "The image service sent a malformed answer; your credits were refunded.",
-                accepted=reporter.accepted,
-            ) from exc
+            raise JobFailed("The image service sent a malformed answer.",
+                            accepted=reporter.accepted) from exc
         if not result.images:
-            raise JobFailed("The image service returned no image; your credits were refunded.",
-                            accepted=True)
+            raise JobFailed("The image service returned no image.", accepted=True)
         await self._check_results(result)
         return result
 
@@ -198,8 +195,8 @@ class Provider(ABC):
                 await imaging.off_loop(imaging.check_result, image.data, self.result_limits)
             except ImageError as exc:
                 log.warning("provider %s sent an unusable image: %s", self.name, exc)
-                raise JobFailed(f"The image service sent an unusable image ({exc}); your "
-                                "credits were refunded.", accepted=True) from exc
+                raise JobFailed(f"The image service sent an unusable image ({exc}).",
+                                accepted=True) from exc
 
     async def _cancel_quietly(self, job: ProviderJob, reporter: Reporter) -> None:
         if not (self.capabilities & Capability.CANCEL):

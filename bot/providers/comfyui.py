@@ -199,8 +199,7 @@ class ComfyUIProvider(Provider):
             elif kind == "execution_error":
                 raise JobFailed(execution_sentence(data), accepted=True)
             elif kind == "execution_interrupted":
-                raise JobFailed("The ComfyUI job was interrupted on the server; "
-                                "your credits were refunded.", accepted=True)
+                raise JobFailed("The ComfyUI job was interrupted on the server.", accepted=True)
         log.info("provider %s: websocket closed early; polling the history", self.name)
 
     @staticmethod

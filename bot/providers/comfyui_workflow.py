@@ -192,7 +192,7 @@ def history_error(status: dict[str, Any]) -> str:
     for item in status.get("messages") or []:
         if isinstance(item, list) and len(item) == 2 and item[0] == "execution_error":
             return execution_sentence(item[1])
-    return "ComfyUI could not finish this image; your credits were refunded."
+    return "ComfyUI could not finish this image."
 
 
 def _describe(item: dict[str, Any]) -> str:

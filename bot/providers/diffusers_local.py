@@ -257,7 +257,7 @@ class DiffusersProvider(Provider):
                 live[index] = decode_input(entry.job.image.data, p.width, p.height)
             except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
                 outcomes[index] = _chained(JobFailed(
-                    "The input image could not be read; your credits were refunded."), exc)
+                    "The input image could not be read."), exc)
         if live:
             entries = [batch[index] for index in live]
             try:
@@ -286,7 +286,7 @@ class DiffusersProvider(Provider):
                 _free_cache()
             else:
                 log.exception("diffusers provider %s: pipeline call failed", self.name)
-                message = "The local image model failed on this image; your credits were refunded."
+                message = "The local image model failed on this image."
             return [_chained(JobFailed(message, accepted=True), exc) for _ in entries]
         images_out = list(output.images)
         self.stats.images += len(images_out)

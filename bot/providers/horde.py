@@ -147,8 +147,7 @@ class HordeProvider(Provider):
                 raise horde_error(response, accepted=True)
             check = _object(response)
             if check.get("faulted"):
-                raise JobFailed("The AI Horde workers failed on this image; "
-                                "your credits were refunded.", accepted=True)
+                raise JobFailed("The AI Horde workers failed on this image.", accepted=True)
             if check.get("done"):
                 return
             if check.get("is_possible") is False:
@@ -165,8 +164,7 @@ class HordeProvider(Provider):
 
     async def _result(self, status: dict[str, Any], reporter: Reporter) -> GenerationResult:
         if status.get("faulted"):
-            raise JobFailed("The AI Horde workers failed on this image; "
-                            "your credits were refunded.", accepted=True)
+            raise JobFailed("The AI Horde workers failed on this image.", accepted=True)
         reporter.record("kudos", status.get("kudos"))
         generations = [gen for gen in status["generations"] if isinstance(gen, dict)]
         usable = [gen for gen in generations if not gen.get("censored")
@@ -175,8 +173,8 @@ class HordeProvider(Provider):
         if not usable and censored:
             raise ContentFiltered(accepted=True)
         if not usable and generations:
-            raise JobFailed("The AI Horde worker could not read the input image; "
-                            "your credits were refunded.", accepted=True)
+            raise JobFailed("The AI Horde worker could not read the input image.",
+                            accepted=True)
         images = tuple([await fetch_image(self.fetcher, str(gen["img"]))
                         for gen in usable])
         if usable:
@@ -242,8 +240,7 @@ def horde_error(response: httpx.Response, *, accepted: bool = False) -> Provider
         return ProviderUnavailable("AI Horde is in maintenance mode; please try again later.",
                                    accepted=accepted)
     if rc in ("RequestNotFound", "RequestExpired"):
-        return JobFailed("The AI Horde request expired before it finished; your credits were "
-                         "refunded.", accepted=accepted)
+        return JobFailed("The AI Horde request expired before it finished.", accepted=accepted)
     if response.status_code == 400:
         errors = body.get("errors")
         if isinstance(errors, dict) and errors:  # schema validation: {field: problem}

@@ -15,6 +15,7 @@ import httpx
 
 from bot.errors import (
     InvalidProviderRequest,
+    JobFailed,
     ProviderAuthError,
     ProviderCreditsError,
     ProviderError,
@@ -151,10 +152,21 @@ def error_detail(response: httpx.Response) -> str:
     return redact(text.strip())[:300]
 
 
+def failed_job(reason: str = "", *, accepted: bool = True) -> JobFailed:
+    """The error for a job the service could not finish, quoting its reason when it gave one."""
+    reason = reason.strip().rstrip(".")
+    quoted = f" ({reason})" if reason else ""
+    return JobFailed(f"The image service could not finish this image{quoted}.", accepted=accepted)
+
+
 def error_for_status(
     status: int, detail: str = "", *, retry_after: float | None = None, accepted: bool = False
 ) -> ProviderError:
-    """The error-tree exception for an HTTP status (without raising it)."""
+    """The error-tree exception for an HTTP status (without raising it).
+
+    A 4xx about a job the service had already accepted (a poll answered 404, say) is a failed
+    job: the settings were taken, so "rejected these settings" would mislead.
+    """
     suffix = f": {detail}" if detail else ""
     if status in (401, 403):
         return ProviderAuthError(accepted=accepted)
@@ -164,6 +176,8 @@ def error_for_status(
         return RateLimited(retry_after=retry_after, accepted=accepted)
     if status in (408, 504):
         return ProviderTimeout(accepted=accepted)
+    if 400 <= status < 500 and accepted:
+        return failed_job(detail)
     if 400 <= status < 500:
         return InvalidProviderRequest(
             f"The image service rejected these settings{suffix.rstrip('.')}.", accepted=accepted

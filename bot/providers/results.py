@@ -11,7 +11,7 @@ from bot.models import ImageData, Params, SizeRules
 
 log = logging.getLogger(__name__)
 
-NOT_AN_IMAGE = "The image service sent something that is not an image; your credits were refunded."
+NOT_AN_IMAGE = "The image service sent something that is not an image."
 
 
 def check_rules(params: Params, rules: SizeRules, *, steps: bool) -> None:
@@ -78,14 +78,5 @@ async def fetch_image(fetcher: GuardedFetcher, item: str) -> ImageData:
         data = await fetcher.fetch(item)
     except FetchError as exc:
         log.warning("a result download was refused or failed: %s", exc)
-        raise JobFailed("The finished image could not be downloaded; your credits were "
-                        "refunded.", accepted=True) from exc
+        raise JobFailed("The finished image could not be downloaded.", accepted=True) from exc
     return decode_image(data)
-
-
-def failed_job(reason: str = "", *, accepted: bool = True) -> JobFailed:
-    """The error for a job the service could not finish, quoting its reason when it gave one."""
-    reason = reason.strip().rstrip(".")
-    quoted = f" ({reason})" if reason else ""
-    return JobFailed(f"The image service could not finish this image{quoted}; your credits were "
-                     "refunded.", accepted=accepted)

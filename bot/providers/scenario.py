@@ -26,8 +26,15 @@ from bot.providers.base import (
     env_name,
     env_secret,
 )
-from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
-from bot.providers.results import check_rules, failed_job, fetch_image
+from bot.providers.http import (
+    error_detail,
+    error_for_status,
+    failed_job,
+    json_body,
+    retry_after_of,
+    send,
+)
+from bot.providers.results import check_rules, fetch_image
 from bot.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -183,8 +190,7 @@ class ScenarioProvider(Provider):
             if status == "failure":
                 raise job_failure(remote)
             if status == "canceled":
-                raise JobFailed("The image service cancelled this job; your credits were "
-                                "refunded.", accepted=True)
+                raise JobFailed("The image service cancelled this job.", accepted=True)
             progress = remote.get("progress")
             fraction = float(progress) if isinstance(progress, int | float) else None
             reporter.progress(fraction, None, STATUS_TEXT.get(status, str(status)))

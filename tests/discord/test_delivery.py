@@ -77,7 +77,7 @@ async def test_cancel_button(fake: FakeDiscord, a1111: FakeA1111, app: App,
     mine = await fake.press(progress, label="Cancel", user=MEMBER)
     msg = await outcome(fake, rec)
     assert mine.callbacks == [{"type": 6}]
-    assert msg.content == "⚠️ Cancelled; your credits were refunded. Balance: 20."
+    assert msg.content == "⚠️ Cancelled. Your credits were refunded (balance: 20)."
     assert msg.buttons == []
     assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
 

@@ -210,7 +210,7 @@ async def test_closed_websocket_falls_back_to_history(fake: FakeComfyUI,
 
 
 @pytest.mark.parametrize(("route", "message", "accepted"), [
-    ("prompt", "The image service sent a malformed answer; your credits were refunded.", False),
+    ("prompt", "The image service sent a malformed answer.", False),
     ("history", "The image service sent an unreadable answer.", True),
 ])
 async def test_malformed_bodies_give_a_clear_provider_error(

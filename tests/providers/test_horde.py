@@ -96,7 +96,7 @@ async def test_censored_result_is_content_filtered(fake: FakeHorde,
     with pytest.raises(ContentFiltered) as caught:
         await provider.generate(make_job(), RecordingReporter())
     assert caught.value.accepted
-    assert "refunded" in caught.value.user_message
+    assert caught.value.user_message == "The image service's safety filter blocked this result."
 
 
 async def test_kudos_upfront_is_a_credits_error(fake: FakeHorde,

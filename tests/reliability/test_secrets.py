@@ -33,6 +33,7 @@ from bot.events import Done, Failed
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from bot.options import Overrides
+from bot.presenter import failure_text
 from bot.providers.base import HttpProviderSettings
 from bot.redact import install_log_redaction
 from tests.fakes.a1111 import FakeA1111, api_error
@@ -146,7 +147,7 @@ async def test_no_secret_in_logs_messages_or_requests(tmp_path: Path,
                         overrides=Overrides(provider=provider)))
                     final = await handle.wait()
                     if isinstance(final, Failed):
-                        messages.append(final.message)
+                        messages.append(failure_text(final))
                     else:
                         assert isinstance(final, Done)
                         messages.extend(final.notices)

@@ -53,7 +53,8 @@ async def test_cancel_button_is_for_the_requester_only(
         await fake.wait_for(lambda: len(fake.callback_answers) == 2, what="an answer")
         assert fake.callback_answers[-1]["text"] == "Cancelled."
         await fake.wait_for(lambda: "Cancelled" in (status.text or ""), what="the status")
-        assert status.text == "⚠️ Cancelled; your credits were refunded." and not status.buttons
+        assert status.text == "⚠️ Cancelled. Your credits were refunded (balance: 10)."
+        assert not status.buttons
         await tg.idle()
         assert fake.photos(GROUP_ID) == []
         assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("refund", 1)]

@@ -73,9 +73,10 @@ async def test_backend_failure_is_refunded_and_explained(tg: Harness) -> None:
     update = tg.send(tg.fake.build.photo(jpeg_bytes((640, 480)), caption="/img2img a cat"))
     await tg.idle()
     status = await tg.reply(update)
-    await tg.fake.wait_for(lambda: (status.text or "").endswith("refunded."), what="the error")
-    assert status.text is not None and status.text.startswith("⚠️ ")
-    assert "refunded" in status.text and "\n" not in status.text
+    await tg.fake.wait_for(lambda: (status.text or "").endswith("(balance: 10)."),
+                           what="the error")
+    assert status.text == ("⚠️ The image service could not finish this image. "
+                           "Your credits were refunded (balance: 10).")
     assert status.buttons == []  # no Cancel left on a finished job
     assert tg.fake.photos(USER_ID) == []
     assert await tg.balance() == 10
