@@ -165,7 +165,7 @@ async def show_result(reply: Reply, handle: JobHandle, done: Done, prompt: str) 
 
 async def show_failure(reply: Reply, failed: Failed, restarting: bool) -> None:
     if restarting and isinstance(failed.error, JobCancelled):
-        text = RESTARTING
+        text = RESTARTING + (f" Balance: {failed.balance}." if failed.balance is not None else "")
     else:
         text = status_line(failed)
     await reply.final(content=text, view=None)
