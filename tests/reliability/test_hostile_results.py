@@ -22,6 +22,7 @@ from bot.config import build_config
 from bot.events import Done, Failed
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
+from bot.presenter import failure_text
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.horde import FakeHorde
 from tests.fakes.server import InternalServer, RedirectServer, png_bytes
@@ -75,7 +76,7 @@ async def run_one(app: App) -> Done | Failed:
 async def assert_refunded(app: App, final: Done | Failed) -> None:
     assert isinstance(final, Failed), final
     assert final.refunded
-    assert final.error.user_message.endswith("your credits were refunded.")
+    assert failure_text(final).endswith(f"Your credits were refunded (balance: {INITIAL}).")
     assert await app.storage.balance(USER.key) == INITIAL
     assert await app.storage.drift() == []
 
@@ -126,7 +127,8 @@ async def test_a_600_mb_result_is_cut_at_the_cap_in_a_small_process(
     _, stderr = await asyncio.wait_for(proc.communicate(), 60)
     text = stderr.decode()
     assert proc.returncode == 1, text
-    assert "error: The finished image could not be downloaded; your credits were refunded." in text
+    assert ("error: The finished image could not be downloaded. Your credits were refunded"
+            in text)
     assert "larger than the 50 MB limit" in text  # the log says why: the cap, not a failure
     peak_mb = int(rss_file.read_text()) / 1024
     print(f"peak RSS of the transform process: {peak_mb:.0f} MB")
