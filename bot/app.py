@@ -11,6 +11,7 @@ import httpx
 from bot.config import Config
 from bot.fetcher import GuardedFetcher
 from bot.models import ResultLimits
+from bot.payments import Payments
 from bot.preferences import Preferences
 from bot.providers import build_providers
 from bot.providers.base import Provider
@@ -30,6 +31,7 @@ class App:
     preferences: Preferences
     interrupted: list[JobRecord]
     fetcher: GuardedFetcher
+    payments: Payments
 
 
 def configured_origins(config: Config) -> list[str]:
@@ -70,4 +72,4 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
         built.push_async_callback(service.stop)
         interrupted = await service.start() if start_workers else []
         yield App(config, storage, http, providers, service, service.preferences, interrupted,
-                  fetcher)
+                  fetcher, Payments(config.payments, storage))

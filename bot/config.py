@@ -140,6 +140,46 @@ class LimitsConfig(_Section):
         description="bytes of queued uploads kept in RAM; beyond it they wait in temp files")
 
 
+DEFAULT_SUPPORT = (
+    "Questions about a purchase? Write to the bot's operator and quote the charge id from "
+    "your receipt. Packs whose credits you have not used can be refunded.")
+DEFAULT_TERMS = (
+    "Credits pay for images made by this bot and have no cash value. A pack is added to your "
+    "balance as soon as the payment goes through. Unused packs can be refunded on request "
+    "(see /paysupport); credits already spent cannot. Prices may change; a purchase already "
+    "made keeps what it bought.")
+
+
+class PackConfig(_Section):
+    """One credit pack for sale: its Telegram price in Stars and/or its Discord SKU."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]{1,24}$")
+    credits: int = Field(gt=0, le=1_000_000)
+    stars: int | None = Field(None, ge=1, le=100_000, description="Telegram price (XTR)")
+    discord_sku: int | None = Field(None, gt=0, description="a consumable one-time SKU id")
+    discord_price_cents: int | None = Field(
+        None, ge=0, description="the SKU's price in US cents, for /stats only")
+    title: str | None = Field(None, max_length=32)
+
+
+class PaymentsConfig(_Section):
+    enabled: bool = False
+    discord_test: bool = Field(False, description="count test entitlements (no starts_at)")
+    packs: list[PackConfig] = Field(default_factory=list)
+    support_text: str = Field(DEFAULT_SUPPORT, min_length=1, max_length=3000)
+    terms_text: str = Field(DEFAULT_TERMS, min_length=1, max_length=3000)
+
+    @model_validator(mode="after")
+    def _unique(self) -> PaymentsConfig:
+        ids = [pack.id for pack in self.packs]
+        skus = [str(pack.discord_sku) for pack in self.packs if pack.discord_sku is not None]
+        for name, values in (("id", ids), ("discord_sku", skus)):
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise ValueError(f"packs: {name} {', '.join(repeated)} used more than once")
+        return self
+
+
 DEFAULT_STYLES: dict[str, StyleConfig] = {
     "photo": StyleConfig(prompt="{prompt}, photograph, natural light, detailed",
                          negative_prompt="painting, illustration", preset="photographic"),
@@ -160,6 +200,7 @@ class Config(_Section):
     credits: CreditsConfig = Field(default_factory=CreditsConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
     styles: dict[str, StyleConfig] = Field(default_factory=lambda: dict(DEFAULT_STYLES))
     providers: dict[str, Any] = Field(default_factory=dict)
     log_level: str = "INFO"

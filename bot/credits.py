@@ -49,4 +49,6 @@ def describe_entry(entry: LedgerEntry) -> str:
     when = dt.datetime.fromtimestamp(entry.created_at, dt.UTC).strftime("%b %d %H:%M")
     label = {"initial": "welcome", "daily": "daily top-up", "grant": "grant",
              "reserve": "image", "refund": "refund"}.get(entry.kind, entry.kind)
+    if entry.kind == "purchase" or (entry.kind == "refund" and entry.amount < 0):
+        label = f"{label} ({entry.note.split(' by ')[0]})"  # the pack; who refunded stays out
     return f"{when} {entry.amount:+d} {label}"

@@ -14,7 +14,8 @@ sentence an adapter can show as-is. Adapters turn errors into messages in exactl
     │   ├── PolicyError             the chat's policy refuses it (disabled, banned word, ...)
     │   ├── InsufficientCredits     the user's balance is below the price
     │   ├── QueueFull               too many jobs queued (globally or for this user)
-    │   └── NotAllowed              an admin/owner command from someone who is not one
+    │   ├── NotAllowed              an admin/owner command from someone who is not one
+    │   └── PaymentRefused          a purchase, checkout or refund that cannot go ahead
     ├── JobCancelled                the requester cancelled the job (refunded)
     ├── FetchError                  an outside URL could not be downloaded
     │   ├── UnsafeURL               refused: not http(s), a private address, too many redirects
@@ -97,6 +98,12 @@ class NotAllowed(UserError):
     """The caller lacks the rights for this command."""
 
     default_message = "Only an admin can do that."
+
+
+class PaymentRefused(UserError):
+    """A purchase, pre-checkout or refund refused; nothing was charged or moved."""
+
+    default_message = "Buying credits is not offered here."
 
 
 class JobCancelled(BotError):

@@ -53,6 +53,43 @@ class Drift:
     ledger_sum: int
 
 
+@dataclass(frozen=True, slots=True)
+class PurchaseRecord:
+    """A paid pack: ``charge_id`` is the platform's payment (or entitlement) id."""
+
+    charge_id: str
+    platform: str
+    user_key: str
+    pack_id: str
+    credits: int
+    currency: str
+    price: int
+    created_at: float = 0.0
+    refunded_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseOutcome:
+    """What ``record_purchase`` did: ``granted`` is False when the charge was seen before."""
+
+    granted: bool
+    balance: int
+    purchase: PurchaseRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RevenueDay:
+    """Purchases of one UTC day in one platform and currency; ``price`` is net of refunds."""
+
+    day: str
+    platform: str
+    currency: str
+    purchases: int
+    credits: int
+    price: int
+    refunded: int
+
+
 ACTIVE_STATUSES = ("queued", "running")
 
 
@@ -92,3 +129,9 @@ class Storage(Protocol):
     async def forget_user(self, user_key: str) -> int: ...
     async def stats(self) -> dict[str, Any]: ...
     async def drift(self) -> list[Drift]: ...
+
+    # Purchases (exactly once per charge id) and their refunds
+    async def record_purchase(self, purchase: PurchaseRecord) -> PurchaseOutcome: ...
+    async def get_purchase(self, charge_id: str) -> PurchaseRecord | None: ...
+    async def refund_purchase(self, charge_id: str, note: str = "") -> int | None: ...
+    async def revenue(self, since: float) -> list[RevenueDay]: ...

@@ -19,7 +19,16 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.errors import InsufficientCredits, StorageUnavailable
-from storage.base import ACTIVE_STATUSES, Drift, JobRecord, LedgerEntry, Usage
+from storage.base import (
+    ACTIVE_STATUSES,
+    Drift,
+    JobRecord,
+    LedgerEntry,
+    PurchaseOutcome,
+    PurchaseRecord,
+    RevenueDay,
+    Usage,
+)
 from storage.sqlite_errors import unavailable
 
 T = TypeVar("T")
@@ -198,7 +207,8 @@ class SQLiteStorage:
             conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) VALUES (?, 0, ?)",
                          (user_key, now))
             row = conn.execute("SELECT balance FROM users WHERE key = ?", (user_key,)).fetchone()
-            change = max(amount, -int(row[0]))  # a negative grant takes at most what is there
+            # A negative grant takes at most what is there (nothing from a balance below zero).
+            change = max(amount, -max(0, int(row[0])))
             conn.execute("UPDATE users SET balance = balance + ? WHERE key = ?",
                          (change, user_key))
             conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
@@ -389,3 +399,80 @@ class SQLiteStorage:
             "LEFT JOIN ledger l ON l.user_key = u.key GROUP BY u.key "
             "HAVING u.balance != COALESCE(SUM(l.amount), 0)")
         return [Drift(row[0], int(row[1]), int(row[2])) for row in rows]
+
+    # -- purchases ---------------------------------------------------------------------------------
+    async def record_purchase(self, purchase: PurchaseRecord) -> PurchaseOutcome:
+        """Grant a paid pack once per charge id: the purchase, its ledger row and the balance."""
+
+        def fn(conn: sqlite3.Connection) -> PurchaseOutcome:
+            now = time.time()
+            conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) VALUES (?, 0, ?)",
+                         (purchase.user_key, now))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO purchases (charge_id, platform, user_key, pack_id, credits,"
+                " currency, price, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (purchase.charge_id, purchase.platform, purchase.user_key, purchase.pack_id,
+                 purchase.credits, purchase.currency, purchase.price, now)).rowcount
+            if inserted:
+                conn.execute("UPDATE users SET balance = balance + ? WHERE key = ?",
+                             (purchase.credits, purchase.user_key))
+                conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at, "
+                             "charge_id) VALUES (?, ?, 'purchase', ?, ?, ?)",
+                             (purchase.user_key, purchase.credits, f"pack {purchase.pack_id}",
+                              now, purchase.charge_id))
+            stored = self._purchase(conn, purchase.charge_id)
+            assert stored is not None  # inserted now or before
+            row = conn.execute("SELECT balance FROM users WHERE key = ?",
+                               (stored.user_key,)).fetchone()
+            return PurchaseOutcome(bool(inserted), int(row[0]), stored)
+
+        return await self._tx(fn)
+
+    @staticmethod
+    def _purchase(conn: sqlite3.Connection, charge_id: str) -> PurchaseRecord | None:
+        row = conn.execute("SELECT charge_id, platform, user_key, pack_id, credits, currency, "
+                           "price, created_at, refunded_at FROM purchases WHERE charge_id = ?",
+                           (charge_id,)).fetchone()
+        return PurchaseRecord(*tuple(row)) if row else None
+
+    async def get_purchase(self, charge_id: str) -> PurchaseRecord | None:
+        rows = await self._read("SELECT charge_id, platform, user_key, pack_id, credits, "
+                                "currency, price, created_at, refunded_at FROM purchases "
+                                "WHERE charge_id = ?", (charge_id,))
+        return PurchaseRecord(*tuple(rows[0])) if rows else None
+
+    async def refund_purchase(self, charge_id: str, note: str = "") -> int | None:
+        """Take a refunded pack's credits back once; the balance left, or None if not done.
+
+        The whole pack is taken even from a smaller balance: the caller decides beforehand
+        whether a pack partly spent may be refunded (the balance then ends below zero).
+        """
+
+        def fn(conn: sqlite3.Connection) -> int | None:
+            now = time.time()
+            updated = conn.execute("UPDATE purchases SET refunded_at = ? WHERE charge_id = ? "
+                                   "AND refunded_at IS NULL", (now, charge_id)).rowcount
+            if not updated:
+                return None
+            row = conn.execute("SELECT user_key, credits, pack_id FROM purchases "
+                               "WHERE charge_id = ?", (charge_id,)).fetchone()
+            conn.execute("UPDATE users SET balance = balance - ? WHERE key = ?",
+                         (row[1], row[0]))
+            conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at, charge_id)"
+                         " VALUES (?, ?, 'refund', ?, ?, ?)",
+                         (row[0], -row[1], note or f"pack {row[2]} refunded", now, charge_id))
+            balance = conn.execute("SELECT balance FROM users WHERE key = ?",
+                                   (row[0],)).fetchone()
+            return int(balance[0])
+
+        return await self._tx(fn)
+
+    async def revenue(self, since: float) -> list[RevenueDay]:
+        rows = await self._read(
+            "SELECT date(created_at, 'unixepoch') AS day, platform, currency, COUNT(*), "
+            "SUM(credits), SUM(CASE WHEN refunded_at IS NULL THEN price ELSE 0 END), "
+            "SUM(refunded_at IS NOT NULL) FROM purchases "
+            "WHERE created_at >= ? GROUP BY day, platform, currency "
+            "ORDER BY day DESC, platform, currency", (since,))
+        return [RevenueDay(row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]),
+                           int(row[6])) for row in rows]

@@ -70,3 +70,15 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", environ={})
     with pytest.raises(ConfigError, match="IMG2IMG_CONFIG"):
         load_config(None, environ={})
+
+
+def test_payment_packs_are_checked_and_named_in_errors() -> None:
+    packs = [{"id": "small", "credits": 100, "stars": 50, "discord_sku": 11},
+             {"id": "big", "credits": 500, "discord_sku": 12}]
+    config = build_config({"payments": {"enabled": True, "packs": packs}}, environ={})
+    assert [p.id for p in config.payments.packs] == ["small", "big"]
+    assert "/paysupport" in config.payments.terms_text
+    with pytest.raises(ConfigError, match="packs: id small used more than once"):
+        build_config({"payments": {"packs": [packs[0], {**packs[1], "id": "small"}]}}, environ={})
+    with pytest.raises(ConfigError, match=r"payments.packs.0.credits"):
+        build_config({"payments": {"packs": [{"id": "x", "credits": 0}]}}, environ={})

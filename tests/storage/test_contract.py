@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from bot.errors import InsufficientCredits
 from storage import PostgresStorage, SQLiteStorage, Storage
-from storage.base import JobRecord
+from storage.base import JobRecord, PurchaseRecord
 from tests.postgres_server import fresh_database
 
 BACKENDS = ("sqlite", "postgres")
@@ -175,3 +176,69 @@ async def test_settings_before_first_request_keep_the_welcome_grant(store: Stora
     await store.grant("telegram:1", 2)
     assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="d") == 22
     assert await store.drift() == []
+
+
+def purchase(charge: str, user: str = "telegram:1", credits: int = 100,
+             price: int = 50) -> PurchaseRecord:
+    return PurchaseRecord(charge_id=charge, platform=user.split(":")[0], user_key=user,
+                          pack_id="small", credits=credits, currency="XTR", price=price)
+
+
+async def test_a_purchase_grants_once_per_charge_id(store: Storage) -> None:
+    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
+    first = await store.record_purchase(purchase("stxA"))
+    again = await store.record_purchase(purchase("stxA"))
+    assert (first.granted, first.balance) == (True, 110)
+    assert (again.granted, again.balance) == (False, 110)
+    assert again.purchase.pack_id == "small" and again.purchase.created_at > 0
+    entries = await store.ledger("telegram:1")
+    assert [(e.kind, e.amount) for e in entries] == [("purchase", 100), ("initial", 10)]
+    assert await store.drift() == []
+
+
+async def test_concurrent_deliveries_of_one_payment_grant_once(store: Storage) -> None:
+    outcomes = await asyncio.gather(*(store.record_purchase(purchase("stxB", "discord:7"))
+                                      for _ in range(6)))
+    assert sum(o.granted for o in outcomes) == 1
+    assert await store.balance("discord:7") == 100
+    assert await store.drift() == []
+
+
+async def test_refund_of_a_purchase_happens_once(store: Storage) -> None:
+    await store.record_purchase(purchase("stxC"))
+    assert await store.refund_purchase("stxC", "pack small refunded") == 0
+    assert await store.refund_purchase("stxC") is None
+    assert await store.refund_purchase("unknown") is None
+    stored = await store.get_purchase("stxC")
+    assert stored is not None and stored.refunded_at is not None
+    assert await store.get_purchase("unknown") is None
+    kinds = [(e.kind, e.amount, e.note) for e in await store.ledger("telegram:1")]
+    assert kinds == [("refund", -100, "pack small refunded"), ("purchase", 100, "pack small")]
+    assert await store.drift() == []
+
+
+async def test_a_refund_of_a_spent_pack_may_leave_a_negative_balance(store: Storage) -> None:
+    await store.record_purchase(purchase("stxD", credits=10))
+    await store.create_job(job("a", price=4))
+    await store.finish_job("a", "succeeded")
+    assert await store.refund_purchase("stxD") == -4
+    assert await store.balance("telegram:1") == -4
+    assert await store.grant("telegram:1", -3, "revoke") == -4  # nothing more to take
+    with pytest.raises(InsufficientCredits):
+        await store.create_job(job("b", price=1))
+    assert await store.grant("telegram:1", 5) == 1
+    assert await store.drift() == []
+
+
+async def test_revenue_per_day_nets_out_refunds(store: Storage) -> None:
+    await store.record_purchase(purchase("stxE", price=50))
+    await store.record_purchase(purchase("stxF", "telegram:2", price=20))
+    await store.record_purchase(PurchaseRecord("999", "discord", "discord:3", "small", 100,
+                                               "USD", 199))
+    await store.refund_purchase("stxF")
+    days = await store.revenue(since=0)
+    assert [(d.platform, d.currency, d.purchases, d.credits, d.price, d.refunded)
+            for d in days] == [("discord", "USD", 1, 100, 199, 0),
+                               ("telegram", "XTR", 2, 200, 50, 1)]
+    assert len({d.day for d in days}) == 1
+    assert await store.revenue(since=time.time() + 60) == []

@@ -1,0 +1,216 @@
+"""Buying credits: packs for sale, checkout checks, exactly-once grants, refunds, revenue.
+
+Adapters translate platform payments into these calls: Telegram's invoice payload and
+``telegram_payment_charge_id``, Discord's SKU and entitlement id. Every grant and refund is a
+ledger row committed with its balance change, keyed by the platform's charge id, so a payment
+delivered twice (or retried after a crash) grants once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from bot.config import PackConfig, PaymentsConfig
+from bot.errors import BotError, PaymentRefused
+from bot.models import UserRef
+from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
+
+log = logging.getLogger(__name__)
+
+NOT_OFFERED = "Buying credits is not offered here."
+PAYLOAD_PREFIX = "buy1"
+STARS = "XTR"
+GRANT_ATTEMPTS = 5  # storage hiccups (a busy database) are retried; the unique index keeps it once
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """What a platform's invoice shows, and the payload it carries back to the bot."""
+
+    pack: PackConfig
+    title: str
+    description: str
+    payload: str
+    price: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaidPack:
+    """A payload read back: which pack, for whom, at what price (as offered then)."""
+
+    pack_id: str
+    credits: int
+    price: int
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """A refund recorded: the purchase, and the buyer's balance after it."""
+
+    purchase: PurchaseRecord
+    balance: int
+
+
+def pack_title(pack: PackConfig) -> str:
+    return pack.title or f"{pack.credits} credits"
+
+
+class Payments:
+    """The use cases of buying credits; platform-neutral (adapters do the platform calls)."""
+
+    def __init__(self, config: PaymentsConfig, storage: Storage) -> None:
+        self.config = config
+        self.storage = storage
+
+    # -- what is for sale ----------------------------------------------------------------------
+    def packs(self, platform: str) -> list[PackConfig]:
+        """Packs on sale on ``platform`` (empty when payments are off)."""
+        if not self.config.enabled:
+            return []
+        if platform == "telegram":
+            return [p for p in self.config.packs if p.stars is not None]
+        if platform == "discord":
+            return [p for p in self.config.packs if p.discord_sku is not None]
+        return []
+
+    def offered(self, platform: str) -> list[PackConfig]:
+        """Like ``packs`` but refuses with a sentence when nothing is for sale."""
+        packs = self.packs(platform)
+        if not packs:
+            raise PaymentRefused(NOT_OFFERED)
+        return packs
+
+    def pack(self, platform: str, pack_id: str) -> PackConfig:
+        found = next((p for p in self.packs(platform) if p.id == pack_id), None)
+        if found is None:
+            raise PaymentRefused("That pack is no longer on sale; send /buy to see the packs.")
+        return found
+
+    def pack_for_sku(self, sku_id: int) -> PackConfig | None:
+        return next((p for p in self.packs("discord") if p.discord_sku == sku_id), None)
+
+    # -- Telegram Stars -----------------------------------------------------------------------
+    def invoice(self, pack_id: str, buyer: UserRef) -> Invoice:
+        """The Stars invoice for one pack; its payload names the pack, price and buyer."""
+        pack = self.pack("telegram", pack_id)
+        assert pack.stars is not None  # packs("telegram") has only priced packs
+        payload = f"{PAYLOAD_PREFIX}:{pack.id}:{pack.credits}:{pack.stars}:{buyer.id}"
+        return Invoice(pack, pack_title(pack),
+                       f"{pack.credits} credits for making images with this bot.",
+                       payload, pack.stars)
+
+    @staticmethod
+    def read_payload(payload: str) -> PaidPack | None:
+        parts = payload.split(":")
+        if len(parts) != 5 or parts[0] != PAYLOAD_PREFIX:
+            return None
+        _, pack_id, credits, price, user_id = parts
+        if not (credits.isdigit() and price.isdigit()):
+            return None
+        return PaidPack(pack_id, int(credits), int(price), user_id)
+
+    def check_checkout(self, payload: str, payer: UserRef, currency: str,
+                       total: int) -> PaidPack:
+        """Whether a Telegram pre-checkout may go ahead; raises ``PaymentRefused`` if not."""
+        paid = self.read_payload(payload)
+        if paid is None:
+            raise PaymentRefused("This invoice is not one of this bot's; send /buy for a new one.")
+        if not self.config.enabled:
+            raise PaymentRefused("Buying credits is switched off right now; nothing was charged.")
+        if paid.user_id != payer.id:
+            raise PaymentRefused("This invoice was made for someone else; send /buy for your "
+                                 "own.")
+        pack = self.pack("telegram", paid.pack_id)
+        if currency != STARS or total != pack.stars or paid.credits != pack.credits:
+            raise PaymentRefused("This pack's price has changed; send /buy for a new invoice.")
+        return paid
+
+    # -- granting -----------------------------------------------------------------------------
+    async def grant(self, purchase: PurchaseRecord) -> PurchaseOutcome:
+        """Record a paid pack exactly once (by charge id); storage failures are retried."""
+        delay = 0.2
+        for attempt in range(1, GRANT_ATTEMPTS + 1):
+            try:
+                outcome = await self.storage.record_purchase(purchase)
+            except BotError:
+                raise
+            except Exception as exc:  # the database, not the purchase: try again
+                if attempt == GRANT_ATTEMPTS:
+                    raise
+                log.warning("recording purchase %s failed (%s); retrying", purchase.charge_id,
+                            type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            if outcome.granted:
+                log.info("purchase %s: %s got pack %s (%d credits)", purchase.charge_id,
+                         purchase.user_key, purchase.pack_id, purchase.credits)
+            return outcome
+        raise AssertionError("unreachable")
+
+    def stars_purchase(self, paid: PaidPack, buyer: UserRef, charge_id: str,
+                       total: int) -> PurchaseRecord:
+        """The record of a Stars payment: what its payload promised, whatever the config is now."""
+        return PurchaseRecord(charge_id=charge_id, platform="telegram", user_key=buyer.key,
+                              pack_id=paid.pack_id, credits=paid.credits, currency=STARS,
+                              price=total)
+
+    def sku_purchase(self, pack: PackConfig, buyer: UserRef, entitlement_id: str,
+                     ) -> PurchaseRecord:
+        return PurchaseRecord(charge_id=entitlement_id, platform="discord", user_key=buyer.key,
+                              pack_id=pack.id, credits=pack.credits, currency="USD",
+                              price=pack.discord_price_cents or 0)
+
+    def counts_entitlement(self, is_test: bool) -> bool:
+        """Test entitlements (no start date) count only with ``discord_test = true``."""
+        return self.config.discord_test or not is_test
+
+    # -- refunds ------------------------------------------------------------------------------
+    async def refundable(self, charge_id: str, platform: str, *, force: bool) -> PurchaseRecord:
+        """The purchase behind ``charge_id`` if it may be refunded; otherwise says why not.
+
+        A pack the buyer has already spent part of is refused unless ``force``: then its full
+        amount is taken back and the balance may end below zero, by at most that pack.
+        """
+        purchase = await self.storage.get_purchase(charge_id)
+        if purchase is None or purchase.platform != platform:
+            raise PaymentRefused(f"No purchase has the charge id {charge_id[:64]}.")
+        if purchase.refunded_at is not None:
+            raise PaymentRefused("That purchase was already refunded.")
+        balance = await self.storage.balance(purchase.user_key) or 0
+        if balance < purchase.credits and not force:
+            spent = purchase.credits - max(balance, 0)
+            raise PaymentRefused(
+                f"The buyer has already spent {spent} of the pack's {purchase.credits} "
+                "credits; add --force to refund anyway (their balance then goes below zero).")
+        return purchase
+
+    async def record_refund(self, purchase: PurchaseRecord, by: UserRef) -> Refund:
+        """Take the refunded pack back (once); called after the platform refunded the money."""
+        balance = await self.storage.refund_purchase(
+            purchase.charge_id, f"pack {purchase.pack_id} refunded by {by.key}")
+        if balance is None:
+            raise PaymentRefused("That purchase was already refunded.")
+        log.info("purchase %s refunded by %s", purchase.charge_id, by.key)
+        return Refund(purchase, balance)
+
+    # -- statistics ---------------------------------------------------------------------------
+    async def revenue(self, days: int = 7) -> list[RevenueDay]:
+        return await self.storage.revenue(time.time() - days * 86400)
+
+
+def revenue_lines(days: list[RevenueDay]) -> list[str]:
+    """Revenue per day as short lines, newest first: Stars and Discord SKU sales."""
+    lines = []
+    for day in days:
+        money = (f"{day.price} ⭐" if day.currency == STARS
+                 else f"${day.price / 100:.2f}" if day.price else "price not configured")
+        refunded = f", {day.refunded} refunded" if day.refunded else ""
+        where = "Stars" if day.currency == STARS else "Discord SKUs"
+        lines.append(f"{day.day} {where}: {day.purchases} sold ({day.credits} credits), "
+                     f"{money}{refunded}")
+    return lines or ["no purchases in the last 7 days"]
