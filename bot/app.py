@@ -72,4 +72,4 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
         built.push_async_callback(service.stop)
         interrupted = await service.start() if start_workers else []
         yield App(config, storage, http, providers, service, service.preferences, interrupted,
-                  fetcher, Payments(config.payments, storage))
+                  fetcher, Payments(config.payments, storage, service.credits))

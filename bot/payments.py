@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from bot.config import PackConfig, PaymentsConfig
+from bot.credits import Credits
 from bot.errors import BotError, PaymentRefused
 from bot.models import UserRef
 from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
@@ -62,9 +63,10 @@ def pack_title(pack: PackConfig) -> str:
 class Payments:
     """The use cases of buying credits; platform-neutral (adapters do the platform calls)."""
 
-    def __init__(self, config: PaymentsConfig, storage: Storage) -> None:
+    def __init__(self, config: PaymentsConfig, storage: Storage, credits: Credits) -> None:
         self.config = config
         self.storage = storage
+        self.credits = credits
 
     # -- what is for sale ----------------------------------------------------------------------
     def packs(self, platform: str) -> list[PackConfig]:
@@ -131,10 +133,15 @@ class Payments:
 
     # -- granting -----------------------------------------------------------------------------
     async def grant(self, purchase: PurchaseRecord) -> PurchaseOutcome:
-        """Record a paid pack exactly once (by charge id); storage failures are retried."""
+        """Record a paid pack exactly once (by charge id); storage failures are retried.
+
+        A buyer new to the bot gets the welcome grant first, so the balance they are shown
+        is the one they will have.
+        """
         delay = 0.2
         for attempt in range(1, GRANT_ATTEMPTS + 1):
             try:
+                await self.credits.ensure(UserRef.parse(purchase.user_key))
                 outcome = await self.storage.record_purchase(purchase)
             except BotError:
                 raise

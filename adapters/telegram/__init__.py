@@ -10,7 +10,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import ReplyParameters, User
 
-from adapters.telegram import buttons, commands_admin, commands_user, requests
+from adapters.telegram import buttons, commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.delivery import Deliveries
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
@@ -38,7 +38,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["deliveries"] = Deliveries()
     dp.update.outer_middleware(OncePerUpdate(app.storage))
     dp.include_routers(*(_detached(r) for r in (commands_admin.router, commands_user.router,
-                                                 buttons.router, requests.router)))
+                                                 payments.router, buttons.router,
+                                                 requests.router)))
     return dp
 
 

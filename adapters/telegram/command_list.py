@@ -32,6 +32,9 @@ PRIVATE = [
     ("set", "Set a default: /set KEY VALUE"),
     ("reset", "Back to the defaults: /reset [KEY]"),
     ("forget", "Erase your prompts and settings"),
+    ("buy", "Buy credits with Telegram Stars"),
+    ("paysupport", "Help with a purchase"),
+    ("terms", "Terms of sale"),
 ]
 ADMINS = [
     *GROUP,
@@ -39,7 +42,7 @@ ADMINS = [
     ("chatset", "Change one: /chatset KEY VALUE (admins)"),
     ("chatreset", "Reset this chat's settings (admins)"),
 ]
-# Owners' /grant and /stats stay out of the menus: /help lists them for owners.
+# Owners' /grant, /refund and /stats stay out of the menus: /help lists them for owners.
 
 
 def menus() -> list[tuple[BotCommandScopeUnion, list[tuple[str, str]]]]:

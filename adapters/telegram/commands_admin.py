@@ -16,6 +16,7 @@ from adapters.telegram.replies import answer_error, esc, reply_error
 from bot.app import App
 from bot.errors import BotError, NotAllowed, OptionError
 from bot.models import ChatRef, UserRef
+from bot.payments import revenue_lines
 from bot.policy import POLICY_HELP
 
 GROUPS_ONLY = "Chat settings work in groups: send this in the group you administer."
@@ -176,7 +177,9 @@ async def stats(message: Message, app: App) -> None:
              f"Jobs in the last 24 h: {numbers['jobs_last_24h']}",
              f"Credits spent: {numbers['credits_spent']}",
              f"Queued or running now: {len(app.service.active)}",
-             f"Providers: {esc(', '.join(app.providers) or 'none')}"]
+             f"Providers: {esc(', '.join(app.providers) or 'none')}",
+             "", "<b>Sales</b> (last 7 days)",
+             *map(esc, revenue_lines(await app.payments.revenue()))]
     await respond(message, "\n".join(lines))
 
 

@@ -92,11 +92,12 @@ async def help_(message: Message, app: App) -> None:
               *map(esc, presenter.providers_lines(app.providers)),
               "", "<b>Commands</b>",
               "/balance · /settings · /set KEY VALUE · /reset [KEY] · /styles · /providers · "
-              "/cancel · /forget"]
+              "/cancel · /forget · /buy · /paysupport · /terms"]
     if not private:
         lines.append("Group admins: /chatsettings · /chatset KEY VALUE · /chatreset")
     if message.from_user and app.config.is_owner(f"telegram:{message.from_user.id}"):
-        lines.append("Owners: /grant USER_ID N (or in reply) · /stats")
+        lines.append("Owners: /grant USER_ID N (or in reply) · /refund CHARGE_ID [--force] · "
+                     "/stats")
     await respond(message, "\n".join(lines))
 
 

@@ -7,6 +7,7 @@
 
 Set-up: add_user, add_chat, set_member, add_file, block, delete_as_user, fail_next, set_delay.
 Updates: build.* (telegram_updates.py), push_update(redeliver=), deliver_webhook.
+Payments (telegram_payments.py): pay(invoice, user_id), invoices, checkout_answers, charges.
 Seeing: messages, message, texts, last_message/last_photo/last_document, photos, actions,
 callback_answers, commands(scope), calls / calls_to / counts, photo_sends, reply_latencies,
 transcript. Waiting: wait_for, wait_for_call, wait_for_message, wait_for_photo,
@@ -44,6 +45,7 @@ from tests.fakes.telegram_model import (
     api_method,
     decode_field,
 )
+from tests.fakes.telegram_payments import PaymentMethods
 from tests.fakes.telegram_updates import UpdateBuilder
 
 TOKEN = "123456:TEST-TOKEN"
@@ -74,7 +76,7 @@ class _Queued:
     sticky: bool  # a redelivery: survives the offset acknowledgement until delivered once
 
 
-class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
+class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
     """The fake Bot API server (see the module docstring for its test-facing API)."""
 
     def __init__(self, token: str = TOKEN, *, username: str = "img2img_test_bot",
@@ -83,6 +85,7 @@ class FakeTelegram(WebhookDelivery, BotApiMethods, FakeServer):
         FakeServer.__init__(self)
         BotApiMethods.__init__(self, token, username, first_name, strict_chats)
         WebhookDelivery.__init__(self)
+        self.init_payments()
         self.long_poll = long_poll
         self.calls: list[Call] = []
         self.counts: Counter[str] = Counter()

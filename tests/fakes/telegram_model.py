@@ -79,7 +79,7 @@ class SentMessage:
 
     chat_id: int
     message_id: int
-    kind: str  # "text" | "photo" | "document"
+    kind: str  # "text" | "photo" | "document" | "invoice"
     text: str | None  # the text or caption the user sees, markup already parsed
     entities: list[dict[str, Any]] = field(default_factory=list)
     raw_text: str | None = None  # as the bot sent it
@@ -98,6 +98,7 @@ class SentMessage:
     deleted: bool = False
     sent_at: float = field(default_factory=time.perf_counter)
     history: list[dict[str, Any]] = field(default_factory=list)
+    invoice: dict[str, Any] | None = None  # sendInvoice's fields, payload included
 
     @property
     def caption(self) -> str | None:
@@ -140,7 +141,9 @@ class SentMessage:
             body["edit_date"] = self.edit_date
         text_key, entities_key = ("text", "entities") if self.kind == "text" else (
             "caption", "caption_entities")
-        if self.text:
+        if self.invoice is not None:
+            body["invoice"] = {k: v for k, v in self.invoice.items() if k != "payload"}
+        elif self.text:
             body[text_key] = self.text
         if self.entities:
             body[entities_key] = self.entities
@@ -161,6 +164,7 @@ class SentMessage:
 JSON_FIELDS = frozenset({
     "reply_markup", "reply_parameters", "commands", "scope", "caption_entities", "entities",
     "allowed_updates", "media", "link_preview_options", "message_ids", "menu_button",
+    "prices", "suggested_tip_amounts",
 })
 INT_FIELDS = frozenset({
     "message_id", "reply_to_message_id", "offset", "limit", "timeout", "user_id", "cache_time",
@@ -169,7 +173,8 @@ INT_FIELDS = frozenset({
 BOOL_FIELDS = frozenset({
     "show_alert", "disable_notification", "protect_content", "drop_pending_updates",
     "has_spoiler", "disable_content_type_detection", "allow_sending_without_reply",
-    "show_caption_above_media", "disable_web_page_preview", "is_anonymous",
+    "show_caption_above_media", "disable_web_page_preview", "is_anonymous", "ok",
+    "need_name", "need_email", "need_phone_number", "need_shipping_address", "is_flexible",
 })
 
 
