@@ -93,7 +93,8 @@ class Payments:
         return found
 
     def pack_for_sku(self, sku_id: int) -> PackConfig | None:
-        return next((p for p in self.packs("discord") if p.discord_sku == sku_id), None)
+        """The pack a SKU sells, even with sales switched off: a paid SKU is always granted."""
+        return next((p for p in self.config.packs if p.discord_sku == sku_id), None)
 
     # -- Telegram Stars -----------------------------------------------------------------------
     def invoice(self, pack_id: str, buyer: UserRef) -> Invoice:

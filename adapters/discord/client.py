@@ -12,7 +12,7 @@ import discord.http
 import yarl
 from discord.ext import commands
 
-from adapters.discord import commands_admin, commands_user, requests
+from adapters.discord import commands_admin, commands_user, payments, requests
 from adapters.discord.buttons import DYNAMIC_ITEMS
 from adapters.discord.notices import send_restart_notices
 from adapters.discord.replies import install_error_handler
@@ -51,9 +51,23 @@ class Img2ImgHooks:
         except discord.HTTPException as exc:
             log.error("syncing discord commands failed (%s %s); will retry at the next start",
                       exc.status, exc.code)
-        task = asyncio.create_task(self._notify(bot), name="discord-restart-notices")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
+        for job, name in ((self._notify(bot), "discord-restart-notices"),
+                          (self._purchases(bot), "discord-unconsumed-purchases")):
+            task = asyncio.create_task(job, name=name)
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
+    async def _purchases(self, bot: commands.Bot) -> None:
+        """Finish purchases made while the bot was down (or whose consume failed)."""
+        await bot.wait_until_ready()
+        try:
+            done = await payments.take_unconsumed(bot, self.app)
+        except discord.HTTPException as exc:
+            log.error("listing entitlements failed (%s %s); retried at the next start",
+                      exc.status, exc.code)
+            return
+        if done:
+            log.info("finished %d discord purchase(s) left unconsumed", done)
 
     async def _notify(self, bot: commands.Bot) -> None:
         try:
@@ -94,6 +108,7 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
         bot = Img2ImgBot(app, **options)
     commands_user.register(bot, app)
     commands_admin.register(bot, app)
+    payments.register(bot, app)
     requests.register(bot, app)
     install_error_handler(bot.tree)
     return bot

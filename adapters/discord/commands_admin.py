@@ -13,6 +13,7 @@ from bot.app import App
 from bot.errors import NotAllowed, PolicyError
 from bot.models import ChatRef, UserRef
 from bot.options import SPEC_LIST
+from bot.payments import revenue_lines
 from bot.policy import LOCKABLE, POLICY_HELP, ChatPolicy
 
 SETTING_HELP = {**POLICY_HELP, "unlock": "FIELD: undo a lock"}
@@ -146,5 +147,6 @@ def register(bot: commands.Bot, app: App) -> None:
                  f"in progress now: {len(app.service.active)}",
                  f"credits spent: {numbers['credits_spent']}",
                  f"credits outstanding: {numbers['credits_outstanding']}",
-                 f"ledger drift: {plural(len(drift), 'user') if drift else 'none'}"]
+                 f"ledger drift: {plural(len(drift), 'user') if drift else 'none'}",
+                 *(f"sales {line}" for line in revenue_lines(await app.payments.revenue()))]
         await interaction.response.send_message("Stats:\n" + bullet_list(lines), ephemeral=True)

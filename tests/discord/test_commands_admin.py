@@ -196,4 +196,4 @@ async def test_stats_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands
     assert stats.content.splitlines() == [
         "Stats:", "• users: 1", "• jobs: none", "• jobs in the last 24 h: 0",
         "• in progress now: 0", "• credits spent: 0", "• credits outstanding: 23",
-        "• ledger drift: none"]
+        "• ledger drift: none", "• sales no purchases in the last 7 days"]

@@ -12,6 +12,8 @@ Reference for test writers (details in each docstring):
   ``fake.modal(token)``, ``fake.choices(token)``, ``fake.channel_messages(channel_id)``, and wait
   for it with ``await fake.wait_for(lambda: ..., timeout)``.
 * ``fake.fail_next(method, path_regex, status)`` injects failures (429 with retry_after, 5xx…).
+* ``fake.shop`` sells SKUs: entitlements, ENTITLEMENT_CREATE, listing and consume
+  (``discord_entitlements.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pytest
 import yarl
 from aiohttp import web
 
+from tests.fakes.discord_entitlements import Shop
 from tests.fakes.discord_model import FakeMessage, InteractionRecord, Upload, read_body
 from tests.fakes.discord_payloads import component_press, modal_submit
 from tests.fakes.discord_rest import BotRoutes
@@ -59,8 +62,12 @@ CALL = web.RequestKey("call", ApiCall)
 class FakeDiscord(DiscordState, FakeServer):
     """Gateway at ``/gateway``, REST under ``/api/v10``, CDN under ``/attachments``.
 
-    Keywords: see ``DiscordState``.
+    Keywords: see ``DiscordState``. Entitlements (SKU purchases): ``fake.shop``.
     """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.shop = Shop(self)
 
     # -- server plumbing ------------------------------------------------------------------------
     def routes(self, app: web.Application) -> None:
@@ -70,6 +77,7 @@ class FakeDiscord(DiscordState, FakeServer):
         app.router.add_get("/ephemeral-attachments/{cid}/{aid}/{name}", self._cdn)
         InteractionRoutes(self).add_to(app, API)
         BotRoutes(self).add_to(app, API)
+        self.shop.add_to(app, API)
         app.router.add_route("*", API + "/{tail:.*}", self._unknown)
 
     async def start(self) -> str:
@@ -78,6 +86,7 @@ class FakeDiscord(DiscordState, FakeServer):
         return base
 
     async def stop(self) -> None:
+        self.shop.release_consumes()
         await self.gateway.close_all()
         await super().stop()
 

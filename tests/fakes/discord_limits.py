@@ -75,6 +75,11 @@ def _component_problems(components: list[JSON], v2: bool) -> Iterator[Problem]:
             if comp.get("type") == 2 and comp.get("style") == 5:
                 if not comp.get("url") or custom_id:
                     yield at, "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "Link buttons need a url only"
+            elif comp.get("type") == 2 and comp.get("style") == 6:
+                # Premium buttons carry a sku_id and nothing a user could label them with.
+                if not comp.get("sku_id") or any(comp.get(k) for k in (
+                        "custom_id", "label", "url", "emoji")):
+                    yield at, "BUTTON_COMPONENT_INVALID", "Premium buttons take only a sku_id"
             elif comp.get("type") in (2, 3, 5, 6, 7, 8) and not custom_id:
                 yield (*at, "custom_id"), "BASE_TYPE_REQUIRED", "This field is required"
             yield from _too_long((*at, "custom_id"), custom_id, 100)

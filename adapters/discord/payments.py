@@ -1,0 +1,97 @@
+"""Buying credits with Discord premium SKUs: /buy, /paysupport, /terms and entitlements.
+
+A purchase is an entitlement: it is granted (once, keyed by the entitlement id) and then
+consumed. Entitlements arrive by ``on_entitlement_create`` and, at every start, by listing the
+unconsumed ones, so a purchase made while the bot was down, or one whose consume failed, is
+finished then. The rules live in ``bot.payments``; this module only translates.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from adapters.discord import payment_texts as texts
+from bot.app import App
+from bot.models import UserRef
+from bot.payments import pack_title
+
+log = logging.getLogger(__name__)
+
+
+def register(bot: commands.Bot, app: App) -> None:
+    """Add /buy, /paysupport and /terms, and listen for new entitlements."""
+
+    @bot.tree.command(name="buy", description="Buy credits")
+    async def buy(interaction: discord.Interaction) -> None:
+        packs = app.payments.offered("discord")  # raises when nothing is for sale
+        view = discord.ui.View(timeout=None)
+        for pack in packs:
+            view.add_item(discord.ui.Button(sku_id=pack.discord_sku))
+        lines = [texts.PACK_LINE.format(title=pack_title(p), credits=p.credits) for p in packs]
+        await interaction.response.send_message(
+            "\n".join([texts.BUY_HEADER, *lines, texts.BUY_FOOTER]), view=view, ephemeral=True)
+
+    @bot.tree.command(name="paysupport", description="Help with a purchase")
+    async def support(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            f"{texts.SUPPORT_HEADER}\n{app.config.payments.support_text}", ephemeral=True)
+
+    @bot.tree.command(name="terms", description="Terms of sale")
+    async def terms(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(
+            f"{texts.TERMS_HEADER}\n{app.config.payments.terms_text}", ephemeral=True)
+
+    async def on_entitlement_create(entitlement: discord.Entitlement) -> None:
+        await take(bot, app, entitlement)
+
+    bot.add_listener(on_entitlement_create)
+
+
+async def take(bot: discord.Client, app: App, entitlement: discord.Entitlement) -> bool:
+    """Grant a purchased pack (once) and consume its entitlement; True once consumed."""
+    if entitlement.user_id is None or entitlement.consumed or entitlement.deleted:
+        return False
+    if not app.payments.counts_entitlement(entitlement.starts_at is None):
+        log.info("test entitlement %s ignored ([payments] discord_test is off)", entitlement.id)
+        return False
+    pack = app.payments.pack_for_sku(entitlement.sku_id)
+    if pack is None:
+        log.warning("entitlement %s is for SKU %s, which no pack sells; left unconsumed",
+                    entitlement.id, entitlement.sku_id)
+        return False
+    buyer = UserRef("discord", str(entitlement.user_id))
+    outcome = await app.payments.grant(app.payments.sku_purchase(pack, buyer,
+                                                                 str(entitlement.id)))
+    if outcome.granted:
+        await _thank(bot, entitlement.user_id, texts.THANKS.format(
+            credits=pack.credits, balance=outcome.balance))
+    try:
+        await entitlement.consume()
+    except discord.HTTPException as exc:
+        log.warning("consuming entitlement %s failed (%s %s); retried at the next start",
+                    entitlement.id, exc.status, exc.code)
+        return False
+    return True
+
+
+async def _thank(bot: discord.Client, user_id: int, text: str) -> None:
+    try:
+        user = bot.get_user(user_id) or await bot.fetch_user(user_id)
+        await user.send(text)
+    except discord.HTTPException as exc:  # DMs closed: /credits shows the purchase anyway
+        log.info("purchase note to %s not delivered: %s %s", user_id, exc.status, exc.code)
+
+
+async def take_unconsumed(bot: discord.Client, app: App) -> int:
+    """At start: finish every purchase not yet consumed (bought while down, or a failed consume)."""
+    skus = [discord.Object(p.discord_sku) for p in app.config.payments.packs if p.discord_sku]
+    if not skus:
+        return 0
+    done = 0
+    async for entitlement in bot.entitlements(limit=None, skus=skus, exclude_ended=True):
+        if not entitlement.consumed and await take(bot, app, entitlement):
+            done += 1
+    return done
