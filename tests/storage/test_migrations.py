@@ -5,7 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from storage import SQLiteStorage
+from storage import sqlite as sqlite_module
 from storage.sqlite import _migrations
 
 
@@ -44,5 +47,26 @@ async def test_upgrade_keeps_users_and_ledger_and_allows_purchases(tmp_path: Pat
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
         assert versions == sorted(v for v, _ in _migrations())
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        conn.close()
+
+
+async def test_a_migration_landing_later_with_a_lower_number_is_still_applied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = _migrations()
+    later = (2, "CREATE TABLE landed_later (x INTEGER)")
+    monkeypatch.setattr(sqlite_module, "_migrations",
+                        lambda: [m for m in shipped if m[0] != later[0]])
+    store = SQLiteStorage(tmp_path / "gap.db")
+    await store.open()
+    await store.close()
+    monkeypatch.setattr(sqlite_module, "_migrations", lambda: sorted([*shipped, later]))
+    await store.open()
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "gap.db")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM landed_later").fetchone() == (0,)
+        versions = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        assert {1, 2, 3} <= versions
     finally:
         conn.close()
