@@ -19,7 +19,16 @@ from asyncpg.pool import PoolConnectionProxy
 
 from bot.errors import InsufficientCredits, StorageUnavailable
 from bot.redact import redact, redact_url
-from storage.base import ACTIVE_STATUSES, Drift, JobRecord, LedgerEntry, Usage
+from storage.base import (
+    ACTIVE_STATUSES,
+    Drift,
+    JobRecord,
+    LedgerEntry,
+    PurchaseOutcome,
+    PurchaseRecord,
+    RevenueDay,
+    Usage,
+)
 from storage.scripts import migration_scripts
 
 REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
@@ -168,7 +177,8 @@ class PostgresStorage:
                                "ON CONFLICT (key) DO NOTHING", user_key, now)
             balance = int(await conn.fetchval(
                 "SELECT balance FROM users WHERE key = $1 FOR UPDATE", user_key))
-            change = max(amount, -balance)  # a negative grant takes at most what is there
+            # A negative grant takes at most what is there (nothing from a balance below zero).
+            change = max(amount, -max(0, balance))
             await conn.execute("UPDATE users SET balance = balance + $1 WHERE key = $2",
                                change, user_key)
             await self._ledger_row(conn, user_key, change, "grant", None, note, now)
@@ -329,3 +339,76 @@ class PostgresStorage:
             "LEFT JOIN ledger l ON l.user_key = u.key GROUP BY u.key "
             "HAVING u.balance <> COALESCE(SUM(l.amount), 0)")
         return [Drift(row[0], int(row[1]), int(row[2])) for row in rows]
+
+    # -- purchases ---------------------------------------------------------------------------------
+    async def record_purchase(self, purchase: PurchaseRecord) -> PurchaseOutcome:
+        """Grant a paid pack once per charge id: the purchase, its ledger row and the balance."""
+        async with self._tx() as conn:
+            now = time.time()
+            await conn.execute("INSERT INTO users (key, balance, created_at) VALUES ($1, 0, $2) "
+                               "ON CONFLICT (key) DO NOTHING", purchase.user_key, now)
+            # A concurrent delivery of the same charge waits here, then inserts nothing.
+            inserted = _count(await conn.execute(
+                "INSERT INTO purchases (charge_id, platform, user_key, pack_id, credits, "
+                "currency, price, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "ON CONFLICT (charge_id) DO NOTHING", purchase.charge_id, purchase.platform,
+                purchase.user_key, purchase.pack_id, purchase.credits, purchase.currency,
+                purchase.price, now))
+            if inserted:
+                await conn.execute("UPDATE users SET balance = balance + $1 WHERE key = $2",
+                                   purchase.credits, purchase.user_key)
+                await conn.execute(
+                    "INSERT INTO ledger (user_key, amount, kind, note, created_at, charge_id) "
+                    "VALUES ($1, $2, 'purchase', $3, $4, $5)", purchase.user_key,
+                    purchase.credits, f"pack {purchase.pack_id}", now, purchase.charge_id)
+            stored = _purchase(_one(await conn.fetchrow(
+                f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",  # noqa: S608
+                purchase.charge_id)))
+            balance = await conn.fetchval("SELECT balance FROM users WHERE key = $1",
+                                          stored.user_key)
+            return PurchaseOutcome(bool(inserted), int(balance), stored)
+
+    async def get_purchase(self, charge_id: str) -> PurchaseRecord | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",  # noqa: S608
+            charge_id)
+        return None if row is None else _purchase(row)
+
+    async def refund_purchase(self, charge_id: str, note: str = "") -> int | None:
+        """Take a refunded pack's credits back once; the balance left, or None if not done."""
+        async with self._tx() as conn:
+            now = time.time()
+            row = await conn.fetchrow(
+                "UPDATE purchases SET refunded_at = $1 WHERE charge_id = $2 AND refunded_at IS "
+                "NULL RETURNING user_key, credits, pack_id", now, charge_id)
+            if row is None:
+                return None
+            balance = await conn.fetchval(
+                "UPDATE users SET balance = balance - $1 WHERE key = $2 RETURNING balance",
+                row["credits"], row["user_key"])
+            await conn.execute(
+                "INSERT INTO ledger (user_key, amount, kind, note, created_at, charge_id) "
+                "VALUES ($1, $2, 'refund', $3, $4, $5)", row["user_key"], -row["credits"],
+                note or f"pack {row['pack_id']} refunded", now, charge_id)
+            return int(balance)
+
+    async def revenue(self, since: float) -> list[RevenueDay]:
+        rows = await self.pool.fetch(
+            "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+            "platform, currency, COUNT(*), SUM(credits), "
+            "COALESCE(SUM(price) FILTER (WHERE refunded_at IS NULL), 0), "
+            "COUNT(*) FILTER (WHERE refunded_at IS NOT NULL) FROM purchases "
+            "WHERE created_at >= $1 GROUP BY day, platform, currency "
+            "ORDER BY day DESC, platform, currency", since)
+        return [RevenueDay(row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]),
+                           int(row[6])) for row in rows]
+
+
+PURCHASE_COLUMNS = ("charge_id, platform, user_key, pack_id, credits, currency, price, "
+                    "created_at, refunded_at")
+
+
+def _purchase(row: asyncpg.Record) -> PurchaseRecord:
+    return PurchaseRecord(row["charge_id"], row["platform"], row["user_key"], row["pack_id"],
+                          int(row["credits"]), row["currency"], int(row["price"]),
+                          row["created_at"], row["refunded_at"])
