@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from bot.errors import NotAllowed
 from bot.options import Overrides
 from storage.base import Storage
 
 STRENGTH_STEP = 0.1
+ELSEWHERE = "These buttons work only in the chat where the image was made."
 
 
 class Action(StrEnum):
@@ -26,11 +29,21 @@ class Rerun:
     origin: dict[str, object]
 
 
-async def plan_rerun(storage: Storage, job_id: str, action: Action) -> Rerun | None:
-    """The request a button press makes, or None when the job is unknown or was forgotten."""
+async def plan_rerun(storage: Storage, job_id: str, action: Action, *, chat_key: str,
+                     place: Mapping[str, str] | None = None) -> Rerun | None:
+    """The request a button press makes, or None when the job is unknown or was forgotten.
+
+    A press counts only in the job's own chat (``chat_key``) and, where the platform has more
+    than one place per chat, the same place (``place``: origin fields such as a channel id);
+    anywhere else it is refused (``NotAllowed``): a forged press must not rerun, and so
+    fetch, another chat's private photo.
+    """
     job = await storage.get_job(job_id)
     if job is None or not job.params.get("prompt"):
         return None
+    if job.chat_key != chat_key or any(str(job.origin.get(key)) != value
+                                       for key, value in (place or {}).items()):
+        raise NotAllowed(ELSEWHERE)
     asked = Overrides.from_dict(job.params.get("request", {}))
     resolved = job.params.get("resolved", {})
     strength = float(resolved.get("strength", asked.strength or 0.6))

@@ -73,7 +73,8 @@ async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: s
         return
     app = app_of(interaction)
     chat = await chat_of(app, interaction)
-    plan = await plan_rerun(app.storage, job_id, action)
+    plan = await plan_rerun(app.storage, job_id, action, chat_key=chat.key,
+                            place={"channel_id": str(interaction.channel_id)})
     if plan is None:
         raise UserError("That image's request is no longer stored; please start a new one.")
     if plan.use_result:

@@ -44,13 +44,13 @@ async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
     if action_name not in {a.value for a in Action} or not isinstance(result, Message):
         await callback.answer(GONE, show_alert=True)
         return
-    rerun = await plan_rerun(app.storage, job_id, Action(action_name))
-    if rerun is None:
-        await callback.answer(GONE, show_alert=True)
-        return
     try:
+        rerun = await plan_rerun(app.storage, job_id, Action(action_name),
+                                 chat_key=chat_of(result.chat).key)
+        if rerun is None:
+            raise ImageError(GONE)
         ref, target = _input_of(result, rerun, app)
-        data = await download(bot, ref, app.config)
+        data = await download(bot, ref, app)
         handle = await app.service.submit(GenerationRequest(
             user=user_of(callback.from_user), chat=chat_of(result.chat), image=data,
             prompt=rerun.prompt, overrides=rerun.overrides,

@@ -10,8 +10,9 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Chat, Message, User
 
+from bot.app import App
 from bot.config import Config
-from bot.errors import ImageError, UserError
+from bot.errors import FetchError, FetchTooLarge, ImageError, UserError
 from bot.models import ChatRef, UserRef
 
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
@@ -88,23 +89,40 @@ def find_image(message: Message, config: Config) -> ImageRef | None:
     return found
 
 
-async def download(bot: Bot, ref: ImageRef, config: Config) -> bytes:
-    """Fetch the file (size checked before and after); a failure is an ``ImageError``."""
-    limit = download_limit(config)
+async def download(bot: Bot, ref: ImageRef, app: App) -> bytes:
+    """Fetch the file (size checked before and after); a failure is an ``ImageError``.
+
+    The size ``getFile`` reports is checked before any byte moves (a message need not carry
+    one), and the bytes come through the guarded fetcher: a self-hosted Bot API is an origin
+    the operator configured, but what it redirects to is not.
+    """
+    limit = download_limit(app.config)
     if ref.file_size is not None and ref.file_size > limit:
         raise _too_big(ref.file_size, limit)
-    buffer = io.BytesIO()
     try:
-        await bot.download(ref.file_id, destination=buffer, timeout=60)
+        file = await bot.get_file(ref.file_id, request_timeout=30)
+        if file.file_size is not None and file.file_size > limit:
+            raise _too_big(file.file_size, limit)
+        if not file.file_path:
+            raise ImageError("I could not fetch that image from Telegram; please send it again.")
+        if bot.session.api.is_local:  # the Bot API server's own disk, read by aiogram
+            buffer = io.BytesIO()
+            await bot.download_file(file.file_path, destination=buffer, timeout=60)
+            data = buffer.getvalue()
+        else:
+            data = await app.fetcher.fetch(bot.session.api.file_url(bot.token, file.file_path),
+                                           max_bytes=limit)
     except TelegramBadRequest as exc:
         if "too big" in exc.message:
             raise ImageError(f"The file is over Telegram's {_mb(limit)} download limit; please "
                              "send a smaller image.") from exc
         raise ImageError("I could not fetch that image from Telegram; please send it "
                          "again.") from exc
-    except (TelegramAPIError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+    except FetchTooLarge as exc:
+        raise ImageError(f"The file is larger than the {_mb(limit)} limit; please send a "
+                         "smaller image.") from exc
+    except (FetchError, TelegramAPIError, aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise ImageError("I could not fetch that image from Telegram; please try again.") from exc
-    data = buffer.getvalue()
     if len(data) > limit:
         raise _too_big(len(data), limit)
     return data

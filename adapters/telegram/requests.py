@@ -46,7 +46,7 @@ async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliv
             await message.reply(how_to(message.chat.type == "private"), parse_mode="HTML")
             return
         parsed = parse_caption(text)
-        data = await download(bot, ref, app.config)
+        data = await download(bot, ref, app)
         handle = await app.service.submit(GenerationRequest(
             user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
             image=data, prompt=parsed.prompt, overrides=parsed.overrides,

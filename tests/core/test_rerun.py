@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bot.errors import NotAllowed
 from bot.rerun import Action, plan_rerun
 from storage import SQLiteStorage
 from storage.base import JobRecord
@@ -17,14 +20,20 @@ async def test_buttons_plan_the_next_request(tmp_path: Path) -> None:
         params={"prompt": "fox", "request": {"steps": 12, "seed": 5},
                 "resolved": {"strength": 0.95}}))
     await store.finish_job("j", "succeeded", seed=99)
-    again = await plan_rerun(store, "j", Action.AGAIN)
+    again = await plan_rerun(store, "j", Action.AGAIN, chat_key="telegram:1")
     assert again is not None and again.overrides.seed is None and again.overrides.steps == 12
-    stronger = await plan_rerun(store, "j", Action.STRONGER)
+    stronger = await plan_rerun(store, "j", Action.STRONGER, chat_key="telegram:1")
     assert stronger is not None
     assert stronger.overrides.strength == 1.0 and stronger.overrides.seed == 99
-    weaker = await plan_rerun(store, "j", Action.WEAKER)
+    weaker = await plan_rerun(store, "j", Action.WEAKER, chat_key="telegram:1")
     assert weaker is not None and weaker.overrides.strength == 0.85
-    reuse = await plan_rerun(store, "j", Action.REUSE)
+    reuse = await plan_rerun(store, "j", Action.REUSE, chat_key="telegram:1")
     assert reuse is not None and reuse.use_result and reuse.prompt == "fox"
-    assert await plan_rerun(store, "missing", Action.AGAIN) is None
+    assert await plan_rerun(store, "missing", Action.AGAIN, chat_key="telegram:1") is None
+    with pytest.raises(NotAllowed):
+        await plan_rerun(store, "j", Action.AGAIN, chat_key="telegram:666")
+    with pytest.raises(NotAllowed):
+        await plan_rerun(store, "j", Action.AGAIN, chat_key="telegram:1", place={"chat_id": "2"})
+    assert await plan_rerun(store, "j", Action.AGAIN, chat_key="telegram:1",
+                            place={"chat_id": "1"}) is not None
     await store.close()

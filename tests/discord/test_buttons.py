@@ -19,7 +19,8 @@ from tests.discord.helpers import ask, balance, ledger, outcome
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
-from tests.fakes.discord_world import ADMIN, GUILD, MEMBER
+from tests.fakes.discord_payloads import component_press
+from tests.fakes.discord_world import ADMIN, GUILD, MEMBER, NSFW
 
 
 def seed_of(msg: FakeMessage) -> int:
@@ -115,3 +116,25 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, a1111: FakeA1111,
         await fake.wait_for(lambda: result.deleted)
         assert await balance(app) == 17
     assert fake.put_count == 1  # the second start did not sync the unchanged commands
+
+
+async def test_a_forged_press_from_another_channel_is_refused_and_fetches_nothing(
+        fake: FakeDiscord, a1111: FakeA1111, app: App, bot: commands.Bot) -> None:
+    """A result button of a job in #general, pressed under a message in #nsfw-art.
+
+    discord.py drops a press whose custom_id is not on the message, so the forged message
+    carries the victim's buttons (as a crafted client or a copied message would show them).
+    """
+    victim = await first_result(fake)
+    own = await outcome(fake, await ask(fake, user=ADMIN, channel=NSFW))
+    forged = next(c for c in victim.custom_ids if c.startswith("img2img:r:again:"))
+    fetched, jobs = list(fake.cdn_gets), len(a1111.img2img_bodies)
+    elsewhere = {**own.to_api(), "components": victim.to_api()["components"]}
+    press = await fake.inject_interaction(component_press(
+        elsewhere, forged, user=ADMIN, guild=GUILD, channel=NSFW))
+    note = await fake.wait_for(lambda: next((m for m in fake.followups(press.token)
+                                             if m.ephemeral), None))
+    assert note.content == "These buttons work only in the chat where the image was made."
+    assert fake.cdn_gets == fetched  # the photo posted in #general was not fetched again
+    assert len(a1111.img2img_bodies) == jobs
+    assert await balance(app, ADMIN) == 19  # their own image only

@@ -233,7 +233,8 @@ class BotApiMethods(ChatState):
         stored: StoredFile | None = self.files.get(p.get("file_id", ""))
         if stored is None:
             raise bad_request("invalid file_id")
-        if stored.file_size > DOWNLOAD_LIMIT:
+        # A self-hosted Bot API server may raise ``download_limit``.
+        if stored.file_size > getattr(self, "download_limit", DOWNLOAD_LIMIT):
             raise bad_request("file is too big")
         return stored.api()
 

@@ -95,3 +95,31 @@ async def test_a_result_of_a_reply_request_reuses_the_stored_input(tg: Harness) 
     assert again.reply_to_message_id == request["message"]["message_id"]
     file_id = photo["message"]["photo"][-1]["file_id"]
     assert tg.fake.downloads.count(tg.fake.files[file_id].file_path) == 2
+
+
+async def test_a_forged_press_from_another_chat_is_refused_and_fetches_nothing(
+        tg: Harness) -> None:
+    """``r:again:<job>`` of a group's job, sent under a message in someone's private chat."""
+    request, victim = await _first_result(tg, "/img2img a private portrait", chat_id=GROUP_ID)
+    tg.fake.add_chat(FRIEND)
+    own_request = tg.send(tg.fake.build.photo(jpeg_bytes((640, 480)), caption="/img2img a dog",
+                                              chat_id=FRIEND, user_id=FRIEND))
+    own = await tg.result(own_request)
+    await tg.settled(FRIEND)
+    forged = victim.button("Again")["callback_data"]
+    assert forged.startswith("r:again:")
+    downloads, jobs = list(tg.fake.downloads), len(tg.a1111.img2img_bodies)
+    answers = len(tg.fake.callback_answers)
+    tg.send(tg.fake.build.callback(own, forged, user_id=FRIEND))
+    await tg.fake.wait_for(lambda: len(tg.fake.callback_answers) > answers, what="an answer")
+    answer = tg.fake.callback_answers[-1]
+    assert answer["text"] == "These buttons work only in the chat where the image was made."
+    assert answer.get("show_alert")
+    await tg.idle()
+    assert tg.fake.downloads == downloads  # the group's photo was not fetched again
+    victim_file = tg.fake.files[request["message"]["photo"][-1]["file_id"]].file_path
+    assert tg.fake.downloads.count(victim_file) == 1
+    assert len(tg.a1111.img2img_bodies) == jobs
+    assert not any(m.kind == "photo" for m in tg.fake.messages(FRIEND)
+                   if m.message_id > own.message_id)
+    assert await tg.balance(FRIEND) == 9  # their own first image only

@@ -57,6 +57,18 @@ async def test_file_over_20_mb_is_refused_before_any_download(tg: Harness) -> No
     assert not tg.fake.calls_to("getFile") and tg.fake.downloads == []
 
 
+async def test_the_size_getfile_reports_is_checked_before_any_download(tg: Harness) -> None:
+    """A message without file_size, on a self-hosted Bot API that serves files past 20 MB."""
+    tg.fake.download_limit = 2000 * 2**20
+    update = tg.fake.build.document(png_bytes((64, 64)), file_name="huge.png",
+                                    file_size=25 * 2**20, caption="/img2img a cat")
+    del update["message"]["document"]["file_size"]
+    text = await _refused(tg, update)
+    assert "25 MB" in text and "20 MB" in text
+    assert tg.fake.calls_to("getFile") and tg.fake.downloads == []
+    assert await tg.balance() in (None, 10)
+
+
 async def test_insufficient_credits(fake: FakeTelegram, a1111: FakeA1111,
                                     settings: dict[str, Any]) -> None:
     settings["credits"]["initial"] = 0
