@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.config import PackConfig, PaymentsConfig
 from bot.credits import Credits
-from bot.errors import BotError, PaymentRefused
+from bot.errors import PaymentRefused, StorageUnavailable
 from bot.models import UserRef
 from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
 
@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 NOT_OFFERED = "Buying credits is not offered here."
 PAYLOAD_PREFIX = "buy1"
 STARS = "XTR"
-GRANT_ATTEMPTS = 5  # storage hiccups (a busy database) are retried; the unique index keeps it once
+# A database outage is retried for about a minute (0.25 s doubling, 9 tries): Telegram does
+# not deliver a payment again once the bot took the update.
+GRANT_ATTEMPTS = 9
+GRANT_FIRST_DELAY = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,31 +137,32 @@ class Payments:
 
     # -- granting -----------------------------------------------------------------------------
     async def grant(self, purchase: PurchaseRecord) -> PurchaseOutcome:
-        """Record a paid pack exactly once (by charge id); storage failures are retried.
+        """Record a paid pack exactly once (by charge id); a database outage is retried.
 
         A buyer new to the bot gets the welcome grant first, so the balance they are shown
-        is the one they will have.
+        is the one they will have. Retrying cannot grant twice: the charge id is unique.
         """
-        delay = 0.2
-        for attempt in range(1, GRANT_ATTEMPTS + 1):
+        delay = GRANT_FIRST_DELAY
+        attempt = 1
+        while True:
             try:
                 await self.credits.ensure(UserRef.parse(purchase.user_key))
                 outcome = await self.storage.record_purchase(purchase)
-            except BotError:
-                raise
-            except Exception as exc:  # the database, not the purchase: try again
+                break
+            except StorageUnavailable as exc:
                 if attempt == GRANT_ATTEMPTS:
+                    log.error("purchase %s NOT recorded (%s gets pack %s, %d credits): %s",
+                              purchase.charge_id, purchase.user_key, purchase.pack_id,
+                              purchase.credits, exc.detail)
                     raise
-                log.warning("recording purchase %s failed (%s); retrying", purchase.charge_id,
-                            type(exc).__name__)
+                log.warning("recording purchase %s failed; retrying in %.1f s",
+                            purchase.charge_id, delay)
                 await asyncio.sleep(delay)
-                delay *= 2
-                continue
-            if outcome.granted:
-                log.info("purchase %s: %s got pack %s (%d credits)", purchase.charge_id,
-                         purchase.user_key, purchase.pack_id, purchase.credits)
-            return outcome
-        raise AssertionError("unreachable")
+                delay, attempt = delay * 2, attempt + 1
+        if outcome.granted:
+            log.info("purchase %s: %s got pack %s (%d credits)", purchase.charge_id,
+                     purchase.user_key, purchase.pack_id, purchase.credits)
+        return outcome
 
     def stars_purchase(self, paid: PaidPack, buyer: UserRef, charge_id: str,
                        total: int) -> PurchaseRecord:

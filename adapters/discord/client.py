@@ -20,6 +20,7 @@ from adapters.discord.state import LiveJobs
 from adapters.discord.sync import sync_if_changed
 from bot.app import App
 from bot.config import DiscordConfig
+from bot.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Img2ImgHooks:
         except discord.HTTPException as exc:
             log.error("listing entitlements failed (%s %s); retried at the next start",
                       exc.status, exc.code)
+            return
+        except StorageUnavailable:  # logged by the grant; the entitlement stays unconsumed
             return
         if done:
             log.info("finished %d discord purchase(s) left unconsumed", done)

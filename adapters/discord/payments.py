@@ -8,6 +8,7 @@ finished then. The rules live in ``bot.payments``; this module only translates.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import discord
@@ -15,6 +16,7 @@ from discord.ext import commands
 
 from adapters.discord import payment_texts as texts
 from bot.app import App
+from bot.errors import StorageUnavailable
 from bot.models import UserRef
 from bot.payments import pack_title
 
@@ -45,7 +47,9 @@ def register(bot: commands.Bot, app: App) -> None:
             f"{texts.TERMS_HEADER}\n{app.config.payments.terms_text}", ephemeral=True)
 
     async def on_entitlement_create(entitlement: discord.Entitlement) -> None:
-        await take(bot, app, entitlement)
+        # A database down for good: logged by the grant; the next start lists it again.
+        with contextlib.suppress(StorageUnavailable):
+            await take(bot, app, entitlement)
 
     bot.add_listener(on_entitlement_create)
 

@@ -16,3 +16,5 @@ REFUND_REFUSED_BY_TELEGRAM = "Telegram refused the refund: {reason}"
 REFUNDED = ("Refunded {stars} ⭐ of charge <code>{charge}</code> ({credits} credits, pack {pack}); "
             "the buyer's balance is now {balance}.")
 BUYER_TOLD = "↩️ Your purchase of {credits} credits was refunded ({stars} ⭐). Balance: {balance}."
+NOT_RECORDED = ("⚠️ Your payment went through, but the bot could not record it just now. It is "
+                "logged; the operator will add your credits. Charge id: <code>{charge}</code>")

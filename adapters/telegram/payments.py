@@ -23,7 +23,7 @@ from adapters.telegram.commands_admin import owner
 from adapters.telegram.commands_user import asker, respond, user_ref
 from adapters.telegram.replies import answer_error, esc, reply_error
 from bot.app import App
-from bot.errors import BotError, OptionError, PaymentRefused
+from bot.errors import BotError, OptionError, PaymentRefused, StorageUnavailable
 from bot.models import UserRef
 from bot.payments import STARS, pack_title
 
@@ -100,14 +100,18 @@ async def paid(message: Message, app: App) -> None:
     if details is None:  # not an invoice of ours: nothing to grant, but say so in the log
         log.error("payment %s has an unknown payload", payment.telegram_payment_charge_id)
         return
-    outcome = await app.payments.grant(app.payments.stars_purchase(
-        details, buyer, payment.telegram_payment_charge_id, payment.total_amount))
+    charge = payment.telegram_payment_charge_id
+    try:
+        outcome = await app.payments.grant(app.payments.stars_purchase(
+            details, buyer, charge, payment.total_amount))
+    except StorageUnavailable:  # logged with everything needed to grant it by hand
+        await message.answer(texts.NOT_RECORDED.format(charge=esc(charge)), parse_mode="HTML")
+        return
     if not outcome.granted:
         await message.answer(texts.ALREADY_GRANTED.format(balance=outcome.balance))
         return
     await message.answer(texts.THANKS.format(credits=details.credits, balance=outcome.balance,
-                                             charge=esc(payment.telegram_payment_charge_id)),
-                         parse_mode="HTML")
+                                             charge=esc(charge)), parse_mode="HTML")
 
 
 async def refunded_notice(message: Message) -> None:

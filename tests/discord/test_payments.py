@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.app import App
 from bot.config import Config
 from tests.discord.conftest import bot_config, started
-from tests.discord.helpers import ledger
+from tests.discord.helpers import ledger, user_ref
 from tests.fakes import discord_payloads as p
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
@@ -19,6 +22,7 @@ SKU = 1_300_000_000_000_000_001
 OTHER_SKU = 1_300_000_000_000_000_002
 PACKS = [{"id": "small", "credits": 100, "discord_sku": SKU, "discord_price_cents": 199},
          {"id": "stars-only", "credits": 5, "stars": 10}]
+MEMBER_REF = user_ref(MEMBER)
 THANKS = "✅ Thank you! 100 credits were added; your balance is 120."
 
 
@@ -112,4 +116,24 @@ async def test_test_entitlements_count_only_when_discord_test_is_on(
     async with started(fake, shop_config(tmp_path, fake, a1111, discord_test=True)) as (app, _):
         await fake.wait_for(lambda: fake.shop.consumed(test))
         assert await purchases(app) == 2
+        assert await app.storage.drift() == []
+
+
+async def test_a_grant_that_cannot_commit_is_retried_and_granted_once(
+        tmp_path: Path, fake: FakeDiscord, a1111: FakeA1111,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with started(fake, shop_config(tmp_path, fake, a1111)) as (app, _):
+        await app.service.credits.balance(MEMBER_REF)
+        # Another program holds the database's write lock for longer than the busy timeout.
+        blocker = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            entitlement = await fake.shop.buy(MEMBER, SKU)
+            await fake.wait_for(lambda: "retrying" in caplog.text, timeout=15)
+            assert not fake.shop.consume_calls
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await fake.wait_for(lambda: fake.shop.consumed(entitlement), timeout=15)
+        assert await ledger(app) == [("initial", 20), ("purchase", 100)]
         assert await app.storage.drift() == []
