@@ -2,10 +2,16 @@
 
 Sizes and content types Discord reports are checked before downloading, so an oversized file or
 a video never leaves the CDN; the core's ``probe`` then checks the bytes themselves.
+
+Only Discord's own CDN and media proxy (or the configured ``discord.api_base`` origin: a
+self-hosted proxy) are fetched from, through the guarded fetcher, every redirect included: an
+embed pointing anywhere else is refused, so a message cannot make the bot fetch from the
+operator's network.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +19,15 @@ import discord
 import httpx
 
 from bot.app import App
-from bot.errors import ImageError
+from bot.errors import FetchError, FetchTooLarge, ImageError, UnsafeURL
+from bot.fetcher import origin_of
 from bot.imaging import SUPPORTED
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
-DOWNLOAD_TIMEOUT = 30.0
+# The CDN (attachments), the media proxy and the external-image proxy (embeds).
+DISCORD_MEDIA = re.compile(r"cdn\.discordapp\.com|media\.discordapp\.net|"
+                           r"images-ext-\d+\.discordapp\.net")
+ONLY_DISCORD = "I can only use images uploaded to Discord."
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +64,26 @@ def find_image(message: discord.Message) -> ImageSource | None:
         # A pasted image link embeds as type "image" with the picture in the thumbnail.
         media = [embed.image] + ([embed.thumbnail] if embed.type == "image" else [])
         for item in media:
-            url = item.proxy_url or item.url
-            if url:
-                return ImageSource(url)
+            # Discord's proxy copy first: the original link may point anywhere.
+            urls = [url for url in (item.proxy_url, item.url) if url]
+            if urls:
+                return ImageSource(next((u for u in urls if _discord_media(u)), urls[0]))
     return None
+
+
+def _discord_media(url: str | httpx.URL) -> bool:
+    origin = origin_of(url)
+    return origin is not None and origin[0] == "https" and origin[2] == 443 and bool(
+        DISCORD_MEDIA.fullmatch(origin[1]))
+
+
+def hosted_by_discord(app: App, url: str | httpx.URL) -> bool:
+    """Whether ``url`` is Discord's CDN or media proxy, or the configured API origin."""
+    if _discord_media(url):
+        return True
+    origin = origin_of(url)
+    return (origin is not None and app.config.discord is not None
+            and origin == origin_of(app.config.discord.api_base))
 
 
 def check(source: ImageSource, max_bytes: int) -> None:
@@ -70,23 +96,20 @@ def check(source: ImageSource, max_bytes: int) -> None:
 
 
 async def download(app: App, source: ImageSource) -> bytes:
-    """The image's bytes, refusing more than ``limits.max_input_bytes``."""
+    """The image's bytes, refusing more than ``limits.max_input_bytes`` or a host not Discord's."""
     max_bytes = app.config.limits.max_input_bytes
     check(source, max_bytes)
-    data = bytearray()
+    if not hosted_by_discord(app, source.url):
+        raise ImageError(ONLY_DISCORD)
     try:
-        async with app.http.stream("GET", source.url, timeout=DOWNLOAD_TIMEOUT) as response:
-            if response.status_code != 200:
-                raise ImageError(f"The image could not be downloaded (HTTP "
-                                 f"{response.status_code}); please send it again.")
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
-                    raise ImageError(f"The image is larger than the {_megabytes(max_bytes)} "
-                                     "limit.")
-    except httpx.HTTPError as exc:
-        raise ImageError("The image could not be downloaded; please try again.") from exc
-    return bytes(data)
+        return await app.fetcher.fetch(source.url, max_bytes=max_bytes,
+                                       allow=lambda url: hosted_by_discord(app, url))
+    except UnsafeURL as exc:
+        raise ImageError(ONLY_DISCORD) from exc
+    except FetchTooLarge as exc:
+        raise ImageError(f"The image is larger than the {_megabytes(max_bytes)} limit.") from exc
+    except FetchError as exc:
+        raise ImageError(f"{exc.user_message.rstrip('.')}; please send it again.") from exc
 
 
 async def refetch(app: App, client: discord.Client, origin: dict[str, Any]) -> bytes:

@@ -13,7 +13,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.delivery import follow
-from adapters.discord.inputs import ImageSource, download, find_image, refetch
+from adapters.discord.inputs import (
+    ONLY_DISCORD,
+    ImageSource,
+    download,
+    find_image,
+    hosted_by_discord,
+    refetch,
+)
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
 from adapters.discord.state import app_of, first_time, live_of
@@ -170,6 +177,8 @@ def register(bot: commands.Bot, app: App) -> None:
         source = find_image(message)
         if source is None:
             raise ImageError(NO_IMAGE)
+        if not hosted_by_discord(app, source.url):
+            raise ImageError(ONLY_DISCORD)  # before the modal: nothing to fill in, nothing spent
         await interaction.response.send_modal(TransformModal(source, message, interaction.id))
 
     bot.tree.add_command(img2img)

@@ -17,7 +17,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import GENERAL, MEMBER, OUTSIDER
-from tests.fakes.server import png_bytes
+from tests.fakes.server import InternalServer, png_bytes
 
 RESULT_BUTTONS = ["Again", "Strength −", "Strength +", "Use as input", "Delete"]
 
@@ -114,6 +114,37 @@ async def test_context_menu_on_an_image_embed(fake: FakeDiscord, a1111: FakeA111
     await fake.wait_for(lambda: fake.modal(rec.token))
     msg = await outcome(fake, await fake.submit_modal(rec.token, {"prompt": "pop art"}))
     assert fields(msg)["Strength"] == "0.6" and len(a1111.img2img_bodies) == 1
+
+
+async def test_an_embed_pointing_into_the_network_is_refused_unrequested(
+        fake: FakeDiscord, a1111: FakeA1111, app: App, bot: commands.Bot) -> None:
+    async with InternalServer() as internal:
+        secret = f"{internal.base_url}/secret.png"
+        target = p.user_message(secret, embeds=[p.image_embed(secret, proxy_url=secret)])
+        rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+        note = await fake.wait_for(lambda: fake.original(rec.token))
+        assert note.ephemeral and note.content == "I can only use images uploaded to Discord."
+        assert fake.modal(rec.token) is None
+        assert internal.requests == []  # its access log
+    assert a1111.img2img_bodies == [] and await not_charged(app)
+
+
+async def test_a_media_proxy_redirect_into_the_network_is_refused_unrequested(
+        fake: FakeDiscord, a1111: FakeA1111, app: App, bot: commands.Bot) -> None:
+    """The embed's proxy_url is on Discord's own origin, which answers 302 to 127.0.0.1."""
+    async with InternalServer() as internal:
+        fake.external["secret.png"] = f"{internal.base_url}/secret.png"
+        proxied = f"{fake.base_url}/external/secret.png"
+        target = p.user_message("look", embeds=[p.image_embed(
+            f"{internal.base_url}/secret.png", proxy_url=proxied)])
+        rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+        await fake.wait_for(lambda: fake.modal(rec.token))
+        submit = await fake.submit_modal(rec.token, {"prompt": "pop art"})
+        note = await refusal(fake, submit)
+        assert note.content == "I can only use images uploaded to Discord."
+        assert fake.cdn_gets == ["/external/secret.png"]  # the proxy was asked, once
+        assert internal.requests == []
+    assert a1111.img2img_bodies == [] and await not_charged(app)
 
 
 async def test_context_menu_on_a_message_without_image(fake: FakeDiscord, app: App,

@@ -75,6 +75,7 @@ class FakeDiscord(DiscordState, FakeServer):
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/attachments/{cid}/{aid}/{name}", self._cdn)
         app.router.add_get("/ephemeral-attachments/{cid}/{aid}/{name}", self._cdn)
+        app.router.add_get("/external/{name}", self._external)
         InteractionRoutes(self).add_to(app, API)
         BotRoutes(self).add_to(app, API)
         self.shop.add_to(app, API)
@@ -146,6 +147,14 @@ class FakeDiscord(DiscordState, FakeServer):
     async def _unknown(self, request: web.Request) -> web.Response:
         self.unknown.append((request.method, request.path.removeprefix(API)))
         return json_response(DEFAULT_ERRORS[404], 404)
+
+    async def _external(self, request: web.Request) -> web.Response:
+        """The media proxy's copy of an outside image: here a redirect set in ``external``."""
+        self.cdn_gets.append(request.path)
+        target = self.external.get(request.match_info["name"])
+        if target is None:
+            return web.Response(status=404)
+        raise web.HTTPFound(target)
 
     async def _cdn(self, request: web.Request) -> web.Response:
         self.cdn_gets.append(request.path)

@@ -220,9 +220,14 @@ def user_message(content: str = "", *, attachments: Sequence[JSON] = (),
     return msg
 
 
-def image_embed(url: str, *, width: int = 64, height: int = 48, rich: bool = False) -> JSON:
-    """An image embed: a pasted link's preview (``type: image``) or a rich embed's ``image``."""
-    media = {"url": url, "proxy_url": url, "width": width, "height": height, "flags": 0}
+def image_embed(url: str, *, width: int = 64, height: int = 48, rich: bool = False,
+                proxy_url: str | None = None) -> JSON:
+    """An image embed: a pasted link's preview (``type: image``) or a rich embed's ``image``.
+
+    ``proxy_url`` is Discord's proxied copy; by default the link itself (a CDN URL).
+    """
+    media = {"url": url, "proxy_url": proxy_url or url, "width": width, "height": height,
+             "flags": 0}
     if rich:
         return {"type": "rich", "image": media}
     return {"type": "image", "url": url, "thumbnail": media}

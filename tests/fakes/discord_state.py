@@ -85,6 +85,7 @@ class DiscordState:
         self.registered: dict[int | None, list[JSON]] = {}  # scope (guild id or None) → commands
         self.cdn: dict[int, FakeAttachment] = {}
         self.cdn_gets: list[str] = []
+        self.external: dict[str, str] = {}  # media-proxy name -> where /external/NAME redirects
         self.typing: list[int] = []
         self.dm_users: dict[int, FakeUser] = {}
         self.faults: list[Fault] = []
