@@ -3,6 +3,11 @@
 Failures come as ``code: -1`` with a free-text ``message``, on HTTP 200 as often as on an error
 status, so the message text is mapped onto the error tree. ``image_strength`` is the inverse of
 the core's strength (1 keeps the input). The API host is not documented: set ``url``.
+
+The document names the key's header twice, differently: its header table says
+``Authentication``, its runnable example sends ``Authorization`` (the raw key, no prefix). Unless
+``auth_header`` picks one, the key goes in both, so either reading of the server works; ``doctor``
+tries each alone and says which one the server accepted.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ Sampler = Literal["DDIM", "DDPM", "K_DPMPP_2M", "K_DPMPP_2S_ANCESTRAL", "K_DPM_2
                   "K_DPM_2_ANCESTRAL", "K_EULER", "K_EULER_ANCESTRAL", "K_HEUN", "K_LMS"]
 ClipPreset = Literal["FAST_BLUE", "FAST_GREEN", "NONE", "SIMPLE", "SLOW", "SLOWER", "SLOWEST"]
 
+# The two headers the document names for the key: its example's, then its header table's.
+AUTH_HEADERS = ("Authorization", "Authentication")
 RULES = SizeRules(multiple=64, min_side=320, max_side=1536, preferred_area=512 * 512,
                   max_area=1536 * 1536, max_samples=1, min_steps=10, max_steps=50)
 
@@ -63,7 +70,9 @@ class AIThrivingSettings(HttpProviderSettings):
 
     url: str = Field("https://aithriving.com", description="API host (not documented)")
     path: str = "/api/generate/basic/imageToImage"
-    auth_header: str = Field("Authentication", description="the docs name this header")
+    auth_header: str | None = Field(
+        None, description="header that carries the key; unset: both Authorization and "
+        "Authentication (the docs name both)")
     auth_prefix: str = Field("", description='put before the key, e.g. "Bearer "')
     sampler: Sampler | None = Field(None, description="omitted: the service picks one")
     clip_guidance_preset: ClipPreset | None = None
@@ -84,9 +93,14 @@ class AIThrivingProvider(Provider):
         assert isinstance(self.settings, AIThrivingSettings)
         return self.settings
 
-    def _headers(self) -> dict[str, str]:
-        return {self.conf.auth_header: f"{self.conf.auth_prefix}{self.conf.key()}",
-                "Accept": "application/json"}
+    def _headers(self, only: str | None = None) -> dict[str, str]:
+        """The key in the configured header (or ``only``), else in both documented ones."""
+        names = (only,) if only else self._auth_headers()
+        value = f"{self.conf.auth_prefix}{self.conf.key()}"
+        return {**{name: value for name in names}, "Accept": "application/json"}
+
+    def _auth_headers(self) -> tuple[str, ...]:
+        return (self.conf.auth_header,) if self.conf.auth_header else AUTH_HEADERS
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         fields = form_fields(job, self.conf)
@@ -115,10 +129,26 @@ class AIThrivingProvider(Provider):
                                 seed=int(seed) if seed is not None else None)
 
     async def health(self) -> str:
-        """A dry run: a form without an image is refused (and failed requests are not charged)."""
+        """Dry runs, one per candidate header: a form without an image is refused, not charged."""
+        accepted: list[str] = []
+        answer = ""
+        for header in self._auth_headers():
+            try:
+                answer = await self._dry_run(header)
+            except ProviderAuthError:
+                continue  # the other header may be the one this server reads
+            accepted.append(header)
+        if not accepted:
+            raise ProviderAuthError()
+        where = (f"the {accepted[0]} header" if len(accepted) == 1
+                 else f"either header ({', '.join(accepted)})")
+        return f"ok (key accepted in {where}; a request without an image got: {answer})"
+
+    async def _dry_run(self, header: str) -> str:
+        """What the service answers a form without an image when the key is only in ``header``."""
         response = await send(self.http, "POST", self.conf.base_url + self.conf.path,
                               files={"prompt": (None, "img2img-bot doctor")},
-                              headers=self._headers(), timeout=self.conf.timeouts())
+                              headers=self._headers(header), timeout=self.conf.timeouts())
         if response.status_code >= 500:
             raise http_failure(response)
         message = _message(response)
@@ -127,7 +157,7 @@ class AIThrivingProvider(Provider):
             raise error
         if response.status_code in (401, 403, 402):
             raise http_failure(response)
-        return f"ok (reachable; a request without an image got: {message or response.status_code})"
+        return message or str(response.status_code)
 
 
 def form_fields(job: ProviderJob, conf: AIThrivingSettings) -> dict[str, str]:

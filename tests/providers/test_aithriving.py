@@ -88,6 +88,34 @@ async def test_auth_header_and_prefix_are_configurable(http: httpx.AsyncClient) 
     async with FakeAIThriving(KEY, header="Authorization", prefix="Bearer ") as server:
         provider = build(server, http, auth_header="Authorization", auth_prefix="Bearer ")
         assert (await provider.generate(make_job(), RecordingReporter())).images
+        assert "Authentication" not in server.headers_seen[0]  # a chosen header is the only one
+        assert await provider.health() == ("ok (key accepted in the Authorization header; a "
+                                           "request without an image got: init_image is "
+                                           "required)")
+
+
+# The document's header table names "Authentication"; its runnable example sends "Authorization".
+@pytest.mark.parametrize("reading", ["Authorization", "Authentication"])
+async def test_the_default_works_against_either_reading_of_the_docs(
+        http: httpx.AsyncClient, reading: str) -> None:
+    async with FakeAIThriving(KEY, header=reading) as server:
+        provider = build(server, http)
+        assert (await provider.generate(make_job(), RecordingReporter())).images
+        seen = server.headers_seen[0]
+        assert seen["Authorization"] == seen["Authentication"] == KEY
+        status = await provider.health()
+        assert status.startswith(f"ok (key accepted in the {reading} header;")
+        assert len(server.images) == 1  # the dry runs sent no image, so nothing was charged
+
+
+@pytest.mark.parametrize("reading", ["Authorization", "Authentication"])
+async def test_a_wrong_key_fails_under_either_reading(http: httpx.AsyncClient,
+                                                      reading: str) -> None:
+    async with FakeAIThriving(KEY, header=reading) as server:
+        provider = build(server, http, api_key="wrong-key-123456")
+        assert isinstance(await run_error(provider), ProviderAuthError)
+        with pytest.raises(ProviderAuthError):
+            await provider.health()
 
 
 @pytest.mark.parametrize("status", [200, 401])
