@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.config import CreditsConfig
-from bot.models import Params, UserRef
-from bot.sizing import megapixel_units
+from bot.models import Params, SizeRules, UserRef
+from bot.sizing import megapixel_units, output_size
 from storage.base import LedgerEntry, Storage
 
 
@@ -23,9 +23,21 @@ class Credits:
 
     def price(self, cost_per_image: int, params: Params) -> int:
         """cost x images x ceil(megapixels of the output); 0 when credits are off."""
+        return params.samples * self.per_image(cost_per_image, params.width, params.height)
+
+    def per_image(self, cost_per_image: int, width: int, height: int) -> int:
+        """The price of one image of ``width`` x ``height``; 0 when credits are off."""
         if not self.config.enabled:
             return 0
-        return cost_per_image * params.samples * megapixel_units(params.width, params.height)
+        return cost_per_image * megapixel_units(width, height)
+
+    def quote(self, cost_per_image: int, rules: SizeRules) -> int:
+        """What one image at a backend's default size costs, as /help and /providers show it.
+
+        The default size never crosses a price step that the backend's preferred area does
+        not (``bot.sizing``), so this is the charge for any input shape.
+        """
+        return self.per_image(cost_per_image, *output_size((1, 1), rules))
 
     async def ensure(self, user: UserRef) -> int:
         """The balance after the first-use grant and today's top-up."""

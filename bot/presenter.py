@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.config import StyleConfig
+from bot.credits import Credits
 from bot.events import Done, Failed, JobEvent, Progress, Queued, Started
 from bot.options import SPEC_LIST
 from bot.providers.base import Provider
@@ -66,10 +67,11 @@ def styles_lines(styles: Mapping[str, StyleConfig]) -> list[str]:
             sorted(styles.items())]
 
 
-def providers_lines(providers: Mapping[str, Provider]) -> list[str]:
+def providers_lines(providers: Mapping[str, Provider], credits: Credits) -> list[str]:
+    """One line per backend with what an image at its default size costs."""
     lines = []
     for name, provider in providers.items():
-        cost = provider.settings.cost
-        lines.append(f"{name}: {provider.settings.type}, {cost} credit{'s' if cost != 1 else ''}"
-                     " per image")
+        cost = credits.quote(provider.settings.cost, provider.rules)
+        price = f"{cost} credit{'s' if cost != 1 else ''} per image" if cost else "free"
+        lines.append(f"{name}: {provider.settings.type}, {price}")
     return lines

@@ -47,8 +47,11 @@ def output_size(
         scale = top / max(width, height)
         width, height = width * scale, height * scale
     width, height = _fit_area(width, height, rules.max_area)
+    # The price step of the area aimed at; rounding off float noise keeps 1024² at one unit.
+    budget = megapixel_units(round(width * height), 1)
     if rules.allowed_sizes:
-        return min(rules.allowed_sizes,
+        fitting = [s for s in rules.allowed_sizes if megapixel_units(*s) <= budget]
+        return min(fitting or rules.allowed_sizes,
                    key=lambda s: (abs(math.log((s[0] / s[1]) / ratio)),
                                   abs(s[0] * s[1] - width * height)))
     snapped_w = snap(width, rules.multiple, rules.min_side, top)
@@ -58,7 +61,34 @@ def output_size(
             snapped_w -= rules.multiple
         else:
             snapped_h -= rules.multiple
-    return snapped_w, snapped_h
+    if megapixel_units(snapped_w, snapped_h) <= budget:
+        return snapped_w, snapped_h
+    return _within_budget(width, height, rules, top, budget) or (snapped_w, snapped_h)
+
+
+def _within_budget(width: float, height: float, rules: SizeRules, top: int,
+                   budget: int) -> tuple[int, int] | None:
+    """The valid size nearest in shape and area to ``width`` x ``height`` that costs no more.
+
+    Rounding both sides to the nearest multiple can step over a megapixel (640x480 at 1 MP
+    rounds to 1184x888, 1.003 MP), which would double the price the user was shown.
+    """
+    low = math.ceil(rules.min_side / rules.multiple) * rules.multiple
+    high = max(low, top // rules.multiple * rules.multiple)
+    ratio, area = width / height, width * height
+    best: tuple[float, tuple[int, int]] | None = None
+    for w in range(low, high + 1, rules.multiple):
+        exact = w / ratio
+        for h in {math.floor(exact / rules.multiple) * rules.multiple,
+                  math.ceil(exact / rules.multiple) * rules.multiple}:
+            if not low <= h <= high or w * h > rules.max_area:
+                continue
+            if megapixel_units(w, h) > budget:
+                continue
+            score = abs(math.log(w / h / ratio)) + abs(math.log(w * h / area))
+            if best is None or score < best[0]:
+                best = (score, (w, h))
+    return best[1] if best else None
 
 
 def megapixel_units(width: int, height: int) -> int:

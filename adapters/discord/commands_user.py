@@ -119,7 +119,7 @@ def register(bot: commands.Bot, app: App) -> None:
 
     @tree.command(name="providers", description="The image backends and what they cost")
     async def providers(interaction: discord.Interaction) -> None:
-        lines = providers_lines(app.providers) or ["(none configured)"]
+        lines = providers_lines(app.providers, app.service.credits) or ["(none configured)"]
         await interaction.response.send_message("Backends:\n" + bullet_list(lines),
                                                 ephemeral=True)
 

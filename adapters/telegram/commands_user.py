@@ -89,7 +89,7 @@ async def help_(message: Message, app: App) -> None:
               "", "<b>Styles</b> (<code>--style NAME</code>)",
               *map(esc, presenter.styles_lines(app.config.styles)),
               "", "<b>Providers</b> (<code>--provider NAME</code>)",
-              *map(esc, presenter.providers_lines(app.providers)),
+              *map(esc, presenter.providers_lines(app.providers, app.service.credits)),
               "", "<b>Commands</b>",
               "/balance · /settings · /set KEY VALUE · /reset [KEY] · /styles · /providers · "
               "/cancel · /forget · /buy · /paysupport · /terms"]
@@ -161,7 +161,8 @@ async def styles(message: Message, app: App) -> None:
 
 
 async def providers(message: Message, app: App) -> None:
-    lines = presenter.providers_lines(app.providers) or ["(no providers configured)"]
+    lines = (presenter.providers_lines(app.providers, app.service.credits)
+             or ["(no providers configured)"])
     await respond(message, "<b>Providers</b> (<code>--provider NAME</code>)\n"
                   + "\n".join(map(esc, lines)))
 

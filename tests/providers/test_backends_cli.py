@@ -10,6 +10,7 @@ import pytest
 
 from tests.fakes.aithriving import FakeAIThriving
 from tests.fakes.modelslab import FakeModelsLab
+from tests.fakes.scenario import FakeScenario
 from tests.fakes.server import jpeg_bytes
 
 KEY = "backend-key-0123456789abcdef"
@@ -82,3 +83,14 @@ async def test_modelslab_community_job_polls_the_documented_fetch(tmp_path: Path
         assert code == 1
         assert "error: The image service could not finish this image" in stderr
         assert "rejected these settings" not in stderr and "Your credits were refunded" in stderr
+
+
+async def test_scenario_640x480_is_charged_what_help_quotes(tmp_path: Path) -> None:
+    async with FakeScenario(KEY, "scenario-secret-0123456789") as fake:
+        config = write_config(tmp_path, f'type = "scenario"\nurl = "{fake.base_url}/v1"\n'
+                              'api_secret = "scenario-secret-0123456789"\npoll_interval = 0.05')
+        code, stderr = await transform(tmp_path, config)
+        assert code == 0, stderr
+        body = fake.generations[0]
+        assert body["width"] * body["height"] <= 1024 * 1024  # 1176x888, not 1184x888
+        assert "cost 1, balance 9" in stderr
