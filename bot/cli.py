@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 
 from bot.app import App, running_app
-from bot.config import Config, load_config
+from bot.config import CONFIG_ENV, Config, load_config
 from bot.credits import describe_entry
 from bot.errors import BotError, StorageUnavailable
 from bot.events import Done, Failed, Progress, Queued
@@ -142,25 +142,37 @@ async def cmd_doctor(config: Config, _: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _config_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``--config`` before or after the subcommand: people type ``img2img-bot run --config c``."""
+    # SUPPRESS on the subcommands, so that an absent one does not erase the top-level value.
+    parser.add_argument("--config", default=None if top else argparse.SUPPRESS,
+                        help=f"TOML config file (optional; default: ${CONFIG_ENV})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="img2img-bot", description=__doc__)
-    parser.add_argument("--config", help="TOML config file (default: $IMG2IMG_CONFIG)")
+    _config_option(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start every configured platform")
+    _config_option(sub.add_parser("run", help="start every configured platform"))
     transform = sub.add_parser("transform", help="run one image through the core, locally")
     transform.add_argument("input")
     transform.add_argument("prompt", help="the prompt; options may follow, e.g. --strength 0.5")
     transform.add_argument("-o", "--output", required=True)
     transform.add_argument("--user", default="local:cli", help="who pays (default local:cli)")
+    _config_option(transform)
     credits = sub.add_parser("credits", help="show or grant credits")
     credits_sub = credits.add_subparsers(dest="action", required=True)
     show = credits_sub.add_parser("show")
     show.add_argument("user", help="like telegram:123")
     show.add_argument("--json", action="store_true")
+    _config_option(show)
     grant = credits_sub.add_parser("grant")
     grant.add_argument("user")
     grant.add_argument("amount", type=int)
-    sub.add_parser("doctor", help="check config, storage and every provider")
+    _config_option(grant)
+    doctor = sub.add_parser("doctor", help="check config, storage, platforms and every provider")
+    doctor.add_argument("--json", action="store_true", help="the same report as JSON")
+    _config_option(doctor)
     return parser
 
 

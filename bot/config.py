@@ -107,7 +107,7 @@ class CreditsConfig(_Section):
 
 
 class DefaultsConfig(_Section):
-    provider: str = "webui"
+    provider: str = Field("", description="a [providers.*] name; empty: the first configured")
     strength: float = Field(0.6, ge=0.0, le=1.0)
     steps: int = Field(25, ge=1, le=150)
     cfg: float = Field(7.0, ge=0.0, le=30.0)
@@ -278,6 +278,8 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
     if config.telegram and config.telegram.mode == "webhook" and config.telegram.webhook is None:
         raise ConfigError("telegram.webhook: webhook mode needs a [telegram.webhook] table")
     _validate_providers(config, env)
+    if config.providers and not config.defaults.provider:
+        config.defaults.provider = next(iter(config.providers))
     if config.providers and config.defaults.provider not in config.providers:
         raise ConfigError(
             f"defaults.provider: {config.defaults.provider!r} is not one of the configured "

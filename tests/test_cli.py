@@ -39,9 +39,10 @@ timeout = 60
     return path
 
 
-async def cli(config: Path, *args: str, timeout: float = 60) -> tuple[int, str, str]:
+async def cli(config: Path | None, *args: str, timeout: float = 60) -> tuple[int, str, str]:
+    before = ("--config", str(config)) if config is not None else ()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--config", str(config), *args,
+        sys.executable, "-m", "bot", *before, *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
@@ -68,6 +69,21 @@ async def test_transform_writes_the_result_and_charges(tmp_path: Path) -> None:
         ledger = json.loads(stdout)
         assert ledger["balance"] == 9
         assert [e["kind"] for e in ledger["ledger"]] == ["reserve", "initial"]
+
+
+async def test_config_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    async with FakeA1111() as fake:
+        config = write_config(tmp_path, fake.base_url)
+        photo = tmp_path / "photo.jpg"
+        photo.write_bytes(jpeg_bytes())
+        out = tmp_path / "out.png"
+        code, stdout, stderr = await cli(None, "transform", str(photo), "ink", "--seed", "3",
+                                         "-o", str(out), "--config", str(config))
+        assert code == 0, stderr
+        assert stdout.strip() == str(out) and fake.img2img_bodies[0]["seed"] == 3
+        code, stdout, stderr = await cli(None, "credits", "show", "local:cli",
+                                         "--config", str(config))
+        assert code == 0 and "local:cli: balance 9" in stdout, stderr
 
 
 async def test_bad_option_is_a_clear_error_and_costs_nothing(tmp_path: Path) -> None:

@@ -49,11 +49,17 @@ def test_every_commented_provider_block_in_the_example_is_valid() -> None:
     ({"providers": {"x": {"type": "nope"}}}, "providers.x.type"),
     ({"providers": {"x": {"type": "a1111", "url": 5}}}, "providers.x.url"),
     ({"providers": {"x": {"type": "echo", "cots": 1}}}, "providers.x.cots"),
-    ({"providers": {"x": {"type": "echo"}}}, "defaults.provider"),
+    ({"defaults": {"provider": "y"}, "providers": {"x": {"type": "echo"}}}, "defaults.provider"),
 ])
 def test_a_bad_config_names_the_key(doc: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         build_config(doc, environ={})
+
+
+def test_the_only_provider_is_the_default_without_naming_it() -> None:
+    config = build_config({"providers": {"e": {"type": "echo"}, "f": {"type": "echo"}}},
+                          environ={})
+    assert config.defaults.provider == "e"
 
 
 def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
