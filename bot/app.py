@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from bot.config import Config
+from bot.diagnose import watch_requests
 from bot.fetcher import GuardedFetcher
+from bot.health import Health
 from bot.models import ResultLimits
 from bot.payments import Payments
 from bot.preferences import Preferences
@@ -17,6 +19,7 @@ from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.providers.http import make_client
 from bot.service import GenerationService
+from bot.web import LateRoute
 from storage import Storage, open_storage
 from storage.base import JobRecord
 
@@ -32,6 +35,9 @@ class App:
     interrupted: list[JobRecord]
     fetcher: GuardedFetcher
     payments: Payments
+    health: Health = field(default_factory=Health)
+    # Set when the bot's HTTP server also receives Telegram's webhook (``img2img-bot run``).
+    webhook: LateRoute | None = None
 
 
 def configured_origins(config: Config) -> list[str]:
@@ -61,6 +67,7 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
         await storage.open()
         built.push_async_callback(storage.close)
         http = make_client()
+        watch_requests(http)  # lets doctor and the start-up check name a failure's URL and status
         built.push_async_callback(http.aclose)
         fetcher = make_fetcher(config, http)
         limits = ResultLimits(config.limits.max_result_bytes, config.limits.max_result_pixels)

@@ -12,41 +12,74 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.app import App, running_app
 from bot.config import CONFIG_ENV, Config, load_config
 from bot.credits import describe_entry
+from bot.diagnose import Check, check_provider
 from bot.errors import BotError, StorageUnavailable
 from bot.events import Done, Failed, Progress, Queued
 from bot.jobs import GenerationRequest
+from bot.logs import setup_logging
 from bot.models import ChatRef, UserRef
 from bot.parser import parse_caption
 from bot.presenter import failure_text
-from bot.redact import install_log_redaction, redact
+from bot.redact import redact
+from bot.web import WebServer
 
 log = logging.getLogger("img2img-bot")
 ADAPTERS = {"telegram": "adapters.telegram:run_telegram", "discord": "adapters.discord:run_discord"}
+PLATFORM_CHECKS = {"telegram": "adapters.telegram.doctor:check",
+                   "discord": "adapters.discord.doctor:check"}
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
-    install_log_redaction()
+def _load(target: str) -> Any:
+    module_name, _, name = target.partition(":")
+    return getattr(importlib.import_module(module_name), name)
 
 
 def _adapter(name: str) -> Callable[[App, asyncio.Event], Coroutine[None, None, None]]:
-    module_name, _, func = ADAPTERS[name].partition(":")
-    runner: Callable[[App, asyncio.Event], Coroutine[None, None, None]] = getattr(
-        importlib.import_module(module_name), func)
+    runner: Callable[[App, asyncio.Event], Coroutine[None, None, None]] = _load(ADAPTERS[name])
     return runner
 
 
+def _platforms(config: Config) -> list[str]:
+    return [name for name in ADAPTERS
+            if (section := getattr(config, name)) is not None and section.token is not None]
+
+
+def _web_server(app: App) -> WebServer | None:
+    """The HTTP server: on with [http] enabled, and always in webhook mode (same server)."""
+    config = app.config
+    hook = config.telegram.webhook if config.telegram and config.telegram.mode == "webhook" \
+        else None
+    if config.http.enabled:
+        server = WebServer(app, config.http.host, config.http.port)
+    elif hook is not None:
+        server = WebServer(app, hook.host, hook.port)
+    else:
+        return None
+    if hook is not None:
+        app.webhook = server.late_post(hook.path)
+    return server
+
+
+async def check_providers_at_start(app: App) -> None:
+    """One health check per provider; a provider that is down is one warning, not a stop."""
+    checks = await asyncio.gather(*(check_provider(p) for p in app.providers.values()))
+    for check in checks:
+        if check.ok:
+            log.info("%s", check.line())
+        else:
+            log.warning("%s", check.line())
+
+
 async def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    platforms = [name for name in ADAPTERS
-                 if (section := getattr(config, name)) is not None and section.token is not None]
+    platforms = _platforms(config)
     if not platforms:
-        print("No platform is configured: add a [telegram] or [discord] section with a token "
-              "(or set TELEGRAM_BOT_TOKEN / DISCORD_BOT_TOKEN).", file=sys.stderr)
+        print("No platform is configured: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
+              "(or add a [telegram] or [discord] section with a token).", file=sys.stderr)
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,11 +87,24 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with running_app(config) as app:
+        log.info("%s", config.backend_reason)
         log.info("starting %s with providers %s", ", ".join(platforms), ", ".join(app.providers))
+        for name in platforms:
+            app.health.expect(name)
+        server = _web_server(app)
+        if server is not None:
+            await server.start()
+        checking = asyncio.create_task(check_providers_at_start(app), name="provider-checks")
         tasks = [asyncio.create_task(_adapter(name)(app, stop), name=name) for name in platforms]
-        finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
+            if server is not None:
+                await server.stop()
         for task in finished:
             error = None if task.cancelled() else task.exception()
             if error is not None:
@@ -119,27 +165,40 @@ async def cmd_credits(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cmd_doctor(config: Config, _: argparse.Namespace) -> int:
-    problems = 0
-    print(f"config: ok ({len(config.providers)} provider(s))")
+async def doctor_checks(config: Config) -> list[Check]:
+    """Config, storage, each configured platform and each provider, as the bot would use them."""
+    checks = [Check("config", True, f"ok ({len(config.providers)} provider(s); "
+                                    f"{config.backend_reason})")]
     for name in ADAPTERS:
         section = getattr(config, name)
-        state = ("configured" if section and section.token else
-                 "section present but no token" if section else "not configured")
-        print(f"{name}: {state}")
+        if section is not None and section.token is None:
+            checks.append(Check(name, False, "no token", cause="the section has no token",
+                                remedy=f"set {name.upper()}_BOT_TOKEN"))
     async with running_app(config, start_workers=False) as app:
-        stats = await app.storage.stats()
-        print(f"storage: ok ({config.storage.display_url}, {stats['users']} users)")
-        for name, provider in app.providers.items():
-            try:
-                status = await asyncio.wait_for(provider.health(), 30)
-            except (BotError, TimeoutError) as exc:
-                problems += 1
-                message = exc.user_message if isinstance(exc, BotError) else "no answer in 30 s"
-                print(f"provider {name} ({provider.settings.type}): FAILED - {message}")
-            else:
-                print(f"provider {name} ({provider.settings.type}): {redact(status)}")
-    return 1 if problems else 0
+        try:
+            stats = await app.storage.stats()
+        except Exception as exc:  # any failure here means the database is unusable
+            checks.append(Check("storage", False, "error", url=config.storage.display_url,
+                                cause=redact(f"{type(exc).__name__}: {exc}")))
+        else:
+            checks.append(Check("storage", True, f"ok ({config.storage.display_url}, "
+                                                 f"{stats['users']} users)",
+                                url=config.storage.display_url))
+        checks.extend(await asyncio.gather(*(_load(PLATFORM_CHECKS[name])(getattr(config, name))
+                                             for name in _platforms(config))))
+        checks.extend(await asyncio.gather(*(check_provider(p) for p in app.providers.values())))
+    return checks
+
+
+async def cmd_doctor(config: Config, args: argparse.Namespace) -> int:
+    checks = await doctor_checks(config)
+    ok = all(check.ok for check in checks)
+    if args.json:
+        print(json.dumps({"ok": ok, "checks": [check.as_dict() for check in checks]}))
+    else:
+        for check in checks:
+            print(check.line())
+    return 0 if ok else 1
 
 
 def _config_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -188,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.options = extra
     try:
         config = load_config(args.config)
-        _setup_logging(config.log_level)
+        setup_logging(config.logging)
         return asyncio.run(COMMANDS[args.command](config, args))
     except StorageUnavailable as exc:
         print(f"error: {exc.detail}", file=sys.stderr)

@@ -1,4 +1,11 @@
-"""Typed configuration loaded from one TOML file, with secrets also taken from the environment."""
+"""Typed configuration: an optional TOML file, overridden by ``IMG2IMG_<SECTION>__<KEY>`` variables.
+
+Every key of the file can also come from the environment: ``[limits] max_queue`` is
+``IMG2IMG_LIMITS__MAX_QUEUE``, ``[providers.webui] url`` is ``IMG2IMG_PROVIDERS__WEBUI__URL``;
+lists and tables take JSON (``IMG2IMG_CREDITS__OWNERS='["telegram:1"]'``). A variable wins over
+the file. ``TELEGRAM_BOT_TOKEN``, ``DISCORD_BOT_TOKEN`` and ``NAME_API_KEY`` are read as well; a
+platform token turns that platform on.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +20,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from bot.errors import ConfigError
 from bot.providers.base import ProviderSettings
@@ -26,6 +36,8 @@ from bot.redact import redact_url, register_secret, url_password
 CONFIG_ENV = "IMG2IMG_CONFIG"
 STORAGE_URL_ENV = "IMG2IMG_STORAGE__URL"
 STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres")
+ENV_PREFIX = "IMG2IMG_"
+ENV_DELIMITER = "__"
 
 
 class _Section(BaseModel):
@@ -180,6 +192,19 @@ class PaymentsConfig(_Section):
         return self
 
 
+class HttpConfig(_Section):
+    """The health and metrics server (in webhook mode it also receives Telegram's updates)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class LoggingConfig(_Section):
+    level: str = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
 DEFAULT_STYLES: dict[str, StyleConfig] = {
     "photo": StyleConfig(prompt="{prompt}, photograph, natural light, detailed",
                          negative_prompt="painting, illustration", preset="photographic"),
@@ -203,7 +228,11 @@ class Config(_Section):
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
     styles: dict[str, StyleConfig] = Field(default_factory=lambda: dict(DEFAULT_STYLES))
     providers: dict[str, Any] = Field(default_factory=dict)
-    log_level: str = "INFO"
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    log_level: str | None = Field(None, description="the same as [logging] level (older files)")
+    # Why the default backend is the one it is, for the start-up log (set by build_config).
+    _backend_reason: str = PrivateAttr("")
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         """The typed settings of every provider (validated by ``load_config``)."""
@@ -213,17 +242,78 @@ class Config(_Section):
     def is_owner(self, user_key: str) -> bool:
         return user_key in self.credits.owners
 
+    @property
+    def backend_reason(self) -> str:
+        """One line: the default backend, why it was chosen, and how to choose another."""
+        return self._backend_reason
 
-def _format_validation(exc: ValidationError, prefix: str = "") -> str:
+
+class _EnvLayout(Config, BaseSettings):
+    """Tells pydantic-settings how variables map onto ``Config``; never instantiated."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER,
+                                      case_sensitive=False, env_ignore_empty=True)
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' own variable parsing, over a given mapping instead of ``os.environ``."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(_EnvLayout)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, False, True, None)
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The ``IMG2IMG_*`` variables as a nested document; an unknown section is an error."""
+    for variable in environ:
+        if not variable.upper().startswith(ENV_PREFIX) or variable.upper() == CONFIG_ENV:
+            continue
+        section = variable[len(ENV_PREFIX):].split(ENV_DELIMITER)[0].lower()
+        if section not in Config.model_fields:
+            raise ConfigError(f"{variable}: there is no setting {section!r} (sections: "
+                              f"{', '.join(sorted(Config.model_fields))})")
+    try:
+        return _Environment(environ)()
+    except ValueError as exc:  # SettingsError: a JSON value that does not parse
+        raise ConfigError(f"{ENV_PREFIX}*: {exc}") from exc
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` laid on ``base``, table by table."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_name(loc: tuple[Any, ...], from_env: Mapping[str, Any]) -> str:
+    """The variable that set the value at ``loc`` if one did, else the file's dotted key."""
+    node: Any = from_env
+    for depth, part in enumerate(loc, 1):
+        if not isinstance(node, Mapping) or str(part) not in node:
+            break
+        node = node[str(part)]
+        if not isinstance(node, Mapping):
+            return ENV_PREFIX + ENV_DELIMITER.join(str(p).upper() for p in loc[:depth])
+    return ".".join(str(p) for p in loc)
+
+
+def _format_validation(exc: ValidationError, prefix: tuple[str, ...] = (),
+                       from_env: Mapping[str, Any] | None = None) -> str:
     parts = []
     for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err["loc"])
-        key = f"{prefix}{loc}" if loc else prefix.rstrip(".")
-        parts.append(f"{key}: {err['msg']}")
+        parts.append(f"{_key_name((*prefix, *err['loc']), from_env or {})}: {err['msg']}")
     return "; ".join(parts)
 
 
-def _validate_providers(config: Config, environ: Mapping[str, str]) -> None:
+def _validate_providers(config: Config, environ: Mapping[str, str],
+                        from_env: Mapping[str, Any]) -> None:
     from bot.providers import provider_class
 
     typed: dict[str, Any] = {}
@@ -237,7 +327,7 @@ def _validate_providers(config: Config, environ: Mapping[str, str]) -> None:
         try:
             settings = cls.Settings.model_validate(raw)
         except ValidationError as exc:
-            raise ConfigError(_format_validation(exc, f"providers.{name}.")) from exc
+            raise ConfigError(_format_validation(exc, ("providers", name), from_env)) from exc
         settings.resolve_secrets(name, environ)
         typed[name] = settings
     config.providers = typed
@@ -256,14 +346,22 @@ def _storage_url_from_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
 
 
 def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Config:
-    """Validate a parsed TOML document; secrets missing from it come from the environment."""
+    """Validate a parsed TOML document with the environment laid over it."""
     env = os.environ if environ is None else environ
-    doc = dict(data)
+    from_env = _from_environment(env)
+    doc = _merge(data, from_env)
     _storage_url_from_env(doc, env)
+    # A platform token in the environment turns the platform on, file or no file.
+    for platform, variable in (("telegram", "TELEGRAM_BOT_TOKEN"),
+                               ("discord", "DISCORD_BOT_TOKEN")):
+        if env.get(variable) and not isinstance(doc.get(platform), Mapping):
+            doc[platform] = {}
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc)) from exc
+        raise ConfigError(_format_validation(exc, from_env=from_env)) from exc
+    if config.log_level is not None:
+        config.logging.level = config.log_level
     if config.telegram is not None and config.telegram.token is None:
         token = env.get("TELEGRAM_BOT_TOKEN")
         config.telegram.token = SecretStr(token) if token else None
@@ -277,25 +375,53 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
         register_secret(config.telegram.webhook.secret_token.get_secret_value())
     if config.telegram and config.telegram.mode == "webhook" and config.telegram.webhook is None:
         raise ConfigError("telegram.webhook: webhook mode needs a [telegram.webhook] table")
-    _validate_providers(config, env)
-    if config.providers and not config.defaults.provider:
-        config.defaults.provider = next(iter(config.providers))
-    if config.providers and config.defaults.provider not in config.providers:
-        raise ConfigError(
-            f"defaults.provider: {config.defaults.provider!r} is not one of the configured "
-            f"providers ({', '.join(sorted(config.providers))})"
-        )
+    _validate_providers(config, env, from_env)
+    _choose_backend(config, env, from_env)
     if config.defaults.style and config.defaults.style not in config.styles:
         raise ConfigError(f"defaults.style: unknown style {config.defaults.style!r}")
     return config
 
 
+def _choose_backend(config: Config, environ: Mapping[str, str],
+                    from_env: Mapping[str, Any]) -> None:
+    """The default backend: the one named, else the first configured, else one that works here."""
+    from bot.backends import automatic_backend
+
+    how = (f"choose another with [defaults] provider or {ENV_PREFIX}DEFAULTS__PROVIDER, or "
+           f"add one with [providers.NAME] or {ENV_PREFIX}PROVIDERS__NAME__TYPE")
+    chosen = config.defaults.provider
+    if not config.providers:
+        if chosen:
+            raise ConfigError(f"{_key_name(('defaults', 'provider'), from_env)}: {chosen!r} "
+                              "is not a configured provider (there are none)")
+        name, settings, why = automatic_backend(environ)
+        config.providers[name] = settings
+        config.defaults.provider = name
+        config._backend_reason = f"image backend: {name} ({why}); {how}"
+        return
+    if not chosen:
+        config.defaults.provider = chosen = next(iter(config.providers))
+        why = "the first configured provider"
+    elif chosen not in config.providers:
+        raise ConfigError(
+            f"{_key_name(('defaults', 'provider'), from_env)}: {chosen!r} is not one of the "
+            f"configured providers ({', '.join(sorted(config.providers))})")
+    else:
+        why = "named by defaults.provider"
+    kind = config.providers[chosen].type
+    config._backend_reason = f"image backend: {chosen} ({kind}, {why}); {how}"
+
+
 def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Load ``path`` (or ``$IMG2IMG_CONFIG``); a bad file raises ``ConfigError`` naming the key."""
+    """Load ``path`` (or ``$IMG2IMG_CONFIG``) if given, then the environment over it.
+
+    Without a file the defaults and the environment make the whole configuration. A bad value
+    raises ``ConfigError`` naming its key, or its variable when the environment set it.
+    """
     env = os.environ if environ is None else environ
     chosen = path or env.get(CONFIG_ENV)
     if not chosen:
-        raise ConfigError(f"no configuration: pass --config PATH or set {CONFIG_ENV}")
+        return build_config({}, env)
     file = Path(chosen)
     try:
         text = file.read_text(encoding="utf-8")

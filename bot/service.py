@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from bot import imaging
+from bot import imaging, metrics
 from bot.config import Config
 from bot.credits import Credits
 from bot.errors import BotError, JobCancelled, JobFailed, OptionError, PolicyError, QueueFull
@@ -76,6 +76,10 @@ class GenerationService:
         self._workers.clear()
         self.spool.close()
 
+    def workers_alive(self) -> bool:
+        """Every worker is still running (one that died would strand its provider's queue)."""
+        return bool(self._workers) and not any(task.done() for task in self._workers)
+
     # -- submitting ----------------------------------------------------------------------------
     async def submit(self, request: GenerationRequest) -> JobHandle:
         """Check, price, reserve and queue a request; raises a ``UserError`` with the reason."""
@@ -116,6 +120,7 @@ class GenerationService:
                     "resolved": asdict(params)},
             origin=request.origin)
         balance = await self.storage.create_job(record)  # raises InsufficientCredits
+        metrics.job_transition(job_id, record.user_key, record.provider, "queued", price=price)
         handle = JobHandle(job_id, request, params, price, resolved.notices, balance)
         self.active[job_id] = handle
         lane = self.lanes[params.provider]
@@ -188,6 +193,7 @@ class GenerationService:
         reporter = Reporter(lambda f, e, t: handle.emit(Progress(f, e, t)))
         try:
             await self.storage.start_job(handle.id)
+            metrics.job_transition(handle.id, handle.user.key, provider.name, "running")
             handle.emit(Started())
             rules = provider.rules
             upload = await self.spool.take(handle)
@@ -216,6 +222,8 @@ class GenerationService:
         metadata = {**reporter.metadata, **result.metadata}
         balance = await self.storage.finish_job(handle.id, "succeeded", seed=result.seed,
                                                 metadata=_jsonable(metadata))
+        metrics.job_transition(handle.id, handle.user.key, provider.name, "succeeded",
+                               price=handle.price)
         self.active.pop(handle.id, None)
         handle.emit(Done(images=result.images, seed=result.seed, cost=handle.price,
                          balance=balance if self.config.credits.enabled else None,
@@ -228,6 +236,8 @@ class GenerationService:
         self.spool.release(handle)
         balance = await self.storage.finish_job(handle.id, status, error=type(error).__name__,
                                                 metadata=_jsonable(metadata or {}))
+        metrics.job_transition(handle.id, handle.user.key, handle.params.provider, status,
+                               price=handle.price, error=type(error).__name__)
         self.active.pop(handle.id, None)
         handle.emit(Failed(error=error, refunded=handle.price > 0, balance=balance))
 

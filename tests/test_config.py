@@ -74,8 +74,8 @@ def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml", environ={})
-    with pytest.raises(ConfigError, match="IMG2IMG_CONFIG"):
-        load_config(None, environ={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(None, environ={"IMG2IMG_CONFIG": str(tmp_path / "gone.toml")})
 
 
 def test_payment_packs_are_checked_and_named_in_errors() -> None:

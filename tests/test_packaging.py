@@ -42,3 +42,71 @@ def test_every_runtime_dependency_has_an_upper_bound() -> None:
     assert all("<" in dep for dep in runtime), [dep for dep in runtime if "<" not in dep]
     dev = [dep.split(">")[0].lower() for dep in project["optional-dependencies"]["dev"]]
     assert not set(dev) & set(names), "a runtime dependency is repeated in the dev extra"
+
+
+def _dockerfile() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _pip_commands(lines: list[str]) -> list[str]:
+    """Every ``pip wheel`` / ``pip install`` command, without a venv's path in front."""
+    found = []
+    for line in lines:
+        for part in line.split("&&"):
+            words = part.split()
+            for index, word in enumerate(words):
+                if word.endswith("pip") and index + 1 < len(words) \
+                        and words[index + 1] in ("wheel", "install"):
+                    found.append(" ".join(["pip", *words[index + 1:]]))
+    return found
+
+
+def test_every_file_the_dockerfile_copies_exists() -> None:
+    copies = [line.split()[1:] for line in _dockerfile() if line.startswith("COPY ")]
+    assert copies
+    for args in copies:
+        if args[0].startswith("--from="):
+            continue
+        for source in args[:-1]:
+            assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which is missing"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not {"bot", "adapters", "storage", "pyproject.toml", "README.md"} & set(ignored)
+
+
+def test_the_image_installs_the_wheel_as_ci_does() -> None:
+    lines = _dockerfile()
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    ci_wheel = [c for c in _pip_commands(ci) if "dist" in c]
+    docker = _pip_commands(lines)
+    assert ci_wheel and all(command in docker for command in ci_wheel), (ci_wheel, docker)
+    # The dependency layer comes before the source: a code change does not reinstall them.
+    dependency_layer = next(i for i, line in enumerate(lines)
+                            if "pip install --quiet -r requirements.txt" in line)
+    runtime_stage = max(i for i, line in enumerate(lines) if line.startswith("FROM "))
+    assert runtime_stage < dependency_layer
+    assert all(not line.startswith("COPY ") or "pyproject.toml" in line
+               for line in lines[runtime_stage:dependency_layer])
+    # Its list of dependencies is the project's own.
+    run = lines[dependency_layer]
+    script = run.split('python -c "', 1)[1].split('" >', 1)[0]  # the shell passes it as is
+    printed = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert printed == project["dependencies"]
+
+
+def test_the_image_runs_unprivileged_with_a_data_volume_and_a_health_check() -> None:
+    lines = _dockerfile()
+    runtime = lines[max(i for i, line in enumerate(lines) if line.startswith("FROM ")):]
+    user = [line.split()[1] for line in runtime if line.startswith("USER ")]
+    assert user and user[-1] not in ("root", "0")
+    assert 'VOLUME ["/data"]' in runtime
+    env = " ".join(line for line in runtime if line.startswith("ENV "))
+    assert "IMG2IMG_STORAGE__URL=sqlite:////data/" in env
+    assert "IMG2IMG_HTTP__ENABLED=true" in env and "IMG2IMG_HTTP__PORT=8080" in env
+    health = next(line for line in runtime if line.startswith("HEALTHCHECK "))
+    assert "http://127.0.0.1:8080/healthz" in health
+    assert not any(line.startswith("ENV ") and "IMG2IMG_CONFIG" in line for line in runtime)

@@ -32,6 +32,7 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
     settings = app.config.discord
     if settings is None or settings.token is None:
         raise ConfigError("discord.token: set it, or DISCORD_BOT_TOKEN")
+    app.health.expect("discord")
     delay = 1.0
     while not stop.is_set():
         try:
@@ -40,6 +41,7 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
         except (aiohttp.ClientConnectionError, OSError) as exc:
             log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
                       settings.api_base, type(exc).__name__, delay)
+            app.health.set("discord", False, f"unreachable ({type(exc).__name__})")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 60.0)

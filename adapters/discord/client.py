@@ -18,6 +18,7 @@ from adapters.discord.notices import send_restart_notices
 from adapters.discord.replies import install_error_handler
 from adapters.discord.state import LiveJobs
 from adapters.discord.sync import sync_if_changed
+from adapters.discord.watch import rest_trace, watch_gateway
 from bot.app import App
 from bot.config import DiscordConfig
 from bot.errors import StorageUnavailable
@@ -101,7 +102,8 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
     # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.
     options = {"command_prefix": commands.when_mentioned, "help_command": None,
                "intents": discord.Intents.default(),
-               "allowed_mentions": discord.AllowedMentions.none(), **options}
+               "allowed_mentions": discord.AllowedMentions.none(), "http_trace": rest_trace(),
+               **options}
     bot: commands.Bot
     if settings.sharded:
         # AutoShardedBot is a Bot in all but name (BotBase + AutoShardedClient).
@@ -114,4 +116,5 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
     payments.register(bot, app)
     requests.register(bot, app)
     install_error_handler(bot.tree)
+    watch_gateway(bot, app.health)
     return bot

@@ -14,6 +14,7 @@ from adapters.telegram import buttons, commands_admin, commands_user, payments, 
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.delivery import Deliveries
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
+from adapters.telegram.watch import ApiWatch
 from bot.app import App
 from bot.errors import ConfigError
 
@@ -87,7 +88,9 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     config = app.config.telegram
     if config is None or config.token is None:
         raise ConfigError("telegram.token: no Telegram token is configured")
+    app.health.expect("telegram")
     bot = make_bot(config)
+    bot.session.middleware(ApiWatch(app.health))
     dp = build_dispatcher(app)
     deliveries: Deliveries = dp["deliveries"]
     try:
@@ -95,11 +98,12 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
         if me is None:
             return
         log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
+        app.health.set("telegram", True, f"@{me.username} ({config.mode})")
         await register_commands(bot)
         await notify_interrupted(bot, app)
         allowed = dp.resolve_used_update_types()
         if config.mode == "webhook":
-            await serve_webhook(bot, dp, config, stop, allowed)
+            await serve_webhook(bot, dp, config, stop, allowed, app.webhook)
         else:
             await poll(bot, dp, stop, allowed)
     finally:

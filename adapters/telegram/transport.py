@@ -23,6 +23,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import TelegramConfig
+from bot.web import LateRoute
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -121,18 +122,30 @@ async def poll(bot: Bot, dp: Dispatcher, stop: asyncio.Event,
 
 
 async def serve_webhook(bot: Bot, dp: Dispatcher, config: TelegramConfig, stop: asyncio.Event,
-                        allowed_updates: list[str]) -> None:
-    """Serve the webhook (secret token checked) and register it, until ``stop`` is set."""
+                        allowed_updates: list[str], route: LateRoute | None = None) -> None:
+    """Serve the webhook (secret token checked) and register it, until ``stop`` is set.
+
+    With ``route`` the bot's own HTTP server (health, metrics) receives the updates;
+    without it a server of its own listens on the webhook's host and port.
+    """
     hook = config.webhook
     if hook is None:
         raise ValueError("webhook mode needs [telegram.webhook]")
     secret = hook.secret_token.get_secret_value() if hook.secret_token else None
     if secret is None:
         log.warning("telegram.webhook.secret_token is not set: anyone can post updates")
-    server = web.Application()
     # Routed by hand: the handler's own register() would close the bot session at shutdown,
     # while deliveries still need it to say goodbye.
     handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
+    if route is not None:
+        route.handler = handler.handle
+        try:
+            await bot.set_webhook(hook.url, secret_token=secret, allowed_updates=allowed_updates)
+            await stop.wait()
+        finally:
+            route.handler = None
+        return
+    server = web.Application()
     server.router.add_post(hook.path, handler.handle)
     runner = web.AppRunner(server)
     await runner.setup()

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUIRED_PACKAGES = ("torch", "diffusers", "transformers", "accelerate")
-INSTALL_HINT = "pip install torch==2.13.0, then pip install -e '.[local]'"
+INSTALL_HINT = "install torch (README: Installing torch), then pip install '.[local]'"
 
 
 class DiffusersSettings(ProviderSettings):

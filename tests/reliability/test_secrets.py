@@ -31,6 +31,7 @@ from bot.config import build_config
 from bot.errors import BotError
 from bot.events import Done, Failed
 from bot.jobs import GenerationRequest
+from bot.logs import make_formatter
 from bot.models import ChatRef, UserRef
 from bot.options import Overrides
 from bot.presenter import failure_text
@@ -77,11 +78,13 @@ def leaked(text: str) -> list[str]:
     return [secret for secret in SECRETS if secret in text]
 
 
-def _config(tmp: Path, stab: str, kelly: str, webui: str, *, log_level: str = "INFO") -> Any:
+def _config(tmp: Path, stab: str, kelly: str, webui: str, *, log_level: str = "INFO",
+            log_format: str = "text") -> Any:
     return {
         "storage": {"url": f"sqlite:///{tmp / 'bot.db'}"},
-        "log_level": log_level,
-        "telegram": {"mode": "webhook",
+        "logging": {"level": log_level, "format": log_format},
+        # doctor asks the Bot API for getMe: a closed local port, never the real one.
+        "telegram": {"mode": "webhook", "api_base": "http://127.0.0.1:9",
                      "webhook": {"url": "https://bot.example.org/hook"}},
         "credits": {"initial": 100, "daily_free": 0},
         "defaults": {"provider": "stab"},
@@ -99,13 +102,14 @@ ENVIRON = {"TELEGRAM_BOT_TOKEN": TOKEN, "STAB_API_KEY": STAB_KEY, "KELLY_API_KEY
            "WEBUI_PASSWORD": WEBUI_PASSWORD}
 
 
-@pytest.fixture
-def debug_log() -> Iterator[io.StringIO]:
-    """The root logger at DEBUG with a handler set up as ``bot.cli`` sets up its own."""
+@pytest.fixture(params=["text", "json"])
+def debug_log(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
+    """The root logger at DEBUG with a handler set up as ``bot.cli`` sets up its own, in
+    both log formats."""
     root = logging.getLogger()
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(make_formatter(request.param))
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
@@ -222,14 +226,16 @@ def _toml(raw: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def test_a_real_process_at_debug_prints_no_secret(tmp_path: Path) -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_a_real_process_at_debug_prints_no_secret(tmp_path: Path, log_format: str) -> None:
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(jpeg_bytes((320, 240)))
     async with FakeStability(STAB_KEY) as stab, FakeKellyAPI(KELLY_KEY) as kelly, \
             LeakyA1111() as webui:
         config = tmp_path / "config.toml"
         config.write_text(_toml(_config(tmp_path, stab.base_url, kelly.base_url,
-                                        webui.base_url, log_level="DEBUG")))
+                                        webui.base_url, log_level="DEBUG",
+                                        log_format=log_format)))
         outputs = [await _bot(config, "doctor")]
         stab.plan("echo_key")
         kelly.plan("echo_key")
@@ -241,6 +247,8 @@ async def test_a_real_process_at_debug_prints_no_secret(tmp_path: Path) -> None:
                                   "kelly", "-o", str(tmp_path / "o.png")))
     text = "\n".join(outputs)
     assert "DEBUG" in text and "error:" in text and "seed" in text, text[-2000:]
+    if log_format == "json":
+        assert '"level": "DEBUG"' in text and '"job_id": ' in text, text[-2000:]
     assert not leaked(text), [line for line in text.splitlines() if leaked(line)][:3]
     assert BASIC not in text, [line for line in text.splitlines() if BASIC in line][:3]
 
