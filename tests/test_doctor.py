@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import SecretStr
+
+from adapters.discord.doctor import check
+from bot.config import DiscordConfig
 from tests.fakes.a1111 import FakeA1111
+from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.telegram.bot_process import free_port
 from tests.test_cli import cli
@@ -77,3 +82,14 @@ async def test_doctor_passes_and_names_the_bot_when_everything_answers(tmp_path:
     assert code == 0, stdout + stderr
     assert "telegram: ok (@doctor_test_bot" in stdout
     assert "FAILED" not in stdout
+
+
+async def test_doctor_asks_discord_who_the_bot_is() -> None:
+    async with FakeDiscord() as fake:
+        right = await check(DiscordConfig(token=SecretStr(fake.token), api_base=fake.api_base))
+        wrong = await check(DiscordConfig(token=SecretStr("not-the-token"),
+                                          api_base=fake.api_base))
+    assert right.ok and right.summary.startswith("ok (") and "id " in right.summary
+    assert not wrong.ok and "HTTP 401" in (wrong.cause or "")
+    assert "Reset Token" in (wrong.remedy or "") and "not-the-token" not in wrong.line()
+    assert wrong.url == f"{fake.api_base}/users/@me"

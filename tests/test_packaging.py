@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 import tomllib
@@ -9,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,5 +111,35 @@ def test_the_image_runs_unprivileged_with_a_data_volume_and_a_health_check() -> 
     assert "IMG2IMG_STORAGE__URL=sqlite:////data/" in env
     assert "IMG2IMG_HTTP__ENABLED=true" in env and "IMG2IMG_HTTP__PORT=8080" in env
     health = next(line for line in runtime if line.startswith("HEALTHCHECK "))
-    assert "http://127.0.0.1:8080/healthz" in health
+    # urlopen raises on a 503 (or no answer), which makes the check fail.
+    assert "urlopen('http://127.0.0.1:%s/healthz' % os.environ['IMG2IMG_HTTP__PORT']" in health
     assert not any(line.startswith("ENV ") and "IMG2IMG_CONFIG" in line for line in runtime)
+
+
+async def test_the_health_check_command_passes_on_200_and_fails_on_503() -> None:
+    health = next(line for line in _dockerfile() if line.startswith("HEALTHCHECK "))
+    argv = json.loads(health.split(" CMD ", 1)[1])
+    answer = {"status": 200}
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": answer["status"] == 200}, status=answer["status"])
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        results = []
+        for status in (200, 503):
+            answer["status"] = status
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, *argv[1:], env={"IMG2IMG_HTTP__PORT": str(port)},
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            results.append(await asyncio.wait_for(process.wait(), 30))
+    finally:
+        await runner.cleanup()
+    assert argv[0] == "python"
+    assert results[0] == 0 and results[1] != 0

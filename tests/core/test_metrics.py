@@ -1,0 +1,59 @@
+"""Job metrics and transition log lines as a real job moves through the core."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot import metrics
+from bot.app import running_app
+from bot.config import build_config
+from bot.events import Failed
+from bot.jobs import GenerationRequest
+from bot.models import ChatRef, UserRef
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.server import jpeg_bytes
+
+
+def value(name: str, **labels: str) -> float:
+    found = metrics.REGISTRY.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+async def test_a_failed_job_counts_its_error_class_and_its_refund(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with FakeA1111() as webui:
+        config = build_config({
+            "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+            "credits": {"initial": 10, "daily_free": 0},
+            "providers": {"webui": {"type": "a1111", "url": webui.base_url, "cost": 3,
+                                    "retries": 1, "timeout": 10}}}, environ={})
+        errors = value("img2img_provider_errors_total", provider="webui",
+                       error="InvalidProviderRequest")
+        refunded = value("img2img_credits_total", movement="refunded")
+        failed = value("img2img_jobs_total", provider="webui", status="failed")
+        webui.fail("validation")
+        caplog.set_level(logging.INFO, logger="img2img-bot.jobs")
+        async with running_app(config) as app:
+            user = UserRef("telegram", "77")
+            handle = await app.service.submit(GenerationRequest(
+                user=user, chat=ChatRef("telegram", "77", private=True),
+                image=jpeg_bytes((320, 240)), prompt="a harbour"))
+            final = await handle.wait()
+    assert isinstance(final, Failed)
+    assert value("img2img_provider_errors_total", provider="webui",
+                 error="InvalidProviderRequest") == errors + 1
+    assert value("img2img_credits_total", movement="refunded") == refunded + 3
+    assert value("img2img_jobs_total", provider="webui", status="failed") == failed + 1
+    assert value("img2img_queue_depth", provider="webui") == 0
+    assert value("img2img_jobs_running", provider="webui") == 0
+    lines = [r for r in caplog.records if r.name == "img2img-bot.jobs"
+             and getattr(r, "job_id", None) == handle.id]
+    assert [getattr(r, "status", None) for r in lines] == ["queued", "running", "failed"]
+    last = lines[-1]
+    assert getattr(last, "user_key", None) == "telegram:77"
+    assert getattr(last, "error", None) == "InvalidProviderRequest"
+    assert getattr(last, "run_seconds", None) is not None
+    assert "error InvalidProviderRequest" in last.getMessage()
