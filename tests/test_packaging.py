@@ -143,3 +143,12 @@ async def test_the_health_check_command_passes_on_200_and_fails_on_503() -> None
         await runner.cleanup()
     assert argv[0] == "python"
     assert results[0] == 0 and results[1] != 0
+
+
+def test_the_compose_example_reaches_the_webui_by_its_service_name() -> None:
+    compose = (ROOT / "compose.yaml").read_text()
+    assert "\n  webui:\n" in compose and "\n  bot:\n" in compose
+    assert "IMG2IMG_PROVIDERS__WEBUI__URL: http://webui:7860" in compose
+    assert "--api" in compose and "--listen" in compose  # reachable from another container
+    assert "127.0.0.1:7860" not in compose and "localhost" not in compose
+    assert "- bot-data:/data" in compose
