@@ -56,6 +56,9 @@ class GenerationService:
         interrupted = await self.storage.recover_interrupted()
         if interrupted:
             log.warning("refunded %d job(s) interrupted by a restart", len(interrupted))
+        for job in interrupted:
+            metrics.job_transition(job.id, job.user_key, job.provider, "interrupted",
+                                   price=job.price)
         for name, provider in self.providers.items():
             for slot in range(provider.settings.max_concurrency):
                 self._workers.append(asyncio.create_task(self._worker(name),
