@@ -10,6 +10,7 @@ platform token turns that platform on.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -267,18 +268,27 @@ class _Environment(EnvSettingsSource):
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The ``IMG2IMG_*`` variables as a nested document; an unknown section is an error."""
-    for variable in environ:
-        if not variable.upper().startswith(ENV_PREFIX) or variable.upper() == CONFIG_ENV:
-            continue
-        section = variable[len(ENV_PREFIX):].split(ENV_DELIMITER)[0].lower()
-        if section not in Config.model_fields:
-            raise ConfigError(f"{variable}: there is no setting {section!r} (sections: "
+    """The ``IMG2IMG_*`` variables as a nested document.
+
+    A variable shaped like a setting (``IMG2IMG_<SECTION>__<KEY>``) whose section does not
+    exist is an error, so that a typo is not silently ignored; other ``IMG2IMG_`` names
+    (``IMG2IMG_CONFIG``, test settings) are not settings and are left alone.
+    """
+    ours = {name: value for name, value in environ.items()
+            if name.upper().startswith(ENV_PREFIX)}
+    for variable in ours:
+        section, nested, _ = variable[len(ENV_PREFIX):].partition(ENV_DELIMITER)
+        if nested and section.lower() not in Config.model_fields:
+            raise ConfigError(f"{variable}: there is no setting {section.lower()!r} (sections: "
                               f"{', '.join(sorted(Config.model_fields))})")
     try:
-        return _Environment(environ)()
-    except ValueError as exc:  # SettingsError: a JSON value that does not parse
-        raise ConfigError(f"{ENV_PREFIX}*: {exc}") from exc
+        return _Environment(ours)()
+    except ValueError as exc:  # SettingsError: a list or table value that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        names = [v for v in ours if field and v.upper().startswith(
+            f"{ENV_PREFIX}{field.group(1).upper()}")] or [f"{ENV_PREFIX}*"]
+        raise ConfigError(f"{', '.join(sorted(names))}: not valid JSON (lists and tables are "
+                          "written as JSON, e.g. '[\"telegram:1\"]')") from exc
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

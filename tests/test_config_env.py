@@ -46,7 +46,7 @@ def test_a_variable_wins_over_the_file(tmp_path: Path) -> None:
     ({"IMG2IMG_LIMITS__MAX_QUEUE": "lots"}, "IMG2IMG_LIMITS__MAX_QUEUE"),
     ({"IMG2IMG_LIMITS__MAX_QUEU": "3"}, "IMG2IMG_LIMITS__MAX_QUEU"),
     ({"IMG2IMG_LIMIT__MAX_QUEUE": "3"}, "IMG2IMG_LIMIT__MAX_QUEUE"),
-    ({"IMG2IMG_CREDITS__OWNERS": "[not json"}, "IMG2IMG_"),
+    ({"IMG2IMG_CREDITS__OWNERS": "[not json"}, "IMG2IMG_CREDITS__OWNERS: not valid JSON"),
     ({"IMG2IMG_PROVIDERS__W__TYPE": "a1111", "IMG2IMG_PROVIDERS__W__URL": "http://w",
       "IMG2IMG_PROVIDERS__W__COST": "-4"}, "IMG2IMG_PROVIDERS__W__COST"),
     ({"IMG2IMG_DEFAULTS__PROVIDER": "nope"}, "IMG2IMG_DEFAULTS__PROVIDER"),
@@ -54,6 +54,12 @@ def test_a_variable_wins_over_the_file(tmp_path: Path) -> None:
 def test_a_bad_value_names_its_variable(environ: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         load_config(None, environ=environ)
+
+
+def test_other_img2img_variables_are_not_settings() -> None:
+    config = load_config(None, environ={"IMG2IMG_TEST_POSTGRES_URL": "postgresql://x/y",
+                                        "IMG2IMG_PROVIDERS__E__TYPE": "echo"})
+    assert config.defaults.provider == "e"
 
 
 def test_a_bad_file_value_still_names_the_key() -> None:
