@@ -23,6 +23,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from bot.config import TelegramConfig
+from bot.errors import StorageUnavailable
 from bot.web import LateRoute
 from storage.base import Storage
 
@@ -62,10 +63,16 @@ class OncePerUpdate(BaseMiddleware):
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
-        if isinstance(event, Update) and not await self.storage.mark_event(
-                "telegram", str(event.update_id)):
-            log.info("update %s was already processed; skipped", event.update_id)
-            return None
+        if isinstance(event, Update):
+            try:
+                seen = not await self.storage.mark_event("telegram", str(event.update_id))
+            except StorageUnavailable:
+                # The handler meets the same outage and tells the user; dropping it here
+                # would leave them with no answer at all.
+                seen = False
+            if seen:
+                log.info("update %s was already processed; skipped", event.update_id)
+                return None
         return await handler(event, data)
 
 

@@ -175,7 +175,7 @@ class HordeProvider(Provider):
         if not usable and generations:
             raise JobFailed("The AI Horde worker could not read the input image.",
                             accepted=True)
-        images = tuple([await fetch_image(self.fetcher, str(gen["img"]))
+        images = tuple([await fetch_image(self.fetcher, str(gen["img"]), attempts=self.cfg.retries)
                         for gen in usable])
         if usable:
             reporter.record("worker", usable[0].get("worker_name"))

@@ -173,7 +173,8 @@ class ModelsLabProvider(Provider):
         if not isinstance(links, list):
             raise TypeError("output is not a list")
         reporter.progress(1.0, 0.0, "Downloading")
-        images = tuple([await fetch_image(self.fetcher, str(item)) for item in links])
+        images = tuple([await fetch_image(self.fetcher, str(item), attempts=self.cfg.retries)
+                        for item in links])
         meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
         seed = _int(meta.get("seed") if meta else None)
         if data.get("generationTime") is not None:

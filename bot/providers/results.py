@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 
-from bot.errors import FetchError, InvalidProviderRequest, JobFailed
+from bot.errors import FetchError, FetchTooLarge, InvalidProviderRequest, JobFailed, UnsafeURL
 from bot.fetcher import GuardedFetcher
 from bot.models import ImageData, Params, SizeRules
+from bot.providers.http import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +67,25 @@ def decode_image(answer: bytes | str) -> ImageData:
 
 
 
-async def fetch_image(fetcher: GuardedFetcher, item: str) -> ImageData:
+async def fetch_image(fetcher: GuardedFetcher, item: str, *, attempts: int = 1) -> ImageData:
     """A finished image given inline (base64) or as a URL, fetched through the guarded fetcher.
 
     Result URLs are signed or public storage, not the API host: no key is sent there, and
     one pointing into a private network, redirecting there, or serving more than the result
-    byte cap fails the job (refunded) before anything is charged.
+    byte cap fails the job (refunded) at once. A download that merely failed is tried
+    ``attempts`` times, as the backend's own requests are.
     """
     if not item.startswith(("https://", "http://")):
         return decode_image(item)
-    try:
-        data = await fetcher.fetch(item)
-    except FetchError as exc:
-        log.warning("a result download was refused or failed: %s", exc)
-        raise JobFailed("The finished image could not be downloaded.", accepted=True) from exc
-    return decode_image(data)
+    retry = RetryPolicy(attempts=attempts)
+    for attempt in range(attempts):
+        try:
+            return decode_image(await fetcher.fetch(item))
+        except (UnsafeURL, FetchTooLarge) as exc:
+            log.warning("a result download was refused: %s", exc)
+            break
+        except FetchError as exc:
+            log.warning("a result download failed: %s", exc)
+            if attempt + 1 < attempts:
+                await asyncio.sleep(retry.delay(attempt, None))
+    raise JobFailed("The finished image could not be downloaded.", accepted=True)

@@ -209,7 +209,8 @@ class ScenarioProvider(Provider):
             if asset.get("nsfw") and not job.params.nsfw_allowed:
                 flagged += 1
                 continue
-            images.append(await fetch_image(self.fetcher, str(asset["url"])))
+            images.append(await fetch_image(self.fetcher, str(asset["url"]),
+                                             attempts=self.cfg.retries))
             metadata = asset.get("metadata")
             if seed is None and isinstance(metadata, dict):
                 seed = _int(metadata.get("seed"))

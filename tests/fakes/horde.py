@@ -73,6 +73,7 @@ class FakeHorde(FakeServer):
         self.result_url: str | None = None  # every generation's img points here instead
         self.r2_redirect: str | None = None  # R2 answers 302 to this URL
         self.r2_stream_bytes = 0  # R2 streams a PNG signature then this many zero bytes
+        self.r2_failures = 0  # the next N R2 downloads answer 503
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v2/generate/async", self.submit)
@@ -246,6 +247,9 @@ class FakeHorde(FakeServer):
 
     async def r2(self, request: web.Request) -> web.StreamResponse:
         self.r2_headers.append(dict(request.headers))
+        if self.r2_failures:
+            self.r2_failures -= 1
+            return web.Response(status=503, text="SlowDown")
         if self.r2_redirect:
             raise web.HTTPFound(self.r2_redirect)
         if self.r2_stream_bytes:

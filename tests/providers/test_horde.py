@@ -193,3 +193,14 @@ async def test_health_and_models(fake: FakeHorde, http: httpx.AsyncClient,
     assert await registered.health() == "ok (AI Horde as alice#4242, 5000 kudos)"
     with pytest.raises(ProviderAuthError):
         await build(fake, http, api_key="wrong-key").health()
+
+
+async def test_a_failed_result_download_is_retried_as_the_api_is(
+        fake: FakeHorde, http: httpx.AsyncClient) -> None:
+    fake.r2_failures = 1
+    result = await build(fake, http, retries=2).generate(make_job(), RecordingReporter())
+    assert image_size(result.images[0].data) == (512, 512)
+    assert len(fake.r2_headers) == 2
+    fake.r2_failures = 1
+    with pytest.raises(JobFailed, match="could not be downloaded"):
+        await build(fake, http, retries=1).generate(make_job(), RecordingReporter())

@@ -17,6 +17,7 @@ where user namespaces are enabled); where the kernel refuses one they are skippe
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import shlex
 import shutil
@@ -31,7 +32,10 @@ from pathlib import Path
 import pytest
 
 from storage.sqlite import SQLiteStorage
+from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import png_bytes
+from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram.conftest import USER_ID, make_settings, start_telegram
 
 ROOT = Path(__file__).resolve().parents[2]
 CAUSES = {
@@ -172,3 +176,29 @@ def _q(path: Path) -> str:
 def _in_namespace(setup: str) -> list[str]:
     """Run the command after ``setup`` inside a private user and mount namespace."""
     return ["unshare", "-Urm", "sh", "-c", f'{setup} && exec "$@"', "sh"]
+
+
+async def test_a_database_locked_while_running_is_logged_once_and_users_are_told(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Another program takes the write lock while the bot runs, then lets it go."""
+    async with FakeTelegram(username="img2img_test_bot") as fake, \
+            FakeA1111(delay=0.05) as a1111:
+        fake.add_chat(USER_ID)
+        async with start_telegram(fake, a1111, make_settings(tmp_path, fake, a1111)) as tg:
+            holder = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            try:
+                update = tg.send(fake.build.photo(caption="/img2img a cat"))
+                reply = await tg.reply(update, timeout=30)
+            finally:
+                holder.rollback()
+                holder.close()
+            assert reply.text == ("⚠️ The bot's database is temporarily unavailable; please "
+                                  "try again later.")
+            errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+            assert errors == [f"Cannot use the SQLite database {tmp_path / 'bot.db'}: it is "
+                              "locked by another program."]
+            assert a1111.img2img_bodies == []
+            again = tg.send(fake.build.photo(caption="/img2img a cat"))
+            await tg.result(again, timeout=10)  # the lock is gone: the bot works again
+            assert await tg.balance() == 9
