@@ -1,4 +1,4 @@
-"""Layered settings: global defaults < chat defaults < user defaults < this request.
+"""Layered settings: global < the backend's defaults < chat defaults < user defaults < request.
 
 Then the chat's policy (locks, caps, allowed lists, forced negative, NSFW) and the provider's
 own rules (size multiples and bounds, steps, samples, capabilities). Values are snapped to
@@ -47,6 +47,10 @@ def global_layer(defaults: DefaultsConfig) -> Overrides:
                      negative_prompt=defaults.negative_prompt or None,
                      provider=defaults.provider, style=defaults.style,
                      samples=defaults.samples)
+
+
+def _stacked(base: Overrides, layers: Layers) -> Overrides:
+    return base.merged(layers.chat).merged(layers.user).merged(layers.request)
 
 
 def _apply_locks(merged: Overrides, layers: Layers, base: Overrides, policy: ChatPolicy,
@@ -111,10 +115,12 @@ def resolve(
     """Effective parameters for one request, with the notices the user should read."""
     notices: list[str] = []
     base = global_layer(defaults)
-    merged = base.merged(layers.chat).merged(layers.user).merged(layers.request)
-    merged = _apply_locks(merged, layers, base, policy, notices)
-    provider_name = _choose_provider(merged, layers, base, policy, providers, notices)
+    chosen = _apply_locks(_stacked(base, layers), layers, base, policy, [])
+    provider_name = _choose_provider(chosen, layers, base, policy, providers, notices)
     provider = providers[provider_name]
+    # The backend's defaults (per model family, then its config table) sit under the chat's.
+    base = base.merged(provider.defaults_for(chosen.model))
+    merged = _apply_locks(_stacked(base, layers), layers, base, policy, notices)
     rules = provider.rules
     style = _choose_style(merged.style, styles, policy)
 

@@ -28,6 +28,7 @@ from bot.errors import (
     RateLimited,
 )
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
+from bot.options import Overrides
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
 from bot.providers.http import error_for_status, failed_job, parse_retry_after, send
 from bot.providers.results import decode_image
@@ -51,6 +52,8 @@ AUTH_HEADERS = ("Authorization", "Authentication")
 RULES = SizeRules(multiple=64, min_side=320, max_side=1536, preferred_area=512 * 512,
                   max_area=1536 * 1536, max_samples=1, min_steps=10, max_steps=50)
 
+# The document's own defaults for cfg_scale and steps.
+DOCUMENTED_DEFAULTS = Overrides(cfg=7.0, steps=30)
 # Checked in order: "Invalid API key" is an auth failure before it is an invalid request.
 _MESSAGE_CLASSES: tuple[tuple[tuple[str, ...], type[ProviderError]], ...] = (
     (("api key", "apikey", "api-key", "unauthori", "authenticat", "invalid key", "forbidden"),
@@ -92,6 +95,9 @@ class AIThrivingProvider(Provider):
     def conf(self) -> AIThrivingSettings:
         assert isinstance(self.settings, AIThrivingSettings)
         return self.settings
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        return DOCUMENTED_DEFAULTS
 
     def _headers(self, only: str | None = None) -> dict[str, str]:
         """The key in the configured header (or ``only``), else in both documented ones."""

@@ -23,10 +23,25 @@ from bot.errors import (
 )
 from bot.fetcher import GuardedFetcher
 from bot.models import Capability, GenerationResult, ProviderJob, ResultLimits, SizeRules
+from bot.options import Overrides
 from bot.providers.http import RetryPolicy
 from bot.redact import register_secret
 
 log = logging.getLogger(__name__)
+
+
+class ProviderDefaults(BaseModel):
+    """``defaults = {cfg = 3.5, steps = 28}``: where this backend's jobs start.
+
+    They sit above ``[defaults]`` and the backend's built-in defaults, and under the chat's and
+    the user's defaults and the request.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    strength: float | None = Field(None, ge=0.0, le=1.0)
+    steps: int | None = Field(None, ge=1, le=150)
+    cfg: float | None = Field(None, ge=0.0, le=30.0)
 
 
 class ProviderSettings(BaseModel):
@@ -39,9 +54,16 @@ class ProviderSettings(BaseModel):
     max_concurrency: int = Field(1, ge=1, le=64)
     timeout: float = Field(300.0, gt=0, description="seconds a job may take in total")
     label: str | None = None
+    defaults: ProviderDefaults = Field(default_factory=ProviderDefaults)
 
     def resolve_secrets(self, name: str, environ: Mapping[str, str]) -> None:
         """Fill secrets from the environment; subclasses with keys override this."""
+
+
+def family_defaults(model: str, families: tuple[tuple[str, Overrides], ...]) -> Overrides:
+    """The defaults of the first family whose marker is in ``model``'s name (case-insensitive)."""
+    name = model.lower()
+    return next((values for marker, values in families if marker in name), Overrides())
 
 
 def env_name(name: str, suffix: str) -> str:
@@ -158,6 +180,16 @@ class Provider(ABC):
 
     def supports(self, capability: Capability) -> bool:
         return bool(self.capabilities & capability)
+
+    @final
+    def defaults_for(self, model: str | None) -> Overrides:
+        """This backend's settings layer: its built-in defaults, then the operator's table."""
+        configured = Overrides(**self.settings.defaults.model_dump(exclude_none=True))
+        return self.builtin_defaults(model).merged(configured)
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        """What this backend, or ``model``'s family, works best with; nothing by default."""
+        return Overrides()
 
     @final
     async def generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:

@@ -41,7 +41,8 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
-from bot.providers.base import Provider, ProviderSettings, Reporter
+from bot.options import Overrides
+from bot.providers.base import Provider, ProviderSettings, Reporter, family_defaults
 from bot.providers.diffusers_batch import (
     BatchKey,
     BatchQueue,
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUIRED_PACKAGES = ("torch", "diffusers", "transformers", "accelerate")
+# Distilled turbo models want no guidance and a few steps (4 x strength 0.25 is still one step).
+FAMILIES = (("turbo", Overrides(cfg=0.0, steps=4)),)
 INSTALL_HINT = "install torch (README: Installing torch), then pip install '.[local]'"
 
 
@@ -154,6 +157,9 @@ class DiffusersProvider(Provider):
                 f"({INSTALL_HINT})"
             )
         return cls(name, settings, http)
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        return family_defaults(self.cfg.model, FAMILIES)
 
     @property
     def rules(self) -> SizeRules:

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from bot.errors import ContentFiltered, ProviderError, ProviderUnavailable
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
+from bot.options import Overrides
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import error_detail, error_for_status, json_body, retry_after_of, send
 from bot.providers.results import check_rules, fetch_image
@@ -47,6 +48,8 @@ _REALTIME = SizeRules(multiple=8, min_side=256, max_side=1024, preferred_area=51
 _COMMUNITY = SizeRules(multiple=8, min_side=256, max_side=1024, preferred_area=512 * 512,
                        max_area=1024 * 1024, max_samples=4, max_input_bytes=3_700_000,
                        input_format="PNG", min_steps=1, max_steps=20)
+# The community docs' guidance_scale default, and their steps ceiling.
+COMMUNITY_DEFAULTS = Overrides(cfg=7.5, steps=20)
 _COMMUNITY_ONLY = Capability.STEPS | Capability.CFG | Capability.MODELS
 
 
@@ -98,6 +101,9 @@ class ModelsLabProvider(Provider):
     @property
     def rules(self) -> SizeRules:
         return _COMMUNITY if self.community else _REALTIME
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        return COMMUNITY_DEFAULTS if self.community else Overrides()
 
     def _url(self, path: str) -> str:
         return f"{self.cfg.base_url}/{path}"

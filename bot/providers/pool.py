@@ -23,6 +23,7 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.models import GenerationResult, ProviderJob, SizeRules
+from bot.options import Overrides
 from bot.providers.base import Provider, ProviderSettings, Reporter
 from bot.providers.circuit import CircuitBreaker
 
@@ -114,6 +115,10 @@ class PoolProvider(Provider):
         )
         self._next = 0
         self._health_task: asyncio.Task[None] | None = None
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        # A job starts on the first member (failover's primary), so its defaults lead.
+        return self.members[0].provider.defaults_for(model)
 
     @classmethod
     def build(cls, name: str, settings: ProviderSettings, http: httpx.AsyncClient,

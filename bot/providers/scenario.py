@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr
 
 from bot.errors import ContentFiltered, JobFailed, ProviderError
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
+from bot.options import Overrides
 from bot.providers.base import (
     HttpProviderSettings,
     Provider,
@@ -25,6 +26,7 @@ from bot.providers.base import (
     Reporter,
     env_name,
     env_secret,
+    family_defaults,
 )
 from bot.providers.http import (
     error_detail,
@@ -50,6 +52,14 @@ Scheduler = Literal[
 SUBMIT_RETRY = frozenset({429, 503})
 # The insufficient-Creative-Units status is undocumented (402 or 403): the message decides.
 CREDIT_WORDS = ("creative unit", "credit", "insufficient", "quota")
+# Guidance and steps per model family, from Scenario's model docs (flux-dev 3.5, flux-pro 3 in
+# [2, 5], SDXL 6) and its Flux img2img example (28 steps); the first marker found wins.
+FAMILIES = (
+    ("flux-pro", Overrides(cfg=3.0, steps=28)),
+    ("flux.1-pro", Overrides(cfg=3.0, steps=28)),
+    ("flux", Overrides(cfg=3.5, steps=28)),
+    ("sdxl", Overrides(cfg=6.0, steps=30)),
+)
 STATUS_TEXT = {"queued": "Queued at Scenario", "warming-up": "Warming up the model",
                "pending": "Waiting for a GPU", "in-progress": "Generating",
                "finalizing": "Finishing"}
@@ -115,6 +125,9 @@ class ScenarioProvider(Provider):
                          max_area=self.cfg.max_side**2,
                          max_samples=self.cfg.max_samples, max_input_bytes=4 * 1024 * 1024,
                          min_steps=1, max_steps=150)
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        return family_defaults(model or self.cfg.model_id, FAMILIES)
 
     async def _api(self, method: str, path: str, *, accepted: bool,
                    retry_statuses: frozenset[int] | None = None, **kwargs: Any) -> Any:

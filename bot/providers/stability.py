@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from bot import imaging
 from bot.errors import InvalidProviderRequest, ProviderCreditsError
 from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
+from bot.options import Overrides
 from bot.providers import stability_v1 as v1
 from bot.providers import stability_v2 as v2
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
@@ -34,6 +35,7 @@ SUBMIT_RETRY = frozenset({429, 503})
 FORM_OVERHEAD = 64 * 1024
 MIN_SHRINK_BYTES = 64 * 1024
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+V1_DEFAULTS = Overrides(cfg=7.0, steps=30)
 _ALWAYS = Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
 
 
@@ -104,6 +106,10 @@ class StabilityProvider(Provider):
 
     def supports(self, capability: Capability) -> bool:
         return bool(self._capabilities & capability)
+
+    def builtin_defaults(self, model: str | None) -> Overrides:
+        # v1 documents cfg_scale 7 and 30 steps; v2beta takes neither.
+        return V1_DEFAULTS if self.conf.api_version == "v1" else Overrides()
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.conf.key()}", "Accept": accept}

@@ -9,41 +9,21 @@ exactly the quote /help and /providers show.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import cast
 
-import httpx
 import pytest
 
-from bot.config import CreditsConfig, DefaultsConfig, build_config
+from bot.config import CreditsConfig, DefaultsConfig
 from bot.credits import Credits
 from bot.options import Overrides
 from bot.policy import ChatPolicy
-from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.providers.scenario import ScenarioProvider
 from bot.settings import Layers, resolve
 from bot.sizing import megapixel_units, output_size
 from storage.base import Storage
+from tests.core.every_backend import BACKENDS, every_backend
 
-URL = "http://127.0.0.1:9"
-BACKENDS: dict[str, dict[str, Any]] = {
-    "a1111": {"type": "a1111", "url": URL},
-    "a1111-1024": {"type": "a1111", "url": URL, "preferred_side": 1024},
-    "comfyui": {"type": "comfyui", "url": URL},
-    "horde": {"type": "horde"},
-    "kellyapi": {"type": "kellyapi", "url": URL},
-    "aithriving": {"type": "aithriving", "url": URL},
-    "modelslab": {"type": "modelslab"},
-    "modelslab-community": {"type": "modelslab", "endpoint": "community", "model_id": "m"},
-    "scenario": {"type": "scenario"},
-    "stability-sd3": {"type": "stability"},
-    "stability-v1": {"type": "stability", "api_version": "v1"},
-    "stability-sdxl": {"type": "stability", "api_version": "v1",
-                       "engine": "stable-diffusion-xl-1024-v1-0"},
-    "diffusers": {"type": "diffusers"},
-    "echo": {"type": "echo"},
-    "pool": {"type": "pool", "members": ["scenario", "kellyapi"]},
-}
 # Photo shapes people send (width, height) and the ``--ar`` values they ask for.
 SHAPES = [(1, 1), (4, 3), (3, 4), (3, 2), (2, 3), (16, 9), (9, 16), (21, 9)]
 PHOTOS = [(w * 160, h * 160) for w, h in SHAPES] + [(640, 480), (4032, 3024), (1920, 1080)]
@@ -51,12 +31,8 @@ PHOTOS = [(w * 160, h * 160) for w, h in SHAPES] + [(640, 480), (4032, 3024), (1
 
 @pytest.fixture
 async def providers() -> AsyncIterator[dict[str, Provider]]:
-    config = build_config({"defaults": {"provider": "echo"}, "providers": BACKENDS}, environ={})
-    async with httpx.AsyncClient() as http:
-        built = build_providers(config.provider_settings(), http)
+    async with every_backend() as built:
         yield built
-        for provider in built.values():
-            await provider.close()
 
 
 CREDITS = Credits(CreditsConfig(), cast(Storage, None))  # pricing reads no storage
