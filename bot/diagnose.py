@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import errno
+import ipaddress
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -95,7 +96,18 @@ def _transport_error(exc: BaseException) -> httpx.TransportError | None:
     return None
 
 
-def _connection_cause(error: httpx.TransportError) -> tuple[str, str]:
+def _self_hosted(url: str | None) -> bool:
+    """Whether ``url`` points at this machine, a private network or a container name."""
+    host = httpx.URL(url).host if url else ""
+    if host == "localhost" or "." not in host:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
+
+
+def _connection_cause(error: httpx.TransportError, url: str | None) -> tuple[str, str]:
     text = str(error) or type(error).__name__
     low = text.lower()
     if isinstance(error, httpx.TimeoutException):
@@ -103,8 +115,9 @@ def _connection_cause(error: httpx.TransportError) -> tuple[str, str]:
                 "check url and any firewall between the bot and the server")
     refused = "refused" in low or f"errno {errno.ECONNREFUSED}" in low
     if refused or "all connection attempts failed" in low:
-        return (f"connection refused ({text})",
-                "start the service, or fix url if it listens elsewhere")
+        remedy = ("start the service, or fix url if it listens elsewhere" if _self_hosted(url)
+                  else "check the network between the bot and that host (firewall, proxy)")
+        return f"connection refused ({text})", remedy
     if "name or service not known" in low or "nodename" in low or "getaddrinfo" in low:
         return f"host not found ({text})", "check the host name in url"
     return f"connection error ({text})", "check url and the network"
@@ -147,7 +160,7 @@ async def check_provider(provider: Provider, timeout: float = CHECK_TIMEOUT) -> 
         url = seen.url or (public_url(configured) if isinstance(configured, str) else None)
         transport = _transport_error(exc)
         if transport is not None:
-            cause, remedy = _connection_cause(transport)
+            cause, remedy = _connection_cause(transport, url)
         elif isinstance(exc, TimeoutError):
             cause, remedy = (f"no answer in {timeout:.0f} s",
                              "check url and any firewall between the bot and the server")
