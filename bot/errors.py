@@ -55,6 +55,8 @@ class ConfigError(BotError):
 class StorageUnavailable(BotError):
     """The database cannot be reached or refused the login; the message never holds a password."""
 
+    default_message = "The bot's database is temporarily unavailable; please try again later."
+
     def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
         super().__init__(message)
         # For the operator (the CLI, the log): which database and why; users get the message.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.errors import StorageUnavailable
 
-TEMPORARILY = "The bot's database is temporarily unavailable; please try again later."
+TEMPORARILY = StorageUnavailable.default_message
 
 
 def _writable(path: str) -> bool:

@@ -109,10 +109,8 @@ class ThrowawayServer:
         pwfile.unlink()
         for attempt in range(3):
             port = _free_port()
-            options = f"-h 127.0.0.1 -p {port} -k {base} {SERVER_OPTIONS}"
             try:
-                server._run("pg_ctl", "-D", str(base / "data"), "-l", str(base / "server.log"),
-                            "-o", options, "-w", "-t", "60", "start")
+                server._pg_ctl_start(port)
             except subprocess.CalledProcessError:
                 if attempt == 2:
                     log = (base / "server.log").read_text(encoding="utf-8", errors="replace")
@@ -123,6 +121,21 @@ class ThrowawayServer:
         (base / "url").write_text(url + "\n", encoding="utf-8")
         (base / "url").chmod(0o600)
         return server
+
+    def _pg_ctl_start(self, port: int) -> None:
+        options = f"-h 127.0.0.1 -p {port} -k {self.base} {SERVER_OPTIONS}"
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-l", str(self.base / "server.log"),
+                  "-o", options, "-w", "-t", "60", "start")
+
+    def pause(self) -> None:
+        """Stop the server (dropping its connections), keeping its data for ``resume``."""
+        # Not an immediate stop: with synchronous_commit off it would lose the last commits.
+        self._run("pg_ctl", "-D", str(self.base / "data"), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start a paused server again on its port."""
+        port = self.url.rpartition(":")[2].partition("/")[0]
+        self._pg_ctl_start(int(port))
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
@@ -17,8 +18,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import InsufficientCredits, StorageUnavailable
-from bot.redact import redact, redact_url
+from bot.errors import InsufficientCredits
 from storage.base import (
     ACTIVE_STATUSES,
     Drift,
@@ -29,9 +29,11 @@ from storage.base import (
     RevenueDay,
     Usage,
 )
+from storage.postgres.errors import OPEN_FAILURES, OUTAGES, unavailable
 from storage.scripts import migration_scripts
 
 REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
+log = logging.getLogger(__name__)
 # Any constant works; it only has to be the same in every process that migrates this database.
 MIGRATION_LOCK = 0x1316_2B07
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
@@ -76,6 +78,8 @@ class PostgresStorage:
         self.max_size = max_size
         self.connect_timeout = connect_timeout
         self._pool: Pool | None = None
+        self._running = False  # past open(): failures are logged here, once per cause
+        self._last_failure: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -83,19 +87,18 @@ class PostgresStorage:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self.min_size, max_size=self.max_size,
                 timeout=self.connect_timeout, init=_init_connection)
-        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
-                asyncpg.InterfaceError) as exc:
+        except OPEN_FAILURES as exc:
             # from None: the driver's own exception may quote the DSN it was given.
-            raise StorageUnavailable(
-                f"Cannot open the PostgreSQL database {redact_url(self.url)}: "
-                f"{type(exc).__name__}: {redact(str(exc))}") from None
+            raise unavailable(exc, self.url) from None
         await self._migrate()
+        self._running = True
         # Platforms re-deliver within minutes; a week of event ids is plenty.
         async with self._tx() as conn:
             await conn.execute("DELETE FROM processed_events WHERE created_at < $1",
                                time.time() - 7 * 86400)
 
     async def close(self) -> None:
+        self._running = False
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -120,10 +123,40 @@ class PostgresStorage:
         return self._pool
 
     @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Connection]:
+        """A pooled connection; a database outage becomes ``StorageUnavailable``."""
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except OUTAGES as exc:
+            error = unavailable(exc, self.url)
+            # While starting, the caller reports it (the CLI prints one line); no log line twice.
+            if self._running and error.detail != self._last_failure:
+                self._last_failure = error.detail
+                log.error("%s", error.detail)
+            raise error from exc
+
+    @contextlib.asynccontextmanager
     async def _tx(self) -> AsyncIterator[Connection]:
         """One transaction on a pooled connection: committed on exit, rolled back on error."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._conn() as conn, conn.transaction():
             yield conn
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._conn() as conn:
+            return await conn.fetch(sql, *args)
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self._conn() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._conn() as conn:
+            return await conn.fetchval(sql, *args)
+
+    async def _execute(self, sql: str, *args: Any) -> str:
+        async with self._conn() as conn:
+            return await conn.execute(sql, *args)
 
     # -- users and credits ---------------------------------------------------------------------
     async def ensure_user(self, user_key: str, *, initial: int, daily_free: int,
@@ -161,11 +194,11 @@ class PostgresStorage:
                            user_key, amount, kind, job_id, note, now)
 
     async def balance(self, user_key: str) -> int | None:
-        value = await self.pool.fetchval("SELECT balance FROM users WHERE key = $1", user_key)
+        value = await self._fetchval("SELECT balance FROM users WHERE key = $1", user_key)
         return None if value is None else int(value)
 
     async def ledger(self, user_key: str, limit: int = 10) -> list[LedgerEntry]:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             "SELECT id, user_key, amount, kind, job_id, note, created_at FROM ledger "
             "WHERE user_key = $1 ORDER BY id DESC LIMIT $2", user_key, limit)
         return [LedgerEntry(*tuple(row)) for row in rows]
@@ -215,7 +248,7 @@ class PostgresStorage:
             return balance
 
     async def start_job(self, job_id: str) -> None:
-        await self.pool.execute("UPDATE jobs SET status = 'running', started_at = $1 "
+        await self._execute("UPDATE jobs SET status = 'running', started_at = $1 "
                                 "WHERE id = $2 AND status = 'queued'", time.time(), job_id)
 
     async def _settle(self, conn: Connection, job_id: str, status: str) -> None:
@@ -252,7 +285,7 @@ class PostgresStorage:
             return None if value is None else int(value)
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        row = await self.pool.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+        row = await self._fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
         return None if row is None else _job_from_row(row)
 
     async def recover_interrupted(self) -> list[JobRecord]:
@@ -268,15 +301,15 @@ class PostgresStorage:
         return [job for job in jobs if job is not None]
 
     async def pending_notifications(self, platform: str) -> list[JobRecord]:
-        rows = await self.pool.fetch("SELECT * FROM jobs WHERE NOT notified AND user_key LIKE $1 "
+        rows = await self._fetch("SELECT * FROM jobs WHERE NOT notified AND user_key LIKE $1 "
                                      "ORDER BY created_at", f"{platform}:%")
         return [_job_from_row(row) for row in rows]
 
     async def mark_notified(self, job_id: str) -> None:
-        await self.pool.execute("UPDATE jobs SET notified = true WHERE id = $1", job_id)
+        await self._execute("UPDATE jobs SET notified = true WHERE id = $1", job_id)
 
     async def usage(self, user_key: str, chat_key: str, since: float) -> Usage:
-        row = _one(await self.pool.fetchrow(
+        row = _one(await self._fetchrow(
             "SELECT COUNT(*) FILTER (WHERE created_at >= $3) AS count, MAX(created_at) AS last "
             "FROM jobs WHERE user_key = $1 AND chat_key = $2 "
             "AND status NOT IN ('failed', 'cancelled', 'interrupted')", user_key, chat_key, since))
@@ -284,28 +317,28 @@ class PostgresStorage:
 
     # -- settings --------------------------------------------------------------------------------
     async def user_settings(self, user_key: str) -> dict[str, Any]:
-        value = await self.pool.fetchval("SELECT settings FROM users WHERE key = $1", user_key)
+        value = await self._fetchval("SELECT settings FROM users WHERE key = $1", user_key)
         return dict(value) if value else {}
 
     async def set_user_settings(self, user_key: str, settings: dict[str, Any]) -> None:
-        await self.pool.execute(
+        await self._execute(
             "INSERT INTO users (key, balance, settings, created_at) VALUES ($1, 0, $2, $3) "
             "ON CONFLICT (key) DO UPDATE SET settings = excluded.settings",
             user_key, settings, time.time())
 
     async def chat_settings(self, chat_key: str) -> dict[str, Any]:
-        value = await self.pool.fetchval("SELECT settings FROM chats WHERE key = $1", chat_key)
+        value = await self._fetchval("SELECT settings FROM chats WHERE key = $1", chat_key)
         return dict(value) if value else {}
 
     async def set_chat_settings(self, chat_key: str, settings: dict[str, Any]) -> None:
-        await self.pool.execute(
+        await self._execute(
             "INSERT INTO chats (key, settings, updated_at) VALUES ($1, $2, $3) "
             "ON CONFLICT (key) DO UPDATE SET settings = excluded.settings, "
             "updated_at = excluded.updated_at", chat_key, settings, time.time())
 
     # -- idempotency, privacy, audit -------------------------------------------------------------
     async def mark_event(self, platform: str, event_id: str) -> bool:
-        status = await self.pool.execute(
+        status = await self._execute(
             "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             platform, event_id, time.time())
         return _count(status) == 1
@@ -319,7 +352,7 @@ class PostgresStorage:
                 "AND status <> ALL($2::text[])", user_key, ACTIVE_STATUSES))
 
     async def stats(self) -> dict[str, Any]:
-        async with self.pool.acquire() as conn:
+        async with self._conn() as conn:
             users = _one(await conn.fetchrow("SELECT COUNT(*), COALESCE(SUM(balance), 0) "
                                              "FROM users"))
             jobs = await conn.fetch("SELECT status, COUNT(*) FROM jobs GROUP BY status")
@@ -334,7 +367,7 @@ class PostgresStorage:
         }
 
     async def drift(self) -> list[Drift]:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             "SELECT u.key, u.balance, COALESCE(SUM(l.amount), 0) AS total FROM users u "
             "LEFT JOIN ledger l ON l.user_key = u.key GROUP BY u.key "
             "HAVING u.balance <> COALESCE(SUM(l.amount), 0)")
@@ -369,7 +402,7 @@ class PostgresStorage:
             return PurchaseOutcome(bool(inserted), int(balance), stored)
 
     async def get_purchase(self, charge_id: str) -> PurchaseRecord | None:
-        row = await self.pool.fetchrow(
+        row = await self._fetchrow(
             f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",  # noqa: S608
             charge_id)
         return None if row is None else _purchase(row)
@@ -393,7 +426,7 @@ class PostgresStorage:
             return int(balance)
 
     async def revenue(self, since: float) -> list[RevenueDay]:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
             "platform, currency, COUNT(*), SUM(credits), "
             "COALESCE(SUM(price) FILTER (WHERE refunded_at IS NULL), 0), "

@@ -19,6 +19,7 @@ from bot.redact import redact, redact_url
 from storage import PostgresStorage, SQLiteStorage, open_storage
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import jpeg_bytes
+from tests.postgres_server import find_bindir, start_temporary
 
 PG_URL = "postgresql://bot:S3cret-pg-Pa55@db.internal:5432/img2img"
 
@@ -71,9 +72,11 @@ async def test_a_refused_login_names_the_database_but_not_the_password(
     wrong = postgres_server.replace(f":{_password(postgres_server)}@", ":Wr0ng-Pa55word@")
     with pytest.raises(StorageUnavailable) as info:
         await PostgresStorage(wrong).open()
-    message = info.value.user_message
-    assert "Wr0ng-Pa55word" not in message and "password authentication failed" in message
-    assert redact_url(wrong) in message
+    detail = info.value.detail
+    assert "password authentication failed" in detail and redact_url(wrong) in detail
+    assert info.value.user_message == StorageUnavailable.default_message
+    for text in (detail, str(info.value)):
+        assert "Wr0ng-Pa55word" not in text and _password(postgres_server) not in text
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
@@ -81,8 +84,36 @@ async def test_an_unreachable_server_is_one_clear_error(unused_tcp_port: int) ->
     url = f"postgresql://bot:Unreach-Pa55@127.0.0.1:{unused_tcp_port}/db"
     with pytest.raises(StorageUnavailable) as info:
         await PostgresStorage(url, connect_timeout=5).open()
-    assert "Unreach-Pa55" not in info.value.user_message
-    assert f"postgresql://bot:***@127.0.0.1:{unused_tcp_port}/db" in info.value.user_message
+    assert info.value.detail == (f"Cannot use the PostgreSQL database postgresql://bot:***@"
+                                 f"127.0.0.1:{unused_tcp_port}/db: the server refused the "
+                                 "connection (is PostgreSQL running there?).")
+
+
+async def test_an_outage_while_running_is_logged_once_and_passes(
+        caplog: pytest.LogCaptureFixture) -> None:
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("needs PostgreSQL's binaries (stops and starts a server of its own)")
+    server = await asyncio.to_thread(start_temporary, bindir)
+    store = PostgresStorage(server.url, connect_timeout=5)
+    try:
+        await store.open()
+        await store.grant("telegram:1", 5)
+        await asyncio.to_thread(server.pause)
+        for _ in range(3):
+            with pytest.raises(StorageUnavailable) as info:
+                await store.grant("telegram:1", 1)
+            assert info.value.user_message == StorageUnavailable.default_message
+            assert redact_url(server.url) in info.value.detail
+        logged = [r.getMessage() for r in caplog.records if r.name == "storage.postgres.driver"]
+        assert len(logged) == 1 and logged[0] == info.value.detail
+        assert _password(server.url) not in caplog.text
+        await asyncio.to_thread(server.resume)
+        assert await store.grant("telegram:1", 1) == 6  # the pool reconnects by itself
+        assert await store.drift() == []
+    finally:
+        await store.close()
+        await asyncio.to_thread(server.stop)
 
 
 def write_config(tmp: Path, storage_url: str, webui: str) -> Path:
@@ -133,7 +164,7 @@ async def test_cli_runs_on_postgres_and_never_prints_its_password(
         refused = write_config(tmp_path, postgres_url.replace(password, "N0pe-Pa55word"),
                                fake.base_url)
         code, failed = await cli(refused, "doctor")
-    assert code == 2 and "error: Cannot open the PostgreSQL database" in failed
+    assert code == 2 and "error: Cannot use the PostgreSQL database" in failed
     for text in (out, shown, doctor, failed):
         assert password not in text and "N0pe-Pa55word" not in text
     assert (tmp_path / "o.png").exists()
