@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -19,9 +20,11 @@ from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.providers.http import make_client
 from bot.service import GenerationService
-from bot.web import LateRoute
 from storage import Storage, open_storage
 from storage.base import JobRecord
+
+if TYPE_CHECKING:  # bot.web needs aiohttp, which only ``run`` imports
+    from bot.web import LateRoute
 
 
 @dataclass

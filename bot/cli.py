@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.app import App, running_app
 from bot.config import CONFIG_ENV, Config, load_config
@@ -26,7 +26,9 @@ from bot.models import ChatRef, UserRef
 from bot.parser import parse_caption
 from bot.presenter import failure_text
 from bot.redact import redact
-from bot.web import WebServer
+
+if TYPE_CHECKING:
+    from bot.web import WebServer
 
 log = logging.getLogger("img2img-bot")
 ADAPTERS = {"telegram": "adapters.telegram:run_telegram", "discord": "adapters.discord:run_discord"}
@@ -51,6 +53,8 @@ def _platforms(config: Config) -> list[str]:
 
 def _web_server(app: App) -> WebServer | None:
     """The HTTP server: on with [http] enabled, and always in webhook mode (same server)."""
+    from bot.web import WebServer  # aiohttp: imported only by the commands that serve HTTP
+
     config = app.config
     hook = config.telegram.webhook if config.telegram and config.telegram.mode == "webhook" \
         else None

@@ -41,7 +41,7 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
         except (aiohttp.ClientConnectionError, OSError) as exc:
             log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
                       settings.api_base, type(exc).__name__, delay)
-            app.health.set("discord", False, f"unreachable ({type(exc).__name__})")
+            app.health.down("discord", f"unreachable ({type(exc).__name__})")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 60.0)

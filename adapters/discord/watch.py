@@ -38,13 +38,13 @@ def watch_gateway(bot: commands.Bot, health: Health) -> None:
     """Discord is healthy from READY (or RESUMED) until the gateway drops."""
 
     async def on_ready() -> None:
-        health.set(PLATFORM, True, "gateway connected")
+        health.up(PLATFORM, f"gateway connected as {bot.user}")
 
     async def on_resumed() -> None:
-        health.set(PLATFORM, True, "gateway connected")
+        health.answered(PLATFORM)
 
     async def on_disconnect() -> None:
-        health.set(PLATFORM, False, "gateway disconnected; reconnecting")
+        health.down(PLATFORM, "gateway disconnected; reconnecting")
 
     bot.add_listener(on_ready, "on_ready")
     bot.add_listener(on_resumed, "on_resumed")

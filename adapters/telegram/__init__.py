@@ -98,7 +98,7 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
         if me is None:
             return
         log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
-        app.health.set("telegram", True, f"@{me.username} ({config.mode})")
+        app.health.up("telegram", f"@{me.username} ({config.mode})")
         await register_commands(bot)
         await notify_interrupted(bot, app)
         allowed = dp.resolve_used_update_types()

@@ -32,15 +32,15 @@ class ApiWatch(BaseRequestMiddleware):
             response = await make_request(bot, method)
         except TelegramRetryAfter:
             metrics.platform_rate_limited(PLATFORM)
-            self.health.set(PLATFORM, True)
+            self.health.answered(PLATFORM)
             raise
         except TelegramNetworkError as exc:
             metrics.platform_error(PLATFORM, "network")
-            self.health.set(PLATFORM, False, f"Bot API unreachable: {exc.message}"[:200])
+            self.health.down(PLATFORM, f"Bot API unreachable: {exc.message}"[:200])
             raise
         except TelegramAPIError as exc:  # the API answered, with an error
             metrics.platform_error(PLATFORM, type(exc).__name__)
-            self.health.set(PLATFORM, True)
+            self.health.answered(PLATFORM)
             raise
-        self.health.set(PLATFORM, True)
+        self.health.answered(PLATFORM)
         return response
