@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot import metrics
+from bot.errors import StorageUnavailable
 from bot.redact import redact
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ async def health_report(app: App) -> dict[str, Any]:
     try:
         # A primary-key read: cheap on any database size, and it fails when storage does.
         await asyncio.wait_for(app.storage.balance("health:probe"), STORAGE_TIMEOUT)
+    except StorageUnavailable as exc:  # the operator's line: which database, and why
+        parts["storage"] = {"ok": False, "detail": redact(exc.detail)[:200]}
     except Exception as exc:  # whatever the failure, the answer is "storage is down"
         parts["storage"] = {"ok": False, "detail": redact(f"{type(exc).__name__}: {exc}")[:200]}
     else:
