@@ -93,6 +93,7 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
         self.chat_actions: list[tuple[int, str]] = []
         self.callback_answers: list[dict[str, Any]] = []
         self.downloads: list[str] = []
+        self.file_redirect: str | None = None  # /file/... answers 302 here (a hostile proxy)
         self.allowed_updates: list[str] | None = None
         self.dropped_updates: list[dict[str, Any]] = []  # filtered out by allowed_updates
         self.pushed_at: dict[int, float] = {}
@@ -188,6 +189,8 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
         stored = self.files_by_path.get(request.match_info["path"])
         if stored is None:
             return json_response(ApiError(404, "Not Found").body(), status=404)
+        if self.file_redirect:
+            raise web.HTTPFound(self.file_redirect)
         self.downloads.append(stored.file_path)
         self._changed()
         return web.Response(body=stored.data, content_type="application/octet-stream")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakes.a1111 import FakeA1111
-from tests.fakes.server import jpeg_bytes, png_bytes
+from tests.fakes.server import InternalServer, jpeg_bytes, png_bytes
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, Harness, start_telegram
 
@@ -66,6 +66,16 @@ async def test_the_size_getfile_reports_is_checked_before_any_download(tg: Harne
     text = await _refused(tg, update)
     assert "25 MB" in text and "20 MB" in text
     assert tg.fake.calls_to("getFile") and tg.fake.downloads == []
+    assert await tg.balance() in (None, 10)
+
+
+async def test_a_bot_api_redirect_into_the_network_is_not_followed(tg: Harness) -> None:
+    """A self-hosted Bot API (a configured origin) whose file route points at 127.0.0.1."""
+    async with InternalServer() as internal:
+        tg.fake.file_redirect = f"{internal.base_url}/secret.png"
+        text = await _refused(tg, tg.fake.build.photo(caption="/img2img a cat"))
+        assert text == "⚠️ I could not fetch that image from Telegram; please try again."
+        assert internal.requests == []
     assert await tg.balance() in (None, 10)
 
 
