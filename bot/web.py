@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot import metrics
-from bot.errors import StorageUnavailable
+from bot.errors import ConfigError, StorageUnavailable
 from bot.redact import redact
 
 if TYPE_CHECKING:
@@ -76,7 +76,13 @@ class WebServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.web, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        try:
+            await web.TCPSite(self._runner, self.host, self.port).start()
+        except OSError as exc:
+            await self.stop()
+            raise ConfigError(f"http: cannot listen on {self.host}:{self.port} "
+                              f"({exc.strerror or exc}); set [http] port "
+                              "(IMG2IMG_HTTP__PORT) to a free one") from exc
         log.info("health and metrics on http://%s:%s/healthz and /metrics", self.host, self.port)
 
     async def stop(self) -> None:

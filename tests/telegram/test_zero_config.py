@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -31,3 +33,18 @@ async def test_a_token_alone_starts_a_working_bot(fake: FakeTelegram, tmp_path: 
     assert code == 0, bot.log
     assert (tmp_path / "data" / "img2img.db").is_file()  # SQLite under ./data by default
     assert "Traceback" not in bot.log and TOKEN not in bot.log
+
+
+async def test_a_busy_http_port_is_one_clear_line(fake: FakeTelegram, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        environ = {"TELEGRAM_BOT_TOKEN": TOKEN, "IMG2IMG_TELEGRAM__API_BASE": fake.base_url,
+                   "IMG2IMG_PROVIDERS__ECHO__TYPE": "echo", "IMG2IMG_HTTP__ENABLED": "true",
+                   "IMG2IMG_HTTP__PORT": str(port)}
+        async with bot_process("run", environ=environ, cwd=tmp_path) as bot:
+            line = await bot.wait_for_log("error: http: cannot listen on")
+            code = await asyncio.wait_for(bot.process.wait(), 20)  # it stops by itself
+    assert code == 2 and f"127.0.0.1:{port}" in line and "IMG2IMG_HTTP__PORT" in line
+    assert "Traceback" not in bot.log
