@@ -21,7 +21,6 @@ from bot.providers.base import Provider
 from bot.providers.http import make_client
 from bot.service import GenerationService
 from storage import Storage, open_storage
-from storage.base import JobRecord
 
 if TYPE_CHECKING:  # bot.web needs aiohttp, which only ``run`` imports
     from bot.web import LateRoute
@@ -35,7 +34,6 @@ class App:
     providers: dict[str, Provider]
     service: GenerationService
     preferences: Preferences
-    interrupted: list[JobRecord]
     fetcher: GuardedFetcher
     payments: Payments
     health: Health = field(default_factory=Health)
@@ -60,7 +58,8 @@ def make_fetcher(config: Config, http: httpx.AsyncClient) -> GuardedFetcher:
 
 @contextlib.asynccontextmanager
 async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIterator[App]:
-    """Build everything, start the service (repairing a crash), and tear down in order.
+    """Build everything, start the service (taking over what a dead process left), and tear
+    down in order.
 
     Whatever fails, at start or later, what was built is closed again (newest first): an open
     database connection or client left behind would keep the process from exiting.
@@ -80,6 +79,7 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
             built.push_async_callback(provider.close)
         service = GenerationService(config, storage, providers)
         built.push_async_callback(service.stop)
-        interrupted = await service.start() if start_workers else []
-        yield App(config, storage, http, providers, service, service.preferences, interrupted,
+        if start_workers:
+            await service.start()
+        yield App(config, storage, http, providers, service, service.preferences,
                   fetcher, Payments(config.payments, storage, service.credits))

@@ -18,14 +18,15 @@ from bot.app import App, running_app
 from bot.config import CONFIG_ENV, Config, load_config
 from bot.credits import describe_entry
 from bot.diagnose import Check, check_provider
-from bot.errors import BotError, StorageUnavailable
-from bot.events import Done, Failed, Progress, Queued
-from bot.jobs import GenerationRequest
+from bot.errors import BotError, DeliveryRefused, StorageUnavailable
+from bot.events import Detached, Done, Failed, Progress, Queued
+from bot.jobs import GenerationRequest, JobHandle
 from bot.logs import setup_logging
 from bot.models import ChatRef, UserRef
 from bot.parser import parse_caption
 from bot.presenter import failure_text
 from bot.redact import redact
+from storage.base import JobRecord
 
 if TYPE_CHECKING:
     from bot.web import WebServer
@@ -85,11 +86,12 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
         print("No platform is configured: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
               "(or add a [telegram] or [discord] section with a token).", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # tells the adapters to stop
+    signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, signalled.set)
     async with running_app(config) as app:
         log.info("%s", config.backend_reason)
         log.info("starting %s with providers %s", ", ".join(platforms), ", ".join(app.providers))
@@ -100,11 +102,16 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
             await server.start()
         checking = asyncio.create_task(check_providers_at_start(app), name="provider-checks")
         tasks = [asyncio.create_task(_adapter(name)(app, stop), name=name) for name in platforms]
+        waiting = asyncio.create_task(signalled.wait(), name="signals")
         try:
-            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            await asyncio.wait([*tasks, waiting], return_when=asyncio.FIRST_COMPLETED)
+            # Jobs running here go back to the queue while their couriers can still say so.
+            await app.service.stop()
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            finished = [task for task in tasks if task.done()]
         finally:
+            waiting.cancel()
             checking.cancel()
             await asyncio.gather(checking, return_exceptions=True)
             if server is not None:
@@ -116,11 +123,40 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+class FileCourier:
+    """``transform``'s delivery: the result is written to the output file(s) before the
+    charge commits, so a failed write is refunded."""
+
+    def __init__(self, output: Path) -> None:
+        self.output = output
+        self.written: list[Path] = []
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        paths = [self.output if i == 0 else self.output.with_stem(f"{self.output.stem}-{i + 1}")
+                 for i in range(len(done.images))]
+        try:
+            for path, image in zip(paths, done.images, strict=True):
+                await asyncio.to_thread(path.write_bytes, image.data)
+        except OSError as exc:
+            raise DeliveryRefused(f"cannot write {exc.filename}: {exc.strerror}",
+                                  permanent=True) from exc
+        self.written = paths
+        return str(paths[0])
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        print(text, file=sys.stderr)
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        return None
+
+
 async def cmd_transform(config: Config, args: argparse.Namespace) -> int:
     parsed = parse_caption(" ".join([args.prompt, *args.options]))
     user = UserRef.parse(args.user)
     image = await asyncio.to_thread(Path(args.input).read_bytes)
     async with running_app(config) as app:
+        courier = FileCourier(Path(args.output))
+        app.service.register_courier(user.platform, courier, shared=False)
         request = GenerationRequest(user=user, chat=ChatRef(user.platform, user.id, private=True),
                                     image=image, prompt=parsed.prompt, overrides=parsed.overrides)
         handle = await app.service.submit(request)
@@ -134,12 +170,12 @@ async def cmd_transform(config: Config, args: argparse.Namespace) -> int:
             elif isinstance(event, Failed):
                 print(f"error: {failure_text(event)}", file=sys.stderr)
                 return 1
+            elif isinstance(event, Detached):
+                print("error: the job was stopped before it finished", file=sys.stderr)
+                return 1
             elif isinstance(event, Done):
-                out = Path(args.output)
-                for index, result in enumerate(event.images):
-                    target = out if index == 0 else out.with_stem(f"{out.stem}-{index + 1}")
-                    target.write_bytes(result.data)
-                    print(target)
+                for path in courier.written:
+                    print(path)
                 print(f"seed {event.seed}, cost {event.cost}, balance {event.balance}",
                       file=sys.stderr)
     return 0

@@ -148,9 +148,24 @@ class LimitsConfig(_Section):
                                    description="a finished image above this is refused, refunded")
     fetch_timeout: float = Field(60.0, gt=0,
                                  description="seconds one download of an outside URL may take")
-    queued_uploads_in_memory: int = Field(
-        64 * 1024 * 1024, ge=0,
-        description="bytes of queued uploads kept in RAM; beyond it they wait in temp files")
+
+
+class JobsConfig(_Section):
+    """The durable job pipeline: attempts, delivery, retention and the leases of processes."""
+
+    max_attempts: int = Field(2, ge=1, description="runs of a job whose process died")
+    delivery_deadline: float = Field(86400.0, gt=0, description="seconds to keep retrying")
+    keep_results: float = Field(0.0, ge=0, description="seconds a delivered result is kept")
+    lease: float = Field(15.0, gt=0, description="a process's claim without a heartbeat")
+    heartbeat: float = Field(1.0, gt=0, description="also how soon a cancel elsewhere lands")
+    poll: float = Field(0.5, gt=0, description="how often idle workers look for new jobs")
+    retry_base: float = Field(5.0, gt=0, description="first delivery retry delay, doubled")
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> JobsConfig:
+        if self.lease < 3 * self.heartbeat:
+            raise ValueError("jobs.lease must be at least three heartbeats")
+        return self
 
 
 DEFAULT_SUPPORT = (
@@ -227,6 +242,7 @@ class Config(_Section):
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
     styles: dict[str, StyleConfig] = Field(default_factory=lambda: dict(DEFAULT_STYLES))
     providers: dict[str, Any] = Field(default_factory=dict)
     http: HttpConfig = Field(default_factory=HttpConfig)

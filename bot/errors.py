@@ -20,6 +20,8 @@ sentence an adapter can show as-is. Adapters turn errors into messages in exactl
     ├── FetchError                  an outside URL could not be downloaded
     │   ├── UnsafeURL               refused: not http(s), a private address, too many redirects
     │   └── FetchTooLarge           the body passed the byte cap
+    ├── DeliveryRefused             the platform did not take a finished result (retried, or
+    │                               refunded at the delivery deadline)
     └── ProviderError               the backend failed (the job is refunded)
         ├── ProviderAuthError       the operator's key was refused
         ├── ProviderCreditsError    the operator's account at the provider is empty
@@ -130,6 +132,20 @@ class FetchTooLarge(FetchError):
     def __init__(self, cap: int) -> None:
         self.cap = cap
         super().__init__(f"The image is larger than the {cap / (1024 * 1024):.0f} MB limit.")
+
+
+class DeliveryRefused(BotError):
+    """The platform refused a result: for now (``retry_after``), or for good (``permanent``:
+    the chat is gone, the bot is blocked, the file is refused)."""
+
+    default_message = ("Your image was made, but I could not send it here; your credits were "
+                       "refunded.")
+
+    def __init__(self, message: str | None = None, *, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class ProviderError(BotError):

@@ -27,6 +27,8 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class Done:
+    """The result, delivered (or, handed to a courier, about to be)."""
+
     images: tuple[ImageData, ...]
     seed: int | None
     cost: int
@@ -47,5 +49,14 @@ class Failed:
         return self.error.user_message
 
 
-JobEvent = Queued | Started | Progress | Done | Failed
-FINAL = (Done, Failed)
+@dataclass(frozen=True, slots=True)
+class Detached:
+    """The job goes on without this process following it: its result waits in the outbox
+    for another delivery attempt (``notice`` says so to the user), or another process took
+    it from the queue (no notice: that process shows it from now on)."""
+
+    notice: str | None = None
+
+
+JobEvent = Queued | Started | Progress | Done | Failed | Detached
+FINAL = (Done, Failed, Detached)

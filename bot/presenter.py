@@ -75,3 +75,24 @@ def providers_lines(providers: Mapping[str, Provider], credits: Credits) -> list
         price = f"{cost} credit{'s' if cost != 1 else ''} per image" if cost else "free"
         lines.append(f"{name}: {provider.settings.type}, {price}")
     return lines
+
+
+def _credits(n: int) -> str:
+    return f"your {n} credit{'s were' if n != 1 else ' was'} refunded" if n else \
+        "nothing was charged"
+
+
+def notice_text(kind: str, price: int) -> str:
+    """What a user is owed after something happened to their job out of their sight."""
+    if kind == "requeued":
+        return "⏳ The bot restarted while making your image; it is being made again."
+    if kind == "expired":
+        return (f"⚠️ Your image was made, but it could not be delivered; {_credits(price)}. "
+                "Please send it again.")
+    return (f"⚠️ The bot restarted before your image was done; {_credits(price)}. "
+            "Please send it again.")
+
+
+DELIVERY_DEFERRED = ("⏳ Your image is ready, but it could not be sent yet; "
+                     "I will keep trying.")
+RESTARTING = "⏳ The bot is restarting; your image will be made as soon as it is back."

@@ -1,42 +1,39 @@
-"""The generation service: parse-free core of every request, from policy to refund.
+"""The generation service: the core of every request, from policy to the queue.
 
-``submit`` checks the image, resolves the settings, applies the chat's policy, prices the job,
-reserves the credits and queues it; a worker per provider slot runs it, and any failure,
-cancel or timeout refunds the reservation in full. Adapters render the job's events.
+``submit`` checks the image, resolves the settings, applies the chat's policy, prices the
+job, and stores it with its upload and its reservation in one transaction; from there the
+job lives in storage, and a ``Pipeline`` (in this process or another) runs it, delivers it
+and commits or refunds it. Adapters render the job's events and deliver through couriers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
 
 from bot import imaging, metrics
 from bot.config import Config
+from bot.couriers import Courier
 from bot.credits import Credits
-from bot.errors import BotError, JobCancelled, JobFailed, OptionError, PolicyError, QueueFull
-from bot.events import Done, Failed, Progress, Queued, Started
-from bot.jobs import GenerationRequest, JobHandle, UploadSpool
-from bot.models import ProviderJob
+from bot.errors import JobCancelled, OptionError, PolicyError, QueueFull
+from bot.events import Failed, Queued
+from bot.jobs import GenerationRequest, JobHandle
 from bot.options import clean_text
+from bot.pipeline import Pipeline
 from bot.policy import ChatPolicy, chat_defaults, check_text
 from bot.preferences import Preferences
-from bot.providers.base import Provider, Reporter
-from bot.queue import Lane
+from bot.providers.base import Provider
 from bot.settings import Layers, resolve
-from storage.base import JobRecord, Storage
+from storage.base import Blob, JobRecord, QueueLimitReached, QueueLimits, Storage
 
 log = logging.getLogger(__name__)
-# Uploads of queued jobs kept in RAM in all; the rest wait in temporary files
-# (500 queued 5 MB photos would otherwise hold 2.5 GB: benchmarks/bench_memory.py).
 
 
 class GenerationService:
-    """Owns the queue, the workers and every credit movement of a job."""
+    """The use cases of a job: submit, cancel, follow; the pipeline runs what is queued."""
 
     def __init__(self, config: Config, storage: Storage, providers: Mapping[str, Provider]):
         self.config = config
@@ -44,44 +41,40 @@ class GenerationService:
         self.providers = dict(providers)
         self.credits = Credits(config.credits, storage)
         self.preferences = Preferences(storage)
-        self.lanes: dict[str, Lane[JobHandle]] = {name: Lane() for name in self.providers}
-        self.active: dict[str, JobHandle] = {}
-        self.spool = UploadSpool(config.limits.queued_uploads_in_memory)
-        self._workers: list[asyncio.Task[None]] = []
+        self.pipeline = Pipeline(config, storage, self.providers)
         self._stopping = False
 
+    @property
+    def active(self) -> dict[str, JobHandle]:
+        """Jobs this process follows that have not ended."""
+        return {job_id: h for job_id, h in self.pipeline.handles.items() if h.final is None}
+
     # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> list[JobRecord]:
-        """Repair what a dead process left (refunds), then start the workers."""
-        interrupted = await self.storage.recover_interrupted()
-        if interrupted:
-            log.warning("refunded %d job(s) interrupted by a restart", len(interrupted))
-        for job in interrupted:
-            metrics.job_transition(job.id, job.user_key, job.provider, "interrupted",
-                                   price=job.price)
-        for name, provider in self.providers.items():
-            for slot in range(provider.settings.max_concurrency):
-                self._workers.append(asyncio.create_task(self._worker(name),
-                                                         name=f"worker-{name}-{slot}"))
-        return interrupted
+    async def start(self) -> None:
+        """Register this process, requeue or refund what dead ones left, start claiming."""
+        await self.pipeline.start()
 
     async def stop(self) -> None:
-        """Stop the workers; jobs still queued or running are refunded as interrupted."""
+        """Stop claiming; jobs running here go back to the queue for the next start."""
         self._stopping = True
-        for handle in list(self.active.values()):
-            handle.cancel()
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        for handle in list(self.active.values()):
-            await self._finish_failed(handle, "interrupted", JobFailed(
-                "The bot restarted before your image was done."))
-        self._workers.clear()
-        self.spool.close()
+        await self.pipeline.stop()
+
+    def register_courier(self, platform: str, courier: Courier, *, shared: bool = True) -> None:
+        """An adapter serves ``platform`` from this process: its jobs can run here, or, when
+        not ``shared`` (a CLI writing local files), the jobs submitted here run only here."""
+        self.pipeline.register(platform, courier, shared=shared)
+
+    def unregister_courier(self, platform: str) -> None:
+        """The adapter stopped: results for ``platform`` wait in the outbox from now on."""
+        self.pipeline.couriers.pop(platform, None)
+
+    async def remember_status(self, job_id: str, message_id: int | str) -> None:
+        """Keep the job's status message, so whichever process runs it can update it."""
+        await self.storage.set_origin(job_id, {"status_message_id": message_id})
 
     def workers_alive(self) -> bool:
         """Every worker is still running (one that died would strand its provider's queue)."""
-        return bool(self._workers) and not any(task.done() for task in self._workers)
+        return self.pipeline.alive()
 
     # -- submitting ----------------------------------------------------------------------------
     async def submit(self, request: GenerationRequest) -> JobHandle:
@@ -95,7 +88,6 @@ class GenerationService:
         if len(prompt) > limits.max_prompt_chars:
             raise OptionError(f"The prompt is {len(prompt)} characters; the limit is "
                               f"{limits.max_prompt_chars}.")
-        self._check_capacity(request)
         chat_settings = {} if request.chat.private else await self.storage.chat_settings(
             request.chat.key)
         policy = ChatPolicy() if request.chat.private else ChatPolicy.from_settings(chat_settings)
@@ -116,30 +108,40 @@ class GenerationService:
         await self.credits.ensure(request.user)
         price = self.credits.price(provider.settings.cost, params)
         job_id = uuid.uuid4().hex
+        platform = request.user.platform
         record = JobRecord(
             id=job_id, user_key=request.user.key, chat_key=request.chat.key,
             provider=params.provider, status="queued", charge="", price=price,
             params={"prompt": prompt, "request": request.overrides.to_dict(),
-                    "resolved": asdict(params)},
-            origin=request.origin)
-        balance = await self.storage.create_job(record)  # raises InsufficientCredits
+                    "resolved": asdict(params), "notices": list(resolved.notices)},
+            origin=request.origin, platform=platform,
+            affinity=self.pipeline.affinity_for(platform))
+        handle = JobHandle(job_id, request.user, request.chat, request.origin, params, price,
+                           resolved.notices, None)
+        self.pipeline.handles[job_id] = handle  # before the claim can see the job
+        handle.emit(Queued(1))
+        try:
+            handle.balance_after_reserve = await self.storage.create_job(
+                record, upload=Blob(info.mime, request.image),
+                limits=QueueLimits(limits.max_queue, limits.max_queued_per_user))
+        except BaseException as exc:
+            self.pipeline.handles.pop(job_id, None)
+            if isinstance(exc, QueueLimitReached):
+                raise self._queue_full(exc) from exc
+            raise
         metrics.job_transition(job_id, record.user_key, record.provider, "queued", price=price)
-        handle = JobHandle(job_id, request, params, price, resolved.notices, balance)
-        self.active[job_id] = handle
-        lane = self.lanes[params.provider]
-        lane.add(request.user.key, handle)
-        handle.emit(Queued(lane.positions().get(job_id, 1)))
-        await self.spool.hold(handle)
+        self.pipeline.wake(params.provider)
+        if self.pipeline.busy(params.provider):
+            await self.pipeline.show_positions(params.provider)
         return handle
 
-    def _check_capacity(self, request: GenerationRequest) -> None:
-        limits = self.config.limits
-        if len(self.active) >= limits.max_queue:
-            raise QueueFull()
-        mine = sum(1 for h in self.active.values() if h.user.key == request.user.key)
-        if mine >= limits.max_queued_per_user:
-            raise QueueFull(f"You already have {mine} images in progress; wait for one to "
-                            "finish or /cancel it.")
+    @staticmethod
+    def _queue_full(exc: QueueLimitReached) -> QueueFull:
+        if exc.scope == "total":
+            return QueueFull()
+        return QueueFull(f"You already have {exc.count} images in progress; wait for one to "
+                         "finish or /cancel it.")
+
 
     async def _check_rate(self, request: GenerationRequest, policy: ChatPolicy) -> None:
         if request.chat.private or not (policy.cooldown or policy.daily_limit):
@@ -153,97 +155,37 @@ class GenerationService:
             raise PolicyError(f"This chat allows {policy.daily_limit} images per member a day; "
                               "please try again tomorrow.")
 
+    async def in_progress(self) -> int:
+        """Jobs not yet delivered or refunded, over every process."""
+        return await self.storage.active_jobs()
+
     # -- cancelling ------------------------------------------------------------------------------
+    async def requester(self, job_id: str) -> str | None:
+        """The user key of an unfinished job (None once it has ended)."""
+        job = await self.storage.get_job(job_id)
+        return job.user_key if job is not None and job.status in ("queued", "running") else None
+
     async def cancel(self, job_id: str, user_key: str | None = None) -> bool:
-        """Cancel a job (only its requester's, when ``user_key`` is given)."""
-        handle = self.active.get(job_id)
-        if handle is None or (user_key is not None and handle.user.key != user_key):
-            return False
-        if self.lanes[handle.params.provider].remove(job_id):
-            await self._finish_failed(handle, "cancelled", JobCancelled())
+        """Cancel a job (only its requester's, when ``user_key`` is given), wherever it runs:
+        a queued one is refunded now, a running one by its process within a heartbeat."""
+        outcome = await self.storage.request_cancel(job_id, user_key)
+        if outcome == "cancelled":
+            handle = self.pipeline.handles.pop(job_id, None)
+            if handle is not None:
+                handle.emit(Failed(JobCancelled(), refunded=handle.price > 0,
+                                   balance=await self.storage.balance(handle.user.key)))
             return True
-        return handle.cancel()
+        if outcome == "requested":
+            self.pipeline.cancel_here(job_id)
+            return True
+        return False
 
-    async def cancel_latest(self, user_key: str) -> JobHandle | None:
+    async def cancel_latest(self, user_key: str) -> JobRecord | None:
         """Cancel the user's newest unfinished job; returns it, or None if there was none."""
-        mine = [h for h in self.active.values() if h.user.key == user_key]
-        for handle in sorted(mine, key=lambda h: h.created, reverse=True):
-            if await self.cancel(handle.id, user_key):
-                return handle
+        for _ in range(3):  # another process may start or finish it meanwhile
+            job = await self.storage.latest_active(user_key)
+            if job is None:
+                return None
+            if await self.cancel(job.id, user_key):
+                return job
         return None
-
-    # -- running -----------------------------------------------------------------------------------
-    async def _worker(self, provider_name: str) -> None:
-        lane = self.lanes[provider_name]
-        provider = self.providers[provider_name]
-        while True:
-            handle = await lane.take()
-            for other_id, position in lane.positions().items():
-                self.active[other_id].emit(Queued(position))
-            task = asyncio.create_task(self._run(handle, provider), name=f"job-{handle.id}")
-            handle.attach(task)
-            try:
-                await asyncio.wait({task})  # raises only when this worker itself is cancelled
-            except asyncio.CancelledError:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                raise
-            if task.cancelled():  # cancelled before its first step
-                await self._finish_failed(handle, "cancelled", JobCancelled())
-
-    async def _run(self, handle: JobHandle, provider: Provider) -> None:
-        params = handle.params
-        reporter = Reporter(lambda f, e, t: handle.emit(Progress(f, e, t)))
-        try:
-            await self.storage.start_job(handle.id)
-            metrics.job_transition(handle.id, handle.user.key, provider.name, "running")
-            handle.emit(Started())
-            rules = provider.rules
-            upload = await self.spool.take(handle)
-            handle.image = b""  # the compressed upload is no longer needed once prepared
-            image = await imaging.off_loop(imaging.prepare, upload,
-                                           (params.width, params.height), rules.input_format,
-                                           rules.max_input_bytes)
-            del upload
-            job = ProviderJob(job_id=handle.id, params=params, image=image,
-                              timeout=provider.settings.timeout)
-            result = await provider.generate(job, reporter)
-        except asyncio.CancelledError:
-            status = "interrupted" if self._stopping else "cancelled"
-            error: BotError = JobCancelled() if status == "cancelled" else JobFailed(
-                "The bot restarted before your image was done.")
-            await asyncio.shield(self._finish_failed(handle, status, error, reporter.metadata))
-            return
-        except BotError as exc:
-            log.info("job %s failed on %s: %s", handle.id, provider.name, type(exc).__name__)
-            await self._finish_failed(handle, "failed", exc, reporter.metadata)
-            return
-        except Exception:
-            log.exception("job %s crashed on %s", handle.id, provider.name)
-            await self._finish_failed(handle, "failed", JobFailed(), reporter.metadata)
-            return
-        metadata = {**reporter.metadata, **result.metadata}
-        balance = await self.storage.finish_job(handle.id, "succeeded", seed=result.seed,
-                                                metadata=_jsonable(metadata))
-        metrics.job_transition(handle.id, handle.user.key, provider.name, "succeeded",
-                               price=handle.price)
-        self.active.pop(handle.id, None)
-        handle.emit(Done(images=result.images, seed=result.seed, cost=handle.price,
-                         balance=balance if self.config.credits.enabled else None,
-                         params=params, provider_label=provider.label, notices=handle.notices))
-
-    async def _finish_failed(self, handle: JobHandle, status: str, error: BotError,
-                             metadata: dict[str, Any] | None = None) -> None:
-        if handle.final is not None:
-            return
-        self.spool.release(handle)
-        balance = await self.storage.finish_job(handle.id, status, error=type(error).__name__,
-                                                metadata=_jsonable(metadata or {}))
-        metrics.job_transition(handle.id, handle.user.key, handle.params.provider, status,
-                               price=handle.price, error=type(error).__name__)
-        self.active.pop(handle.id, None)
-        handle.emit(Failed(error=error, refunded=handle.price > 0, balance=balance))
-
-
-def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool | None)}

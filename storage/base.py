@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +35,14 @@ class JobRecord:
     created_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    platform: str = ""
+    owner: str | None = None
+    affinity: str | None = None
+    attempts: int = 0
+    notice: str | None = None
+    delivery_ref: str | None = None
+    delivery_attempts: int = 0
+    generated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +99,51 @@ class RevenueDay:
     refunded: int
 
 
-ACTIVE_STATUSES = ("queued", "running")
+ACTIVE_STATUSES = ("queued", "running", "generated")  # not yet delivered or refunded
+REFUNDED_STATUSES = ("failed", "cancelled", "expired")
+FINAL_STATUSES = ("delivered", *REFUNDED_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """An image stored with its job: the upload it runs on, or one of its results."""
+
+    mime: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job this instance now runs, with its upload (None if it was lost)."""
+
+    job: JobRecord
+    upload: Blob | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """Unfinished jobs allowed at once: in all, and per user (checked where the job is made)."""
+
+    total: int
+    per_user: int
+
+
+class QueueLimitReached(Exception):
+    """``create_job`` refused: ``scope`` is "total" or "user"; ``count`` jobs are unfinished."""
+
+    def __init__(self, scope: str, count: int) -> None:
+        super().__init__(scope, count)
+        self.scope = scope
+        self.count = count
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What ``recover_expired`` did with the jobs of instances whose lease ran out."""
+
+    requeued: tuple[str, ...] = ()
+    refunded: tuple[str, ...] = ()
+    released: tuple[str, ...] = ()  # generated results handed back to the outbox
 
 
 class Storage(Protocol):
@@ -106,16 +159,42 @@ class Storage(Protocol):
     async def ledger(self, user_key: str, limit: int = 10) -> list[LedgerEntry]: ...
     async def grant(self, user_key: str, amount: int, note: str = "") -> int: ...
 
-    # Jobs and their reservations
-    async def create_job(self, job: JobRecord) -> int: ...
-    async def start_job(self, job_id: str) -> None: ...
-    async def finish_job(self, job_id: str, status: str, *, seed: int | None = None,
-                         error: str | None = None,
-                         metadata: dict[str, Any] | None = None) -> int | None: ...
+    # Jobs: the queue, its leases, the outbox of results and the notices owed to users.
+    # Every transition is one transaction, with the credit movement it causes.
+    async def create_job(self, job: JobRecord, *, upload: Blob,
+                         limits: QueueLimits) -> int: ...
+    async def claim_job(self, instance: str, provider: str, *, limit: int,
+                        platforms: Sequence[str], lease: float) -> Claim | None: ...
+    async def queue_order(self, provider: str) -> list[str]: ...
+    async def store_result(self, job_id: str, instance: str, images: Sequence[Blob], *,
+                           seed: int | None, metadata: dict[str, Any],
+                           deadline: float) -> bool: ...
+    async def results(self, job_id: str) -> list[Blob]: ...
+    async def confirm_delivery(self, job_id: str, ref: str, *, keep_results: bool) -> bool: ...
+    async def delivery_failed(self, job_id: str, *, retry_at: float) -> None: ...
+    async def claim_deliveries(self, instance: str, platforms: Sequence[str], *, lease: float,
+                               limit: int = 10) -> list[JobRecord]: ...
+    async def finish_job(self, job_id: str, status: str, *, error: str | None = None,
+                         metadata: dict[str, Any] | None = None,
+                         notice: str | None = None) -> int | None: ...
+    async def request_cancel(self, job_id: str, user_key: str | None = None) -> str | None: ...
+    async def latest_active(self, user_key: str) -> JobRecord | None: ...
     async def get_job(self, job_id: str) -> JobRecord | None: ...
-    async def recover_interrupted(self) -> list[JobRecord]: ...
-    async def pending_notifications(self, platform: str) -> list[JobRecord]: ...
+    async def job_statuses(self, job_ids: Sequence[str]) -> dict[str, str]: ...
+    async def set_origin(self, job_id: str, updates: dict[str, Any]) -> None: ...
+    async def active_jobs(self) -> int: ...
+
+    # Processes and their leases
+    async def register_instance(self, instance: str, *, lease: float,
+                                info: dict[str, Any]) -> None: ...
+    async def heartbeat(self, instance: str, *, lease: float) -> list[str]: ...
+    async def retire_instance(self, instance: str) -> None: ...
+    async def recover_expired(self, *, max_attempts: int) -> Recovery: ...
+    async def expire_undelivered(self) -> list[str]: ...
+    async def take_notices(self, platforms: Sequence[str], *, lease: float,
+                           limit: int = 20) -> list[JobRecord]: ...
     async def mark_notified(self, job_id: str) -> None: ...
+    async def purge(self, *, results_before: float, events_before: float) -> None: ...
     async def usage(self, user_key: str, chat_key: str, since: float) -> Usage: ...
 
     # Settings

@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.errors import InsufficientCredits, StorageUnavailable
+from bot.errors import StorageUnavailable
 from storage.base import (
-    ACTIVE_STATUSES,
+    REFUNDED_STATUSES,
     Drift,
-    JobRecord,
     LedgerEntry,
     PurchaseOutcome,
     PurchaseRecord,
@@ -30,10 +29,12 @@ from storage.base import (
     Usage,
 )
 from storage.sqlite_errors import unavailable
+from storage.sqlite_jobs import SQLiteJobQueue
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
+# Jobs that gave the user nothing do not count against cooldowns and daily limits.
+NOT_COUNTED = ",".join(f"'{status}'" for status in REFUNDED_STATUSES)
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -45,18 +46,7 @@ def _migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _job_from_row(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(
-        id=row["id"], user_key=row["user_key"], chat_key=row["chat_key"],
-        provider=row["provider"], status=row["status"], charge=row["charge"],
-        price=row["price"], params=json.loads(row["params"]), origin=json.loads(row["origin"]),
-        seed=row["seed"], error=row["error"], metadata=json.loads(row["metadata"]),
-        created_at=row["created_at"], started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
-
-
-class SQLiteStorage:
+class SQLiteStorage(SQLiteJobQueue):
     """``Storage`` on one SQLite file."""
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
@@ -217,120 +207,14 @@ class SQLiteStorage:
 
         return await self._tx(fn)
 
-    # -- jobs ----------------------------------------------------------------------------------
-    async def create_job(self, job: JobRecord) -> int:
-        """Insert the job and, when it has a price, reserve it; returns the balance left."""
-
-        def fn(conn: sqlite3.Connection) -> int:
-            now = time.time()
-            row = conn.execute("SELECT balance FROM users WHERE key = ?",
-                               (job.user_key,)).fetchone()
-            balance = int(row[0]) if row else 0
-            charge = "none"
-            if job.price > 0:
-                updated = conn.execute(
-                    "UPDATE users SET balance = balance - ? WHERE key = ? AND balance >= ?",
-                    (job.price, job.user_key, job.price)).rowcount
-                if updated != 1:
-                    raise InsufficientCredits(job.price, balance)
-                conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at)"
-                             " VALUES (?, ?, 'reserve', ?, ?, ?)",
-                             (job.user_key, -job.price, job.id, job.provider, now))
-                balance -= job.price
-                charge = "held"
-            conn.execute(
-                "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
-                " origin, created_at, notified) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 1)",
-                (job.id, job.user_key, job.chat_key, job.provider, charge, job.price,
-                 json.dumps(job.params), json.dumps(job.origin), now))
-            return balance
-
-        return await self._tx(fn)
-
-    async def start_job(self, job_id: str) -> None:
-        def fn(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE jobs SET status = 'running', started_at = ? "
-                         "WHERE id = ? AND status = 'queued'", (time.time(), job_id))
-
-        await self._tx(fn)
-
-    @staticmethod
-    def _settle(conn: sqlite3.Connection, job_id: str, status: str) -> None:
-        """Commit or refund a held reservation exactly once."""
-        if status == "succeeded":
-            conn.execute("UPDATE jobs SET charge = 'committed' WHERE id = ? AND charge = 'held'",
-                         (job_id,))
-            return
-        row = conn.execute("SELECT user_key, price FROM jobs WHERE id = ? AND charge = 'held'",
-                           (job_id,)).fetchone()
-        if row is None:
-            return
-        conn.execute("UPDATE jobs SET charge = 'refunded' WHERE id = ?", (job_id,))
-        conn.execute("UPDATE users SET balance = balance + ? WHERE key = ?", (row[1], row[0]))
-        conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at) "
-                     "VALUES (?, ?, 'refund', ?, ?, ?)",
-                     (row[0], row[1], job_id, status, time.time()))
-
-    async def finish_job(self, job_id: str, status: str, *, seed: int | None = None,
-                         error: str | None = None,
-                         metadata: dict[str, Any] | None = None) -> int | None:
-        """Record the outcome; success commits the reservation, anything else refunds it."""
-        if status != "succeeded" and status not in REFUNDED_STATUSES:
-            raise ValueError(f"not a final status: {status}")
-
-        def fn(conn: sqlite3.Connection) -> int | None:
-            updated = conn.execute(
-                "UPDATE jobs SET status = ?, seed = ?, error = ?, metadata = ?, finished_at = ? "
-                "WHERE id = ? AND status IN ('queued', 'running')",
-                (status, seed, error, json.dumps(metadata or {}), time.time(), job_id)).rowcount
-            if updated:
-                self._settle(conn, job_id, status)
-            row = conn.execute("SELECT u.balance FROM users u JOIN jobs j ON j.user_key = u.key "
-                               "WHERE j.id = ?", (job_id,)).fetchone()
-            return int(row[0]) if row else None
-
-        return await self._tx(fn)
-
-    async def get_job(self, job_id: str) -> JobRecord | None:
-        rows = await self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return _job_from_row(rows[0]) if rows else None
-
-    async def recover_interrupted(self) -> list[JobRecord]:
-        """Jobs a dead process left queued or running: mark interrupted and refund them."""
-
-        def fn(conn: sqlite3.Connection) -> list[str]:
-            marks = ",".join("?" * len(ACTIVE_STATUSES))
-            ids = [row[0] for row in conn.execute(
-                f"SELECT id FROM jobs WHERE status IN ({marks})",  # noqa: S608 - placeholders only
-                ACTIVE_STATUSES)]
-            for job_id in ids:
-                conn.execute("UPDATE jobs SET status = 'interrupted', notified = 0, "
-                             "finished_at = ?, error = 'interrupted by a restart' WHERE id = ?",
-                             (time.time(), job_id))
-                self._settle(conn, job_id, "interrupted")
-            return ids
-
-        ids = await self._tx(fn)
-        jobs = [await self.get_job(job_id) for job_id in ids]
-        return [job for job in jobs if job is not None]
-
-    async def pending_notifications(self, platform: str) -> list[JobRecord]:
-        rows = await self._read("SELECT * FROM jobs WHERE notified = 0 AND user_key LIKE ? "
-                                "ORDER BY created_at", (f"{platform}:%",))
-        return [_job_from_row(row) for row in rows]
-
-    async def mark_notified(self, job_id: str) -> None:
-        await self._tx(lambda conn: conn.execute("UPDATE jobs SET notified = 1 WHERE id = ?",
-                                                 (job_id,)))
-
     async def usage(self, user_key: str, chat_key: str, since: float) -> Usage:
         rows = await self._read(
             "SELECT COUNT(*), MAX(created_at) FROM jobs WHERE user_key = ? AND chat_key = ? "
-            "AND created_at >= ? AND status NOT IN ('failed', 'cancelled', 'interrupted')",
+            f"AND created_at >= ? AND status NOT IN ({NOT_COUNTED})",
             (user_key, chat_key, since))
         last = await self._read("SELECT MAX(created_at) FROM jobs WHERE user_key = ? AND "
-                                "chat_key = ? AND status NOT IN ('failed', 'cancelled', "
-                                "'interrupted')", (user_key, chat_key))
+                                f"chat_key = ? AND status NOT IN ({NOT_COUNTED})",
+                                (user_key, chat_key))
         return Usage(count=int(rows[0][0]), last_at=last[0][0])
 
     # -- settings --------------------------------------------------------------------------------
@@ -376,7 +260,7 @@ class SQLiteStorage:
             conn.execute("UPDATE users SET settings = '{}' WHERE key = ?", (user_key,))
             return int(conn.execute(
                 "UPDATE jobs SET params = '{}', origin = '{}', error = NULL WHERE user_key = ? "
-                "AND status NOT IN ('queued', 'running')", (user_key,)).rowcount)
+                "AND status NOT IN ('queued', 'running', 'generated')", (user_key,)).rowcount)
 
         return await self._tx(fn)
 

@@ -27,6 +27,10 @@ url = "sqlite:///{tmp / 'bot.db'}"
 initial = 10
 daily_free = 0
 
+[jobs]
+lease = 1.0
+heartbeat = 0.25
+
 [defaults]
 provider = "webui"
 
@@ -131,12 +135,13 @@ async def test_sigkill_mid_job_is_refunded_at_restart(tmp_path: Path) -> None:
         assert db.execute("SELECT balance FROM users").fetchall() == [(9,)]
         db.close()
         fake.delay = 0
+        await asyncio.sleep(1.2)  # the dead process's lease runs out
         code, _, stderr = await cli(config, "transform", str(photo), "again",
                                     "-o", str(tmp_path / "o.png"))
         assert code == 0, stderr
     db = sqlite3.connect(tmp_path / "bot.db")
-    rows = db.execute("SELECT status, charge FROM jobs ORDER BY created_at").fetchall()
-    assert rows == [("interrupted", "refunded"), ("succeeded", "committed")]
+    rows = db.execute("SELECT status, charge, error FROM jobs ORDER BY created_at").fetchall()
+    assert rows == [("failed", "refunded", "interrupted"), ("delivered", "committed", None)]
     kinds = [r[0] for r in db.execute("SELECT kind FROM ledger ORDER BY id")]
     assert kinds == ["initial", "reserve", "refund", "reserve"]
     assert db.execute("SELECT balance FROM users").fetchall() == [(9,)]

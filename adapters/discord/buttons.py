@@ -110,8 +110,8 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB)
         if not await first_time(interaction):
             return
         service = app_of(interaction).service
-        handle = service.active.get(self.job_id)
-        if handle is not None and handle.user.key != requester_key(interaction):
+        requester = await service.requester(self.job_id)
+        if requester is not None and requester != requester_key(interaction):
             await send_text(interaction, "Only the person who asked for this image can cancel it.")
         elif await service.cancel(self.job_id, requester_key(interaction)):
             await interaction.response.defer()  # the job's message turns into "Cancelled"

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from adapters.discord import commands_admin, commands_user, payments, requests
 from adapters.discord.buttons import DYNAMIC_ITEMS
-from adapters.discord.notices import send_restart_notices
+from adapters.discord.courier import DiscordCourier
 from adapters.discord.replies import install_error_handler
 from adapters.discord.state import LiveJobs
 from adapters.discord.sync import sync_if_changed
@@ -53,11 +53,10 @@ class Img2ImgHooks:
         except discord.HTTPException as exc:
             log.error("syncing discord commands failed (%s %s); will retry at the next start",
                       exc.status, exc.code)
-        for job, name in ((self._notify(bot), "discord-restart-notices"),
-                          (self._purchases(bot), "discord-unconsumed-purchases")):
-            task = asyncio.create_task(job, name=name)
-            self.background.add(task)
-            task.add_done_callback(self.background.discard)
+        self.app.service.register_courier("discord", DiscordCourier(bot))
+        task = asyncio.create_task(self._purchases(bot), name="discord-unconsumed-purchases")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def _purchases(self, bot: commands.Bot) -> None:
         """Finish purchases made while the bot was down (or whose consume failed)."""
@@ -72,15 +71,6 @@ class Img2ImgHooks:
             return
         if done:
             log.info("finished %d discord purchase(s) left unconsumed", done)
-
-    async def _notify(self, bot: commands.Bot) -> None:
-        try:
-            posted = await send_restart_notices(bot, self.app)
-        except Exception:  # a notice must never take the bot down
-            log.exception("sending restart notices failed")
-            return
-        if posted:
-            log.info("told %d discord user(s) about jobs a restart interrupted", posted)
 
 
 class Img2ImgBot(Img2ImgHooks, commands.Bot):

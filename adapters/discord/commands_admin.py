@@ -144,7 +144,7 @@ def register(bot: commands.Bot, app: App) -> None:
         jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers["jobs"].items())) or "none"
         lines = [f"users: {numbers['users']}", f"jobs: {jobs}",
                  f"jobs in the last 24 h: {numbers['jobs_last_24h']}",
-                 f"in progress now: {len(app.service.active)}",
+                 f"in progress now: {await app.service.in_progress()}",
                  f"credits spent: {numbers['credits_spent']}",
                  f"credits outstanding: {numbers['credits_outstanding']}",
                  f"ledger drift: {plural(len(drift), 'user') if drift else 'none'}",

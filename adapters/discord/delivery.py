@@ -8,6 +8,7 @@ expired (15 minutes), the result is posted in the channel, mentioning the reques
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from collections.abc import Callable
@@ -18,16 +19,14 @@ import discord
 from adapters.discord.buttons import cancel_view, result_view
 from adapters.discord.replies import mark_placeholder
 from adapters.discord.state import app_of, live_of
-from bot.errors import JobCancelled
-from bot.events import Done, Failed, JobEvent
+from bot.errors import DeliveryRefused
+from bot.events import Detached, Done, Failed, JobEvent
 from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData
 from bot.presenter import result_fields, status_line
 
 log = logging.getLogger(__name__)
-RESTARTING = ("⚠️ The bot is restarting, so this image was stopped; your credits were refunded. "
-              "Please try again in a minute.")
 EMBED_COLOUR = discord.Colour(0x5865F2)
 
 
@@ -45,6 +44,7 @@ class Reply:
         self._shown: str | None = None
         self._last = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self.message_id: int | None = None  # of the last successful edit
 
     def show(self, text: str) -> None:
         """Ask for ``text`` to be shown; the edit happens now or when the interval allows."""
@@ -72,7 +72,7 @@ class Reply:
     async def edit(self, **fields: Any) -> bool:
         """Edit the reply; False (and the reason noted) when that is no longer possible."""
         try:
-            await self.interaction.edit_original_response(**fields)
+            message = await self.interaction.edit_original_response(**fields)
         except discord.NotFound:
             self.gone = True
         except discord.HTTPException as exc:
@@ -82,6 +82,7 @@ class Reply:
                 log.warning("editing a discord reply failed: %s %s", exc.status, exc.code)
             return False
         mark_placeholder(self.interaction, False)
+        self.message_id = message.id
         return True
 
     async def close(self) -> None:
@@ -92,47 +93,54 @@ class Reply:
 
     async def final(self, *, content: str, embed: discord.Embed | None = None,
                     files: Callable[[], list[discord.File]] | None = None,
-                    view: discord.ui.View | None = None) -> None:
-        """Show the job's end: in the reply, else a new follow-up, else in the channel."""
+                    view: discord.ui.View | None = None) -> str:
+        """Show the job's end: in the reply, else a new follow-up, else in the channel;
+        returns the message id, or raises ``DeliveryRefused`` if even the channel refused."""
         interaction = self.interaction
         attachments = files() if files else []
         if self.usable and await self.edit(content=content, embed=embed, attachments=attachments,
                                            view=view):
-            return
+            return str(self.message_id)
         extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
         if view is not None:
             extra["view"] = view
         if not self.expired:
             try:
-                await interaction.followup.send(content=content, files=files() if files else [],
-                                                wait=True, **extra)
-                return
+                sent = await interaction.followup.send(
+                    content=content, files=files() if files else [], wait=True, **extra)
+                return str(sent.id)
             except discord.HTTPException as exc:
                 log.info("discord follow-up failed (%s %s); posting in the channel",
                          exc.status, exc.code)
         channel = interaction.client.get_partial_messageable(
             interaction.channel_id or 0, guild_id=interaction.guild_id)
         try:
-            await channel.send(content=f"{interaction.user.mention} {content}",
-                               files=files() if files else [],
-                               allowed_mentions=discord.AllowedMentions(users=[interaction.user]),
-                               **extra)
+            message = await channel.send(
+                content=f"{interaction.user.mention} {content}", files=files() if files else [],
+                allowed_mentions=discord.AllowedMentions(users=[interaction.user]), **extra)
         except discord.HTTPException as exc:
             log.warning("could not deliver a job's end on discord: %s %s", exc.status, exc.code)
+            raise refusal(exc) from exc
+        return str(message.id)
+
+
+def refusal(exc: discord.HTTPException) -> DeliveryRefused:
+    """403 (no access) and 404 (channel gone) will not change; 429 and 5xx may."""
+    return DeliveryRefused(f"{exc.status} {exc.code}", permanent=exc.status in (400, 403, 404))
 
 
 def progress_text(event: JobEvent, notices: tuple[str, ...]) -> str:
     return "\n".join([status_line(event), *(f"ℹ️ {notice}" for notice in notices)])
 
 
-def result_embed(done: Done, prompt: str, filename: str, user: discord.abc.User) -> discord.Embed:
+def result_embed(done: Done, prompt: str, filename: str, requester: str) -> discord.Embed:
     """The parameters that go with every result (the prompt as the description)."""
     embed = discord.Embed(description=prompt[:4000], colour=EMBED_COLOUR)
     for name, value in result_fields(done, prompt):
         if name != "Prompt":
             embed.add_field(name=name, value=value[:1024] or "-", inline=True)
     embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"Requested by {user.display_name}")
+    embed.set_footer(text=f"Requested by {requester}")
     return embed
 
 
@@ -151,41 +159,43 @@ async def fitted(done: Done, max_bytes: int) -> list[tuple[str, bytes]]:
     return out
 
 
-async def show_result(reply: Reply, handle: JobHandle, done: Done, prompt: str) -> None:
+async def show_result(reply: Reply, job_id: str, done: Done, prompt: str) -> str:
     interaction = reply.interaction
     images = await fitted(done, interaction.filesize_limit)
 
     def files() -> list[discord.File]:
         return [discord.File(io.BytesIO(data), filename=name) for name, data in images]
 
-    embed = result_embed(done, prompt, images[0][0], interaction.user)
+    embed = result_embed(done, prompt, images[0][0], interaction.user.display_name)
     content = "\n".join(f"ℹ️ {notice}" for notice in done.notices)
-    await reply.final(content=content, embed=embed, files=files, view=result_view(handle.id))
+    return await reply.final(content=content, embed=embed, files=files, view=result_view(job_id))
 
 
-async def show_failure(reply: Reply, failed: Failed, restarting: bool) -> None:
-    if restarting and isinstance(failed.error, JobCancelled):
-        text = RESTARTING + (f" Balance: {failed.balance}." if failed.balance is not None else "")
-    else:
-        text = status_line(failed)
-    await reply.final(content=text, view=None)
+async def show_end(reply: Reply, text: str) -> None:
+    """A job's end without an image (nothing to confirm: the refund is already booked)."""
+    with contextlib.suppress(DeliveryRefused):
+        await reply.final(content=text, view=None)
 
 
 async def follow(interaction: discord.Interaction[Any], handle: JobHandle, prompt: str) -> None:
-    """Render the job's events on the interaction's deferred reply until it ends."""
+    """Render the job's events on the interaction's deferred reply until it ends; the result
+    itself goes through the courier, which uses this reply while it is shown."""
     app = app_of(interaction)
     live = live_of(interaction.client)
     interval = app.config.discord.progress_interval if app.config.discord else 2.0
     reply = Reply(interaction, interval, cancel_view(handle.id))
-    with live.showing(handle.id):
+    with live.showing(handle.id, reply):
         try:
             async for event in handle.events():
                 if isinstance(event, Done):
                     await reply.close()
-                    await show_result(reply, handle, event, prompt)
                 elif isinstance(event, Failed):
                     await reply.close()
-                    await show_failure(reply, event, live.stopping)
+                    await show_end(reply, status_line(event))
+                elif isinstance(event, Detached):
+                    await reply.close()
+                    if event.notice:
+                        await show_end(reply, event.notice)
                 else:
                     reply.show(progress_text(event, handle.notices))
         finally:

@@ -59,7 +59,8 @@ def origin_of(interaction: discord.Interaction[Any], image_url: str,
               **extra: str) -> dict[str, Any]:
     """What the job keeps about where it came from (restart notices, reruns)."""
     return {"channel_id": str(interaction.channel_id), "guild_id": str(interaction.guild_id or ""),
-            "interaction_id": str(interaction.id), "image_url": image_url, **extra}
+            "interaction_id": str(interaction.id), "image_url": image_url,
+            "user_name": interaction.user.display_name, **extra}
 
 
 async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,

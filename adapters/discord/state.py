@@ -11,35 +11,48 @@ from typing import Any
 import discord
 
 from bot.app import App
+from bot.presenter import RESTARTING
 
 log = logging.getLogger(__name__)
 
 
 class LiveJobs:
-    """Jobs being shown on Discord, so a shutdown can stop them and tell their users."""
+    """Jobs being shown on Discord (their replies carry the results), so a shutdown can tell
+    their users that they continue after the restart."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.replies: dict[str, Any] = {}  # job id -> delivery.Reply
         self.stopping = False
 
     @contextlib.contextmanager
-    def showing(self, job_id: str) -> Iterator[None]:
+    def showing(self, job_id: str, reply: Any) -> Iterator[None]:
         task = asyncio.current_task()
         if task is not None:
             self.tasks[job_id] = task
+        self.replies[job_id] = reply
         try:
             yield
         finally:
             self.tasks.pop(job_id, None)
+            self.replies.pop(job_id, None)
 
     async def stop(self, app: App, timeout: float = 10.0) -> None:
-        """Cancel (and so refund) every job still shown, and wait until each message says so."""
+        """Stop showing jobs: each reply says the job goes on after the restart (the jobs
+        themselves go back to the queue when the service stops)."""
         self.stopping = True
+        app.service.unregister_courier("discord")
+        replies = list(self.replies.values())
         tasks = list(self.tasks.values())
-        for job_id in list(self.tasks):
-            await app.service.cancel(job_id)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if replies:
+            done, late = await asyncio.wait(
+                [asyncio.ensure_future(r.final(content=RESTARTING, view=None)) for r in replies],
+                timeout=timeout)
+            for task in done:
+                task.exception()  # a reply that can no longer be edited is fine
             if late:
                 log.warning("%d discord message(s) not updated before shutdown", len(late))
 

@@ -7,11 +7,12 @@ import contextlib
 import logging
 
 from aiogram import Bot, Dispatcher, Router
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramUnauthorizedError
-from aiogram.types import ReplyParameters, User
+from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+from aiogram.types import User
 
 from adapters.telegram import buttons, commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
+from adapters.telegram.courier import TelegramCourier
 from adapters.telegram.delivery import Deliveries
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
 from adapters.telegram.watch import ApiWatch
@@ -42,28 +43,6 @@ def build_dispatcher(app: App) -> Dispatcher:
                                                  payments.router, buttons.router,
                                                  requests.router)))
     return dp
-
-
-async def notify_interrupted(bot: Bot, app: App) -> None:
-    """Tell each user whose job a crash interrupted (and the restart refunded), once."""
-    for job in await app.storage.pending_notifications("telegram"):
-        chat_id = job.origin.get("chat_id")
-        message_id = job.origin.get("message_id")
-        if chat_id is None:
-            await app.storage.mark_notified(job.id)
-            continue
-        refund = (f"your {job.price} credit{'s were' if job.price != 1 else ' was'} refunded"
-                  if job.price else "nothing was charged")
-        text = f"⚠️ The bot restarted before your image was done; {refund}. Please send it again."
-        reply = (ReplyParameters(message_id=int(message_id), allow_sending_without_reply=True)
-                 if message_id is not None else None)
-        try:
-            await bot.send_message(int(chat_id), text, reply_parameters=reply)
-        except TelegramNetworkError:
-            raise
-        except TelegramAPIError as exc:  # blocked, chat gone: telling them is impossible
-            log.info("restart notice for job %s not delivered: %s", job.id, exc)
-        await app.storage.mark_notified(job.id)
 
 
 async def _first_contact(bot: Bot, api_base: str, stop: asyncio.Event) -> User | None:
@@ -100,12 +79,13 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
         log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
         app.health.up("telegram", f"@{me.username} ({config.mode})")
         await register_commands(bot)
-        await notify_interrupted(bot, app)
+        app.service.register_courier("telegram", TelegramCourier(bot, app, deliveries))
         allowed = dp.resolve_used_update_types()
         if config.mode == "webhook":
             await serve_webhook(bot, dp, config, stop, allowed, app.webhook)
         else:
             await poll(bot, dp, stop, allowed)
     finally:
+        app.service.unregister_courier("telegram")
         await deliveries.close()
         await bot.session.close()

@@ -23,10 +23,10 @@ async def cancel_pressed(callback: CallbackQuery, app: App) -> None:
     """Cancel: only the requester may, and only while the job is unfinished."""
     job_id = (callback.data or "")[2:]
     presser = user_of(callback.from_user)
-    handle = app.service.active.get(job_id)
-    if handle is None:
+    requester = await app.service.requester(job_id)
+    if requester is None:
         await callback.answer("This image is already finished.")
-    elif handle.user.key != presser.key:
+    elif requester != presser.key:
         await callback.answer("Only the person who asked can cancel this.", show_alert=True)
     elif await app.service.cancel(job_id, presser.key):
         await callback.answer("Cancelled.")

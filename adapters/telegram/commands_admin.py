@@ -176,7 +176,7 @@ async def stats(message: Message, app: App) -> None:
              f"Jobs: {esc(jobs or 'none')}",
              f"Jobs in the last 24 h: {numbers['jobs_last_24h']}",
              f"Credits spent: {numbers['credits_spent']}",
-             f"Queued or running now: {len(app.service.active)}",
+             f"Queued or running now: {await app.service.in_progress()}",
              f"Providers: {esc(', '.join(app.providers) or 'none')}",
              "", "<b>Sales</b> (last 7 days)",
              *map(esc, revenue_lines(await app.payments.revenue()))]

@@ -6,12 +6,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
 from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
@@ -21,11 +27,12 @@ from aiogram.types import (
 
 from adapters.telegram.replies import esc
 from bot.app import App
-from bot.events import Done, Failed, Progress, Started
+from bot.errors import DeliveryRefused
+from bot.events import Detached, Done, Failed, Progress, Started
 from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
-from bot.models import ImageData
-from bot.presenter import result_fields, status_line
+from bot.models import ImageData, UserRef
+from bot.presenter import RESTARTING, result_fields, status_line
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +42,6 @@ PHOTO_MAX_SIDE_SUM = 10_000
 PHOTO_MAX_RATIO = 20
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 ACTION_EVERY = 4.5  # Telegram shows a chat action for 5 s
-SHUTDOWN_NOTICE = ("⚠️ The bot is restarting: this image was stopped and your credits are "
-                   "refunded. Please send it again in a minute.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +105,15 @@ class ProgressMessage:
     """The status reply: sent once, then edited at most once per ``interval``."""
 
     def __init__(self, bot: Bot, target: Target, job_id: str, interval: float,
-                 notices: tuple[str, ...]) -> None:
+                 notices: tuple[str, ...], *, message_id: int | None = None,
+                 remember: Callable[[int], Awaitable[None]] | None = None) -> None:
         self.bot = bot
         self.target = target
         self.markup = cancel_keyboard(job_id)
         self.interval = interval
         self.footer = "".join(f"\nℹ️ {esc(n)}" for n in notices)
-        self.message_id: int | None = None
+        self.message_id = message_id  # a status message shown before a restart, if any
+        self.remember = remember
         self.gone = False
         self._shown = ""
         self._last = 0.0
@@ -167,6 +174,9 @@ class ProgressMessage:
             return
         self.message_id, self._shown, self._last = sent.message_id, text, time.monotonic()
         self.gone = False
+        if self.remember is not None and markup:
+            with contextlib.suppress(Exception):  # only needed to show it after a restart
+                await self.remember(sent.message_id)
 
     async def _edit(self, line: str, markup: InlineKeyboardMarkup | None) -> None:
         text = esc(line) + self.footer
@@ -205,32 +215,39 @@ async def _chat_action(bot: Bot, chat_id: int) -> None:
 
 async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: str,
                  notices: tuple[str, ...] = ()) -> None:
-    """Render the job's events until it ends: progress edits, then the result or the error."""
+    """Render the job's events until it ends; the result itself is sent by the courier."""
     interval = app.config.telegram.progress_interval if app.config.telegram else 2.0
-    every_notice = notices + handle.notices
-    progress = ProgressMessage(bot, target, handle.id, interval, every_notice)
+    status_id = handle.origin.get("status_message_id")
+
+    async def remember(message_id: int) -> None:
+        await app.service.remember_status(handle.id, message_id)
+
+    progress = ProgressMessage(bot, target, handle.id, interval, notices + handle.notices,
+                               message_id=int(status_id) if status_id else None,
+                               remember=remember)
     action: asyncio.Task[None] | None = None
     try:
         async for event in handle.events():
-            if isinstance(event, Done):
+            if isinstance(event, Started | Progress) and action is None:
+                action = asyncio.create_task(_chat_action(bot, target.chat_id))
+            elif not isinstance(event, Started | Progress):
                 await _stop(action)
                 action = None
-                await send_result(bot, app, handle, event, target, prompt, every_notice)
+            if isinstance(event, Done):
                 await progress.remove()
             elif isinstance(event, Failed):
-                await _stop(action)
-                action = None
                 await progress.finish(status_line(event))
+            elif isinstance(event, Detached):
+                if event.notice:
+                    await progress.finish(event.notice)
             else:
-                if isinstance(event, Started | Progress) and action is None:
-                    action = asyncio.create_task(_chat_action(bot, target.chat_id))
                 await progress.update(status_line(event))
     except asyncio.CancelledError:
         if handle.final is None and progress.message_id is not None:
             with contextlib.suppress(TelegramAPIError, TimeoutError):
                 async with asyncio.timeout(2):
                     progress.interval = 0
-                    await progress.finish(SHUTDOWN_NOTICE)
+                    await progress.finish(RESTARTING)
         raise
     finally:
         await _stop(action)
@@ -288,14 +305,16 @@ def fits_photo(image: ImageData) -> bool:
         width, height)
 
 
-async def send_result(bot: Bot, app: App, handle: JobHandle, done: Done, target: Target,
-                      prompt: str, notices: tuple[str, ...]) -> None:
-    """Each image as a photo replying to the request (a document when too big for one)."""
+async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done,
+                      target: Target, prompt: str, notices: tuple[str, ...]) -> int:
+    """Each image as a photo replying to the request (a document when too big for one);
+    returns the first message's id, or raises ``DeliveryRefused``."""
     caption = result_caption(done, prompt, notices)
-    markup = result_keyboard(handle.id)
-    also_file = await app.preferences.user_pref(handle.user, "file")
+    markup = result_keyboard(job_id)
+    also_file = await app.preferences.user_pref(user, "file")
+    first: int | None = None
     for index, image in enumerate(done.images):
-        name = f"img2img-{done.seed if done.seed is not None else handle.id[:8]}"
+        name = f"img2img-{done.seed if done.seed is not None else job_id[:8]}"
         name += f"-{index + 1}.{image.extension}" if len(done.images) > 1 else f".{image.extension}"
         text = caption if index == 0 else None
         try:
@@ -305,13 +324,28 @@ async def send_result(bot: Bot, app: App, handle: JobHandle, done: Done, target:
                                        max_side_sum=PHOTO_MAX_SIDE_SUM)
                 as_photo = True
             if as_photo:
-                await bot.send_photo(target.chat_id, BufferedInputFile(image.data, name),
-                                     caption=text, parse_mode="HTML", reply_markup=markup,
-                                     reply_parameters=target.reply())
+                sent = await bot.send_photo(target.chat_id, BufferedInputFile(image.data, name),
+                                            caption=text, parse_mode="HTML", reply_markup=markup,
+                                            reply_parameters=target.reply())
+                first = sent.message_id if first is None else first
             if not as_photo or also_file:
-                await bot.send_document(target.chat_id, BufferedInputFile(image.data, name),
-                                        caption=None if as_photo else text, parse_mode="HTML",
-                                        reply_markup=None if as_photo else markup,
-                                        reply_parameters=target.reply())
+                sent = await bot.send_document(
+                    target.chat_id, BufferedInputFile(image.data, name),
+                    caption=None if as_photo else text, parse_mode="HTML",
+                    reply_markup=None if as_photo else markup, reply_parameters=target.reply())
+                first = sent.message_id if first is None else first
         except TelegramAPIError as exc:
-            log.warning("result of job %s not delivered: %s", handle.id, exc)
+            log.warning("result of job %s not delivered: %s", job_id, exc)
+            raise refusal(exc) from exc
+    return first or 0
+
+
+def refusal(exc: TelegramAPIError) -> DeliveryRefused:
+    """How a Bot API error bears on retrying: 429, 5xx and network errors are retried."""
+    if isinstance(exc, TelegramRetryAfter):
+        return DeliveryRefused(exc.message, retry_after=float(exc.retry_after))
+    if isinstance(exc, TelegramForbiddenError | TelegramNotFound):
+        return DeliveryRefused(exc.message, permanent=True)
+    if isinstance(exc, TelegramBadRequest):  # chat not found, file refused: same next time
+        return DeliveryRefused(exc.message, permanent=True)
+    return DeliveryRefused(exc.message)

@@ -47,15 +47,15 @@ async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliv
             return
         parsed = parse_caption(text)
         data = await download(bot, ref, app)
+        notices = (ALBUM_NOTICE,) if message.media_group_id else ()
         handle = await app.service.submit(GenerationRequest(
             user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
             image=data, prompt=parsed.prompt, overrides=parsed.overrides,
             origin={"chat_id": message.chat.id, "message_id": message.message_id,
-                    "file_id": ref.file_id}))
+                    "file_id": ref.file_id, "notices": list(notices)}))
     except BotError as exc:
         await reply_error(message, exc)
         return
-    notices = (ALBUM_NOTICE,) if message.media_group_id else ()
     deliveries.start(follow(bot, app, handle, Target(message.chat.id, message.message_id),
                             parsed.prompt, notices))
 

@@ -18,11 +18,10 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import InsufficientCredits
 from storage.base import (
     ACTIVE_STATUSES,
+    REFUNDED_STATUSES,
     Drift,
-    JobRecord,
     LedgerEntry,
     PurchaseOutcome,
     PurchaseRecord,
@@ -30,24 +29,14 @@ from storage.base import (
     Usage,
 )
 from storage.postgres.errors import OPEN_FAILURES, OUTAGES, unavailable
+from storage.postgres.jobs import PostgresJobQueue
 from storage.scripts import migration_scripts
 
-REFUNDED_STATUSES = ("failed", "cancelled", "interrupted")
 log = logging.getLogger(__name__)
 # Any constant works; it only has to be the same in every process that migrates this database.
 MIGRATION_LOCK = 0x1316_2B07
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
-
-
-def _job_from_row(row: asyncpg.Record) -> JobRecord:
-    return JobRecord(
-        id=row["id"], user_key=row["user_key"], chat_key=row["chat_key"],
-        provider=row["provider"], status=row["status"], charge=row["charge"],
-        price=row["price"], params=row["params"], origin=row["origin"], seed=row["seed"],
-        error=row["error"], metadata=row["metadata"], created_at=row["created_at"],
-        started_at=row["started_at"], finished_at=row["finished_at"],
-    )
 
 
 def _count(status: str) -> int:
@@ -68,7 +57,7 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
                               schema="pg_catalog")
 
 
-class PostgresStorage:
+class PostgresStorage(PostgresJobQueue):
     """``Storage`` on a PostgreSQL database, shared safely by any number of processes."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
@@ -217,102 +206,11 @@ class PostgresStorage:
             await self._ledger_row(conn, user_key, change, "grant", None, note, now)
             return balance + change
 
-    # -- jobs ----------------------------------------------------------------------------------
-    async def create_job(self, job: JobRecord) -> int:
-        """Insert the job and, when it has a price, reserve it; returns the balance left."""
-        async with self._tx() as conn:
-            now = time.time()
-            charge = "none"
-            if job.price > 0:
-                # The guard is re-checked after any concurrent reservation commits: no overdraft.
-                left = await conn.fetchval(
-                    "UPDATE users SET balance = balance - $1 WHERE key = $2 AND balance >= $1 "
-                    "RETURNING balance", job.price, job.user_key)
-                if left is None:
-                    have = await conn.fetchval("SELECT balance FROM users WHERE key = $1",
-                                               job.user_key)
-                    raise InsufficientCredits(job.price, int(have or 0))
-                await self._ledger_row(conn, job.user_key, -job.price, "reserve", job.id,
-                                       job.provider, now)
-                balance = int(left)
-                charge = "held"
-            else:
-                balance = int(await conn.fetchval(
-                    "SELECT COALESCE((SELECT balance FROM users WHERE key = $1), 0)",
-                    job.user_key))
-            await conn.execute(
-                "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
-                " origin, created_at, notified) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8,"
-                " $9, true)", job.id, job.user_key, job.chat_key, job.provider, charge, job.price,
-                job.params, job.origin, now)
-            return balance
-
-    async def start_job(self, job_id: str) -> None:
-        await self._execute("UPDATE jobs SET status = 'running', started_at = $1 "
-                                "WHERE id = $2 AND status = 'queued'", time.time(), job_id)
-
-    async def _settle(self, conn: Connection, job_id: str, status: str) -> None:
-        """Commit or refund a held reservation exactly once."""
-        if status == "succeeded":
-            await conn.execute("UPDATE jobs SET charge = 'committed' "
-                               "WHERE id = $1 AND charge = 'held'", job_id)
-            return
-        row = await conn.fetchrow("UPDATE jobs SET charge = 'refunded' "
-                                  "WHERE id = $1 AND charge = 'held' RETURNING user_key, price",
-                                  job_id)
-        if row is None:
-            return
-        await conn.execute("UPDATE users SET balance = balance + $1 WHERE key = $2",
-                           row["price"], row["user_key"])
-        await self._ledger_row(conn, row["user_key"], row["price"], "refund", job_id, status,
-                               time.time())
-
-    async def finish_job(self, job_id: str, status: str, *, seed: int | None = None,
-                         error: str | None = None,
-                         metadata: dict[str, Any] | None = None) -> int | None:
-        """Record the outcome; success commits the reservation, anything else refunds it."""
-        if status != "succeeded" and status not in REFUNDED_STATUSES:
-            raise ValueError(f"not a final status: {status}")
-        async with self._tx() as conn:
-            updated = await conn.execute(
-                "UPDATE jobs SET status = $1, seed = $2, error = $3, metadata = $4, "
-                "finished_at = $5 WHERE id = $6 AND status = ANY($7::text[])",
-                status, seed, error, metadata or {}, time.time(), job_id, ACTIVE_STATUSES)
-            if _count(updated):
-                await self._settle(conn, job_id, status)
-            value = await conn.fetchval("SELECT u.balance FROM users u JOIN jobs j "
-                                        "ON j.user_key = u.key WHERE j.id = $1", job_id)
-            return None if value is None else int(value)
-
-    async def get_job(self, job_id: str) -> JobRecord | None:
-        row = await self._fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
-        return None if row is None else _job_from_row(row)
-
-    async def recover_interrupted(self) -> list[JobRecord]:
-        """Jobs a dead process left queued or running: mark interrupted and refund them."""
-        async with self._tx() as conn:
-            ids = [row["id"] for row in await conn.fetch(
-                "UPDATE jobs SET status = 'interrupted', notified = false, finished_at = $1, "
-                "error = 'interrupted by a restart' WHERE status = ANY($2::text[]) RETURNING id",
-                time.time(), ACTIVE_STATUSES)]
-            for job_id in ids:
-                await self._settle(conn, job_id, "interrupted")
-        jobs = [await self.get_job(job_id) for job_id in ids]
-        return [job for job in jobs if job is not None]
-
-    async def pending_notifications(self, platform: str) -> list[JobRecord]:
-        rows = await self._fetch("SELECT * FROM jobs WHERE NOT notified AND user_key LIKE $1 "
-                                     "ORDER BY created_at", f"{platform}:%")
-        return [_job_from_row(row) for row in rows]
-
-    async def mark_notified(self, job_id: str) -> None:
-        await self._execute("UPDATE jobs SET notified = true WHERE id = $1", job_id)
-
     async def usage(self, user_key: str, chat_key: str, since: float) -> Usage:
         row = _one(await self._fetchrow(
             "SELECT COUNT(*) FILTER (WHERE created_at >= $3) AS count, MAX(created_at) AS last "
             "FROM jobs WHERE user_key = $1 AND chat_key = $2 "
-            "AND status NOT IN ('failed', 'cancelled', 'interrupted')", user_key, chat_key, since))
+            "AND status <> ALL($4)", user_key, chat_key, since, list(REFUNDED_STATUSES)))
         return Usage(count=int(row["count"]), last_at=row["last"])
 
     # -- settings --------------------------------------------------------------------------------
@@ -395,7 +293,7 @@ class PostgresStorage:
                     "VALUES ($1, $2, 'purchase', $3, $4, $5)", purchase.user_key,
                     purchase.credits, f"pack {purchase.pack_id}", now, purchase.charge_id)
             stored = _purchase(_one(await conn.fetchrow(
-                f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",  # noqa: S608
+                f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",
                 purchase.charge_id)))
             balance = await conn.fetchval("SELECT balance FROM users WHERE key = $1",
                                           stored.user_key)
@@ -403,7 +301,7 @@ class PostgresStorage:
 
     async def get_purchase(self, charge_id: str) -> PurchaseRecord | None:
         row = await self._fetchrow(
-            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",  # noqa: S608
+            f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE charge_id = $1",
             charge_id)
         return None if row is None else _purchase(row)
 

@@ -44,6 +44,6 @@ async def test_failover_job_is_charged_exactly_once(tmp_path: Path) -> None:
             jobs = [await app.storage.get_job(h) for h in
                     [e.job_id for e in await app.storage.ledger(USER.key, 20) if e.job_id]]
             members = {job.metadata.get("member") for job in jobs if job and job.status ==
-                       "succeeded"}
+                       "delivered"}
             assert members == {"alive"}
         assert len(alive.img2img_bodies) == 2

@@ -154,9 +154,10 @@ async def test_round_robin_between_users(app: App) -> None:
                 for i in range(2)]
     alice = [await app.service.submit(request()) for _ in range(3)]
     bob = await app.service.submit(request(user=BOB))
-    positions = app.service.lanes["main"].positions()
-    assert positions[alice[0].id] == 1 and positions[bob.id] == 2
-    assert positions[alice[1].id] == 3
+    order = await app.storage.queue_order("main")
+    assert order == [alice[0].id, bob.id, alice[1].id, alice[2].id]
+    last = [h.last_event for h in (*alice, bob)]
+    assert [e.position if isinstance(e, Queued) else None for e in last] == [1, 3, 4, 2]
     gate.set()
     for handle in [*blockers, *alice, bob]:
         assert isinstance(await handle.wait(), Done)

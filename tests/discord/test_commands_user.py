@@ -131,5 +131,5 @@ async def test_forget_asks_then_erases_prompts_and_settings(
     [job_id] = await job_ids(app)
     job = await app.storage.get_job(job_id)
     assert job is not None and job.params == {} and job.origin == {}
-    assert job.status == "succeeded"
+    assert job.status == "delivered"
     assert await balance(app) == 19  # the ledger stays

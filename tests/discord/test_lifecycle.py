@@ -10,11 +10,11 @@ from pathlib import Path
 from discord.ext import commands
 
 from adapters.discord import run_discord
-from adapters.discord.delivery import RESTARTING
 from adapters.discord.sync import STATE_FILE
 from bot.app import running_app
 from bot.config import Config
-from storage.base import JobRecord
+from bot.presenter import RESTARTING
+from tests.dead_process import left_running
 from tests.discord.conftest import bot_config, started
 from tests.discord.helpers import ask, ledger, outcome, user_ref
 from tests.fakes.a1111 import FakeA1111
@@ -56,27 +56,21 @@ async def test_in_memory_database_compares_with_discord(fake: FakeDiscord, a1111
 async def test_restart_notice_for_a_job_a_crash_interrupted(fake: FakeDiscord, config: Config
                                                             ) -> None:
     async with running_app(config, start_workers=False) as app:  # the process that died
-        await app.service.credits.ensure(user_ref(MEMBER))
-        job_id = uuid.uuid4().hex
-        await app.storage.create_job(JobRecord(
-            id=job_id, user_key=user_ref(MEMBER).key, chat_key=f"discord:{GUILD.id}",
-            provider="webui", status="queued", charge="", price=1,
-            params={"prompt": "a lighthouse"}, origin={"channel_id": str(GENERAL.id)}))
-        await app.storage.start_job(job_id)
+        await left_running(app, uuid.uuid4().hex, user_key=user_ref(MEMBER).key,
+                           chat_key=f"discord:{GUILD.id}", attempts=2, prompt="a lighthouse",
+                           origin={"channel_id": str(GENERAL.id)})
     async with started(fake, config) as (app, _):
         [notice] = await fake.wait_for(lambda: fake.channel_messages(GENERAL.id))
-        assert notice.content == (f"<@{MEMBER.id}> The bot restarted before your image was done "
-                                  "(“a lighthouse”); your 1 credit was refunded. Please ask "
-                                  "again.")
-        assert await app.storage.pending_notifications("discord") == []
+        assert notice.content == (f"<@{MEMBER.id}> ⚠️ The bot restarted before your image was "
+                                  "done; your 1 credit was refunded. Please send it again.")
         assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
     async with started(fake, config):  # told once only
         await asyncio.sleep(0.1)
     assert len(fake.channel_messages(GENERAL.id)) == 1
 
 
-async def test_graceful_stop_refunds_and_says_so(fake: FakeDiscord, a1111: FakeA1111,
-                                                 config: Config) -> None:
+async def test_graceful_stop_hands_the_job_to_the_next_start(fake: FakeDiscord, a1111: FakeA1111,
+                                                             config: Config) -> None:
     a1111.delay = 5
     stop = asyncio.Event()
     async with running_app(config) as app:
@@ -85,10 +79,17 @@ async def test_graceful_stop_refunds_and_says_so(fake: FakeDiscord, a1111: FakeA
         await fake.wait_for(lambda: (m := fake.original(rec.token)) and "🎨" in m.content)
         stop.set()
         await asyncio.wait_for(task, 5)
-        msg = await outcome(fake, rec)
-        assert msg.content == f"{RESTARTING} Balance: 20."
+        msg = await fake.wait_for(lambda: (m := fake.original(rec.token)) and
+                                  m.content == RESTARTING and m)
         assert msg.buttons == []
-        assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
+    a1111.delay = 0.05
+    async with started(fake, config) as (app, _):
+        result = await fake.wait_for(lambda: next(
+            (m for m in fake.channel_messages(GENERAL.id) if m.embeds), None))
+        assert result.content == f"<@{MEMBER.id}>" and result.file()
+        assert any(i.startswith("img2img:r:") for i in result.custom_ids), result.custom_ids
+        assert await ledger(app) == [("initial", 20), ("reserve", -1)]
+    assert len(a1111.img2img_bodies) == 2
 
 
 async def test_sharded_bot_by_config(fake: FakeDiscord, a1111: FakeA1111, tmp_path: Path) -> None:

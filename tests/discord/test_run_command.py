@@ -15,6 +15,7 @@ from tests.discord.conftest import bot_config, started
 from tests.discord.helpers import ask, ledger, outcome
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import GENERAL, MEMBER
 
 
@@ -29,6 +30,10 @@ url = "sqlite:///{tmp / 'bot.db'}"
 [credits]
 initial = 20
 daily_free = 0
+
+[jobs]
+lease = 1.0
+heartbeat = 0.25
 
 [defaults]
 provider = "webui"
@@ -74,7 +79,7 @@ async def test_run_answers_a_slash_command_and_stops_on_sigterm(
     assert fake.gateway.sessions and not fake.gateway.live_sessions
 
 
-async def test_a_crash_mid_job_is_refunded_and_told_at_the_next_start(
+async def test_a_crash_mid_job_is_made_again_and_told_at_the_next_start(
         tmp_path: Path, fake: FakeDiscord, a1111: FakeA1111) -> None:
     a1111.delay = 30
     async with bot_process(write_config(tmp_path, fake, a1111)) as proc:
@@ -85,9 +90,12 @@ async def test_a_crash_mid_job_is_refunded_and_told_at_the_next_start(
     async with httpx.AsyncClient() as client:  # end the fake WebUI's long sleep
         await client.post(f"{a1111.base_url}/sdapi/v1/interrupt")
     a1111.delay = 0.05
+    await asyncio.sleep(1.2)  # the dead process's lease runs out
     async with started(fake, bot_config(tmp_path / "bot.db", fake, a1111)) as (app, _):
-        [notice] = await fake.wait_for(lambda: [m for m in fake.channel_messages(GENERAL.id)
-                                                if m.interaction_token is None])
-        assert notice.content.startswith(f"<@{MEMBER.id}> The bot restarted before your "
-                                         "image was done (“a lighthouse”)")
-        assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
+        def posted() -> list[FakeMessage]:
+            return [m for m in fake.channel_messages(GENERAL.id) if m.interaction_token is None]
+        [notice, result] = await fake.wait_for(lambda: len(posted()) == 2 and posted())
+        assert notice.content == (f"<@{MEMBER.id}> ⏳ The bot restarted while making your "
+                                  "image; it is being made again.")
+        assert result.content == f"<@{MEMBER.id}>" and result.embed is not None
+        assert await ledger(app) == [("initial", 20), ("reserve", -1)]

@@ -1,49 +1,22 @@
-"""The storage contract: every implementation must pass this suite (add it to ``BACKENDS``)."""
+"""The storage contract for users, credits and settings (every backend in ``BACKENDS``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.errors import InsufficientCredits
-from storage import PostgresStorage, SQLiteStorage, Storage
-from storage.base import JobRecord, PurchaseRecord
-from tests.postgres_server import fresh_database
-
-BACKENDS = ("sqlite", "postgres")
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    """Each backend, empty; PostgreSQL gets a fresh database on the test server."""
-    if request.param == "sqlite":
-        storage: Storage = SQLiteStorage(tmp_path / "test.db")
-        await storage.open()
-        yield storage
-        await storage.close()
-        return
-    async with fresh_database(request.getfixturevalue("postgres_server")) as url:
-        storage = PostgresStorage(url)
-        await storage.open()
-        yield storage
-        await storage.close()
-
-
-def job(job_id: str, user: str = "telegram:1", price: int = 2) -> JobRecord:
-    return JobRecord(id=job_id, user_key=user, chat_key="telegram:-100", provider="webui",
-                     status="queued", charge="", price=price, params={"prompt": "x"},
-                     origin={"chat_id": 5})
+from storage import Storage
+from storage.base import PurchaseRecord
+from tests.storage.jobs import claim, deliver, make, register
 
 
 async def test_initial_grant_and_daily_top_up(store: Storage) -> None:
     assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-01") == 20
     assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-01") == 20
-    await store.create_job(job("a", price=12))
-    assert await store.finish_job("a", "succeeded") == 8
+    assert await make(store, "a", price=12) == 8
     assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-02") == 13
     assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-02") == 13
     kinds = [entry.kind for entry in await store.ledger("telegram:1")]
@@ -53,15 +26,14 @@ async def test_initial_grant_and_daily_top_up(store: Storage) -> None:
 
 async def test_top_up_never_exceeds_initial(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-01")
-    await store.create_job(job("a", price=2))
-    await store.finish_job("a", "succeeded")
+    await make(store, "a", price=2)
     assert await store.ensure_user("telegram:1", initial=20, daily_free=5, today="2026-01-02") == 20
 
 
 async def test_reserve_refuses_overdraft_and_records_nothing(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=3, daily_free=0, today="d")
     with pytest.raises(InsufficientCredits) as info:
-        await store.create_job(job("a", price=5))
+        await make(store, "a", price=5)
     assert info.value.balance == 3 and info.value.price == 5
     assert await store.get_job("a") is None
     assert await store.balance("telegram:1") == 3
@@ -69,10 +41,11 @@ async def test_reserve_refuses_overdraft_and_records_nothing(store: Storage) -> 
 
 async def test_refund_happens_exactly_once(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
-    assert await store.create_job(job("a", price=4)) == 6
+    assert await make(store, "a", price=4) == 6
     assert await store.finish_job("a", "failed", error="boom") == 10
     assert await store.finish_job("a", "failed") == 10
-    assert await store.finish_job("a", "succeeded") == 10
+    assert await store.finish_job("a", "cancelled") == 10
+    assert not await store.confirm_delivery("a", "x", keep_results=False)
     record = await store.get_job("a")
     assert record is not None and record.status == "failed" and record.charge == "refunded"
     refunds = [e for e in await store.ledger("telegram:1") if e.kind == "refund"]
@@ -81,42 +54,26 @@ async def test_refund_happens_exactly_once(store: Storage) -> None:
 
 async def test_commit_keeps_the_charge(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
-    await store.create_job(job("a", price=4))
-    await store.start_job("a")
-    assert await store.finish_job("a", "succeeded", seed=7, metadata={"member": "x"}) == 6
+    await register(store)
+    await make(store, "a", price=4)
+    assert await claim(store) == "a"
+    await deliver(store, "a")
+    assert await store.balance("telegram:1") == 6
     record = await store.get_job("a")
     assert record is not None
-    assert (record.status, record.charge, record.seed) == ("succeeded", "committed", 7)
-    assert record.metadata == {"member": "x"} and record.origin == {"chat_id": 5}
+    assert (record.status, record.charge, record.seed) == ("delivered", "committed", 7)
+    assert record.metadata == {"m": 1} and record.origin == {"chat_id": 5}
+    assert record.delivery_ref == "chat:1"
 
 
 async def test_concurrent_reservations_never_overdraw(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
-    results = await asyncio.gather(*(store.create_job(job(f"j{i}", price=3)) for i in range(8)),
+    results = await asyncio.gather(*(make(store, f"j{i}", price=3) for i in range(8)),
                                    return_exceptions=True)
     ok = [r for r in results if isinstance(r, int)]
     assert len(ok) == 3
     assert all(isinstance(r, InsufficientCredits) for r in results if not isinstance(r, int))
     assert await store.balance("telegram:1") == 1
-    assert await store.drift() == []
-
-
-async def test_recover_interrupted_refunds_active_jobs(store: Storage) -> None:
-    await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
-    await store.create_job(job("queued", price=2))
-    await store.create_job(job("running", price=3))
-    await store.start_job("running")
-    await store.create_job(job("done", price=1))
-    await store.finish_job("done", "succeeded")
-    recovered = await store.recover_interrupted()
-    assert sorted(j.id for j in recovered) == ["queued", "running"]
-    assert await store.balance("telegram:1") == 9
-    pending = await store.pending_notifications("telegram")
-    assert sorted(j.id for j in pending) == ["queued", "running"]
-    await store.mark_notified("queued")
-    assert [j.id for j in await store.pending_notifications("telegram")] == ["running"]
-    assert await store.pending_notifications("discord") == []
-    assert await store.recover_interrupted() == []
     assert await store.drift() == []
 
 
@@ -143,8 +100,8 @@ async def test_mark_event_is_idempotent(store: Storage) -> None:
 
 async def test_usage_counts_jobs_in_chat(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
-    await store.create_job(job("a", price=1))
-    await store.create_job(job("b", price=1))
+    await make(store, "a", price=1)
+    await make(store, "b", price=1)
     await store.finish_job("b", "failed")
     usage = await store.usage("telegram:1", "telegram:-100", since=0)
     assert usage.count == 1 and usage.last_at is not None
@@ -153,8 +110,10 @@ async def test_usage_counts_jobs_in_chat(store: Storage) -> None:
 async def test_forget_user_erases_prompts_but_keeps_ledger(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
     await store.set_user_settings("telegram:1", {"steps": 30})
-    await store.create_job(job("a", price=1))
-    await store.finish_job("a", "succeeded")
+    await register(store)
+    await make(store, "a", price=1)
+    await claim(store)
+    await deliver(store, "a")
     assert await store.forget_user("telegram:1") == 1
     record = await store.get_job("a")
     assert record is not None and record.params == {}
@@ -164,11 +123,13 @@ async def test_forget_user_erases_prompts_but_keeps_ledger(store: Storage) -> No
 
 async def test_stats(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=10, daily_free=0, today="d")
-    await store.create_job(job("a", price=2))
-    await store.finish_job("a", "succeeded")
+    await register(store)
+    await make(store, "a", price=2)
+    await claim(store)
+    await deliver(store, "a")
     stats = await store.stats()
     assert stats["users"] == 1 and stats["credits_spent"] == 2
-    assert stats["jobs"] == {"succeeded": 1}
+    assert stats["jobs"] == {"delivered": 1}
 
 
 async def test_settings_before_first_request_keep_the_welcome_grant(store: Storage) -> None:
@@ -219,13 +180,15 @@ async def test_refund_of_a_purchase_happens_once(store: Storage) -> None:
 
 async def test_a_refund_of_a_spent_pack_may_leave_a_negative_balance(store: Storage) -> None:
     await store.record_purchase(purchase("stxD", credits=10))
-    await store.create_job(job("a", price=4))
-    await store.finish_job("a", "succeeded")
+    await register(store)
+    await make(store, "a", price=4)
+    await claim(store)
+    await deliver(store, "a")
     assert await store.refund_purchase("stxD") == -4
     assert await store.balance("telegram:1") == -4
     assert await store.grant("telegram:1", -3, "revoke") == -4  # nothing more to take
     with pytest.raises(InsufficientCredits):
-        await store.create_job(job("b", price=1))
+        await make(store, "b", price=1)
     assert await store.grant("telegram:1", 5) == 1
     assert await store.drift() == []
 

@@ -159,7 +159,7 @@ async def test_stats_for_owners_only(tg: Harness) -> None:
     assert reply.text is not None
     lines = reply.text.splitlines()
     assert lines[0] == "Stats"
-    assert "Users: 1 (holding 9 credits)" in lines and "Jobs: succeeded 1" in lines
+    assert "Users: 1 (holding 9 credits)" in lines and "Jobs: delivered 1" in lines
     assert "Credits spent: 1" in lines and "Queued or running now: 0" in lines
     reply = await say(tg, "/stats")
     assert reply.text == NOT_OWNER

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from adapters.telegram import run_telegram
-from bot.app import running_app
+from bot.app import App, running_app
 from bot.config import build_config
 from bot.errors import ConfigError
-from storage.base import JobRecord
+from tests.dead_process import left_running
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, Harness, image_size, start_telegram
@@ -93,18 +93,38 @@ async def test_webhook_checks_the_secret_token(fake: FakeTelegram, a1111: FakeA1
     assert not fake.calls_to("deleteWebhook")
 
 
-async def test_users_hear_about_jobs_a_crash_interrupted(
+async def _left_running(app: App, job_id: str, message_id: int, attempts: int) -> None:
+    await left_running(app, job_id, user_key=f"telegram:{USER_ID}",
+                       chat_key=f"telegram:{USER_ID}", attempts=attempts,
+                       origin={"chat_id": USER_ID, "message_id": message_id})
+
+
+async def test_a_job_a_crash_interrupted_is_made_again(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
     request = fake.build.photo(caption="/img2img a cat")["message"]
-    config = build_config(settings, environ={})
-    async with running_app(config, start_workers=False) as app:  # the process that "crashed"
-        await app.storage.ensure_user(f"telegram:{USER_ID}", initial=10, daily_free=0,
-                                      today="2026-01-01")
-        await app.storage.create_job(JobRecord(
-            id="dead0job", user_key=f"telegram:{USER_ID}", chat_key=f"telegram:{USER_ID}",
-            provider="webui", status="queued", charge="", price=1, params={"prompt": "a cat"},
-            origin={"chat_id": USER_ID, "message_id": request["message_id"]}))
-        await app.storage.start_job("dead0job")
+    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
+        await _left_running(app, "dead0job", request["message_id"], attempts=1)
+    async with start_telegram(fake, a1111, settings) as tg:
+        notice = await fake.wait_for_message(USER_ID, lambda m: "again" in (m.text or ""))
+        assert notice.reply_to_message_id == request["message_id"]
+        assert notice.text == ("⏳ The bot restarted while making your image; it is being "
+                               "made again.")
+        result = await fake.wait_for_message(
+            USER_ID, lambda m: m.reply_to_message_id == request["message_id"], kind="photo")
+        assert "🔁 Again" in result.button_texts
+        await tg.settled()
+        assert await tg.balance() == 9
+        assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
+        job = await tg.app.storage.get_job("dead0job")
+        assert job is not None and (job.status, job.charge, job.attempts) == (
+            "delivered", "committed", 2)
+
+
+async def test_a_job_interrupted_twice_is_refunded_and_its_user_told(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    request = fake.build.photo(caption="/img2img a cat")["message"]
+    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
+        await _left_running(app, "dead0job", request["message_id"], attempts=2)
     async with start_telegram(fake, a1111, settings) as tg:
         notice = await fake.wait_for_message(USER_ID, lambda m: "restarted" in (m.text or ""))
         assert notice.reply_to_message_id == request["message_id"]
@@ -115,9 +135,10 @@ async def test_users_hear_about_jobs_a_crash_interrupted(
     async with start_telegram(fake, a1111, settings):
         pass
     assert len([m for m in fake.messages(USER_ID) if "restarted" in (m.text or "")]) == 1
+    assert a1111.img2img_bodies == []
 
 
-async def test_stop_ends_the_adapter_and_tells_users_of_unfinished_jobs(
+async def test_a_stop_hands_running_jobs_to_the_next_start(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
     a1111.delay = 10
     async with start_telegram(fake, a1111, settings) as tg:
@@ -128,5 +149,12 @@ async def test_stop_ends_the_adapter_and_tells_users_of_unfinished_jobs(
         async with asyncio.timeout(3):
             await tg.task
         assert "restarting" in (status.text or "") and status.buttons == []
-    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
-        assert await app.storage.balance(f"telegram:{USER_ID}") == 10  # refunded at shutdown
+        assert "made as soon as it is back" in (status.text or "")
+    a1111.delay = 0.05
+    async with start_telegram(fake, a1111, settings) as tg:
+        await tg.result(update)
+        await tg.settled()
+        assert await tg.balance() == 9  # charged once, for the image delivered
+        assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
+        assert len(a1111.img2img_bodies) == 2
+        assert status.message_id not in {m.message_id for m in fake.messages(USER_ID)}

@@ -1,0 +1,64 @@
+"""Delivery on Telegram: results, notices and jobs resumed after a restart, by the Bot API."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
+from adapters.telegram.delivery import Deliveries, Target, follow, refusal, send_result
+from bot.app import App
+from bot.errors import DeliveryRefused
+from bot.events import Done
+from bot.jobs import JobHandle
+from bot.models import UserRef
+from storage.base import JobRecord
+
+
+def target_of(job: JobRecord) -> Target:
+    chat_id = job.origin.get("chat_id")
+    if chat_id is None:
+        raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+    reply_to = job.origin.get("message_id")
+    return Target(int(chat_id), int(reply_to) if reply_to is not None else None)
+
+
+def origin_notices(job: JobRecord) -> tuple[str, ...]:
+    """Notices the adapter added when it accepted the job (e.g. about albums)."""
+    return tuple(str(n) for n in job.origin.get("notices", ()))
+
+
+class TelegramCourier:
+    """``bot.couriers.Courier`` for Telegram: everything it needs is in the stored job."""
+
+    def __init__(self, bot: Bot, app: App, deliveries: Deliveries) -> None:
+        self.bot = bot
+        self.app = app
+        self.deliveries = deliveries
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        target = target_of(job)
+        prompt = str(job.params.get("prompt", ""))
+        notices = origin_notices(job) + done.notices
+        message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
+                                       done, target, prompt, notices)
+        status_id = job.origin.get("status_message_id")
+        if status_id and job.id not in self.app.service.active:  # nobody here is showing it
+            with contextlib.suppress(TelegramAPIError):
+                await self.bot.delete_message(target.chat_id, int(status_id))
+        return f"{target.chat_id}:{message_id}"
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        target = target_of(job)
+        try:
+            await self.bot.send_message(target.chat_id, text, reply_parameters=target.reply())
+        except TelegramNetworkError as exc:
+            raise DeliveryRefused(exc.message) from exc
+        except TelegramAPIError as exc:
+            raise refusal(exc) from exc
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        with contextlib.suppress(DeliveryRefused):
+            self.deliveries.start(follow(self.bot, self.app, handle, target_of(job),
+                                         str(job.params.get("prompt", "")), origin_notices(job)))

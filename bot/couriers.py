@@ -1,0 +1,47 @@
+"""How results and notices reach users: one ``Courier`` per platform, given by its adapter.
+
+The core stores each result before it hands it to the courier, and commits the charge only
+when the courier reports the platform's confirmation, so an image the platform refused is
+retried, and refunded at the delivery deadline, never charged.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.events import Done
+from bot.jobs import JobHandle
+from storage.base import JobRecord
+
+
+class Courier(Protocol):
+    """A platform's side of delivery; it reaches the platform's API without the request."""
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        """Send the result where the job was asked; returns the platform's message id.
+
+        Raises ``DeliveryRefused`` (``permanent`` when retrying cannot help).
+        """
+        ...
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        """Tell the job's user something (a restart, a refund); raises ``DeliveryRefused``."""
+        ...
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        """Start showing a job this process runs but did not accept (after a restart)."""
+        ...
+
+
+class LocalCourier:
+    """For jobs of a platform no adapter serves here (the CLI, tests): the result goes to
+    whoever follows the job's handle in this process, so such jobs stay with this process."""
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        return f"local:{job.id}"
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        return None
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        return None

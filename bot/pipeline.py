@@ -1,0 +1,430 @@
+"""Running jobs from the shared queue: claims, leases, generation, the outbox, notices.
+
+Every processing process runs one ``Pipeline``. It registers an instance with a lease and
+renews it with a heartbeat; claims a provider's next job only while a slot of that
+provider's ``max_concurrency`` is free over every process; stores the result before
+delivery; hands it to the platform's courier and commits the charge on the platform's
+confirmation; retries refused deliveries until the deadline; requeues or refunds the jobs of
+processes whose lease ran out; and sends the notices those leave owed to users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot import imaging, metrics
+from bot.config import Config
+from bot.couriers import Courier, LocalCourier
+from bot.errors import BotError, DeliveryRefused, JobCancelled, JobFailed
+from bot.events import Detached, Done, Failed, Progress, Queued, Started
+from bot.jobs import JobHandle
+from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
+from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
+from bot.providers.base import Provider, Reporter
+from storage.base import Blob, Claim, JobRecord, Storage
+
+log = logging.getLogger(__name__)
+MAX_RETRY_DELAY = 600.0
+
+
+class _Absent:
+    """Stands in for a courier whose adapter is not running here (any more)."""
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        raise DeliveryRefused(f"{job.platform} is not connected here")
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        raise DeliveryRefused(f"{job.platform} is not connected here")
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        return None
+
+
+_ABSENT = _Absent()
+
+
+class Pipeline:
+    """One process's share of the work on the shared queue."""
+
+    def __init__(self, config: Config, storage: Storage,
+                 providers: Mapping[str, Provider]) -> None:
+        self.config = config
+        self.jobs = config.jobs
+        self.storage = storage
+        self.providers = providers
+        self.instance = uuid.uuid4().hex
+        self.handles: dict[str, JobHandle] = {}  # jobs followed here, until they end
+        self.couriers: dict[str, Courier] = {}
+        self._pinned: set[str] = set()  # platforms whose jobs stay with this process
+        self.local = LocalCourier()
+        self.stopping = False
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._wake = {name: asyncio.Event() for name in providers}
+        self._outbox_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._storage_down = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.storage.register_instance(
+            self.instance, lease=self.jobs.lease,
+            info={"pid": os.getpid(), "host": socket.gethostname()})
+        await self._recover()
+        for name in self.providers:
+            self._tasks.append(asyncio.create_task(self._claim_loop(name), name=f"claims-{name}"))
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
+        self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
+
+    async def stop(self) -> None:
+        """Stop claiming, stop running jobs and hand them back to the queue for the next
+        process (a clean stop does not count as an attempt)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.storage.retire_instance(self.instance)
+        for handle in list(self.handles.values()):
+            handle.emit(Detached(RESTARTING))
+        self.handles.clear()
+        self._tasks.clear()
+
+    def alive(self) -> bool:
+        """Claims, heartbeat and outbox are all running (a dead loop strands its work)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    def register(self, platform: str, courier: Courier, *, shared: bool = True) -> None:
+        """Serve a platform's jobs from here; its queued jobs can now be claimed."""
+        self.couriers[platform] = courier
+        if not shared:
+            self._pinned.add(platform)
+        for event in self._wake.values():
+            event.set()
+        self._outbox_wake.set()
+
+    def affinity_for(self, platform: str) -> str | None:
+        """Jobs of a platform no courier serves here can only be finished by this process."""
+        return None if platform in self.couriers and platform not in self._pinned \
+            else self.instance
+
+    def _shared(self) -> list[str]:
+        return [p for p in self.couriers if p not in self._pinned]
+
+    def wake(self, provider: str) -> None:
+        event = self._wake.get(provider)
+        if event is not None:
+            event.set()
+
+    def courier(self, job: JobRecord) -> Courier:
+        """The job's courier; one whose adapter stopped refuses, so the result waits."""
+        courier = self.couriers.get(job.platform)
+        if courier is not None:
+            return courier
+        return self.local if job.affinity == self.instance else _ABSENT
+
+    # -- claiming ------------------------------------------------------------------------------
+    async def _claim_loop(self, name: str) -> None:
+        provider = self.providers[name]
+        limit = provider.settings.max_concurrency
+        slots = asyncio.Semaphore(limit)
+        wake = self._wake[name]
+        while True:
+            await slots.acquire()
+            claim: Claim | None = None
+            while claim is None:
+                wake.clear()
+                try:
+                    claim = await self.storage.claim_job(
+                        self.instance, name, limit=limit, platforms=self._shared(),
+                        lease=self.jobs.lease)
+                except Exception as exc:  # a broken database: say it once, keep trying
+                    self._storage_failed(exc)
+                if claim is None:
+                    await _wait(wake, self.jobs.poll)
+            job_id = claim.job.id
+            task = asyncio.create_task(self._run(claim, provider), name=f"job-{job_id}")
+            self._running[job_id] = task
+            task.add_done_callback(self._ran(job_id, slots, name))
+            await self.show_positions(name)
+
+    def _ran(self, job_id: str, slots: asyncio.Semaphore,
+             name: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(_: asyncio.Task[None]) -> None:
+            self._running.pop(job_id, None)
+            slots.release()
+            self.wake(name)
+
+        return done
+
+    def busy(self, name: str) -> bool:
+        """Whether every slot of ``name`` in this process is running a job."""
+        running = sum(1 for job_id in self._running
+                      if (h := self.handles.get(job_id)) is not None and h.params.provider == name)
+        return running >= self.providers[name].settings.max_concurrency
+
+    async def show_positions(self, name: str) -> None:
+        """Tell the local handles of queued ``name`` jobs where they stand in the shared queue."""
+        waiting = [h for h in self.handles.values()
+                   if h.params.provider == name and h.id not in self._running]
+        if not waiting:
+            return
+        with contextlib.suppress(Exception):
+            positions = {job_id: i + 1 for i, job_id in
+                         enumerate(await self.storage.queue_order(name))}
+            for handle in waiting:
+                if handle.id in positions:
+                    handle.emit(Queued(positions[handle.id]))
+
+    def _adopt(self, job: JobRecord) -> JobHandle:
+        """A handle for a job accepted elsewhere (or before a restart), shown by its courier."""
+        platform, _, chat_id = job.chat_key.partition(":")
+        params = params_of(job)
+        handle = JobHandle(job.id, UserRef.parse(job.user_key), ChatRef(platform, chat_id),
+                           job.origin, params, job.price, tuple(job.params.get("notices", ())),
+                           None)
+        self.handles[job.id] = handle
+        self.courier(job).resume(handle, job)
+        return handle
+
+    # -- running -------------------------------------------------------------------------------
+    async def _run(self, claim: Claim, provider: Provider) -> None:
+        job = claim.job
+        metrics.job_transition(job.id, job.user_key, job.provider, "running")
+        handle = self.handles.get(job.id) or self._adopt(job)
+        handle.attach(asyncio.current_task())
+        reporter = Reporter(lambda f, e, t: handle.emit(Progress(f, e, t)))
+        try:
+            if claim.upload is None:
+                raise JobFailed("The photo of this request was lost; please send it again.")
+            handle.emit(Started())
+            rules = provider.rules
+            image = await imaging.off_loop(imaging.prepare, claim.upload.data,
+                                           (handle.params.width, handle.params.height),
+                                           rules.input_format, rules.max_input_bytes)
+            result = await provider.generate(
+                ProviderJob(job_id=job.id, params=handle.params, image=image,
+                            timeout=provider.settings.timeout), reporter)
+        except asyncio.CancelledError:
+            if self.stopping and not handle.cancel_requested:
+                raise  # handed back to the queue by retire_instance
+            await asyncio.shield(self._fail(handle, job, "cancelled", JobCancelled(),
+                                            reporter.metadata))
+            return
+        except BotError as exc:
+            log.info("job %s failed on %s: %s", job.id, provider.name, type(exc).__name__)
+            await self._fail(handle, job, "failed", exc, reporter.metadata)
+            return
+        except Exception:
+            log.exception("job %s crashed on %s", job.id, provider.name)
+            await self._fail(handle, job, "failed", JobFailed(), reporter.metadata)
+            return
+        metadata = _jsonable({**reporter.metadata, **result.metadata})
+        stored = await self.storage.store_result(
+            job.id, self.instance, [Blob(i.mime, i.data) for i in result.images],
+            seed=result.seed, metadata=metadata,
+            deadline=time.time() + self.jobs.delivery_deadline)
+        if not stored:  # our lease ran out and the job went back to the queue
+            log.warning("job %s was taken back from this process before its result was stored",
+                        job.id)
+            self._forget(handle, Detached())
+            return
+        done = await self._done(job, result.images, result.seed, handle.notices)
+        await self.deliver(job, done, handle)
+
+    async def _done(self, job: JobRecord, images: tuple[ImageData, ...], seed: int | None,
+                    notices: tuple[str, ...]) -> Done:
+        balance = await self.storage.balance(job.user_key) if self.config.credits.enabled \
+            else None
+        provider = self.providers.get(job.provider)
+        return Done(images=images, seed=seed, cost=job.price, balance=balance,
+                    params=params_of(job), provider_label=provider.label if provider else
+                    job.provider, notices=notices)
+
+    async def _fail(self, handle: JobHandle, job: JobRecord, status: str, error: BotError,
+                    metadata: dict[str, Any]) -> None:
+        balance = await self.storage.finish_job(job.id, status, error=type(error).__name__,
+                                                metadata=_jsonable(metadata))
+        metrics.job_transition(job.id, job.user_key, job.provider, status, price=job.price,
+                               error=type(error).__name__)
+        self._forget(handle, Failed(error=error, refunded=job.price > 0, balance=balance))
+
+    def _forget(self, handle: JobHandle | None, final: Done | Failed | Detached) -> None:
+        if handle is not None:
+            handle.emit(final)
+            self.handles.pop(handle.id, None)
+
+    # -- delivering ----------------------------------------------------------------------------
+    async def deliver(self, job: JobRecord, done: Done, handle: JobHandle | None) -> None:
+        """Hand a stored result to its courier; commit on confirmation, else retry later or
+        refund when retrying cannot help."""
+        try:
+            ref = await self.courier(job).deliver(job, done)
+        except DeliveryRefused as exc:
+            await self._refused(job, exc, handle)
+            return
+        except Exception as exc:
+            log.exception("delivery of job %s crashed", job.id)
+            await self._refused(job, DeliveryRefused(str(exc)), handle)
+            return
+        if await self.storage.confirm_delivery(job.id, ref,
+                                               keep_results=self.jobs.keep_results > 0):
+            metrics.job_transition(job.id, job.user_key, job.provider, "delivered",
+                                   price=job.price)
+        self._forget(handle, done)
+
+    async def _refused(self, job: JobRecord, exc: DeliveryRefused,
+                       handle: JobHandle | None) -> None:
+        if exc.permanent:
+            log.warning("job %s cannot be delivered (%s); refunding it", job.id, exc)
+            balance = await self.storage.finish_job(job.id, "expired", error="undeliverable",
+                                                    notice="expired")
+            metrics.job_transition(job.id, job.user_key, job.provider, "expired",
+                                   price=job.price, error="undeliverable")
+            self._forget(handle, Failed(error=exc, refunded=job.price > 0, balance=balance))
+            return
+        fresh = await self.storage.get_job(job.id)
+        attempts = fresh.delivery_attempts if fresh is not None else 0
+        delay = min(MAX_RETRY_DELAY, self.jobs.retry_base * 2 ** attempts)
+        delay = max(delay, exc.retry_after or 0.0)
+        log.warning("job %s not delivered yet (%s); retrying in %.0f s", job.id, exc, delay)
+        await self.storage.delivery_failed(job.id, retry_at=time.time() + delay)
+        self._forget(handle, Detached(DELIVERY_DEFERRED))
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            self._outbox_wake.clear()
+            try:
+                due = await self.storage.claim_deliveries(
+                    self.instance, self._shared(), lease=self.jobs.lease)
+                for job in due:
+                    images = tuple(ImageData(b.data, b.mime)
+                                   for b in await self.storage.results(job.id))
+                    done = await self._done(job, images, job.seed,
+                                            tuple(job.params.get("notices", ())))
+                    await self.deliver(job, done, self.handles.get(job.id))
+                await self._send_notices()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._storage_failed(exc)
+            await _wait(self._outbox_wake, max(1.0, self.jobs.poll * 2))
+
+    async def _send_notices(self) -> None:
+        if not self.couriers:
+            return
+        for job in await self.storage.take_notices(list(self.couriers), lease=60.0):
+            if job.notice is None:
+                continue
+            try:
+                await self.courier(job).notify(job, notice_text(job.notice, job.price))
+            except DeliveryRefused as exc:
+                if not exc.permanent:
+                    continue  # taken again once its lease is over
+                log.info("notice for job %s cannot be delivered: %s", job.id, exc)
+            await self.storage.mark_notified(job.id)
+
+    # -- leases --------------------------------------------------------------------------------
+    async def _heartbeat_loop(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(self.jobs.heartbeat)
+            beats += 1
+            try:
+                for job_id in await self.storage.heartbeat(self.instance, lease=self.jobs.lease):
+                    self.cancel_here(job_id)
+                await self._follow_elsewhere()
+                if beats % 3 == 0:
+                    await self._recover()
+                if beats % 3600 == 0:
+                    await self.storage.purge(results_before=time.time() - self.jobs.keep_results,
+                                             events_before=time.time() - 7 * 86400)
+                self._storage_down = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._storage_failed(exc)
+
+    async def _recover(self) -> None:
+        recovery = await self.storage.recover_expired(max_attempts=self.jobs.max_attempts)
+        expired = await self.storage.expire_undelivered()
+        if recovery.requeued:
+            log.warning("%d job(s) of a stopped process are being made again",
+                        len(recovery.requeued))
+            for event in self._wake.values():
+                event.set()
+        if recovery.refunded:
+            log.warning("refunded %d job(s) of a stopped process past their attempts",
+                        len(recovery.refunded))
+        for job_id in (*recovery.refunded, *expired):
+            if (job := await self.storage.get_job(job_id)) is not None:
+                metrics.job_transition(job.id, job.user_key, job.provider,
+                                       "interrupted" if job.status == "failed" else job.status,
+                                       price=job.price)
+        if expired:
+            log.warning("refunded %d result(s) not delivered by the deadline", len(expired))
+        if recovery.released or recovery.requeued or recovery.refunded or expired:
+            self._outbox_wake.set()
+
+    async def _follow_elsewhere(self) -> None:
+        """Local handles of queued jobs that another process took or cancelled."""
+        waiting = [job_id for job_id in self.handles if job_id not in self._running]
+        if not waiting:
+            return
+        for job_id, status in (await self.storage.job_statuses(waiting)).items():
+            handle = self.handles.get(job_id)
+            if handle is None or status == "queued" or job_id in self._running:
+                continue
+            if status == "cancelled":
+                job = await self.storage.get_job(job_id)
+                self._forget(handle, Failed(JobCancelled(), refunded=bool(job and job.price),
+                                            balance=await self.storage.balance(handle.user.key)))
+            elif status != "generated":
+                self._forget(handle, Detached())
+
+    def cancel_here(self, job_id: str) -> bool:
+        task = self._running.get(job_id)
+        handle = self.handles.get(job_id)
+        if task is None:
+            return False
+        if handle is not None:
+            handle.cancel_requested = True
+        task.cancel()
+        return True
+
+    def _storage_failed(self, exc: Exception) -> None:
+        if not self._storage_down:
+            log.error("storage failed: %s", exc)
+        self._storage_down = True
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` passes (``asyncio.timeout``: Python 3.11's
+    ``wait_for`` can swallow a cancellation that arrives as the event is set)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+
+
+def params_of(job: JobRecord) -> Params:
+    resolved = dict(job.params.get("resolved", {}))
+    return Params(**resolved) if resolved else Params(
+        prompt=str(job.params.get("prompt", "")), provider=job.provider, strength=0.5,
+        steps=0, cfg=0.0, width=0, height=0)
+
+
+def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool | None)}
