@@ -53,19 +53,19 @@ async def test_upgrade_keeps_users_and_ledger_and_allows_purchases(tmp_path: Pat
 
 async def test_a_migration_landing_later_with_a_lower_number_is_still_applied(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shipped = _migrations()
-    later = (2, "CREATE TABLE landed_later (x INTEGER)")
+    shipped = _migrations()  # 002 (durable jobs) landed after 003 (payments)
     monkeypatch.setattr(sqlite_module, "_migrations",
-                        lambda: [m for m in shipped if m[0] != later[0]])
+                        lambda: [m for m in shipped if m[0] != 2])
     store = SQLiteStorage(tmp_path / "gap.db")
     await store.open()
     await store.close()
-    monkeypatch.setattr(sqlite_module, "_migrations", lambda: sorted([*shipped, later]))
+    monkeypatch.setattr(sqlite_module, "_migrations", lambda: shipped)
     await store.open()
     await store.close()
     conn = sqlite3.connect(tmp_path / "gap.db")
     try:
-        assert conn.execute("SELECT COUNT(*) FROM landed_later").fetchone() == (0,)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+        assert {"owner", "lease_until", "attempts"} <= columns
         versions = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         assert {1, 2, 3} <= versions
     finally:
