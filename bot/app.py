@@ -39,6 +39,9 @@ class App:
     health: Health = field(default_factory=Health)
     # Set when the bot's HTTP server also receives Telegram's webhook (``img2img-bot run``).
     webhook: LateRoute | None = None
+    # all: receive platform events and run jobs; gateway: only receive; worker: only run jobs
+    # (and deliver them through the platforms' APIs).
+    role: str = "all"
 
 
 def configured_origins(config: Config) -> list[str]:
@@ -57,7 +60,8 @@ def make_fetcher(config: Config, http: httpx.AsyncClient) -> GuardedFetcher:
 
 
 @contextlib.asynccontextmanager
-async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIterator[App]:
+async def running_app(config: Config, *, start_workers: bool = True,
+                      role: str = "all") -> AsyncIterator[App]:
     """Build everything, start the service (taking over what a dead process left), and tear
     down in order.
 
@@ -80,6 +84,6 @@ async def running_app(config: Config, *, start_workers: bool = True) -> AsyncIte
         service = GenerationService(config, storage, providers)
         built.push_async_callback(service.stop)
         if start_workers:
-            await service.start()
+            await service.start(claims=role != "gateway")
         yield App(config, storage, http, providers, service, service.preferences,
-                  fetcher, Payments(config.payments, storage, service.credits))
+                  fetcher, Payments(config.payments, storage, service.credits), role=role)

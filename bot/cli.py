@@ -92,7 +92,7 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, signalled.set)
-    async with running_app(config) as app:
+    async with running_app(config, role=args.role) as app:
         log.info("%s", config.backend_reason)
         log.info("starting %s with providers %s", ", ".join(platforms), ", ".join(app.providers))
         for name in platforms:
@@ -252,7 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="img2img-bot", description=__doc__)
     _config_option(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
-    _config_option(sub.add_parser("run", help="start every configured platform"))
+    run = sub.add_parser("run", help="start every configured platform")
+    _config_option(run)
+    run.add_argument("--role", choices=("all", "gateway", "worker"), default="all",
+                     help="all (default): one process does everything; gateway: receive "
+                     "platform events and queue jobs; worker: run queued jobs and deliver them")
     transform = sub.add_parser("transform", help="run one image through the core, locally")
     transform.add_argument("input")
     transform.add_argument("prompt", help="the prompt; options may follow, e.g. --strength 0.5")

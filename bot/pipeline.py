@@ -73,14 +73,18 @@ class Pipeline:
         self._storage_down = False
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, claims: bool = True) -> None:
+        """Register, repair what dead processes left, then claim, beat and deliver (without
+        ``claims``, as a gateway: only beat, so its own handles learn where their jobs went)."""
         await self.storage.register_instance(
             self.instance, lease=self.jobs.lease,
             info={"pid": os.getpid(), "host": socket.gethostname()})
         await self._recover()
+        self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
+        if not claims:
+            return
         for name in self.providers:
             self._tasks.append(asyncio.create_task(self._claim_loop(name), name=f"claims-{name}"))
-        self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
         self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
 
     async def stop(self) -> None:

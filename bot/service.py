@@ -50,9 +50,10 @@ class GenerationService:
         return {job_id: h for job_id, h in self.pipeline.handles.items() if h.final is None}
 
     # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Register this process, requeue or refund what dead ones left, start claiming."""
-        await self.pipeline.start()
+    async def start(self, *, claims: bool = True) -> None:
+        """Register this process, requeue or refund what dead ones left, and start claiming
+        (a gateway, ``claims=False``, only queues jobs for the workers)."""
+        await self.pipeline.start(claims=claims)
 
     async def stop(self) -> None:
         """Stop claiming; jobs running here go back to the queue for the next start."""

@@ -63,7 +63,8 @@ async def _first_contact(bot: Bot, api_base: str, stop: asyncio.Event) -> User |
 
 
 async def run_telegram(app: App, stop: asyncio.Event) -> None:
-    """Run the bot (polling or webhook) until ``stop`` is set, then close everything."""
+    """Run the bot (polling or webhook; a worker only delivers) until ``stop`` is set, then
+    close everything."""
     config = app.config.telegram
     if config is None or config.token is None:
         raise ConfigError("telegram.token: no Telegram token is configured")
@@ -81,7 +82,9 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
         await register_commands(bot)
         app.service.register_courier("telegram", TelegramCourier(bot, app, deliveries))
         allowed = dp.resolve_used_update_types()
-        if config.mode == "webhook":
+        if app.role == "worker":  # runs and delivers jobs; another process receives updates
+            await stop.wait()
+        elif config.mode == "webhook":
             await serve_webhook(bot, dp, config, stop, allowed, app.webhook)
         else:
             await poll(bot, dp, stop, allowed)

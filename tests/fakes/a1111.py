@@ -74,6 +74,8 @@ class FakeA1111(FakeServer):
         self.image_format = image_format
         self.report_task = report_task  # False: an older WebUI without ``current_task``
         self.img2img_bodies: list[dict[str, Any]] = []  # every img2img JSON body received
+        self.in_flight = 0  # img2img requests being answered now
+        self.max_in_flight = 0
         self.interrupts = 0
         self.completed = 0
         self.progress_polls = 0
@@ -131,6 +133,15 @@ class FakeA1111(FakeServer):
         return response
 
     async def _img2img(self, request: web.Request) -> web.Response:
+        """One img2img request, counted while in flight (``max_in_flight`` is the most seen)."""
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._img2img_body(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _img2img_body(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except json.JSONDecodeError:
