@@ -138,8 +138,7 @@ class DeliveryRefused(BotError):
     """The platform refused a result: for now (``retry_after``), or for good (``permanent``:
     the chat is gone, the bot is blocked, the file is refused)."""
 
-    default_message = ("Your image was made, but I could not send it here; your credits were "
-                       "refunded.")
+    default_message = "Your image was made, but I could not send it here."
 
     def __init__(self, message: str | None = None, *, permanent: bool = False,
                  retry_after: float | None = None) -> None:

@@ -13,7 +13,7 @@ from bot.config import build_config
 from bot.events import Failed
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
-from storage.base import JobRecord
+from tests.dead_process import left_running
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import jpeg_bytes
 
@@ -64,15 +64,11 @@ async def test_jobs_a_crash_left_are_counted_as_refunded_at_start(tmp_path: Path
     config = build_config({"storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
                            "providers": {"echo": {"type": "echo"}}}, environ={})
     async with running_app(config, start_workers=False) as app:  # the process that "crashed"
-        await app.storage.ensure_user("telegram:5", initial=10, daily_free=0,
-                                      today="2026-01-01")
-        await app.storage.create_job(JobRecord(
-            id="dead1job", user_key="telegram:5", chat_key="telegram:5", provider="echo",
-            status="queued", charge="", price=4, params={"prompt": "a cat"}, origin={}))
-        await app.storage.start_job("dead1job")
+        await left_running(app, "dead1job", user_key="telegram:5", chat_key="telegram:5",
+                           origin={}, attempts=2, price=4, provider="echo")
     refunded = value("img2img_credits_total", movement="refunded")
     interrupted = value("img2img_jobs_total", provider="echo", status="interrupted")
     async with running_app(config) as app:
-        assert await app.storage.balance("telegram:5") == 10
+        assert await app.storage.balance("telegram:5") == app.config.credits.initial
     assert value("img2img_credits_total", movement="refunded") == refunded + 4
     assert value("img2img_jobs_total", provider="echo", status="interrupted") == interrupted + 1

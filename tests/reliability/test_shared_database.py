@@ -32,14 +32,14 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
 USERS = [100 + i for i in range(10)]
 REQUESTS = 50
-KILLS = 20
+KILLS = int(os.environ.get("CHAOS_KILLS", "20"))
 SLOTS = 2
 
 
 def _config(folder: Path, fake: FakeTelegram, a1111: FakeA1111) -> Path:
     path = folder / "config.toml"
     path.write_text(f"""
-log_level = "WARNING"
+log_level = "INFO"
 
 [storage]
 url = "sqlite:///{folder / 'bot.db'}"
@@ -92,9 +92,10 @@ class Fleet:
             photo = self.folder / "photo.jpg"
             args = ["transform", str(photo), "a lighthouse", "-o",
                     str(self.folder / f"cli-{self.transforms}.png"), "--user", "cli:1"]
-        self.procs[name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(self.config), *args,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        with (self.folder / f"{name}.log").open("ab") as log:  # kept for a failure's reader
+            self.procs[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "--config", str(self.config), *args,
+                stdout=asyncio.subprocess.DEVNULL, stderr=log)
 
     async def kill(self, name: str) -> None:
         proc = self.procs[name]
@@ -140,18 +141,24 @@ def _jobs(db: Path) -> list[tuple[str, str, str, str, int, str]]:
 async def _settled(db: Path, fake: FakeTelegram, timeout: float) -> int:
     """Wait until every update was taken and every Telegram job has ended; how many jobs."""
     await fake.wait_until_consumed(timeout)
+    loop = asyncio.get_running_loop()
+    seen, since = -1, loop.time()
     async with asyncio.timeout(timeout):
         while True:
             jobs = await asyncio.to_thread(_jobs, db)
             telegram = [j for j in jobs if j[1].startswith("telegram:")]
-            if all(j[2] in ("delivered", "failed", "cancelled", "expired") for j in telegram):
+            if len(telegram) != seen:  # handlers may still be turning updates into jobs
+                seen, since = len(telegram), loop.time()
+            ended = all(j[2] in ("delivered", "failed", "cancelled", "expired")
+                        for j in telegram)
+            if telegram and ended and loop.time() - since > 3:
                 return len(telegram)
             await asyncio.sleep(0.2)
 
 
 @pytest.mark.timeout(300)
 async def test_processes_killed_at_random_keep_every_promise(tmp_path: Path) -> None:
-    rng = random.Random(10)
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "10")))
     async with FakeTelegram(token=TOKEN, username="img2img_test_bot") as fake, \
             FakeA1111(delay=0.3) as a1111:
         for user in USERS:
@@ -182,7 +189,7 @@ async def test_processes_killed_at_random_keep_every_promise(tmp_path: Path) -> 
         assert sum(kills.values()) == KILLS
         # A request whose update was marked handled just before a kill can be lost before its
         # job exists (nothing charged); nearly all must become jobs.
-        assert made >= REQUESTS * 0.8, made
+        assert made >= REQUESTS * 0.8, (made, [m.text for m in fake.messages(USERS[0])][:5])
 
 
 def _check(db: Path, fake: FakeTelegram) -> None:

@@ -57,7 +57,7 @@ async def test_health_and_metrics_follow_the_bot(fake: FakeTelegram, tmp_path: P
         assert "@img2img_test_bot" in report["parts"]["telegram"]["detail"]
 
         before = (await client.get(f"{base}/metrics")).text
-        assert sample(before, "img2img_jobs_total", provider="echo", status="succeeded") == 0
+        assert sample(before, "img2img_jobs_total", provider="echo", status="delivered") == 0
         update = fake.push_update(fake.build.photo(jpeg_bytes((320, 240)),
                                                    caption="/img2img a lighthouse"))
         await fake.wait_for_message(
@@ -66,7 +66,7 @@ async def test_health_and_metrics_follow_the_bot(fake: FakeTelegram, tmp_path: P
         async with asyncio.timeout(10):
             while True:
                 after = (await client.get(f"{base}/metrics")).text
-                if sample(after, "img2img_jobs_total", provider="echo", status="succeeded"):
+                if sample(after, "img2img_jobs_total", provider="echo", status="delivered"):
                     break
                 await asyncio.sleep(0.1)
         assert sample(after, "img2img_jobs_total", provider="echo", status="queued") == 1
@@ -77,7 +77,7 @@ async def test_health_and_metrics_follow_the_bot(fake: FakeTelegram, tmp_path: P
         assert sample(after, "img2img_jobs_running", provider="echo") == 0
         job_lines = [line for line in bot.lines if "img2img-bot.jobs" in line]
         assert [line.split(": ", 1)[1].split(":")[0].split()[-1] for line in job_lines] == \
-            ["queued", "running", "succeeded"]
+            ["queued", "running", "delivered"]
         assert "user telegram:" in job_lines[-1] and "ran " in job_lines[-1]
 
         await fake.stop()  # the Bot API goes away
