@@ -6,11 +6,11 @@ dropped by the caller afterwards, as an adapter does after downloading an upload
 gate opens and every job runs. RSS is read from /proc (the current value) and getrusage (the
 peak), against the RSS after start-up.
 
-Jobs hold the compressed upload and decode it only when they start; beyond a budget
-(``[limits] queued_uploads_in_memory``) queued uploads wait in temporary files. For
-comparison a second pass keeps every upload in memory, as the core did before the spool.
+A queued job's upload is stored in the database with the job (so it survives a restart and
+any process can run it), and read back only when the job starts; nothing of it stays in the
+process's memory while it waits.
 
-    python benchmarks/bench_memory.py [--jobs 500] [--photo-mb 5] [--no-compare]
+    python benchmarks/bench_memory.py [--jobs 500] [--photo-mb 5]
 """
 
 from __future__ import annotations
@@ -38,13 +38,12 @@ from benchmarks.common import (
 )
 from bot import imaging
 from bot.app import running_app
-from bot.config import LimitsConfig
 from bot.events import Done
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 
 
-async def _pass(photo: bytes, jobs: int, budget: int | None) -> float:
+async def _pass(photo: bytes, jobs: int) -> float:
     """Queue ``jobs`` uploads behind the closed gate, then run them; returns the peak RSS."""
     register_gated_echo()
     gc.collect()
@@ -52,8 +51,6 @@ async def _pass(photo: bytes, jobs: int, budget: int | None) -> float:
         config = service_config(Path(folder) / "memory.db", backend="gated-echo",
                                 concurrency=2)
         async with running_app(config) as app:
-            if budget is not None:
-                app.service.spool.budget = budget
             base = current_rss_mb()
             reset = reset_peak_rss()
             print(f"   RSS after start-up: {base:.0f} MiB; the peak is counted from here"
@@ -71,8 +68,7 @@ async def _pass(photo: bytes, jobs: int, budget: int | None) -> float:
             gc.collect()
             queued = current_rss_mb()
             print(f"   {len(handles)} jobs submitted in {submitted:.1f} s; "
-                  f"{len(app.service.lanes['echo'])} queued, "
-                  f"{app.service.spool.in_memory / 2**20:.0f} MiB of uploads in memory")
+                  f"{await app.service.in_progress()} waiting in the database")
             print(f"   RSS with all of them waiting: {queued:.0f} MiB "
                   f"(+{queued - base:.0f} MiB over start-up)")
             GatedEcho.gate.set()
@@ -95,14 +91,9 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"   each photo: {info.width}x{info.height} JPEG, {len(photo) / 2**20:.1f} MiB "
           f"compressed, {info.width * info.height * 3 / 2**20:.0f} MiB decoded as RGB; "
           f"{args.jobs} of them: {args.jobs * len(photo) / 2**20:.0f} MiB compressed")
-    print(f"-- the service as configured (uploads beyond "
-          f"{LimitsConfig().queued_uploads_in_memory / 2**20:.0f} MiB wait in temporary files)")
-    spooled = await _pass(photo, args.jobs, None)
-    print(f"   target: <= 400 MB -> {'met' if spooled <= 400 else 'MISSED'}")
-    if args.compare:
-        print("-- the same with every upload kept in memory (no spool budget)")
-        in_memory = await _pass(photo, args.jobs, sys.maxsize)
-        print(f"   ratio in memory/spooled: {in_memory / spooled:.1f}x")
+    print("-- the service as configured (queued uploads wait in the database)")
+    peak = await _pass(photo, args.jobs)
+    print(f"   target: <= 400 MB -> {'met' if peak <= 400 else 'MISSED'}")
 
 
 def main() -> None:
@@ -110,8 +101,6 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--photo-mb", type=float, default=5.0,
                         help="5 gives 5 MB photos (12 MP, heavy grain); 3.7 a typical phone's")
-    parser.add_argument("--no-compare", dest="compare", action="store_false",
-                        help="skip the pass that keeps every upload in memory (needs ~3 GB)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -228,3 +228,21 @@ def _check(db: Path, fake: FakeTelegram) -> None:
     for user_key, balance in balances.items():
         assert balance == ledger.get(user_key, 0)
     assert statuses["delivered"] > 0
+
+
+async def test_one_slot_is_one_request_at_a_time_over_three_processes(tmp_path: Path) -> None:
+    async with FakeTelegram(token=TOKEN, username="img2img_test_bot") as fake, \
+            FakeA1111(delay=0.4) as a1111:
+        config = _config(tmp_path, fake, a1111)
+        config.write_text(config.read_text().replace(f"max_concurrency = {SLOTS}",
+                                                     "max_concurrency = 1"))
+        (tmp_path / "photo.jpg").write_bytes(jpeg_bytes((160, 120)))
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--config", str(config), "transform",
+            str(tmp_path / "photo.jpg"), f"picture {i}", "-o", str(tmp_path / f"{i}.png"),
+            "--user", f"cli:{i}", stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE) for i in range(3)]
+        outcomes = await asyncio.gather(*(asyncio.wait_for(p.communicate(), 60) for p in procs))
+        assert [p.returncode for p in procs] == [0, 0, 0], [e.decode() for _, e in outcomes]
+        assert len(a1111.img2img_bodies) == 3
+        assert a1111.max_in_flight == 1
