@@ -33,6 +33,10 @@ from storage.base import Blob, Claim, JobRecord, Storage
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 600.0
+# After a failed storage call a background loop waits, doubling up to the maximum, so that
+# users' requests get their turn on a database another program has locked.
+OUTAGE_BACKOFF = 2.0
+MAX_OUTAGE_BACKOFF = 30.0
 
 
 class _Absent:
@@ -71,6 +75,7 @@ class Pipeline:
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._storage_down = False
+        self._outage_delay = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, *, claims: bool = True) -> None:
@@ -156,7 +161,7 @@ class Pipeline:
                         self.instance, name, limit=limit, platforms=self._shared(),
                         lease=self.jobs.lease)
                 except Exception as exc:  # a broken database: say it once, keep trying
-                    self._storage_failed(exc)
+                    await self._storage_failed(exc)
                 if claim is None:
                     await _wait(wake, self.jobs.poll)
             job_id = claim.job.id
@@ -324,7 +329,7 @@ class Pipeline:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._storage_failed(exc)
+                await self._storage_failed(exc)
             await _wait(self._outbox_wake, max(1.0, self.jobs.poll * 2))
 
     async def _send_notices(self) -> None:
@@ -356,11 +361,11 @@ class Pipeline:
                 if beats % 3600 == 0:
                     await self.storage.purge(results_before=time.time() - self.jobs.keep_results,
                                              events_before=time.time() - 7 * 86400)
-                self._storage_down = False
+                self._storage_down, self._outage_delay = False, 0.0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._storage_failed(exc)
+                await self._storage_failed(exc)
 
     async def _recover(self) -> None:
         recovery = await self.storage.recover_expired(max_attempts=self.jobs.max_attempts)
@@ -409,10 +414,14 @@ class Pipeline:
         task.cancel()
         return True
 
-    def _storage_failed(self, exc: Exception) -> None:
+    async def _storage_failed(self, exc: Exception) -> None:
+        """A loop's storage call failed: the storage has logged the cause (once per cause);
+        back off, so that the requests of users get their turn on a locked database."""
         if not self._storage_down:
-            log.error("storage failed: %s", exc)
+            log.debug("storage failed: %s", exc)
         self._storage_down = True
+        self._outage_delay = min(MAX_OUTAGE_BACKOFF, max(OUTAGE_BACKOFF, 2 * self._outage_delay))
+        await asyncio.sleep(self._outage_delay)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

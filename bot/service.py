@@ -73,6 +73,12 @@ class GenerationService:
         """Keep the job's status message, so whichever process runs it can update it."""
         await self.storage.set_origin(job_id, {"status_message_id": message_id})
 
+    async def status_message(self, job_id: str) -> str | None:
+        """The job's status message as last remembered (by whichever process showed it)."""
+        job = await self.storage.get_job(job_id)
+        found = job.origin.get("status_message_id") if job is not None else None
+        return str(found) if found is not None else None
+
     def workers_alive(self) -> bool:
         """Every worker is still running (one that died would strand its provider's queue)."""
         return self.pipeline.alive()

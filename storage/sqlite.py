@@ -33,6 +33,7 @@ from storage.sqlite_jobs import SQLiteJobQueue
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+BACKGROUND_BUSY_MS = 1000
 # Jobs that gave the user nothing do not count against cooldowns and daily limits.
 NOT_COUNTED = ",".join(f"'{status}'" for status in REFUNDED_STATUSES)
 
@@ -107,21 +108,34 @@ class SQLiteStorage(SQLiteJobQueue):
                     conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
 
-    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` as one IMMEDIATE transaction on the connection's thread."""
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T], *,
+                  background: bool = False) -> T:
+        """Run ``fn`` as one IMMEDIATE transaction on the connection's thread.
+
+        ``background`` work (claims, heartbeats, the outbox) waits at most
+        ``BACKGROUND_BUSY_MS`` for another writer: all calls share this one thread, and a loop
+        waiting out the full busy timeout on a locked file would hold users' requests back.
+        """
         db = self._db
         if db is None:
             raise RuntimeError("storage is not open")
+        busy = min(BACKGROUND_BUSY_MS, self.busy_timeout_ms) if background else None
 
         def run() -> T:
             conn = db._conn  # the sqlite3 connection; used only on aiosqlite's own thread
-            conn.execute("BEGIN IMMEDIATE")
+            if busy is not None:
+                conn.execute(f"PRAGMA busy_timeout={busy}")
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if busy is not None:
+                    conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             return result
 
         # aiosqlite has no public "run this function on your thread"; _execute is that.

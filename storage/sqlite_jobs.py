@@ -51,7 +51,8 @@ def _marks(values: Sequence[object]) -> str:
 class SQLiteJobQueue:
     """The job half of ``SQLiteStorage`` (mixed in; ``_tx`` and ``_read`` come from it)."""
 
-    async def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _tx(self, fn: Callable[[sqlite3.Connection], T], *,
+                  background: bool = False) -> T:
         raise NotImplementedError
 
     async def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -134,7 +135,7 @@ class SQLiteJobQueue:
                                 "kind = 'input'", (job_id,)).fetchone()
             return Claim(job, Blob(blob[0], bytes(blob[1])) if blob else None)
 
-        return await self._tx(fn)
+        return await self._tx(fn, background=True)
 
     async def queue_order(self, provider: str) -> list[str]:
         """Queued job ids of ``provider`` in the order claims will take them."""
@@ -213,7 +214,7 @@ class SQLiteJobQueue:
                              (instance, now + lease, row["id"]))
             return [replace(job_from_row(row), owner=instance) for row in rows]
 
-        return await self._tx(fn)
+        return await self._tx(fn, background=True)
 
     # -- ending a job without an image -------------------------------------------------------
     @staticmethod
@@ -332,7 +333,7 @@ class SQLiteJobQueue:
                 "SELECT id FROM jobs WHERE owner = ? AND status = 'running' AND "
                 "cancel_requested = 1", (instance,))]
 
-        return await self._tx(fn)
+        return await self._tx(fn, background=True)
 
     async def retire_instance(self, instance: str) -> None:
         """A clean stop: running jobs go back to the queue (the attempt does not count),
@@ -381,7 +382,7 @@ class SQLiteJobQueue:
                 "owner IS NOT NULL AND lease_until < ? RETURNING id", (now,)).fetchall()]
             return Recovery(tuple(requeued), tuple(refunded), tuple(released))
 
-        return await self._tx(fn)
+        return await self._tx(fn, background=True)
 
     async def expire_undelivered(self) -> list[str]:
         """Results not delivered by their deadline: refunded, with the user told."""
@@ -393,7 +394,7 @@ class SQLiteJobQueue:
             return [job_id for job_id in ids
                     if self._end(conn, job_id, "expired", "undeliverable", "expired")]
 
-        return await self._tx(fn)
+        return await self._tx(fn, background=True)
 
     async def take_notices(self, platforms: Sequence[str], *, lease: float,
                            limit: int = 20) -> list[JobRecord]:
@@ -409,7 +410,7 @@ class SQLiteJobQueue:
                              [(now + lease, row["id"]) for row in rows])
             return [job_from_row(row) for row in rows]
 
-        return await self._tx(fn)
+        return await self._tx(fn, background=True)
 
     async def mark_notified(self, job_id: str) -> None:
         await self._tx(lambda conn: conn.execute(
@@ -424,4 +425,4 @@ class SQLiteJobQueue:
                          (results_before,))
             conn.execute("DELETE FROM processed_events WHERE created_at < ?", (events_before,))
 
-        await self._tx(fn)
+        await self._tx(fn, background=True)

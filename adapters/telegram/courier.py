@@ -43,10 +43,11 @@ class TelegramCourier:
         notices = origin_notices(job) + done.notices
         message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
                                        done, target, prompt, notices)
-        status_id = job.origin.get("status_message_id")
-        if status_id and job.id not in self.app.service.active:  # nobody here is showing it
-            with contextlib.suppress(TelegramAPIError):
-                await self.bot.delete_message(target.chat_id, int(status_id))
+        if job.id not in self.app.service.active:  # nobody here is showing its status
+            status_id = await self.app.service.status_message(job.id)
+            if status_id:
+                with contextlib.suppress(TelegramAPIError):
+                    await self.bot.delete_message(target.chat_id, int(status_id))
         return f"{target.chat_id}:{message_id}"
 
     async def notify(self, job: JobRecord, text: str) -> None:

@@ -30,7 +30,8 @@ async def test_an_upload_refused_past_the_retries_is_delivered_later(
         assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
         photos = [m for m in fake.messages(USER_ID) if m.kind == "photo"]
         assert len(photos) == 1  # delivered once
-        assert status.message_id not in {m.message_id for m in fake.messages(USER_ID)}
+        await fake.wait_for(lambda: status.message_id not in {
+            m.message_id for m in fake.messages(USER_ID)}, what="the waiting status to go")
 
 
 async def test_an_upload_refused_until_the_deadline_is_refunded_and_the_user_told(
