@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.telegram import run_telegram
-from bot.app import App, running_app
+from bot.app import running_app
 from bot.config import build_config
 from bot.errors import ConfigError
 from tests.dead_process import left_running
@@ -93,22 +93,28 @@ async def test_webhook_checks_the_secret_token(fake: FakeTelegram, a1111: FakeA1
     assert not fake.calls_to("deleteWebhook")
 
 
-async def _left_running(app: App, job_id: str, message_id: int, attempts: int) -> None:
-    await left_running(app, job_id, user_key=f"telegram:{USER_ID}",
-                       chat_key=f"telegram:{USER_ID}", attempts=attempts,
-                       origin={"chat_id": USER_ID, "message_id": message_id})
+async def _crashed(fake: FakeTelegram, settings: dict[str, Any],
+                   attempts: int) -> dict[str, Any]:
+    """A request whose job a process that then died was running (its ``attempts``-th run)."""
+    request = fake.build.photo(caption="/img2img a cat")["message"]
+    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
+        await left_running(app, "dead0job", user_key=f"telegram:{USER_ID}",
+                           chat_key=f"telegram:{USER_ID}", attempts=attempts,
+                           origin={"chat_id": USER_ID, "message_id": request["message_id"]})
+    return request
+
+
+async def _told(fake: FakeTelegram, request: dict[str, Any], text: str) -> None:
+    notice = await fake.wait_for_message(USER_ID, lambda m: m.text == text)
+    assert notice.reply_to_message_id == request["message_id"]
 
 
 async def test_a_job_a_crash_interrupted_is_made_again(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
-    request = fake.build.photo(caption="/img2img a cat")["message"]
-    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
-        await _left_running(app, "dead0job", request["message_id"], attempts=1)
+    request = await _crashed(fake, settings, attempts=1)
     async with start_telegram(fake, a1111, settings) as tg:
-        notice = await fake.wait_for_message(USER_ID, lambda m: "again" in (m.text or ""))
-        assert notice.reply_to_message_id == request["message_id"]
-        assert notice.text == ("⏳ The bot restarted while making your image; it is being "
-                               "made again.")
+        await _told(fake, request, "⏳ The bot restarted while making your image; it is being "
+                    "made again.")
         result = await fake.wait_for_message(
             USER_ID, lambda m: m.reply_to_message_id == request["message_id"], kind="photo")
         assert "🔁 Again" in result.button_texts
@@ -122,14 +128,10 @@ async def test_a_job_a_crash_interrupted_is_made_again(
 
 async def test_a_job_interrupted_twice_is_refunded_and_its_user_told(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
-    request = fake.build.photo(caption="/img2img a cat")["message"]
-    async with running_app(build_config(settings, environ={}), start_workers=False) as app:
-        await _left_running(app, "dead0job", request["message_id"], attempts=2)
+    request = await _crashed(fake, settings, attempts=2)
     async with start_telegram(fake, a1111, settings) as tg:
-        notice = await fake.wait_for_message(USER_ID, lambda m: "restarted" in (m.text or ""))
-        assert notice.reply_to_message_id == request["message_id"]
-        assert notice.text == ("⚠️ The bot restarted before your image was done; your 1 credit "
-                               "was refunded. Please send it again.")
+        await _told(fake, request, "⚠️ The bot restarted before your image was done; your 1 "
+                    "credit was refunded. Please send it again.")
         assert await tg.balance() == 10
         assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("refund", 1)]
     async with start_telegram(fake, a1111, settings):
