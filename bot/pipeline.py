@@ -17,13 +17,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from bot import imaging, metrics
 from bot.config import Config
 from bot.couriers import Courier, LocalCourier
-from bot.errors import BotError, DeliveryRefused, JobCancelled, JobFailed
+from bot.errors import BotError, DeliveryRefused, JobCancelled, JobFailed, StorageUnavailable
 from bot.events import Detached, Done, Failed, Progress, Queued, Started
 from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
@@ -32,6 +32,7 @@ from bot.providers.base import Provider, Reporter
 from storage.base import Blob, Claim, JobRecord, Storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_RETRY_DELAY = 600.0
 # After a failed storage call a background loop waits, doubling up to the maximum, so that
 # users' requests get their turn on a database another program has locked.
@@ -242,9 +243,10 @@ class Pipeline:
             await self._fail(handle, job, "failed", JobFailed(), reporter.metadata)
             return
         metadata = _jsonable({**reporter.metadata, **result.metadata})
-        stored = await self.storage.store_result(
-            job.id, self.instance, [Blob(i.mime, i.data) for i in result.images],
-            seed=result.seed, metadata=metadata,
+        images = [Blob(i.mime, i.data) for i in result.images]
+        stored = await self._persist(
+            self.storage.store_result, job.id, self.instance, images, seed=result.seed,
+            metadata=metadata,
             deadline=time.time() + self.jobs.delivery_deadline)
         if not stored:  # our lease ran out and the job went back to the queue
             log.warning("job %s was taken back from this process before its result was stored",
@@ -265,7 +267,8 @@ class Pipeline:
 
     async def _fail(self, handle: JobHandle, job: JobRecord, status: str, error: BotError,
                     metadata: dict[str, Any]) -> None:
-        balance = await self.storage.finish_job(job.id, status, error=type(error).__name__,
+        balance = await self._persist(self.storage.finish_job, job.id, status,
+                                      error=type(error).__name__,
                                                 metadata=_jsonable(metadata))
         metrics.job_transition(job.id, job.user_key, job.provider, status, price=job.price,
                                error=type(error).__name__)
@@ -289,7 +292,7 @@ class Pipeline:
             log.exception("delivery of job %s crashed", job.id)
             await self._refused(job, DeliveryRefused(str(exc)), handle)
             return
-        if await self.storage.confirm_delivery(job.id, ref,
+        if await self._persist(self.storage.confirm_delivery, job.id, ref,
                                                keep_results=self.jobs.keep_results > 0):
             metrics.job_transition(job.id, job.user_key, job.provider, "delivered",
                                    price=job.price)
@@ -299,7 +302,8 @@ class Pipeline:
                        handle: JobHandle | None) -> None:
         if exc.permanent:
             log.warning("job %s cannot be delivered (%s); refunding it", job.id, exc)
-            balance = await self.storage.finish_job(job.id, "expired", error="undeliverable",
+            balance = await self._persist(self.storage.finish_job, job.id, "expired",
+                                          error="undeliverable",
                                                     notice="expired")
             metrics.job_transition(job.id, job.user_key, job.provider, "expired",
                                    price=job.price, error="undeliverable")
@@ -310,7 +314,7 @@ class Pipeline:
         delay = min(MAX_RETRY_DELAY, self.jobs.retry_base * 2 ** attempts)
         delay = max(delay, exc.retry_after or 0.0)
         log.warning("job %s not delivered yet (%s); retrying in %.0f s", job.id, exc, delay)
-        await self.storage.delivery_failed(job.id, retry_at=time.time() + delay)
+        await self._persist(self.storage.delivery_failed, job.id, retry_at=time.time() + delay)
         self._forget(handle, Detached(DELIVERY_DEFERRED))
 
     async def _outbox_loop(self) -> None:
@@ -413,6 +417,17 @@ class Pipeline:
             handle.cancel_requested = True
         task.cancel()
         return True
+
+    async def _persist(self, step: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """A job's transition, retried through a database outage: a job left half-done by
+        a failed write would stay "running" under a live owner and never be repaired."""
+        while True:
+            try:
+                return await step(*args, **kwargs)
+            except StorageUnavailable as exc:
+                if self.stopping:
+                    raise  # the next start repairs it once this process's lease has run out
+                await self._storage_failed(exc)
 
     async def _storage_failed(self, exc: Exception) -> None:
         """A loop's storage call failed: the storage has logged the cause (once per cause);

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +23,7 @@ from bot.errors import (
     QueueFull,
 )
 from bot.events import Done, Failed, Progress, Queued, Started
-from bot.jobs import GenerationRequest
+from bot.jobs import GenerationRequest, JobHandle
 from bot.models import Capability, ChatRef, GenerationResult, ProviderJob, UserRef
 from bot.options import Overrides
 from bot.providers import PROVIDERS
@@ -172,6 +173,40 @@ async def test_queue_limits(app: App) -> None:
         await app.service.submit(request())
     gate.set()
     await first.wait()
+
+
+async def test_simultaneous_requests_of_one_user_respect_the_queue_limit(app: App) -> None:
+    app.config.limits.max_queued_per_user = 3
+    gate = asyncio.Event()
+    ScriptedProvider.behaviour = {"gate": gate}
+    outcomes = await asyncio.gather(*(app.service.submit(request()) for _ in range(10)),
+                                    return_exceptions=True)
+    accepted = [o for o in outcomes if isinstance(o, JobHandle)]
+    assert len(accepted) == 3
+    assert all(isinstance(o, QueueFull) for o in outcomes if not isinstance(o, JobHandle))
+    assert await app.storage.balance(ALICE.key) == 7  # only the accepted three are reserved
+    gate.set()
+    for handle in accepted:
+        assert isinstance(await handle.wait(), Done)
+
+
+async def test_a_result_stored_through_a_database_lock_is_still_delivered(
+        app: App, tmp_path: Path) -> None:
+    gate = asyncio.Event()
+    ScriptedProvider.behaviour = {"gate": gate}
+    handle = await app.service.submit(request())
+    await asyncio.sleep(0.3)  # running at the provider
+    holder = sqlite3.connect(tmp_path / "bot.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program takes the file while the job ends
+    gate.set()
+    await asyncio.sleep(6.5)  # longer than the busy timeout: the first write fails
+    holder.rollback()
+    holder.close()
+    final = await asyncio.wait_for(handle.wait(), 20)
+    assert isinstance(final, Done)
+    job = await app.storage.get_job(handle.id)
+    assert job is not None and (job.status, job.charge) == ("delivered", "committed")
+    assert await app.storage.drift() == []
 
 
 async def test_chat_policy_banned_word_locks_and_caps(app: App) -> None:

@@ -211,6 +211,10 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
         self._faults.setdefault(method.lower(), []).append(
             _Fault(error_code, description, parameters, times))
 
+    def clear_faults(self) -> None:
+        """Answer every method normally again."""
+        self._faults.clear()
+
     def set_delay(self, method: str, seconds: float) -> None:
         """Answer ``method`` ("*" = any) only after ``seconds`` (simulated latency)."""
         self._delays[method.lower()] = seconds
