@@ -32,6 +32,7 @@ from storage.fairness import fair_order
 
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 ACTIVE = list(ACTIVE_STATUSES)
+QUEUE_LOCK = 0x1316_2B08  # any constant, the same in every process on the database
 
 
 def job_from_row(row: asyncpg.Record) -> JobRecord:
@@ -79,7 +80,10 @@ class PostgresJobQueue:
     async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits) -> int:
         async with self._tx() as conn:
             now = time.time()
-            # The user's row is the lock that makes their queue limit and reservation exact.
+            # Creations take turns on one advisory lock, so the queue's total limit holds
+            # exactly with several gateways (a lock per user would keep only the per-user one);
+            # it is held for a few statements. The user's row lock makes the reservation exact.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", QUEUE_LOCK)
             have = await conn.fetchval("SELECT balance FROM users WHERE key = $1 FOR UPDATE",
                                        job.user_key)
             total = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE status = ANY($1)",

@@ -217,6 +217,19 @@ async def test_queue_limits_hold_under_simultaneous_requests(funded: Storage) ->
     assert await funded.balance("telegram:1") == 17
 
 
+async def test_the_total_queue_limit_holds_for_simultaneous_users(store: Storage) -> None:
+    for user in range(12):
+        await store.ensure_user(f"telegram:{user}", initial=5, daily_free=0, today="d")
+    limits = QueueLimits(total=3, per_user=3)
+    results = await asyncio.gather(
+        *(store.create_job(job(f"j{u}", f"telegram:{u}"), upload=UPLOAD, limits=limits)
+          for u in range(12)), return_exceptions=True)
+    assert sum(isinstance(r, int) for r in results) == 3
+    refused = [r for r in results if isinstance(r, QueueLimitReached)]
+    assert len(refused) == 9 and all(r.scope == "total" for r in refused)
+    assert await store.active_jobs() == 3 and await store.drift() == []
+
+
 async def test_two_connections_never_exceed_the_slots(backend: Callable[[], Storage]) -> None:
     first, second = backend(), backend()
     await first.open()
