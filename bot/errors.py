@@ -1,7 +1,9 @@
 """The one error tree of the project.
 
-Every failure that can reach a user is a ``BotError``; each carries ``user_message``, one
-sentence an adapter can show as-is. Adapters turn errors into messages in exactly one place.
+Every failure that can reach a user is a ``BotError``; each carries ``msg``, a message id with
+its arguments (``bot.i18n``), and ``user_message``, that one sentence rendered for the current
+locale. An error raised with a plain sentence (not yet in the catalogues) shows that sentence.
+Adapters turn errors into messages in exactly one place.
 
 ::
 
@@ -35,19 +37,31 @@ sentence an adapter can show as-is. Adapters turn errors into messages in exactl
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from bot.i18n import DEFAULT, Msg, render
+
 
 class BotError(Exception):
     """Root of every error this project raises on purpose."""
 
-    default_message = "Something went wrong."
+    message_id: ClassVar[str] = "error-generic"
+    default_message: ClassVar[str] = render("error-generic", DEFAULT)
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.default_message)
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.default_message = render(cls.message_id, DEFAULT)
+
+    def __init__(self, message: str | None = None, *, msg: Msg | None = None) -> None:
+        if msg is None and not message:
+            msg = Msg(self.message_id)
+        self.msg = msg
+        super().__init__(message or (msg.render(DEFAULT) if msg else ""))
 
     @property
     def user_message(self) -> str:
-        """One sentence that is safe to show to the user."""
-        return str(self)
+        """One sentence that is safe to show to the user, in the current locale."""
+        return self.msg.render() if self.msg else str(self)
 
 
 class ConfigError(BotError):
@@ -57,7 +71,7 @@ class ConfigError(BotError):
 class StorageUnavailable(BotError):
     """The database cannot be reached or refused the login; the message never holds a password."""
 
-    default_message = "The bot's database is temporarily unavailable; please try again later."
+    message_id = "error-storage-unavailable"
 
     def __init__(self, message: str | None = None, *, detail: str | None = None) -> None:
         super().__init__(message)
@@ -87,39 +101,38 @@ class InsufficientCredits(UserError):
     def __init__(self, price: int, balance: int) -> None:
         self.price = price
         self.balance = balance
-        super().__init__(
-            f"This costs {price} credit{'s' if price != 1 else ''} and your balance is {balance}."
-        )
+        super().__init__(msg=Msg("error-insufficient-credits", {"count": price,
+                                                                  "balance": balance}))
 
 
 class QueueFull(UserError):
     """The queue is at its limit."""
 
-    default_message = "The bot is busy right now; please try again in a minute."
+    message_id = "error-queue-full"
 
 
 class NotAllowed(UserError):
     """The caller lacks the rights for this command."""
 
-    default_message = "Only an admin can do that."
+    message_id = "error-not-allowed"
 
 
 class PaymentRefused(UserError):
     """A purchase, pre-checkout or refund refused; nothing was charged or moved."""
 
-    default_message = "Buying credits is not offered here."
+    message_id = "error-payment-refused"
 
 
 class JobCancelled(BotError):
     """The job was cancelled by its requester."""
 
-    default_message = "Cancelled."
+    message_id = "error-cancelled"
 
 
 class FetchError(BotError):
     """An outside URL (a result, an attachment) could not be downloaded."""
 
-    default_message = "The image could not be downloaded."
+    message_id = "error-fetch"
 
 
 class UnsafeURL(FetchError):
@@ -131,14 +144,14 @@ class FetchTooLarge(FetchError):
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
-        super().__init__(f"The image is larger than the {cap / (1024 * 1024):.0f} MB limit.")
+        super().__init__(msg=Msg("error-fetch-too-large", {"mb": f"{cap / (1024 * 1024):.0f}"}))
 
 
 class DeliveryRefused(BotError):
     """The platform refused a result: for now (``retry_after``), or for good (``permanent``:
     the chat is gone, the bot is blocked, the file is refused)."""
 
-    default_message = "Your image was made, but I could not send it here."
+    message_id = "error-delivery-refused"
 
     def __init__(self, message: str | None = None, *, permanent: bool = False,
                  retry_after: float | None = None) -> None:
@@ -154,7 +167,7 @@ class ProviderError(BotError):
     job that failed before acceptance to its next member.
     """
 
-    default_message = "The image service failed."
+    message_id = "error-provider"
 
     def __init__(self, message: str | None = None, *, accepted: bool = False) -> None:
         super().__init__(message)
@@ -162,15 +175,15 @@ class ProviderError(BotError):
 
 
 class ProviderAuthError(ProviderError):
-    default_message = "The image service refused the bot's key; the operator has to fix it."
+    message_id = "error-provider-auth"
 
 
 class ProviderCreditsError(ProviderError):
-    default_message = "The image service account is out of credits; the operator has to top it up."
+    message_id = "error-provider-credits"
 
 
 class RateLimited(ProviderError):
-    default_message = "The image service is rate limiting the bot; please try again shortly."
+    message_id = "error-rate-limited"
 
     def __init__(
         self, message: str | None = None, *, retry_after: float | None = None,
@@ -181,20 +194,20 @@ class RateLimited(ProviderError):
 
 
 class InvalidProviderRequest(ProviderError):
-    default_message = "The image service rejected these settings."
+    message_id = "error-invalid-request"
 
 
 class ContentFiltered(ProviderError):
-    default_message = "The image service's safety filter blocked this result."
+    message_id = "error-content-filtered"
 
 
 class ProviderUnavailable(ProviderError):
-    default_message = "The image service is unavailable right now; please try again later."
+    message_id = "error-provider-unavailable"
 
 
 class ProviderTimeout(ProviderError):
-    default_message = "The image service took too long."
+    message_id = "error-provider-timeout"
 
 
 class JobFailed(ProviderError):
-    default_message = "The image service could not finish this image."
+    message_id = "error-job-failed"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from bot.errors import OptionError
+from bot.i18n import Msg
 
 MAX_SEED = 2**32 - 1
 MIN_SIDE, MAX_SIDE = 64, 4096
@@ -102,20 +103,20 @@ def _seed(text: str) -> int:
 def _size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,5})\s*[x×*]\s*(\d{1,5})\s*", text, re.IGNORECASE)
     if not match:
-        raise OptionError("--size must look like 768x512.")
+        raise OptionError(msg=Msg("error-size-format"))
     width, height = int(match[1]), int(match[2])
     if not (MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
-        raise OptionError(f"--size sides must be from {MIN_SIDE} to {MAX_SIDE} pixels.")
+        raise OptionError(msg=Msg("error-size-range", {"low": MIN_SIDE, "high": MAX_SIDE}))
     return width, height
 
 
 def _aspect(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,3})\s*[:/]\s*(\d{1,3})\s*", text)
     if not match or int(match[1]) == 0 or int(match[2]) == 0:
-        raise OptionError("--ar must look like 3:2.")
+        raise OptionError(msg=Msg("error-ar-format"))
     width, height = int(match[1]), int(match[2])
     if not 0.25 <= width / height <= 4:
-        raise OptionError("--ar must be between 1:4 and 4:1.")
+        raise OptionError(msg=Msg("error-ar-range"))
     return width, height
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from bot.errors import OptionError
+from bot.i18n import Msg
 from bot.options import FLAGS, Overrides, clean_text, option_names, quote
 
 COMMAND = re.compile(r"^\s*/(?P<name>[A-Za-z0-9_]+)(?:@(?P<bot>[A-Za-z0-9_]+))?(?:\s+|$)")
@@ -74,9 +75,10 @@ def parse_caption(text: str) -> ParsedRequest:
             continue
         spec = FLAGS.get(flag)
         if spec is None:
-            raise OptionError(f"Unknown option {quote(flag)}. Allowed: {option_names()}.")
+            raise OptionError(msg=Msg("error-unknown-option", {"option": quote(flag),
+                                                               "allowed": option_names()}))
         if spec.field in values:
-            raise OptionError(f"{spec.flags[0]} is given twice.")
+            raise OptionError(msg=Msg("error-option-twice", {"option": spec.flags[0]}))
         if "=" in word:
             raw, index = word.split("=", 1)[1], index + 1
             if raw[:1] in OPENING_QUOTES:

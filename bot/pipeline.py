@@ -25,6 +25,7 @@ from bot.config import Config
 from bot.couriers import Courier, LocalCourier
 from bot.errors import BotError, DeliveryRefused, JobCancelled, JobFailed, StorageUnavailable
 from bot.events import Detached, Done, Failed, Progress, Queued, Started
+from bot.i18n import using
 from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
 from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
@@ -342,8 +343,10 @@ class Pipeline:
         for job in await self.storage.take_notices(list(self.couriers), lease=60.0):
             if job.notice is None:
                 continue
+            with using(str(job.origin.get("locale") or "")):  # the reader's language
+                text = notice_text(job.notice, job.price)
             try:
-                await self.courier(job).notify(job, notice_text(job.notice, job.price))
+                await self.courier(job).notify(job, text)
             except DeliveryRefused as exc:
                 if not exc.permanent:
                     continue  # taken again once its lease is over

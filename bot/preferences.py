@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import OptionError
+from bot.i18n import LANGUAGE_NAMES, LOCALES, Msg, negotiate, render
 from bot.models import ChatRef, UserRef
 from bot.options import Overrides, parse_value
 from bot.policy import ChatPolicy, change_chat_setting, chat_defaults, describe_policy
 from storage.base import Storage
 
 USER_PREFS = {"file": "on/off: also send the full-resolution file"}
+LANGUAGE = "language"  # /set language xx: overrides the platform's language for this user
 
 
 def _switch(value: str) -> bool:
@@ -37,10 +39,22 @@ class Preferences:
     async def user_pref(self, user: UserRef, name: str) -> bool:
         return bool((await self.user(user)).get("prefs", {}).get(name, False))
 
+    async def language(self, user: UserRef) -> str | None:
+        """The locale the user chose with ``/set language``, if any."""
+        return negotiate(str((await self.user(user)).get("language") or "")) or None
+
     async def set_user(self, user: UserRef, key: str, value: str) -> str:
         """``/set key value``; returns a confirmation sentence."""
         settings = await self.user(user)
         key = key.strip().lower()
+        if key == LANGUAGE:
+            locale = negotiate(value.strip())
+            if locale is None:
+                raise OptionError(msg=Msg("error-unknown-language", {
+                    "code": value.strip(), "available": ", ".join(LOCALES)}))
+            settings[LANGUAGE] = locale
+            await self.storage.set_user_settings(user.key, settings)
+            return render("language-set", locale, language=LANGUAGE_NAMES[locale])
         if key in USER_PREFS:
             prefs = dict(settings.get("prefs", {}))
             prefs[key] = _switch(value)
@@ -59,6 +73,10 @@ class Preferences:
         if key is None:
             await self.storage.set_user_settings(user.key, {})
             return "Your settings are back to the defaults."
+        if key == LANGUAGE:
+            settings.pop(LANGUAGE, None)
+            await self.storage.set_user_settings(user.key, settings)
+            return f"Your {key} is back to the default."
         field, _ = parse_value(key, "1") if key not in USER_PREFS else (key, None)
         settings.get("defaults", {}).pop(field, None)
         settings.get("prefs", {}).pop(field, None)
@@ -69,6 +87,8 @@ class Preferences:
         settings = await self.user(user)
         lines = [f"{k}: {v}" for k, v in settings.get("defaults", {}).items()]
         lines += [f"{k}: {'on' if v else 'off'}" for k, v in settings.get("prefs", {}).items()]
+        if settings.get(LANGUAGE):
+            lines.append(f"{LANGUAGE}: {settings[LANGUAGE]}")
         return lines or ["(none: the chat's and the bot's defaults apply)"]
 
     async def chat(self, chat: ChatRef) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Platform-neutral wording: status lines, result summaries, help. Adapters format these."""
+"""Platform-neutral wording: status lines, result summaries, help, rendered for the current
+locale (``bot.i18n``). Adapters format these."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping
 from bot.config import StyleConfig
 from bot.credits import Credits
 from bot.events import Done, Failed, JobEvent, Progress, Queued, Started
+from bot.i18n import DEFAULT, number, percent, render, t
 from bot.options import SPEC_LIST
 from bot.providers.base import Provider
 
@@ -14,24 +16,24 @@ EXAMPLE = "/img2img a watercolor painting --strength 0.6"
 
 
 def status_line(event: JobEvent) -> str:
-    """One line for the progress message."""
+    """One line for the progress message, in the current locale."""
     if isinstance(event, Queued):
         if event.position <= 1:
-            return "⏳ Next in line…"
-        return f"⏳ Queued: position {event.position}"
+            return t("status-next")
+        return t("status-queued", position=event.position)
     if isinstance(event, Started):
-        return "🎨 Generating…"
+        return t("status-generating")
     if isinstance(event, Progress):
-        parts = ["🎨 Generating"]
+        parts = [t("status-generating-word")]
         if event.fraction is not None:
-            parts.append(f"{event.fraction:.0%}")
+            parts.append(percent(event.fraction))
         if event.text:
             parts.append(event.text)
         if event.eta is not None and event.eta >= 1:
-            parts.append(f"about {round(event.eta)} s left")
+            parts.append(t("status-eta", seconds=round(event.eta)))
         return " · ".join(parts)
     if isinstance(event, Done):
-        return "✅ Done"
+        return t("status-done")
     if isinstance(event, Failed):
         return f"⚠️ {failure_text(event)}"
     return ""
@@ -41,20 +43,23 @@ def failure_text(failed: Failed) -> str:
     """The error's one sentence, then the refund notice: the only place that notice is written."""
     if not failed.refunded:
         return failed.message
-    balance = f" (balance: {failed.balance})" if failed.balance is not None else ""
-    return f"{failed.message} Your credits were refunded{balance}."
+    if failed.balance is None:
+        return t("failure-refunded", message=failed.message)
+    return t("failure-refunded-balance", message=failed.message, balance=failed.balance)
 
 
 def result_fields(done: Done, prompt: str) -> list[tuple[str, str]]:
-    """The parameters that go with every result, in display order."""
-    fields = [("Prompt", prompt), ("Seed", str(done.seed) if done.seed is not None else "n/a"),
-              ("Strength", f"{done.params.strength:g}"), ("Provider", done.provider_label)]
+    """The parameters that go with every result, in display order; the prompt comes first."""
+    fields = [(t("field-prompt"), prompt),
+              (t("field-seed"), str(done.seed) if done.seed is not None else t("field-na")),
+              (t("field-strength"), number(done.params.strength)),
+              (t("field-provider"), done.provider_label)]
     if done.params.style:
-        fields.append(("Style", done.params.style))
-    fields.append(("Size", f"{done.params.width}x{done.params.height}"))
-    fields.append(("Cost", str(done.cost)))
+        fields.append((t("field-style"), done.params.style))
+    fields.append((t("field-size"), f"{done.params.width}x{done.params.height}"))
+    fields.append((t("field-cost"), number(done.cost)))
     if done.balance is not None:
-        fields.append(("Balance", str(done.balance)))
+        fields.append((t("field-balance"), number(done.balance)))
     return fields
 
 
@@ -77,22 +82,24 @@ def providers_lines(providers: Mapping[str, Provider], credits: Credits) -> list
     return lines
 
 
-def _credits(n: int) -> str:
-    return f"your {n} credit{'s were' if n != 1 else ' was'} refunded" if n else \
-        "nothing was charged"
-
-
 def notice_text(kind: str, price: int) -> str:
     """What a user is owed after something happened to their job out of their sight."""
     if kind == "requeued":
-        return "⏳ The bot restarted while making your image; it is being made again."
-    if kind == "expired":
-        return (f"⚠️ Your image was made, but it could not be delivered; {_credits(price)}. "
-                "Please send it again.")
-    return (f"⚠️ The bot restarted before your image was done; {_credits(price)}. "
-            "Please send it again.")
+        return t("notice-requeued")
+    what = "notice-expired" if kind == "expired" else "notice-restarted"
+    if price:
+        return t(f"{what}-refunded", count=price)
+    return t(f"{what}-free")
 
 
-DELIVERY_DEFERRED = ("⏳ Your image is ready, but it could not be sent yet; "
-                     "I will keep trying.")
-RESTARTING = "⏳ The bot is restarting; your image will be made as soon as it is back."
+def delivery_deferred() -> str:
+    return t("delivery-deferred")
+
+
+def restarting() -> str:
+    return t("restarting")
+
+
+# English, for the core's own notices that are not rendered per reader yet.
+DELIVERY_DEFERRED = render("delivery-deferred", DEFAULT)
+RESTARTING = render("restarting", DEFAULT)

@@ -26,10 +26,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_the_wheel_holds_every_package_and_migration(wheel: Path) -> None:
+def test_the_wheel_holds_every_package_migration_and_catalogue(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for migration in (ROOT / "storage" / "migrations").glob("*.sql"):
         assert f"storage/migrations/{migration.name}" in names
+    catalogues = sorted((ROOT / "bot" / "locales").glob("*.po"))
+    assert len(catalogues) == 9
+    for po in catalogues:
+        assert f"bot/locales/{po.name}" in names
     for package in ("bot", "bot/providers", "adapters/telegram", "adapters/discord", "storage"):
         assert f"{package}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -136,9 +136,8 @@ def progress_text(event: JobEvent, notices: tuple[str, ...]) -> str:
 def result_embed(done: Done, prompt: str, filename: str, requester: str) -> discord.Embed:
     """The parameters that go with every result (the prompt as the description)."""
     embed = discord.Embed(description=prompt[:4000], colour=EMBED_COLOUR)
-    for name, value in result_fields(done, prompt):
-        if name != "Prompt":
-            embed.add_field(name=name, value=value[:1024] or "-", inline=True)
+    for name, value in result_fields(done, prompt)[1:]:  # the prompt is the description
+        embed.add_field(name=name, value=value[:1024] or "-", inline=True)
     embed.set_image(url=f"attachment://{filename}")
     embed.set_footer(text=f"Requested by {requester}")
     return embed
