@@ -14,6 +14,7 @@ from adapters.telegram import buttons, commands_admin, commands_user, payments, 
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.courier import TelegramCourier
 from adapters.telegram.delivery import Deliveries
+from adapters.telegram.locale import LocaleMiddleware
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
 from adapters.telegram.watch import ApiWatch
 from bot.app import App
@@ -39,6 +40,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["app"] = app
     dp["deliveries"] = Deliveries()
     dp.update.outer_middleware(OncePerUpdate(app.storage))
+    dp.update.middleware(LocaleMiddleware(app))
     dp.include_routers(*(_detached(r) for r in (commands_admin.router, commands_user.router,
                                                  payments.router, buttons.router,
                                                  requests.router)))

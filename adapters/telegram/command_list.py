@@ -14,49 +14,36 @@ from aiogram.types import (
     BotCommandScopeUnion,
 )
 
+from bot.i18n import DEFAULT, LOCALES, render
+
 log = logging.getLogger(__name__)
 
-IMG2IMG = ("img2img", "Caption a photo: /img2img PROMPT [options]")
-GROUP = [
-    IMG2IMG,
-    ("help", "How to ask, options, styles, providers"),
-    ("balance", "Your credits and recent movements"),
-    ("settings", "Your personal defaults"),
-    ("cancel", "Cancel your latest request"),
-    ("styles", "Style presets"),
-    ("providers", "Image backends"),
-]
-PRIVATE = [
-    ("start", "Welcome, balance and an example"),
-    *GROUP,
-    ("set", "Set a default: /set KEY VALUE"),
-    ("reset", "Back to the defaults: /reset [KEY]"),
-    ("forget", "Erase your prompts and settings"),
-    ("buy", "Buy credits with Telegram Stars"),
-    ("paysupport", "Help with a purchase"),
-    ("terms", "Terms of sale"),
-]
-ADMINS = [
-    *GROUP,
-    ("chatsettings", "This chat's settings (admins)"),
-    ("chatset", "Change one: /chatset KEY VALUE (admins)"),
-    ("chatreset", "Reset this chat's settings (admins)"),
-]
+GROUP = ["img2img", "help", "balance", "settings", "cancel", "styles", "providers"]
+PRIVATE = ["start", *GROUP, "set", "reset", "forget", "buy", "paysupport", "terms"]
+ADMINS = [*GROUP, "chatsettings", "chatset", "chatreset"]
 # Owners' /grant, /refund and /stats stay out of the menus: /help lists them for owners.
 
 
-def menus() -> list[tuple[BotCommandScopeUnion, list[tuple[str, str]]]]:
+def menus() -> list[tuple[BotCommandScopeUnion, list[str]]]:
     return [(BotCommandScopeAllPrivateChats(), PRIVATE),
             (BotCommandScopeAllGroupChats(), GROUP),
             (BotCommandScopeAllChatAdministrators(), ADMINS)]
 
 
+def language_codes() -> list[tuple[str, str | None]]:
+    """(locale, Telegram's language_code): English is the menu for every language not shipped;
+    Telegram takes two-letter codes only, so pt_BR's menu is the one for "pt"."""
+    return [(DEFAULT, None), *((loc, loc.split("_")[0]) for loc in LOCALES if loc != DEFAULT)]
+
+
 async def register_commands(bot: Bot) -> None:
-    """Publish the command lists; a failure is logged, never fatal (the commands still work)."""
-    for scope, commands in menus():
-        try:
-            await bot.set_my_commands(
-                [BotCommand(command=name, description=text) for name, text in commands],
-                scope=scope)
-        except TelegramAPIError as exc:
-            log.warning("setMyCommands for %s failed: %s", scope.type, exc)
+    """Publish the command lists per scope and language; a failure is logged, never fatal
+    (the commands still work)."""
+    for locale, code in language_codes():
+        for scope, names in menus():
+            try:
+                await bot.set_my_commands(
+                    [BotCommand(command=name, description=render(f"menu-{name}", locale))
+                     for name in names], scope=scope, language_code=code)
+            except TelegramAPIError as exc:
+                log.warning("setMyCommands for %s (%s) failed: %s", scope.type, code, exc)

@@ -18,6 +18,7 @@ from bot import presenter
 from bot.app import App
 from bot.credits import describe_entry
 from bot.errors import BotError, NotAllowed
+from bot.i18n import t
 from bot.models import ChatRef, UserRef
 
 ANONYMOUS = "Anonymous admins have no personal account here; send this as yourself."
@@ -80,24 +81,21 @@ async def start(message: Message, app: App) -> None:
 
 async def help_(message: Message, app: App) -> None:
     private = message.chat.type == "private"
-    lines = ["<b>How to ask</b>",
-             "Send a photo with the caption <code>/img2img PROMPT [options]</code>, reply to a "
-             "photo with that command, or send the image as a file to keep full resolution."]
+    lines = [f"<b>{t('help-how-title')}</b>", t("help-how")]
     if private:
-        lines.append("Here a photo captioned with just the prompt works too.")
-    lines += ["", "<b>Options</b>", *map(esc, presenter.options_help()),
-              "", "<b>Styles</b> (<code>--style NAME</code>)",
+        lines.append(t("help-private"))
+    lines += ["", f"<b>{t('help-options')}</b>", *map(esc, presenter.options_help()),
+              "", f"<b>{t('help-styles')}</b> (<code>--style NAME</code>)",
               *map(esc, presenter.styles_lines(app.config.styles)),
-              "", "<b>Providers</b> (<code>--provider NAME</code>)",
+              "", f"<b>{t('help-providers')}</b> (<code>--provider NAME</code>)",
               *map(esc, presenter.providers_lines(app.providers, app.service.credits)),
-              "", "<b>Commands</b>",
+              "", f"<b>{t('help-commands')}</b>",
               "/balance · /settings · /set KEY VALUE · /reset [KEY] · /styles · /providers · "
               "/cancel · /forget · /buy · /paysupport · /terms"]
     if not private:
-        lines.append("Group admins: /chatsettings · /chatset KEY VALUE · /chatreset")
+        lines.append(t("help-admins"))
     if message.from_user and app.config.is_owner(f"telegram:{message.from_user.id}"):
-        lines.append("Owners: /grant USER_ID N (or in reply) · /refund CHARGE_ID [--force] · "
-                     "/stats")
+        lines.append(t("help-owners"))
     await respond(message, "\n".join(lines))
 
 

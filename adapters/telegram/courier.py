@@ -11,6 +11,7 @@ from adapters.telegram.delivery import Deliveries, Target, follow, refusal, send
 from bot.app import App
 from bot.errors import DeliveryRefused
 from bot.events import Done
+from bot.i18n import using
 from bot.jobs import JobHandle
 from bot.models import UserRef
 from storage.base import JobRecord
@@ -29,6 +30,11 @@ def origin_notices(job: JobRecord) -> tuple[str, ...]:
     return tuple(str(n) for n in job.origin.get("notices", ()))
 
 
+def locale_of(job: JobRecord) -> str:
+    """The language the request was made in (the status and the caption follow it)."""
+    return str(job.origin.get("locale") or "")
+
+
 class TelegramCourier:
     """``bot.couriers.Courier`` for Telegram: everything it needs is in the stored job."""
 
@@ -41,8 +47,10 @@ class TelegramCourier:
         target = target_of(job)
         prompt = str(job.params.get("prompt", ""))
         notices = origin_notices(job) + done.notices
-        message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
-                                       done, target, prompt, notices)
+        with using(locale_of(job)):
+            message_id = await send_result(self.bot, self.app, job.id,
+                                           UserRef.parse(job.user_key), done, target, prompt,
+                                           notices)
         if job.id not in self.app.service.active:  # nobody here is showing its status
             status_id = await self.app.service.status_message(job.id)
             if status_id:
@@ -60,6 +68,6 @@ class TelegramCourier:
             raise refusal(exc) from exc
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
-        with contextlib.suppress(DeliveryRefused):
+        with contextlib.suppress(DeliveryRefused), using(locale_of(job)):
             self.deliveries.start(follow(self.bot, self.app, handle, target_of(job),
                                          str(job.params.get("prompt", "")), origin_notices(job)))

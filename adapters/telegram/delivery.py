@@ -32,7 +32,7 @@ from bot.events import Detached, Done, Failed, Progress, Started
 from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData, UserRef
-from bot.presenter import RESTARTING, result_fields, status_line
+from bot.presenter import restarting, result_fields, status_line
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: 
             with contextlib.suppress(TelegramAPIError, TimeoutError):
                 async with asyncio.timeout(2):
                     progress.interval = 0
-                    await progress.finish(RESTARTING)
+                    await progress.finish(restarting())
         raise
     finally:
         await _stop(action)
@@ -262,16 +262,15 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
 
 def result_caption(done: Done, prompt: str, notices: tuple[str, ...]) -> str:
     """HTML caption whose visible text stays within Telegram's 1,024 characters."""
-    fields = result_fields(done, prompt)
-    rest = [(name, value) for name, value in fields if name != "Prompt"]
+    (label, _), *rest = result_fields(done, prompt)
     lines = [f"<b>{esc(name)}:</b> {esc(value)}" for name, value in rest]
     visible = sum(_units(f"{name}: {value}") + 1 for name, value in rest)
     notice_lines = [f"ℹ️ {esc(n)}" for n in notices]
     notice_units = sum(_units(f"ℹ️ {n}") + 1 for n in notices)
     if visible + notice_units > CAPTION_LIMIT - 200:
         notice_lines, notice_units = [], 0
-    budget = CAPTION_LIMIT - visible - notice_units - _units("Prompt: ")
-    head = f"<b>Prompt:</b> {esc(_trim(prompt, budget))}"
+    budget = CAPTION_LIMIT - visible - notice_units - _units(f"{label}: ")
+    head = f"<b>{esc(label)}:</b> {esc(_trim(prompt, budget))}"
     return "\n".join([head, *lines, *notice_lines])
 
 

@@ -18,6 +18,7 @@ from adapters.telegram.inputs import (
 from adapters.telegram.replies import esc, reply_error
 from bot.app import App
 from bot.errors import BotError
+from bot.i18n import current_locale
 from bot.jobs import GenerationRequest
 from bot.parser import parse_caption
 from bot.presenter import EXAMPLE
@@ -52,7 +53,8 @@ async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliv
             user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
             image=data, prompt=parsed.prompt, overrides=parsed.overrides,
             origin={"chat_id": message.chat.id, "message_id": message.message_id,
-                    "file_id": ref.file_id, "notices": list(notices)}))
+                    "file_id": ref.file_id, "notices": list(notices),
+                    "locale": current_locale.get()}))
     except BotError as exc:
         await reply_error(message, exc)
         return

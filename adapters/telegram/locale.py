@@ -1,0 +1,37 @@
+"""Which language to answer in: the user's ``/set language`` choice, else Telegram's
+``language_code``.
+
+aiogram's ``I18n`` middleware is not used because it reads compiled ``.mo`` files from a
+directory and renders through its own context; the core renders every message through
+``bot.i18n`` (Discord too), so this middleware only picks the locale and sets it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+
+from bot.app import App
+from bot.i18n import DEFAULT, negotiate, using
+from bot.models import UserRef
+
+
+class LocaleMiddleware(BaseMiddleware):
+    """Renders everything a handler says in the sender's language; handlers get ``locale``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        locale = DEFAULT
+        if user is not None and not user.is_bot:
+            chosen = await self.app.preferences.language(UserRef("telegram", str(user.id)))
+            locale = chosen or negotiate(user.language_code) or DEFAULT
+        data["locale"] = locale
+        with using(locale):
+            return await handler(event, data)

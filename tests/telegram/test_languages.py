@@ -1,0 +1,74 @@
+"""The bot answers in the user's Telegram language, or the one chosen with /set language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.i18n import LOCALES, negotiate, render
+from bot.options import option_names, quote
+from tests.fakes.a1111 import FakeA1111
+from tests.fakes.telegram_api import FakeTelegram
+from tests.telegram.conftest import start_telegram
+from tests.telegram.talk import say
+
+SPEAKER = 5150
+
+
+@pytest.mark.parametrize("code", ["ru", "es", "pt-BR", "fa", "de"])
+async def test_help_errors_refusals_and_the_result_speak_the_users_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any], code: str) -> None:
+    locale = negotiate(code)
+    settings["credits"]["initial"] = 1
+    fake.add_user(SPEAKER, language_code=code)
+    async with start_telegram(fake, a1111, settings) as tg:
+        help_text = (await say(tg, "/help", user_id=SPEAKER)).text or ""
+        assert help_text.startswith(render("help-how-title", locale))
+        assert render("help-options", locale) in help_text
+
+        update = tg.send(fake.build.photo(caption="/img2img a cat --bogus 1", user_id=SPEAKER))
+        refused = await tg.reply(update)
+        assert refused.text == "⚠️ " + render("error-unknown-option", locale,
+                                               option=quote("--bogus"), allowed=option_names())
+
+        update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
+        caption = (await tg.result(update)).caption or ""
+        assert caption.startswith(f"{render('field-prompt', locale)}: a cat")
+        assert f"{render('field-balance', locale)}: 0" in caption
+        await tg.settled(SPEAKER)
+
+        update = tg.send(fake.build.photo(caption="/img2img a dog", user_id=SPEAKER))
+        answer = await tg.reply(update)
+        assert answer.text == "⚠️ " + render("error-insufficient-credits", locale,
+                                              count=1, balance=0)
+        assert await tg.balance(SPEAKER) == 0
+
+
+async def test_set_language_overrides_telegrams(fake: FakeTelegram, a1111: FakeA1111,
+                                                settings: dict[str, Any]) -> None:
+    fake.add_user(SPEAKER, language_code="en")
+    async with start_telegram(fake, a1111, settings) as tg:
+        reply = await say(tg, "/set language uk", user_id=SPEAKER)
+        assert reply.text == render("language-set", "uk", language="Українська")
+        help_text = (await say(tg, "/help", user_id=SPEAKER)).text or ""
+        assert help_text.startswith(render("help-how-title", "uk"))
+        reply = await say(tg, "/set language klingon", user_id=SPEAKER)
+        assert reply.text == "⚠️ " + render("error-unknown-language", "uk", code="klingon",
+                                             available=", ".join(LOCALES))
+        await say(tg, "/reset language", user_id=SPEAKER)
+        help_text = (await say(tg, "/help", user_id=SPEAKER)).text or ""
+        assert help_text.startswith(render("help-how-title", "en"))
+
+
+async def test_the_command_menu_is_registered_for_each_shipped_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    async with start_telegram(fake, a1111, settings):
+        await fake.wait_for_call("setMyCommands", count=3 * len(LOCALES))
+        for locale in LOCALES:
+            code = "" if locale == "en" else locale.split("_")[0]
+            for scope in ("all_private_chats", "all_group_chats", "all_chat_administrators"):
+                menu = {c["command"]: c["description"] for c in fake.commands(scope,
+                                                                            language_code=code)}
+                assert menu["help"] == render("menu-help", locale), (locale, scope)
+                assert menu["img2img"] == render("menu-img2img", locale)
