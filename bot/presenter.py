@@ -77,7 +77,7 @@ def providers_lines(providers: Mapping[str, Provider], credits: Credits) -> list
     lines = []
     for name, provider in providers.items():
         cost = credits.quote(provider.settings.cost, provider.rules)
-        price = f"{cost} credit{'s' if cost != 1 else ''} per image" if cost else "free"
+        price = t("provider-price", count=cost) if cost else t("provider-free")
         lines.append(f"{name}: {provider.settings.type}, {price}")
     return lines
 

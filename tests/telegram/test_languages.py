@@ -21,11 +21,13 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any], code: str) -> None:
     locale = negotiate(code)
     settings["credits"]["initial"] = 1
+    a1111.delay = 0.5  # the status message stays long enough to be read
     fake.add_user(SPEAKER, language_code=code)
     async with start_telegram(fake, a1111, settings) as tg:
         help_text = (await say(tg, "/help", user_id=SPEAKER)).text or ""
         assert help_text.startswith(render("help-how-title", locale))
         assert render("help-options", locale) in help_text
+        assert render("provider-price", locale, count=1) in help_text
 
         update = tg.send(fake.build.photo(caption="/img2img a cat --bogus 1", user_id=SPEAKER))
         refused = await tg.reply(update)
@@ -33,10 +35,15 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
                                                option=quote("--bogus"), allowed=option_names())
 
         update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
+        status = await tg.reply(update, kind="text")
         caption = (await tg.result(update)).caption or ""
         assert caption.startswith(f"{render('field-prompt', locale)}: a cat")
         assert f"{render('field-balance', locale)}: 0" in caption
         await tg.settled(SPEAKER)
+        shown = [h["text"] for h in status.history] + [status.text]
+        assert any(line == render("status-next", locale)
+                   or line.startswith(render("status-generating-word", locale))
+                   for line in shown), shown
 
         update = tg.send(fake.build.photo(caption="/img2img a dog", user_id=SPEAKER))
         answer = await tg.reply(update)
