@@ -83,6 +83,15 @@ class WebhookConfig(_Section):
     secret_token: SecretStr | None = None
 
 
+class SendLimits(_Section):
+    """Telegram's documented flood limits on the bot's messages (sends and edits)."""
+
+    chat_per_second: float = Field(1.0, gt=0)
+    group_per_minute: float = Field(20.0, gt=0)
+    group_burst: int = Field(20, ge=1, description="messages a quiet group may get at once")
+    global_per_second: float = Field(30.0, gt=0)
+
+
 class TelegramConfig(_Section):
     token: SecretStr | None = None
     api_base: str = "https://api.telegram.org"
@@ -92,6 +101,8 @@ class TelegramConfig(_Section):
     max_download_bytes: int = Field(20 * 1024 * 1024, gt=0)
     admin_cache_seconds: float = Field(60.0, ge=0)
     progress_interval: float = Field(2.0, ge=0)
+    status_after: float = Field(1.0, ge=0, description="a status message only for jobs this slow")
+    limits: SendLimits = Field(default_factory=SendLimits)
 
 
 class DiscordConfig(_Section):

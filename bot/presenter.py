@@ -15,6 +15,15 @@ from bot.providers.base import Provider
 EXAMPLE = "/img2img a watercolor painting --strength 0.6"
 
 
+def position_worth_showing(shown: int | None, position: int) -> bool:
+    """Whether a new queue position is worth an edit: the first, "next", halved or doubled."""
+    if shown is None:
+        return True
+    if position == shown:
+        return False
+    return position <= 1 or position <= shown // 2 or position >= shown * 2
+
+
 def status_line(event: JobEvent) -> str:
     """One line for the progress message, in the current locale."""
     if isinstance(event, Queued):

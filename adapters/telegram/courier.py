@@ -7,7 +7,14 @@ import contextlib
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
-from adapters.telegram.delivery import Deliveries, Target, follow, refusal, send_result
+from adapters.telegram.delivery import (
+    Deliveries,
+    Target,
+    follow,
+    hold_status,
+    refusal,
+    send_result,
+)
 from bot.app import App
 from bot.errors import DeliveryRefused
 from bot.events import Done
@@ -47,6 +54,7 @@ class TelegramCourier:
         target = target_of(job)
         prompt = str(job.params.get("prompt", ""))
         notices = origin_notices(job) + done.notices
+        hold_status(job.id)
         with using(locale_of(job)):
             message_id = await send_result(self.bot, self.app, job.id,
                                            UserRef.parse(job.user_key), done, target, prompt,

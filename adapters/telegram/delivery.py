@@ -25,14 +25,15 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from adapters.telegram.limits import limits_of
 from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import DeliveryRefused
-from bot.events import Detached, Done, Failed, Progress, Started
+from bot.events import Detached, Done, Failed, Progress, Queued, Started
 from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData, UserRef
-from bot.presenter import restarting, result_fields, status_line
+from bot.presenter import position_worth_showing, restarting, result_fields, status_line
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ PHOTO_MAX_SIDE_SUM = 10_000
 PHOTO_MAX_RATIO = 20
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 ACTION_EVERY = 4.5  # Telegram shows a chat action for 5 s
+MIN_RETRY = 0.25  # a status update skipped for the flood limits is tried again this late
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +104,13 @@ def result_keyboard(job_id: str) -> InlineKeyboardMarkup:
 
 
 class ProgressMessage:
-    """The status reply: sent once, then edited at most once per ``interval``."""
+    """The status reply: sent once the job has lasted ``after`` seconds, then edited at most
+    once per ``interval``; a job that ends sooner never shows one."""
 
     def __init__(self, bot: Bot, target: Target, job_id: str, interval: float,
                  notices: tuple[str, ...], *, message_id: int | None = None,
-                 remember: Callable[[int], Awaitable[None]] | None = None) -> None:
+                 remember: Callable[[int], Awaitable[None]] | None = None,
+                 after: float = 0.0, may_send: Callable[[int], bool] | None = None) -> None:
         self.bot = bot
         self.target = target
         self.markup = cancel_keyboard(job_id)
@@ -115,27 +119,48 @@ class ProgressMessage:
         self.message_id = message_id  # a status message shown before a restart, if any
         self.remember = remember
         self.gone = False
+        self.held = False
+        self.may_send = may_send  # the flood limits' leave; without it a line waits
+        self._due = time.monotonic() + after
+        self._retry_at = 0.0
         self._shown = ""
         self._last = 0.0
         self._pending: str | None = None
         self._flush: asyncio.Task[None] | None = None
+        self._sending: asyncio.Task[None] | None = None
 
     async def update(self, line: str) -> None:
-        """Show ``line`` now if allowed, else the latest line when the interval is over."""
-        if self.gone:
-            return
-        if self.message_id is None:
-            await self._send(line)
+        """Show the latest line once the status is due and the edit interval is over."""
+        if self.gone or (self.held and self.message_id is None):
             return
         self._pending = line
         if self._flush is None or self._flush.done():
             self._flush = asyncio.create_task(self._flush_later())
 
+    def hold(self) -> None:
+        """The result is on its way: a status message not sent yet is never sent."""
+        self.held = True
+        if self.message_id is None and self._flush is not None and self._sending is None:
+            self._flush.cancel()
+
     async def _flush_later(self) -> None:
-        await asyncio.sleep(max(0.0, self._last + self.interval - time.monotonic()))
-        line, self._pending = self._pending, None
-        if line is not None:
-            await self._edit(line, self.markup)
+        while self._pending is not None and not self.gone:
+            first = self.message_id is None
+            due = max(self._due if first else self._last + self.interval, self._retry_at)
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if self.may_send is not None and not self.may_send(self.target.chat_id):
+                # Results first: this line (or a newer one) goes at a later try.
+                self._retry_at = time.monotonic() + max(self.interval, MIN_RETRY)
+                continue
+            line, self._pending = self._pending, None
+            if line is None:
+                return
+            if first:
+                # Shielded: a status message sent but not known would stay in the chat.
+                self._sending = asyncio.create_task(self._send(line))
+                await asyncio.shield(self._sending)
+            else:
+                await self._edit(line, self.markup)
 
     async def finish(self, line: str) -> None:
         """The last state, without the Cancel button (still within the edit rate).
@@ -157,10 +182,12 @@ class ProgressMessage:
                 await self.bot.delete_message(self.target.chat_id, self.message_id)
 
     async def close(self) -> None:
-        """Drop a pending edit."""
+        """Drop a pending edit; a status message already on its way is waited for."""
         if self._flush is not None:
             self._flush.cancel()
             await asyncio.gather(self._flush, return_exceptions=True)
+        if self._sending is not None:
+            await asyncio.gather(self._sending, return_exceptions=True)
 
     async def _send(self, line: str, *, markup: bool = True) -> None:
         text = esc(line) + self.footer
@@ -203,8 +230,10 @@ class ProgressMessage:
         self._shown = text
 
 
-async def _chat_action(bot: Bot, chat_id: int) -> None:
-    """``upload_photo`` until cancelled (Telegram shows each for 5 s)."""
+async def _chat_action(bot: Bot, chat_id: int, after: float) -> None:
+    """``upload_photo`` once generation has lasted ``after`` seconds, until cancelled
+    (Telegram shows each for 5 s)."""
+    await asyncio.sleep(after)
     while True:
         try:
             await bot.send_chat_action(chat_id, "upload_photo")
@@ -216,23 +245,33 @@ async def _chat_action(bot: Bot, chat_id: int) -> None:
 async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: str,
                  notices: tuple[str, ...] = ()) -> None:
     """Render the job's events until it ends; the result itself is sent by the courier."""
-    interval = app.config.telegram.progress_interval if app.config.telegram else 2.0
+    config = app.config.telegram
+    interval = config.progress_interval if config else 2.0
+    after = config.status_after if config else 1.0
     status_id = handle.origin.get("status_message_id")
+    limits = limits_of(bot)
 
     async def remember(message_id: int) -> None:
         await app.service.remember_status(handle.id, message_id)
 
     progress = ProgressMessage(bot, target, handle.id, interval, notices + handle.notices,
                                message_id=int(status_id) if status_id else None,
-                               remember=remember)
+                               remember=remember, after=after,
+                               may_send=limits.status_may_send if limits else None)
     action: asyncio.Task[None] | None = None
+    shown_position: int | None = None
+    _showing[handle.id] = progress
     try:
         async for event in handle.events():
             if isinstance(event, Started | Progress) and action is None:
-                action = asyncio.create_task(_chat_action(bot, target.chat_id))
+                action = asyncio.create_task(_chat_action(bot, target.chat_id, after))
             elif not isinstance(event, Started | Progress):
                 await _stop(action)
                 action = None
+            if isinstance(event, Queued):
+                if not position_worth_showing(shown_position, event.position):
+                    continue  # a small step in the queue is not worth an edit
+                shown_position = event.position
             if isinstance(event, Done):
                 await progress.remove()
             elif isinstance(event, Failed):
@@ -250,8 +289,22 @@ async def follow(bot: Bot, app: App, handle: JobHandle, target: Target, prompt: 
                     await progress.finish(restarting())
         raise
     finally:
+        if _showing.get(handle.id) is progress:
+            del _showing[handle.id]
         await _stop(action)
         await progress.close()
+
+
+# The status messages this process is showing, by job id, so the courier can hold one back
+# when the result goes out first (job ids are unique across bots).
+_showing: dict[str, ProgressMessage] = {}
+
+
+def hold_status(job_id: str) -> None:
+    """The result of ``job_id`` is being sent: don't start a status message for it now."""
+    progress = _showing.get(job_id)
+    if progress is not None:
+        progress.hold()
 
 
 async def _stop(task: asyncio.Task[None] | None) -> None:

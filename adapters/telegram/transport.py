@@ -22,6 +22,7 @@ from aiogram.types import TelegramObject, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from adapters.telegram.limits import install as install_limits
 from bot.config import TelegramConfig
 from bot.errors import StorageUnavailable
 from bot.web import LateRoute
@@ -87,14 +88,17 @@ class BotSession(AiohttpSession):
 
 
 def make_bot(config: TelegramConfig) -> Bot:
-    """A Bot on ``api_base`` (a self-hosted server too), HTML by default, flood-controlled."""
+    """A Bot on ``api_base`` (a self-hosted server too), HTML by default, within Telegram's
+    flood limits."""
     if config.token is None:
         raise ValueError("telegram.token is not set")
     api = TelegramAPIServer.from_base(config.api_base.rstrip("/"), is_local=config.local_files)
     session = BotSession(api=api)
     session.middleware(FloodControl())
-    return Bot(config.token.get_secret_value(), session=session,
-               default=DefaultBotProperties(parse_mode="HTML"))
+    bot = Bot(config.token.get_secret_value(), session=session,
+              default=DefaultBotProperties(parse_mode="HTML"))
+    install_limits(bot, config.limits)  # inside FloodControl: a retry waits its turn too
+    return bot
 
 
 async def poll(bot: Bot, dp: Dispatcher, stop: asyncio.Event,

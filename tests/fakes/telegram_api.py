@@ -5,7 +5,8 @@
         fake.push_update(fake.build.photo(jpeg, caption="/img2img a cat"))
         photo = await fake.wait_for_photo(USER_ID)  # what the user sees: bytes, caption, buttons
 
-Set-up: add_user, add_chat, set_member, add_file, block, delete_as_user, fail_next, set_delay.
+Set-up: add_user, add_chat, set_member, add_file, block, delete_as_user, fail_next, set_delay,
+limits (FloodLimits: 429 past Telegram's flood limits, telegram_limits.py).
 Updates: build.* (telegram_updates.py), push_update(redeliver=), deliver_webhook.
 Payments (telegram_payments.py): pay(invoice, user_id), invoices, checkout_answers, charges.
 Seeing: messages, message, texts, last_message/last_photo/last_document, photos, actions,
@@ -34,6 +35,7 @@ from aiohttp import web
 
 from tests.fakes.server import FakeServer, json_response
 from tests.fakes.telegram_delivery import WebhookDelivery
+from tests.fakes.telegram_limits import FloodLimits
 from tests.fakes.telegram_methods import BotApiMethods
 from tests.fakes.telegram_model import (
     HANDLERS,
@@ -87,6 +89,7 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
         WebhookDelivery.__init__(self)
         self.init_payments()
         self.long_poll = long_poll
+        self.limits: FloodLimits | None = None  # Telegram's flood limits, when a test sets them
         self.calls: list[Call] = []
         self.counts: Counter[str] = Counter()
         self.photo_sends: list[SentMessage] = []
@@ -175,6 +178,8 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
             if delay:
                 await asyncio.sleep(delay)
             self._take_fault(name.lower())
+            if self.limits is not None:
+                self.limits.check(name, params.get("chat_id"))
             result = await entry[1](self, Params(params, record.files))
         except ApiError as exc:
             record.status, record.description = exc.code, exc.description

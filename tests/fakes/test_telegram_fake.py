@@ -44,6 +44,7 @@ from PIL import Image
 
 from tests.fakes.server import jpeg_bytes, png_bytes
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.fakes.telegram_limits import FloodLimits
 from tests.fakes.telegram_updates import GROUP_ID, USER_ID
 
 CHAT = USER_ID  # a private chat's id is its user's id
@@ -499,3 +500,18 @@ async def test_webhook_mode(fake: FakeTelegram, bot: Bot) -> None:
         assert (await bot.get_webhook_info()).url == ""
     finally:
         await runner.cleanup()
+
+
+async def test_flood_limits_answer_429_with_retry_after(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_chat(-100777, title="Busy group")
+    fake.limits = FloodLimits(chat_per_second=100.0, group_per_minute=60.0, group_burst=3)
+    for n in range(3):  # a quiet group takes its burst at once
+        await bot.send_message(-100777, f"hello {n}")
+    await bot.send_chat_action(-100777, "typing")  # actions are not counted
+    with pytest.raises(TelegramRetryAfter) as refused:
+        await bot.send_message(-100777, "one too many")
+    assert refused.value.retry_after == 1
+    assert fake.limits.refused == [("sendMessage", -100777)]
+    await asyncio.sleep(1.0)  # one message a second drains back in
+    await bot.send_message(-100777, "after the wait")
+    await bot.send_message(CHAT, "another chat is not held up")

@@ -55,10 +55,12 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 def make_settings(tmp_path: Path, fake: FakeTelegram, a1111: FakeA1111,
                   **changes: Any) -> dict[str, Any]:
-    """The TOML document as a dict: fast progress, 10 credits each, one A1111 backend."""
+    """The TOML document as a dict: immediate status, fast progress, 10 credits each, one
+    A1111 backend."""
     base = {
         "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
-        "telegram": {"token": TOKEN, "api_base": fake.base_url, "progress_interval": 0.05},
+        "telegram": {"token": TOKEN, "api_base": fake.base_url, "progress_interval": 0.05,
+                     "status_after": 0.0},
         "credits": {"initial": 10, "daily_free": 0, "owners": [f"telegram:{OWNER_ID}"]},
         "defaults": {"provider": "webui"},
         "providers": {"webui": {"type": "a1111", "url": a1111.base_url, "cost": 1,

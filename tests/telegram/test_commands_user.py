@@ -134,6 +134,8 @@ async def test_cancel_refunds_the_queued_job(tg: Harness) -> None:
     tg.send(tg.fake.build.photo(caption="/img2img second"))
     await tg.fake.wait_for(lambda: len(tg.app.service.active) == 2, what="a queued job")
     queued = max(tg.app.service.active.values(), key=lambda h: h.created)
+    await tg.fake.wait_for(lambda: "⏳ Next in line…" in tg.fake.texts(USER_ID),
+                           what="its status message")  # so the next message is the answer
 
     reply = await say(tg, "/cancel")
     assert reply.text == "Cancelled your latest request; its credits are refunded."
