@@ -203,9 +203,21 @@ def encode(img: Image.Image, fmt: str = "PNG", *, max_bytes: int | None = None) 
 
 def prepare(data: bytes, size: tuple[int, int], fmt: str = "PNG",
             max_bytes: int | None = None) -> ImageData:
-    """The stored upload as the provider's input: upright RGB at ``size`` in ``fmt``."""
+    """The stored upload as the provider's input: upright RGB at ``size`` in ``fmt``.
+
+    An upload with transparency goes as PNG whatever ``fmt`` says: its edges against the
+    white it is flattened on would blur in a lossy format.
+    """
     img = decode(data, target=size)
+    if fmt.upper() != "PNG" and _transparent(data):
+        fmt = "PNG"
     return encode(fit_crop(img, size), fmt, max_bytes=max_bytes)
+
+
+def _transparent(data: bytes) -> bool:
+    """Whether the image has an alpha channel or a transparent colour (header only)."""
+    with _open(data) as img:
+        return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
 def fit_for_delivery(image: ImageData, *, max_bytes: int,

@@ -91,7 +91,7 @@ class SizeRules:
     max_area: int = 2048 * 2048
     max_samples: int = 4
     max_input_bytes: int = 10 * 1024 * 1024
-    input_format: str = "PNG"
+    input_format: str = "PNG"  # what the backend is sent: PNG, JPEG or WEBP (README, Backends)
     allowed_sizes: tuple[tuple[int, int], ...] = ()
     min_steps: int = 1
     max_steps: int = 150

@@ -82,8 +82,9 @@ class A1111Provider(Provider):
     capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL)
+    # init_images: base64 of anything PIL reads (the WebUI decodes with PIL): JPEG.
     size_rules = SizeRules(multiple=8, min_side=64, max_side=2048, preferred_area=512 * 512,
-                           max_input_bytes=20 * 1024 * 1024)
+                           max_input_bytes=20 * 1024 * 1024, input_format="JPEG")
 
     settings: A1111Settings
 
@@ -92,7 +93,8 @@ class A1111Provider(Provider):
         side = self.settings.max_side
         return SizeRules(multiple=8, min_side=64, max_side=side,
                          preferred_area=self.settings.preferred_side ** 2, max_area=side * side,
-                         max_samples=self.settings.max_samples, max_input_bytes=20 * 1024 * 1024)
+                         max_samples=self.settings.max_samples, max_input_bytes=20 * 1024 * 1024,
+                         input_format="JPEG")
 
     def _url(self, path: str) -> str:
         return f"{self.settings.base_url}/sdapi/v1/{path}"

@@ -65,8 +65,10 @@ class ComfyUIProvider(Provider):
     capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL)
+    # /upload/image keeps the file as sent and LoadImage opens it with PIL: JPEG.
     size_rules = SizeRules(multiple=8, min_side=64, max_side=2048, preferred_area=512 * 512,
-                           max_area=2048 * 2048, max_samples=4, max_steps=150)
+                           max_area=2048 * 2048, max_samples=4, max_steps=150,
+                           input_format="JPEG")
 
     def __init__(self, name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
         super().__init__(name, settings, http)

@@ -166,7 +166,8 @@ class DiffusersProvider(Provider):
         side = self.cfg.max_side
         return SizeRules(multiple=self._multiple, min_side=max(64, self._multiple), max_side=side,
                          preferred_area=512 * 512, max_area=side * side,
-                         max_samples=self.cfg.max_samples)
+                         max_samples=self.cfg.max_samples,
+                         input_format="JPEG")  # decoded in this process; JPEG is cheapest
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         p = job.params

@@ -14,7 +14,8 @@ class EchoProvider(Provider):
     type_name = "echo"
     capabilities = (Capability.STRENGTH | Capability.SEED | Capability.SAMPLES
                     | Capability.NEGATIVE_PROMPT | Capability.STEPS | Capability.CFG)
-    size_rules = SizeRules(multiple=8, min_side=64, max_side=2048, preferred_area=512 * 512)
+    size_rules = SizeRules(multiple=8, min_side=64, max_side=2048, preferred_area=512 * 512,
+                           input_format="JPEG")  # sent back as it came, like a photo
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         reporter.accept()

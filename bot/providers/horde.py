@@ -62,8 +62,10 @@ class HordeProvider(Provider):
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL
                     | Capability.SAFETY)
     # Past 1024x1024 or 50 steps the Horde wants kudos up front, which anonymous users lack.
+    # source_image is WebP (the Horde's native format): prepared as WebP, never converted.
     size_rules = SizeRules(multiple=64, min_side=64, max_side=3072, preferred_area=512 * 512,
-                           max_area=1024 * 1024, max_samples=4, max_steps=50)
+                           max_area=1024 * 1024, max_samples=4, max_steps=50,
+                           input_format="WEBP")
 
     def __init__(self, name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
         super().__init__(name, settings, http)

@@ -20,7 +20,8 @@ from bot.providers.stability_wire import (
 MAX_PROMPT = 2000
 SDXL_SIZES = ((1024, 1024), (1152, 896), (896, 1152), (1216, 832), (832, 1216), (1344, 768),
               (768, 1344), (1536, 640), (640, 1536))
-# Output size is the init image's size, so these rules shape the prepared input.
+# Output size is the init image's size, so these rules shape the prepared input. The v1 docs
+# show init_image only as PNG, so it stays PNG.
 SD_RULES = SizeRules(multiple=64, min_side=320, max_side=1536, preferred_area=512 * 512,
                      max_area=1024 * 1024, max_samples=10, max_input_bytes=9 * 1024 * 1024,
                      min_steps=10, max_steps=50)

@@ -21,8 +21,10 @@ MAX_PROMPT = 10000
 SD3_MODELS = ("sd3.5-large", "sd3.5-large-turbo", "sd3.5-medium", "sd3-large",
               "sd3-large-turbo", "sd3-medium")
 # The output follows the input's aspect ratio at about a megapixel; sides of at least 64.
+# ``image`` may be JPEG, PNG or WebP: JPEG.
 RULES = SizeRules(multiple=64, min_side=256, max_side=2048, preferred_area=1024 * 1024,
-                  max_area=1536 * 1536, max_samples=1, max_input_bytes=9 * 1024 * 1024)
+                  max_area=1536 * 1536, max_samples=1, max_input_bytes=9 * 1024 * 1024,
+                  input_format="JPEG")
 
 
 def form(params: Params, endpoint: str, model: str, output_format: str) -> dict[str, str]:

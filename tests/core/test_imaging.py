@@ -58,6 +58,17 @@ def test_prepare_flattens_alpha_and_resizes() -> None:
     assert img.size == (64, 32) and img.mode == "RGB" and img.getpixel((5, 5)) == (255, 255, 255)
 
 
+def test_prepare_sends_jpeg_where_asked_and_png_for_transparency() -> None:
+    photo = encoded(Image.new("RGB", (100, 50), (10, 200, 30)), "JPEG")
+    assert imaging.prepare(photo, (64, 32), "JPEG").mime == "image/jpeg"
+    assert imaging.prepare(photo, (64, 32), "PNG").mime == "image/png"
+    cutout = encoded(Image.new("RGBA", (100, 50), (255, 0, 0, 0)), "PNG")
+    assert imaging.prepare(cutout, (64, 32), "JPEG").mime == "image/png"
+    keyed = Image.new("P", (100, 50), 0)
+    keyed.info["transparency"] = 0
+    assert imaging.prepare(encoded(keyed, "PNG"), (64, 32), "JPEG").mime == "image/png"
+
+
 def test_prepare_uses_the_first_frame_of_an_animation() -> None:
     frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
     buf = io.BytesIO()
