@@ -40,6 +40,11 @@ def init_colour(body: dict[str, Any]) -> tuple[int, int, int]:
     return pixel[0], pixel[1], pixel[2]
 
 
+def near(got: tuple[int, int, int], want: tuple[int, int, int]) -> bool:
+    """Equal within what JPEG (the WebUI's input format) does to a flat colour."""
+    return max(abs(a - b) for a, b in zip(got, want, strict=True)) <= 3
+
+
 async def first_result(fake: FakeDiscord) -> FakeMessage:
     return await outcome(fake, await ask(fake, {"strength": 0.6}))
 
@@ -76,7 +81,7 @@ async def test_use_as_input_takes_the_result(fake: FakeDiscord, a1111: FakeA1111
     result = await first_result(fake)
     reused = await outcome(fake, await fake.press(result, emoji="♻️", user=MEMBER))
     _, second = a1111.img2img_bodies
-    assert init_colour(second) == colour(seed_of(result))
+    assert near(init_colour(second), colour(seed_of(result)))
     assert reused.embed is not None and await balance(app) == 18
 
 
