@@ -35,6 +35,10 @@ __all__ = ["GROUP_ID", "OWNER_ID", "TOKEN", "USER_ID", "Harness", "image_size",
            "make_settings", "start_telegram"]
 
 OWNER_ID = 1000
+# Flood limits far above Telegram's, so a test's quick exchanges are not spaced out by them
+# (tests of the limits set Telegram's own).
+FAST_CHATS = {"chat_per_second": 100.0, "group_per_minute": 6000.0, "group_burst": 100,
+              "global_per_second": 1000.0}
 
 
 def image_size(data: bytes | None) -> tuple[int, int]:
@@ -60,7 +64,7 @@ def make_settings(tmp_path: Path, fake: FakeTelegram, a1111: FakeA1111,
     base = {
         "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
         "telegram": {"token": TOKEN, "api_base": fake.base_url, "progress_interval": 0.05,
-                     "status_after": 0.0},
+                     "status_after": 0.0, "limits": FAST_CHATS},
         "credits": {"initial": 10, "daily_free": 0, "owners": [f"telegram:{OWNER_ID}"]},
         "defaults": {"provider": "webui"},
         "providers": {"webui": {"type": "a1111", "url": a1111.base_url, "cost": 1,
