@@ -20,11 +20,11 @@ from adapters.discord.buttons import cancel_view, result_view
 from adapters.discord.replies import mark_placeholder
 from adapters.discord.state import app_of, live_of
 from bot.errors import DeliveryRefused
-from bot.events import Detached, Done, Failed, JobEvent
+from bot.events import Detached, Done, Failed, JobEvent, Queued
 from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData
-from bot.presenter import result_fields, status_line
+from bot.presenter import position_worth_showing, result_fields, status_line
 
 log = logging.getLogger(__name__)
 EMBED_COLOUR = discord.Colour(0x5865F2)
@@ -183,9 +183,14 @@ async def follow(interaction: discord.Interaction[Any], handle: JobHandle, promp
     live = live_of(interaction.client)
     interval = app.config.discord.progress_interval if app.config.discord else 2.0
     reply = Reply(interaction, interval, cancel_view(handle.id))
+    shown_position: int | None = None
     with live.showing(handle.id, reply):
         try:
             async for event in handle.events():
+                if isinstance(event, Queued):
+                    if not position_worth_showing(shown_position, event.position):
+                        continue  # the bucket is better spent on results than on small steps
+                    shown_position = event.position
                 if isinstance(event, Done):
                     await reply.close()
                 elif isinstance(event, Failed):
