@@ -41,7 +41,14 @@ from aiogram.types import BufferedInputFile, Message, ReplyParameters
 from PIL import Image
 
 from adapters.telegram import run_telegram
-from benchmarks.common import describe_ms, header, percentile, photo_jpeg, service_config
+from benchmarks.common import (
+    SlowEcho,
+    describe_ms,
+    header,
+    percentile,
+    photo_jpeg,
+    service_config,
+)
 from bot.app import running_app
 from bot.config import build_config
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
@@ -50,6 +57,7 @@ CAPTION = "/img2img a watercolor painting of the harbour"
 FIRST_USER = 10_000
 JOB_METHODS = ("getFile", "sendMessage", "editMessageText", "deleteMessage", "sendChatAction",
                "sendPhoto", "sendDocument")
+SLOW_CONCURRENCY = 16  # --backend slow-echo: 2 s a job, 16 at a time
 PROVIDER_SIZE = (592, 440)  # what the echo backend's rules make of a 4:3 photo at 512x512 area
 
 
@@ -58,7 +66,8 @@ async def the_project(base_url: str, folder: Path, backend: str) -> AsyncIterato
     """The project's bot: the app from config, ``run_telegram`` polling the fake."""
     base = service_config(folder / "bench.db", backend=backend, concurrency=4)
     raw = base.model_dump(mode="json")
-    raw["providers"] = {"echo": {"type": backend, "cost": 1, "max_concurrency": 4}}
+    concurrency = SLOW_CONCURRENCY if backend == "slow-echo" else 4
+    raw["providers"] = {"echo": {"type": backend, "cost": 1, "max_concurrency": concurrency}}
     # The flood limits off: they are Telegram's policy (30 results/s at most), not the bot's cost,
     # and the anchors do not keep them either.
     raw["telegram"] = {"token": TOKEN, "api_base": base_url, "limits": {
@@ -225,6 +234,12 @@ async def main_async(args: argparse.Namespace) -> None:
     for name, runner in (("echo", echo_bot), ("img2img", img2img_bot), ("project", the_project)):
         if args.only in (None, name):
             measured[name] = await _measure(name, runner, args)
+    if args.backend == "slow-echo":
+        ideal = SLOW_CONCURRENCY / SlowEcho.seconds
+        for users, (rate, _) in measured["project"].items():
+            print(f"   slow backend at {users:>3} users: {rate:.2f} jobs/s against the ideal "
+                  f"{ideal:.1f} ({SLOW_CONCURRENCY} / {SlowEcho.seconds:.0f} s): "
+                  f"{rate / ideal:.2f}x (target >= 0.95x at 50)")
     if args.only:
         return
     for users in args.users:
@@ -240,8 +255,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--rounds", type=int, nargs="+", default=[30, 10, 3],
                         help="photos each user sends at each level")
-    parser.add_argument("--backend", choices=("echo", "thumb-echo"), default="echo",
-                        help="thumb-echo prepares 64x64 inputs, leaving out image work")
+    parser.add_argument("--backend", choices=("echo", "thumb-echo", "slow-echo"), default="echo",
+                        help="thumb-echo prepares 64x64 inputs, leaving out image work; "
+                        "slow-echo takes 2 s a job, 16 at a time (use with --only project)")
     parser.add_argument("--only", choices=("echo", "img2img", "project"),
                         help="run one bot (profiling)")
     asyncio.run(main_async(parser.parse_args()))

@@ -125,12 +125,32 @@ def register_gated_echo() -> None:
     PROVIDERS.setdefault("gated-echo", f"{__name__}:GatedEcho")
 
 
+class SlowEcho(EchoProvider):
+    """The echo backend taking ``seconds`` per job, reporting progress every half second."""
+
+    type_name = "slow-echo"
+    seconds: ClassVar[float] = 2.0
+
+    async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
+        steps = max(1, round(self.seconds / 0.5))
+        for step in range(steps):
+            reporter.progress(step / steps, eta=(steps - step) * self.seconds / steps)
+            await asyncio.sleep(self.seconds / steps)
+        return await super()._generate(job, reporter)
+
+
+def register_slow_echo() -> None:
+    PROVIDERS.setdefault("slow-echo", f"{__name__}:SlowEcho")
+
+
 def service_config(db: Path, *, backend: str = "echo", concurrency: int = 4, price: int = 1,
                    initial: int = 1_000_000, max_queue: int = 10_000, per_user: int = 1_000,
                    extra: dict[str, Any] | None = None) -> Config:
     """A config whose default provider ``echo`` is the instant backend (``echo`` or thumb-echo)."""
     if backend == "thumb-echo":
         register_thumb_echo()
+    elif backend == "slow-echo":
+        register_slow_echo()
     elif backend == "gated-echo" and not hasattr(GatedEcho, "gate"):
         register_gated_echo()
     providers: dict[str, Any] = {"echo": {"type": backend, "cost": price,
