@@ -13,6 +13,8 @@ from bot.events import Done
 from bot.jobs import JobHandle
 from storage.base import JobRecord
 
+__all__ = ["Courier", "JobRecord", "LocalCourier"]  # adapters take the job record from here
+
 
 class Courier(Protocol):
     """A platform's side of delivery; it reaches the platform's API without the request."""

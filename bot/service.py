@@ -73,6 +73,10 @@ class GenerationService:
         """Keep the job's status message, so whichever process runs it can update it."""
         await self.storage.set_origin(job_id, {"status_message_id": message_id})
 
+    async def first_time(self, platform: str, event_id: str) -> bool:
+        """Claim a platform event; False when it was handled before (a redelivery)."""
+        return await self.storage.mark_event(platform, event_id)
+
     async def status_message(self, job_id: str) -> str | None:
         """The job's status message as last remembered (by whichever process showed it)."""
         job = await self.storage.get_job(job_id)

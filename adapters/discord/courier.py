@@ -12,10 +12,10 @@ import discord
 from adapters.discord.buttons import result_view
 from adapters.discord.delivery import fitted, refusal, result_embed, show_result
 from adapters.discord.state import live_of
+from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.jobs import JobHandle
-from storage.base import JobRecord
 
 CHANNEL_FILE_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit without boosts
 

@@ -74,4 +74,4 @@ def live_of(client: discord.Client) -> LiveJobs:
 
 async def first_time(interaction: discord.Interaction[Any]) -> bool:
     """Claim the interaction; False when Discord delivered it before (already answered)."""
-    return await app_of(interaction).storage.mark_event("discord", str(interaction.id))
+    return await app_of(interaction).service.first_time("discord", str(interaction.id))

@@ -39,7 +39,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp = Dispatcher()
     dp["app"] = app
     dp["deliveries"] = Deliveries()
-    dp.update.outer_middleware(OncePerUpdate(app.storage))
+    dp.update.outer_middleware(OncePerUpdate(app.service))
     dp.update.middleware(LocaleMiddleware(app))
     dp.include_routers(*(_detached(r) for r in (commands_admin.router, commands_user.router,
                                                  payments.router, buttons.router,

@@ -16,12 +16,12 @@ from adapters.telegram.delivery import (
     send_result,
 )
 from bot.app import App
+from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.i18n import using
 from bot.jobs import JobHandle
 from bot.models import UserRef
-from storage.base import JobRecord
 
 
 def target_of(job: JobRecord) -> Target:

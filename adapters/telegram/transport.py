@@ -25,8 +25,8 @@ from aiohttp import web
 from adapters.telegram.limits import install as install_limits
 from bot.config import TelegramConfig
 from bot.errors import StorageUnavailable
+from bot.service import GenerationService
 from bot.web import LateRoute
-from storage.base import Storage
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,14 @@ class FloodControl(BaseRequestMiddleware):
 class OncePerUpdate(BaseMiddleware):
     """Drop an update whose id was already processed (Telegram may deliver one twice)."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
+    def __init__(self, service: GenerationService) -> None:
+        self.service = service
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         if isinstance(event, Update):
             try:
-                seen = not await self.storage.mark_event("telegram", str(event.update_id))
+                seen = not await self.service.first_time("telegram", str(event.update_id))
             except StorageUnavailable:
                 # The handler meets the same outage and tells the user; dropping it here
                 # would leave them with no answer at all.
