@@ -285,7 +285,8 @@ class Pipeline:
         """Hand a stored result to its courier; commit on confirmation, else retry later or
         refund when retrying cannot help."""
         try:
-            ref = await self.courier(job).deliver(job, done)
+            with using(str(job.origin.get("locale") or "")):  # the reader's language
+                ref = await self.courier(job).deliver(job, done)
         except DeliveryRefused as exc:
             await self._refused(job, exc, handle)
             return

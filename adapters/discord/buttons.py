@@ -14,15 +14,16 @@ import discord
 
 from adapters.discord.replies import guarded, send_text
 from adapters.discord.state import app_of, first_time
+from bot.i18n import t
 from bot.rerun import Action
 
 Button = discord.ui.Button[discord.ui.View]
 JOB = r"(?P<job>[0-9a-f]{1,64})"
 RESULT_LOOK: dict[Action, tuple[str, str | None]] = {
-    Action.AGAIN: ("Again", "🔁"),
-    Action.WEAKER: ("Strength −", None),
-    Action.STRONGER: ("Strength +", None),
-    Action.REUSE: ("Use as input", "♻️"),
+    Action.AGAIN: ("dc-button-again", "🔁"),
+    Action.WEAKER: ("dc-button-weaker", None),
+    Action.STRONGER: ("dc-button-stronger", None),
+    Action.REUSE: ("dc-button-reuse", "♻️"),
 }
 
 
@@ -36,7 +37,7 @@ class ResultButton(discord.ui.DynamicItem[Button],
 
     def __init__(self, action: Action, job_id: str) -> None:
         label, emoji = RESULT_LOOK[action]
-        super().__init__(discord.ui.Button(label=label, emoji=emoji,
+        super().__init__(discord.ui.Button(label=t(label), emoji=emoji,
                                            style=discord.ButtonStyle.secondary,
                                            custom_id=f"img2img:r:{action.value}:{job_id}"))
         self.action = action
@@ -58,7 +59,7 @@ class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB)
     """🗑: deletes the result message; anyone but the requester is refused privately."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Delete", emoji="🗑",
+        super().__init__(discord.ui.Button(label=t("dc-button-delete"), emoji="🗑",
                                            style=discord.ButtonStyle.danger,
                                            custom_id=f"img2img:d:{job_id}"))
         self.job_id = job_id
@@ -77,7 +78,7 @@ class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB)
         job = await app_of(interaction).storage.get_job(self.job_id)
         owner = job.user_key if job is not None else _message_author(interaction)
         if owner != requester_key(interaction):
-            await send_text(interaction, "Only the person who asked for this image can delete it.")
+            await send_text(interaction, t("dc-only-requester-delete"))
             return
         await interaction.response.defer()
         await interaction.delete_original_response()
@@ -93,7 +94,7 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB)
     """Cancels a queued or running job; its own message then says so."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label="Cancel", emoji="✖️",
+        super().__init__(discord.ui.Button(label=t("dc-button-cancel"), emoji="✖️",
                                            style=discord.ButtonStyle.secondary,
                                            custom_id=f"img2img:c:{job_id}"))
         self.job_id = job_id
@@ -112,11 +113,11 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB)
         service = app_of(interaction).service
         requester = await service.requester(self.job_id)
         if requester is not None and requester != requester_key(interaction):
-            await send_text(interaction, "Only the person who asked for this image can cancel it.")
+            await send_text(interaction, t("dc-only-requester-cancel"))
         elif await service.cancel(self.job_id, requester_key(interaction)):
             await interaction.response.defer()  # the job's message turns into "Cancelled"
         else:
-            await send_text(interaction, "This image is no longer in progress.")
+            await send_text(interaction, t("dc-not-in-progress"))
 
 
 DYNAMIC_ITEMS = (ResultButton, DeleteButton, CancelButton)

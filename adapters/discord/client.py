@@ -10,13 +10,15 @@ import discord
 import discord.gateway
 import discord.http
 import yarl
+from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import commands_admin, commands_user, payments, requests
 from adapters.discord.buttons import DYNAMIC_ITEMS
 from adapters.discord.courier import DiscordCourier
+from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import install_error_handler
-from adapters.discord.state import LiveJobs
+from adapters.discord.state import LiveJobs, app_of
 from adapters.discord.sync import sync_if_changed
 from adapters.discord.watch import rest_trace, watch_gateway
 from bot.app import App
@@ -48,6 +50,7 @@ class Img2ImgHooks:
         """Buttons of earlier runs work again; commands sync only when they changed."""
         bot = cast(commands.Bot, self)
         bot.add_dynamic_items(*DYNAMIC_ITEMS)
+        await bot.tree.set_translator(CatalogueTranslator())
         try:
             await sync_if_changed(bot, bot.tree, self.app.config)
         except discord.HTTPException as exc:
@@ -73,6 +76,13 @@ class Img2ImgHooks:
             log.info("finished %d discord purchase(s) left unconsumed", done)
 
 
+class Tree(app_commands.CommandTree[Any]):
+    """Every command, and its error handler, speaks the reader's language."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        return await speak(app_of(interaction), interaction)
+
+
 class Img2ImgBot(Img2ImgHooks, commands.Bot):
     def __init__(self, app: App, **options: Any) -> None:
         super().__init__(**options)
@@ -93,6 +103,7 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
     options = {"command_prefix": commands.when_mentioned, "help_command": None,
                "intents": discord.Intents.default(),
                "allowed_mentions": discord.AllowedMentions.none(), "http_trace": rest_trace(),
+               "tree_cls": Tree,
                **options}
     bot: commands.Bot
     if settings.sharded:

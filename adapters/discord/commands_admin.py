@@ -6,11 +6,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, plural, user_of
+from adapters.discord.commands_common import bullet_list, user_of
+from adapters.discord.locale import text
 from adapters.discord.policy import channel_chat, channel_switches, switch_target
 from adapters.discord.state import first_time
 from bot.app import App
 from bot.errors import NotAllowed, PolicyError
+from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
 from bot.options import SPEC_LIST
 from bot.payments import revenue_lines
@@ -18,7 +20,8 @@ from bot.policy import LOCKABLE, POLICY_HELP, ChatPolicy
 
 SETTING_HELP = {**POLICY_HELP, "unlock": "FIELD: undo a lock"}
 SETTING_HELP.update({s.field: f"default {s.help}" for s in SPEC_LIST})
-ON_OFF = [app_commands.Choice(name="on", value="on"), app_commands.Choice(name="off", value="off")]
+ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
+          app_commands.Choice(name=text("dc-off"), value="off")]
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
@@ -26,9 +29,9 @@ def server_of(interaction: discord.Interaction) -> ChatRef:
     """The server's settings key, once the caller is known to hold Manage Server."""
     perms = interaction.permissions
     if interaction.guild_id is None:
-        raise NotAllowed("This command works in a server only.")
+        raise NotAllowed(msg=Msg("dc-server-only"))
     if not (perms.manage_guild or perms.administrator):
-        raise NotAllowed("You need the Manage Server permission to change the bot's settings.")
+        raise NotAllowed(msg=Msg("dc-need-manage-server"))
     return ChatRef("discord", str(interaction.guild_id))
 
 
@@ -36,7 +39,7 @@ def owner_of(app: App, interaction: discord.Interaction) -> UserRef:
     """The caller, once they are known to be one of the bot's owners."""
     user = user_of(interaction)
     if not app.config.is_owner(user.key):
-        raise NotAllowed("Only the bot's owners can do that.")
+        raise NotAllowed(msg=Msg("dc-owners-only"))
     return user
 
 
@@ -57,33 +60,38 @@ async def channel_lines(app: App, interaction: discord.Interaction, server: Chat
     policy = ChatPolicy.from_settings(await app.storage.chat_settings(server.key))
     enabled = policy.enabled and switches.get("enabled", True)
     nsfw = policy.nsfw and marked and switches.get("nsfw", True)
-    why = "" if marked else " (Discord does not mark it NSFW)"
-    return [f"<#{channel_id}> enabled: {'on' if enabled else 'off'}"
-            f"{'' if 'enabled' not in switches else ' (channel switch)'}",
-            f"<#{channel_id}> nsfw: {'on' if nsfw else 'off'}{why}"]
+    channel = f"<#{channel_id}>"
+    enabled_line = [t("dc-channel-enabled", channel=channel, state=on_off(enabled))]
+    nsfw_line = [t("dc-channel-nsfw", channel=channel, state=on_off(nsfw))]
+    enabled_line += [t("dc-channel-switch")] if "enabled" in switches else []
+    nsfw_line += [] if marked else [t("dc-channel-unmarked")]
+    return [" ".join(enabled_line), " ".join(nsfw_line)]
+
+
+def on_off(value: bool) -> str:
+    return t("dc-on" if value else "dc-off")
 
 
 def register(bot: commands.Bot, app: App) -> None:
     """Add the admin and owner commands to the bot's tree."""
-    admin = app_commands.Group(name="img2img-admin",
-                               description="The bot's settings for this server",
+    admin = app_commands.Group(name="img2img-admin", description=text("dc-cmd-admin"),
                                default_permissions=discord.Permissions(manage_guild=True),
                                guild_only=True)
 
-    @admin.command(name="show", description="Show this server's settings and this channel's")
+    @admin.command(name="show", description=text("dc-cmd-admin-show"))
     async def show(interaction: discord.Interaction) -> None:
         server = server_of(interaction)
         lines = await app.preferences.describe_chat(server)
         lines += await channel_lines(app, interaction, server)
-        await interaction.response.send_message("Server settings:\n" + bullet_list(lines),
+        await interaction.response.send_message(f"{t('dc-server-settings')}\n" + bullet_list(lines),
                                                 ephemeral=True)
 
-    @admin.command(name="set", description="Change one server setting (a policy or a default)")
-    @app_commands.describe(key="the setting", value="its new value")
+    @admin.command(name="set", description=text("dc-cmd-admin-set"))
+    @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     async def set_(interaction: discord.Interaction, key: str, value: str) -> None:
         message = await app.preferences.set_chat(server_of(interaction), key, value)
         if key.strip().lower() == "nsfw" and message.endswith(" on."):
-            message += " NSFW results come only in channels Discord marks NSFW."
+            message += " " + t("dc-nsfw-where")
         await interaction.response.send_message(message, ephemeral=True)
 
     @set_.autocomplete("key")
@@ -97,23 +105,20 @@ def register(bot: commands.Bot, app: App) -> None:
                         current: str) -> list[app_commands.Choice[str]]:
         return setting_choices(app, interaction.namespace.key, current)
 
-    @admin.command(name="reset", description="Put every server setting back to the default")
+    @admin.command(name="reset", description=text("dc-cmd-admin-reset"))
     async def reset(interaction: discord.Interaction) -> None:
         await app.preferences.reset_chat(server_of(interaction))
-        await interaction.response.send_message(
-            "This server's settings are back to the defaults (channel switches are kept).",
-            ephemeral=True)
+        await interaction.response.send_message(t("dc-server-reset"), ephemeral=True)
 
-    @admin.command(name="channel", description="Switch the bot or NSFW on or off in this channel")
-    @app_commands.describe(enabled="whether the bot answers here", nsfw="allow NSFW results here")
+    @admin.command(name="channel", description=text("dc-cmd-admin-channel"))
+    @app_commands.describe(enabled=text("dc-opt-enabled"), nsfw=text("dc-opt-nsfw"))
     @app_commands.choices(enabled=ON_OFF, nsfw=ON_OFF)
     async def channel(interaction: discord.Interaction, enabled: str | None = None,
                       nsfw: str | None = None) -> None:
         server = server_of(interaction)
         channel_id, marked = switch_target(interaction.channel)
         if nsfw == "on" and not marked:
-            raise PolicyError("NSFW can be switched on only in a channel Discord marks NSFW "
-                              "(Edit Channel → Age-Restricted).")
+            raise PolicyError(msg=Msg("dc-nsfw-unmarked"))
         for key, value in (("enabled", enabled), ("nsfw", nsfw)):
             if value is not None:
                 await app.preferences.set_chat(channel_chat(channel_id), key, value)
@@ -122,8 +127,8 @@ def register(bot: commands.Bot, app: App) -> None:
 
     bot.tree.add_command(admin)
 
-    @bot.tree.command(name="grant", description="Bot owners: give credits (negative takes)")
-    @app_commands.describe(user="who gets them", amount="how many credits")
+    @bot.tree.command(name="grant", description=text("dc-cmd-grant"))
+    @app_commands.describe(user=text("dc-opt-user"), amount=text("dc-opt-amount"))
     async def grant(interaction: discord.Interaction, user: discord.User,
                     amount: app_commands.Range[int, -1_000_000, 1_000_000]) -> None:
         owner = owner_of(app, interaction)
@@ -132,11 +137,10 @@ def register(bot: commands.Bot, app: App) -> None:
         target = UserRef("discord", str(user.id), user.name)
         balance = await app.service.credits.grant(target, amount, by=owner)
         await interaction.response.send_message(
-            f"{'Granted' if amount >= 0 else 'Took'} {plural(abs(amount), 'credit')} "
-            f"{'to' if amount >= 0 else 'from'} {user.mention}; their balance is {balance}.",
-            ephemeral=True, allowed_mentions=NO_MENTIONS)
+            t("dc-granted" if amount >= 0 else "dc-took", count=abs(amount), user=user.mention,
+              balance=balance), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    @bot.tree.command(name="stats", description="Bot owners: usage and credit totals")
+    @bot.tree.command(name="stats", description=text("dc-cmd-stats"))
     async def stats(interaction: discord.Interaction) -> None:
         owner_of(app, interaction)
         numbers = await app.storage.stats()
@@ -147,6 +151,7 @@ def register(bot: commands.Bot, app: App) -> None:
                  f"in progress now: {await app.service.in_progress()}",
                  f"credits spent: {numbers['credits_spent']}",
                  f"credits outstanding: {numbers['credits_outstanding']}",
-                 f"ledger drift: {plural(len(drift), 'user') if drift else 'none'}",
+                 f"ledger drift: {len(drift) or 'none'}",
                  *(f"sales {line}" for line in revenue_lines(await app.payments.revenue()))]
-        await interaction.response.send_message("Stats:\n" + bullet_list(lines), ephemeral=True)
+        await interaction.response.send_message(f"{t('dc-stats')}\n" + bullet_list(lines),
+                                                ephemeral=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.i18n import t
 from bot.models import UserRef
 
 MESSAGE_LIMIT = 2000
@@ -14,10 +15,6 @@ def user_of(interaction: discord.Interaction) -> UserRef:
     return UserRef("discord", str(interaction.user.id), interaction.user.name)
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:
     """Lines as a bulleted list that fits a message, with a note when some were left out."""
     out: list[str] = []
@@ -25,7 +22,7 @@ def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:
     for index, line in enumerate(lines):
         item = f"• {line}"
         if used + len(item) + 1 > limit:
-            out.append(f"… and {len(lines) - index} more")
+            out.append(t("dc-more", count=len(lines) - index))
             break
         out.append(item)
         used += len(item) + 1

@@ -6,33 +6,45 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, plural, user_of
+from adapters.discord.commands_common import bullet_list, user_of
+from adapters.discord.locale import speak, text
 from adapters.discord.replies import handle_error
 from adapters.discord.state import first_time
 from bot.app import App
 from bot.credits import describe_entry
+from bot.i18n import LOCALES, t
 from bot.models import UserRef
 from bot.options import SPEC_LIST
-from bot.preferences import USER_PREFS
-from bot.presenter import providers_lines, styles_lines
+from bot.preferences import LANGUAGE, USER_PREFS
+from bot.presenter import options_help, providers_lines, styles_lines
 
-# Friendly names accepted by bot.options.parse_value, in the order of SPEC_LIST.
+COMMANDS = "/img2img · /credits · /settings · /styles · /providers · /cancel · /forget · /buy"
+# Friendly names accepted by bot.options.parse_value, in the order of SPEC_LIST; each is
+# described by the /img2img option of the same name.
 _FRIENDLY = {"aspect": "ar", "negative_prompt": "negative", "samples": "count"}
-KEYS = [app_commands.Choice(name=f"{_FRIENDLY.get(s.field, s.field)}: {s.help}"[:100],
-                            value=_FRIENDLY.get(s.field, s.field)) for s in SPEC_LIST]
-KEYS += [app_commands.Choice(name=f"{k}: {h}"[:100], value=k) for k, h in USER_PREFS.items()]
+KEYS = [app_commands.Choice(name=text(f"dc-opt-{key}", prefix=key), value=key) for key in
+        [*(_FRIENDLY.get(s.field, s.field) for s in SPEC_LIST), *USER_PREFS, LANGUAGE]]
 
 
 def value_choices(app: App, key: str | None, current: str) -> list[app_commands.Choice[str]]:
     """Suggestions for a setting's value: names where the option takes one."""
     names: list[str] = {"style": sorted(app.config.styles), "provider": list(app.providers),
-                        "file": ["on", "off"]}.get(key or "", [])
+                        "file": ["on", "off"], LANGUAGE: list(LOCALES)}.get(key or "", [])
     hits = [n for n in names if current.lower() in n.lower()]
     return [app_commands.Choice(name=n, value=n) for n in hits[:25]]
 
 
-FORGET_QUESTION = ("Erase the prompts of your past images and your personal settings? Your "
-                   "credit balance and its ledger stay, for the audit trail.")
+def help_text(app: App, user: UserRef) -> str:
+    """How to ask, the options, styles and backends, and the commands this user may use."""
+    sections = [(t("help-options"), options_help()), (t("help-styles"), styles_lines(
+        app.config.styles)), (t("help-providers"), providers_lines(app.providers,
+                                                                   app.service.credits))]
+    parts = [f"**{t('help-how-title')}**\n{t('dc-help-how')}"]
+    parts += [f"**{title}**\n{bullet_list(lines, 600)}" for title, lines in sections if lines]
+    parts.append(f"**{t('help-commands')}**\n{COMMANDS}\n{t('dc-help-admins')}")
+    if app.config.is_owner(user.key):
+        parts.append(t("dc-help-owners"))
+    return "\n\n".join(parts)
 
 
 class ForgetView(discord.ui.View):
@@ -42,23 +54,27 @@ class ForgetView(discord.ui.View):
         super().__init__(timeout=120)
         self.app = app
         self.user = user
+        self.erase.label, self.keep.label = t("dc-forget-erase"), t("dc-forget-keep")
 
-    @discord.ui.button(label="Erase my data", style=discord.ButtonStyle.danger,
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await speak(self.app, interaction)
+
+    @discord.ui.button(style=discord.ButtonStyle.danger,
                        custom_id="img2img:s:forget")
     async def erase(self, interaction: discord.Interaction,
                     button: discord.ui.Button[ForgetView]) -> None:
         count = await self.app.storage.forget_user(self.user.key)
         self.stop()
         await interaction.response.edit_message(
-            content=f"Done: your settings and the prompts of {plural(count, 'image')} are erased.",
+            content=t("dc-forget-done", count=count),
             view=None)
 
-    @discord.ui.button(label="Keep", style=discord.ButtonStyle.secondary,
+    @discord.ui.button(style=discord.ButtonStyle.secondary,
                        custom_id="img2img:s:keep")
     async def keep(self, interaction: discord.Interaction,
                    button: discord.ui.Button[ForgetView]) -> None:
         self.stop()
-        await interaction.response.edit_message(content="Nothing was erased.", view=None)
+        await interaction.response.edit_message(content=t("dc-forget-kept"), view=None)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception,
                        item: discord.ui.Item[ForgetView]) -> None:
@@ -69,30 +85,34 @@ def register(bot: commands.Bot, app: App) -> None:
     """Add the user commands to the bot's tree."""
     tree = bot.tree
 
-    @tree.command(name="credits", description="Your credit balance and recent movements")
+    @tree.command(name="help", description=text("menu-help"))
+    async def help_(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(help_text(app, user_of(interaction)),
+                                                ephemeral=True)
+
+    @tree.command(name="credits", description=text("menu-balance"))
     async def credits(interaction: discord.Interaction) -> None:
         if not app.config.credits.enabled:
-            await interaction.response.send_message("Credits are off here: images are free.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(t("dc-credits-off"), ephemeral=True)
             return
         user = user_of(interaction)
         balance = await app.service.credits.balance(user)
         lines = [describe_entry(e) for e in await app.service.credits.history(user, 10)]
-        text = f"**Balance: {plural(balance, 'credit')}**"
+        answer = f"**{t('dc-balance', count=balance)}**"
         if lines:
-            text += "\nRecent:\n" + bullet_list(lines)
-        await interaction.response.send_message(text, ephemeral=True)
+            answer += f"\n{t('dc-recent')}\n" + bullet_list(lines)
+        await interaction.response.send_message(answer, ephemeral=True)
 
-    settings = app_commands.Group(name="settings", description="Your personal defaults")
+    settings = app_commands.Group(name="settings", description=text("menu-settings"))
 
-    @settings.command(name="show", description="Show your personal defaults")
+    @settings.command(name="show", description=text("dc-cmd-settings-show"))
     async def settings_show(interaction: discord.Interaction) -> None:
         lines = await app.preferences.describe_user(user_of(interaction))
-        await interaction.response.send_message("Your defaults:\n" + bullet_list(lines),
+        await interaction.response.send_message(f"{t('dc-your-defaults')}\n" + bullet_list(lines),
                                                 ephemeral=True)
 
-    @settings.command(name="set", description="Set one of your defaults")
-    @app_commands.describe(key="which setting", value="its new value")
+    @settings.command(name="set", description=text("dc-cmd-settings-set"))
+    @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     @app_commands.choices(key=KEYS)
     async def settings_set(interaction: discord.Interaction, key: str, value: str) -> None:
         message = await app.preferences.set_user(user_of(interaction), key, value)
@@ -103,8 +123,8 @@ def register(bot: commands.Bot, app: App) -> None:
                              current: str) -> list[app_commands.Choice[str]]:
         return value_choices(app, interaction.namespace.key, current)
 
-    @settings.command(name="reset", description="Reset one default, or all of them")
-    @app_commands.describe(key="leave empty to reset everything")
+    @settings.command(name="reset", description=text("dc-cmd-settings-reset"))
+    @app_commands.describe(key=text("dc-opt-reset-key"))
     @app_commands.choices(key=KEYS)
     async def settings_reset(interaction: discord.Interaction, key: str | None = None) -> None:
         message = await app.preferences.reset_user(user_of(interaction), key)
@@ -112,31 +132,32 @@ def register(bot: commands.Bot, app: App) -> None:
 
     tree.add_command(settings)
 
-    @tree.command(name="styles", description="The style presets you can use")
+    @tree.command(name="styles", description=text("menu-styles"))
     async def styles(interaction: discord.Interaction) -> None:
-        lines = styles_lines(app.config.styles) or ["(none configured)"]
-        await interaction.response.send_message("Styles:\n" + bullet_list(lines), ephemeral=True)
-
-    @tree.command(name="providers", description="The image backends and what they cost")
-    async def providers(interaction: discord.Interaction) -> None:
-        lines = providers_lines(app.providers, app.service.credits) or ["(none configured)"]
-        await interaction.response.send_message("Backends:\n" + bullet_list(lines),
+        lines = styles_lines(app.config.styles) or [t("dc-none-configured")]
+        await interaction.response.send_message(f"{t('dc-styles')}\n" + bullet_list(lines),
                                                 ephemeral=True)
 
-    @tree.command(name="cancel", description="Cancel your newest unfinished image")
+    @tree.command(name="providers", description=text("menu-providers"))
+    async def providers(interaction: discord.Interaction) -> None:
+        lines = providers_lines(app.providers, app.service.credits) or [t("dc-none-configured")]
+        await interaction.response.send_message(f"{t('dc-backends')}\n" + bullet_list(lines),
+                                                ephemeral=True)
+
+    @tree.command(name="cancel", description=text("menu-cancel"))
     async def cancel(interaction: discord.Interaction) -> None:
         if not await first_time(interaction):  # a re-delivery must not cancel a second job
             return
         handle = await app.service.cancel_latest(user_of(interaction).key)
         if handle is None:
-            text = "You have no image in progress."
+            answer = t("dc-nothing-to-cancel")
         elif handle.price:
-            text = f"Cancelled and refunded {plural(handle.price, 'credit')}."
+            answer = t("dc-cancelled-refunded", count=handle.price)
         else:
-            text = "Cancelled."
-        await interaction.response.send_message(text, ephemeral=True)
+            answer = t("error-cancelled")
+        await interaction.response.send_message(answer, ephemeral=True)
 
-    @tree.command(name="forget", description="Erase your prompts and personal settings")
+    @tree.command(name="forget", description=text("menu-forget"))
     async def forget(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(FORGET_QUESTION, ephemeral=True,
+        await interaction.response.send_message(t("dc-forget-question"), ephemeral=True,
                                                 view=ForgetView(app, user_of(interaction)))

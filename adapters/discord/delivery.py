@@ -21,6 +21,7 @@ from adapters.discord.replies import mark_placeholder
 from adapters.discord.state import app_of, live_of
 from bot.errors import DeliveryRefused
 from bot.events import Detached, Done, Failed, JobEvent, Queued
+from bot.i18n import current_locale, t
 from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData
@@ -45,6 +46,7 @@ class Reply:
         self._last = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self.message_id: int | None = None  # of the last successful edit
+        self.locale = current_locale.get()  # for the shutdown notice, rendered outside the task
 
     def show(self, text: str) -> None:
         """Ask for ``text`` to be shown; the edit happens now or when the interval allows."""
@@ -139,7 +141,7 @@ def result_embed(done: Done, prompt: str, filename: str, requester: str) -> disc
     for name, value in result_fields(done, prompt)[1:]:  # the prompt is the description
         embed.add_field(name=name, value=value[:1024] or "-", inline=True)
     embed.set_image(url=f"attachment://{filename}")
-    embed.set_footer(text=f"Requested by {requester}")
+    embed.set_footer(text=t("dc-requested-by", name=requester))
     return embed
 
 

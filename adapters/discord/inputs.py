@@ -21,13 +21,15 @@ import httpx
 from bot.app import App
 from bot.errors import FetchError, FetchTooLarge, ImageError, UnsafeURL
 from bot.fetcher import origin_of
+from bot.i18n import Msg
 from bot.imaging import SUPPORTED
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # The CDN (attachments), the media proxy and the external-image proxy (embeds).
 DISCORD_MEDIA = re.compile(r"cdn\.discordapp\.com|media\.discordapp\.net|"
                            r"images-ext-\d+\.discordapp\.net")
-ONLY_DISCORD = "I can only use images uploaded to Discord."
+ONLY_DISCORD = Msg("dc-only-discord-images")
+GONE = Msg("dc-original-gone")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +91,10 @@ def hosted_by_discord(app: App, url: str | httpx.URL) -> bool:
 def check(source: ImageSource, max_bytes: int) -> None:
     """Refuse what Discord already says is too big or not an image."""
     if source.size is not None and source.size > max_bytes:
-        raise ImageError(f"The image is {_megabytes(source.size)}; the limit is "
-                         f"{_megabytes(max_bytes)}.")
+        raise ImageError(msg=Msg("dc-image-too-big", {"size": _megabytes(source.size),
+                                                      "limit": _megabytes(max_bytes)}))
     if source.content_type and not source.content_type.startswith("image/"):
-        raise ImageError(f"That file is not an image; please attach a {SUPPORTED} image.")
+        raise ImageError(msg=Msg("dc-not-an-image", {"formats": SUPPORTED}))
 
 
 async def download(app: App, source: ImageSource) -> bytes:
@@ -100,16 +102,16 @@ async def download(app: App, source: ImageSource) -> bytes:
     max_bytes = app.config.limits.max_input_bytes
     check(source, max_bytes)
     if not hosted_by_discord(app, source.url):
-        raise ImageError(ONLY_DISCORD)
+        raise ImageError(msg=ONLY_DISCORD)
     try:
         return await app.fetcher.fetch(source.url, max_bytes=max_bytes,
                                        allow=lambda url: hosted_by_discord(app, url))
     except UnsafeURL as exc:
-        raise ImageError(ONLY_DISCORD) from exc
+        raise ImageError(msg=ONLY_DISCORD) from exc
     except FetchTooLarge as exc:
-        raise ImageError(f"The image is larger than the {_megabytes(max_bytes)} limit.") from exc
+        raise ImageError(msg=exc.msg) from exc
     except FetchError as exc:
-        raise ImageError(f"{exc.user_message.rstrip('.')}; please send it again.") from exc
+        raise ImageError(msg=Msg("dc-send-again", {"message": exc.user_message})) from exc
 
 
 async def refetch(app: App, client: discord.Client, origin: dict[str, Any]) -> bytes:
@@ -124,14 +126,13 @@ async def refetch(app: App, client: discord.Client, origin: dict[str, Any]) -> b
     source_channel, source_message = origin.get("source_channel_id"), origin.get(
         "source_message_id")
     if not (source_channel and source_message):
-        raise ImageError("The original image is no longer available; please send it again.")
+        raise ImageError(msg=GONE)
     channel = client.get_partial_messageable(int(source_channel))
     try:
         message = await channel.fetch_message(int(source_message))
     except discord.HTTPException as exc:
-        raise ImageError("The original image is no longer available; please send it "
-                         "again.") from exc
+        raise ImageError(msg=GONE) from exc
     found = find_image(message)
     if found is None:
-        raise ImageError("The original image is no longer available; please send it again.")
+        raise ImageError(msg=GONE)
     return await download(app, found)

@@ -14,9 +14,10 @@ import logging
 import discord
 from discord.ext import commands
 
-from adapters.discord import payment_texts as texts
+from adapters.discord.locale import text
 from bot.app import App
 from bot.errors import StorageUnavailable
+from bot.i18n import t, using
 from bot.models import UserRef
 from bot.payments import pack_title
 
@@ -26,25 +27,25 @@ log = logging.getLogger(__name__)
 def register(bot: commands.Bot, app: App) -> None:
     """Add /buy, /paysupport and /terms, and listen for new entitlements."""
 
-    @bot.tree.command(name="buy", description="Buy credits")
+    @bot.tree.command(name="buy", description=text("dc-cmd-buy"))
     async def buy(interaction: discord.Interaction) -> None:
         packs = app.payments.offered("discord")  # raises when nothing is for sale
         view = discord.ui.View(timeout=None)
         for pack in packs:
             view.add_item(discord.ui.Button(sku_id=pack.discord_sku))
-        lines = [texts.PACK_LINE.format(title=pack_title(p), credits=p.credits) for p in packs]
+        lines = [t("dc-pack-line", title=pack_title(p), count=p.credits) for p in packs]
         await interaction.response.send_message(
-            "\n".join([texts.BUY_HEADER, *lines, texts.BUY_FOOTER]), view=view, ephemeral=True)
+            "\n".join([t("dc-buy-header"), *lines, t("dc-buy-footer")]), view=view, ephemeral=True)
 
-    @bot.tree.command(name="paysupport", description="Help with a purchase")
+    @bot.tree.command(name="paysupport", description=text("menu-paysupport"))
     async def support(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
-            f"{texts.SUPPORT_HEADER}\n{app.config.payments.support_text}", ephemeral=True)
+            f"{t('dc-support-header')}\n{app.config.payments.support_text}", ephemeral=True)
 
-    @bot.tree.command(name="terms", description="Terms of sale")
+    @bot.tree.command(name="terms", description=text("menu-terms"))
     async def terms(interaction: discord.Interaction) -> None:
         await interaction.response.send_message(
-            f"{texts.TERMS_HEADER}\n{app.config.payments.terms_text}", ephemeral=True)
+            f"{t('dc-terms-header')}\n{app.config.payments.terms_text}", ephemeral=True)
 
     async def on_entitlement_create(entitlement: discord.Entitlement) -> None:
         # A database down for good: logged by the grant; the next start lists it again.
@@ -69,9 +70,10 @@ async def take(bot: discord.Client, app: App, entitlement: discord.Entitlement) 
     buyer = UserRef("discord", str(entitlement.user_id))
     outcome = await app.payments.grant(app.payments.sku_purchase(pack, buyer,
                                                                  str(entitlement.id)))
-    if outcome.granted:
-        await _thank(bot, entitlement.user_id, texts.THANKS.format(
-            credits=pack.credits, balance=outcome.balance))
+    if outcome.granted:  # a DM outside any interaction: in the buyer's chosen language
+        with using(await app.preferences.language(buyer)):
+            thanks = t("dc-thanks", count=pack.credits, balance=outcome.balance)
+        await _thank(bot, entitlement.user_id, thanks)
     try:
         await entitlement.consume()
     except discord.HTTPException as exc:

@@ -14,6 +14,7 @@ import discord
 
 from bot.app import App
 from bot.errors import PolicyError
+from bot.i18n import Msg
 from bot.models import ChatRef
 
 SWITCHES = ("enabled", "nsfw")
@@ -48,5 +49,5 @@ async def channel_allows(app: App, interaction: discord.Interaction) -> bool:
     channel_id, marked_nsfw = switch_target(interaction.channel)
     switches = await channel_switches(app, channel_id)
     if not switches.get("enabled", True):
-        raise PolicyError("The bot is switched off in this channel by the server's admins.")
+        raise PolicyError(msg=Msg("dc-channel-off"))
     return marked_nsfw and switches.get("nsfw", True)

@@ -15,7 +15,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord.locale import speak
+from adapters.discord.state import app_of
 from bot.errors import BotError, NotAllowed, OptionError
+from bot.i18n import Msg
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +59,16 @@ def as_bot_error(error: Exception) -> BotError | None:
     if isinstance(original, BotError):
         return original
     if isinstance(original, app_commands.TransformerError):
-        return OptionError(f"{original.value!r} is not a valid value for this option.")
+        return OptionError(msg=Msg("dc-invalid-value", {"value": repr(original.value)}))
     if isinstance(original, app_commands.NoPrivateMessage):
-        return NotAllowed("This command only works in a server.")
-    if isinstance(original, app_commands.MissingPermissions):
+        return NotAllowed(msg=Msg("dc-server-only"))
+    if isinstance(original, app_commands.MissingPermissions | app_commands.BotMissingPermissions):
         missing = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
-        return NotAllowed(f"You need the {missing} permission for this.")
-    if isinstance(original, app_commands.BotMissingPermissions):
-        missing = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
-        return NotAllowed(f"The bot needs the {missing} permission here.")
+        who = "dc-need-permission" if isinstance(original, app_commands.MissingPermissions) \
+            else "dc-bot-needs-permission"
+        return NotAllowed(msg=Msg(who, {"permissions": missing}))
     if isinstance(original, app_commands.CommandOnCooldown):
-        return NotAllowed(f"Please wait {original.retry_after:.0f} s before using this again.")
+        return NotAllowed(msg=Msg("dc-cooldown", {"seconds": round(original.retry_after)}))
     if isinstance(original, app_commands.CheckFailure):
         return NotAllowed()
     return None
@@ -96,8 +98,10 @@ def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
 
 
 async def guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
-    """Run a button's or modal's work; its errors get the same treatment as commands'."""
+    """Run a button's or modal's work in its reader's language; its errors get the same
+    treatment as commands'."""
     try:
+        await speak(app_of(interaction), interaction)
         await work
     except Exception as exc:  # every error becomes a sentence; bugs are logged too
         await handle_error(interaction, exc)

@@ -21,21 +21,23 @@ from adapters.discord.inputs import (
     hosted_by_discord,
     refetch,
 )
+from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
 from adapters.discord.state import app_of, first_time, live_of
 from adapters.discord.suggest import register_autocomplete
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
+from bot.i18n import Msg, current_locale, t
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from bot.options import MAX_SAMPLES, MAX_SEED, Overrides, overrides_from
 from bot.parser import parse_caption
 from bot.rerun import Action, plan_rerun
 
-MENU_NAME = "Transform with img2img"
-NO_IMAGE = ("That message has no image; use this on a message with an image attachment or "
-            "an image link.")
+IMG2IMG_OPTIONS = ("image", "prompt", "strength", "steps", "seed", "cfg", "negative", "size", "ar",
+                   "style", "provider", "model", "count")
+
 
 
 async def begin(interaction: discord.Interaction[Any]) -> bool:
@@ -60,7 +62,7 @@ def origin_of(interaction: discord.Interaction[Any], image_url: str,
     """What the job keeps about where it came from (restart notices, reruns)."""
     return {"channel_id": str(interaction.channel_id), "guild_id": str(interaction.guild_id or ""),
             "interaction_id": str(interaction.id), "image_url": image_url,
-            "user_name": interaction.user.display_name, **extra}
+            "user_name": interaction.user.display_name, "locale": current_locale.get(), **extra}
 
 
 async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,
@@ -68,7 +70,7 @@ async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: by
     """Submit the request as the interaction's user and show the job on the deferred reply."""
     app = app_of(interaction)
     if live_of(interaction.client).stopping:
-        raise QueueFull("The bot is restarting; please try again in a minute.")
+        raise QueueFull(msg=Msg("dc-bot-restarting"))
     user = UserRef("discord", str(interaction.user.id), interaction.user.name)
     handle = await app.service.submit(GenerationRequest(
         user=user, chat=chat, image=image, prompt=prompt, overrides=overrides, origin=origin))
@@ -84,11 +86,11 @@ async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: s
     plan = await plan_rerun(app.storage, job_id, action, chat_key=chat.key,
                             place={"channel_id": str(interaction.channel_id)})
     if plan is None:
-        raise UserError("That image's request is no longer stored; please start a new one.")
+        raise UserError(msg=Msg("dc-request-gone"))
     if plan.use_result:
         result = find_image(interaction.message) if interaction.message else None
         if result is None:
-            raise ImageError("The result image is no longer available.")
+            raise ImageError(msg=Msg("dc-result-gone"))
         image, url = await download(app, result), result.url
     else:
         image = await refetch(app, interaction.client, plan.origin)
@@ -99,19 +101,21 @@ async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: s
               overrides=plan.overrides, origin=origin_of(interaction, url, after=job_id, **kept))
 
 
-class TransformModal(discord.ui.Modal, title=MENU_NAME):
+class TransformModal(discord.ui.Modal):
     """Asks for the prompt (options like --steps allowed) and the strength."""
-
-    prompt: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
-        label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph, max_length=2000,
-        placeholder="a watercolor painting --steps 30")
-    strength: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
-        label="Strength (0 keeps the photo, 1 ignores it)", custom_id="strength", required=False,
-        max_length=6, placeholder="0.6")
 
     def __init__(self, source: ImageSource, message: discord.Message, interaction_id: int) -> None:
         # Modals are stored by custom_id alone: make it unique to this opening.
-        super().__init__(custom_id=f"img2img:m:{interaction_id}", timeout=900)
+        super().__init__(title=t("dc-menu-transform"), custom_id=f"img2img:m:{interaction_id}",
+                         timeout=900)
+        # Built here, not as class attributes, so the labels are in the reader's language.
+        self.prompt: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
+            label=t("field-prompt"), custom_id="prompt", style=discord.TextStyle.paragraph,
+            max_length=2000, placeholder=t("dc-modal-example"))
+        self.strength: discord.ui.TextInput[TransformModal] = discord.ui.TextInput(
+            label=t("dc-modal-strength"), custom_id="strength", required=False, max_length=6,
+            placeholder="0.6")
+        self.add_item(self.prompt).add_item(self.strength)
         self.source = source
         self.message = message
 
@@ -139,15 +143,8 @@ class TransformModal(discord.ui.Modal, title=MENU_NAME):
 def register(bot: commands.Bot, app: App) -> None:
     """Add ``/img2img`` and the message context menu to the bot's tree."""
 
-    @app_commands.command(name="img2img", description="Transform an image with a prompt")
-    @app_commands.describe(
-        image="the picture to transform", prompt="what to make of it",
-        strength="how much to change it: 0 keeps the photo, 1 ignores it",
-        steps="sampling steps", seed="repeat a result with its seed",
-        cfg="how closely to follow the prompt", negative="what to avoid",
-        size="output size like 768x512", ar="aspect ratio like 3:2",
-        style="a style preset", provider="which backend", model="a model the backend offers",
-        count="how many images")
+    @app_commands.command(name="img2img", description=text("dc-cmd-img2img"))
+    @app_commands.describe(**{name: text(f"dc-opt-{name}") for name in IMG2IMG_OPTIONS})
     async def img2img(interaction: discord.Interaction[Any], image: discord.Attachment,
                       prompt: app_commands.Range[str, 1, 2000],
                       strength: app_commands.Range[float, 0.0, 1.0] | None = None,
@@ -171,15 +168,15 @@ def register(bot: commands.Bot, app: App) -> None:
 
     register_autocomplete(img2img, app)
 
-    @app_commands.context_menu(name=MENU_NAME)
+    @app_commands.context_menu(name=text("dc-menu-transform"))
     async def transform(interaction: discord.Interaction[Any], message: discord.Message) -> None:
         if not await first_time(interaction):
             return
         source = find_image(message)
         if source is None:
-            raise ImageError(NO_IMAGE)
+            raise ImageError(msg=Msg("dc-no-image"))
         if not hosted_by_discord(app, source.url):
-            raise ImageError(ONLY_DISCORD)  # before the modal: nothing to fill in, nothing spent
+            raise ImageError(msg=ONLY_DISCORD)  # before the modal: nothing to fill in or spend
         await interaction.response.send_modal(TransformModal(source, message, interaction.id))
 
     bot.tree.add_command(img2img)

@@ -11,7 +11,7 @@ from typing import Any
 import discord
 
 from bot.app import App
-from bot.presenter import RESTARTING
+from bot.i18n import render
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class LiveJobs:
         await asyncio.gather(*tasks, return_exceptions=True)
         if replies:
             done, late = await asyncio.wait(
-                [asyncio.ensure_future(r.final(content=RESTARTING, view=None)) for r in replies],
+                [asyncio.ensure_future(r.final(content=render("restarting", r.locale), view=None))
+                 for r in replies],
                 timeout=timeout)
             for task in done:
                 task.exception()  # a reply that can no longer be edited is fine

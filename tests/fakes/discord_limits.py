@@ -13,6 +13,11 @@ INVALID_FORM_BODY = 50035
 EMPTY_MESSAGE = {"message": "Cannot send an empty message", "code": 50006}
 TOO_LARGE = {"message": "Request entity too large", "code": 40005}
 COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
+# Discord's client locales: the only keys a *_localizations map may have.
+LOCALES = frozenset({
+    "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu", "nl",
+    "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru", "uk", "hi",
+    "th", "zh-CN", "ja", "zh-TW", "ko"})
 
 
 def form_error(problems: list[Problem]) -> JSON | None:
@@ -166,8 +171,24 @@ def command_problems(commands: list[JSON]) -> list[Problem]:
         elif not 1 <= len(name) <= 32:
             problems.append(((i, "name"), "BASE_TYPE_BAD_LENGTH",
                              "Must be between 1 and 32 in length."))
+        problems.extend(_localization_problems((i,), cmd, slash=cmd.get("type", 1) == 1))
         problems.extend(_option_problems((i,), cmd.get("options") or []))
     return problems
+
+
+def _localization_problems(at: tuple[str | int, ...], item: JSON, *, slash: bool = True,
+                           name_max: int = 32) -> Iterator[Problem]:
+    """Names and descriptions per locale follow the same rules as the defaults."""
+    for field, longest in (("name", name_max), ("description", 100)):
+        for locale, value in (item.get(f"{field}_localizations") or {}).items():
+            here = (*at, f"{field}_localizations", locale)
+            if locale not in LOCALES:
+                yield here, "LOCALE_INVALID", "Invalid locale"
+            elif field == "name" and slash and (not COMMAND_NAME.match(value)
+                                                or value != value.lower()):
+                yield here, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+            elif not 1 <= len(value) <= longest:
+                yield here, "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {longest} in length."
 
 
 def _option_problems(at: tuple[str | int, ...], options: list[JSON]) -> Iterator[Problem]:
@@ -182,6 +203,10 @@ def _option_problems(at: tuple[str | int, ...], options: list[JSON]) -> Iterator
         if not 1 <= len(opt.get("description") or "") <= 100:
             yield (*here, "description"), "BASE_TYPE_BAD_LENGTH", \
                 "Must be between 1 and 100 in length."
+        yield from _localization_problems(here, opt)
+        for k, choice in enumerate(opt.get("choices") or []):
+            yield from _localization_problems((*here, "choices", k), choice, slash=False,
+                                              name_max=100)
         if len(opt.get("choices") or []) > 25:
             yield (*here, "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
         if opt.get("type") in (1, 2):
