@@ -56,7 +56,7 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
                 "inline": True} in result.embed["fields"]
         assert result.embed["footer"]["text"] == render("dc-requested-by", locale,
                                                         name="Bob")  # the display name
-        assert [b["label"] for b in result.buttons][0] == render("dc-button-again", locale)
+        assert result.buttons[0]["label"] == render("dc-button-again", locale)
 
         note = await refusal(fake, await ask(fake, locale=client))
         assert note.content == render("error-insufficient-credits", locale, count=1, balance=0)
