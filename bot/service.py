@@ -8,10 +8,11 @@ and commits or refunds it. Adapters render the job's events and deliver through 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 
 from bot import imaging, metrics
@@ -21,6 +22,7 @@ from bot.credits import Credits
 from bot.errors import JobCancelled, OptionError, PolicyError, QueueFull
 from bot.events import Failed, Queued
 from bot.jobs import GenerationRequest, JobHandle
+from bot.lease import hold_exclusively
 from bot.options import clean_text
 from bot.pipeline import Pipeline
 from bot.policy import ChatPolicy, chat_defaults, check_text
@@ -82,6 +84,13 @@ class GenerationService:
         job = await self.storage.get_job(job_id)
         found = job.origin.get("status_message_id") if job is not None else None
         return str(found) if found is not None else None
+
+    async def exclusively(self, role: str, stop: asyncio.Event,
+                          body: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Play ``role`` only while no other process does (see bot.lease), until ``stop``."""
+        jobs = self.config.jobs
+        await hold_exclusively(self.storage, role, self.pipeline.instance, ttl=jobs.lease,
+                               beat=jobs.heartbeat, stop=stop, body=body)
 
     def workers_alive(self) -> bool:
         """Every worker is still running (one that died would strand its provider's queue)."""

@@ -352,6 +352,21 @@ class SQLiteJobQueue:
 
         await self._tx(fn)
 
+    async def take_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        """Take or renew the named lease for ``ttl`` seconds; False while another holds it."""
+        now = time.time()
+        rows = await self._tx(lambda conn: conn.execute(
+            "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "holder = excluded.holder, until = excluded.until "
+            "WHERE leases.holder = excluded.holder OR leases.until < ? RETURNING holder",
+            (name, holder, now + ttl, now)).fetchall(), background=True)
+        return bool(rows)
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        """Give the named lease up, if this holder has it: the next one need not wait."""
+        await self._tx(lambda conn: conn.execute(
+            "DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder)))
+
     async def recover_expired(self, *, max_attempts: int) -> Recovery:
         """Jobs whose owner's lease ran out: run again (up to ``max_attempts``) with the user
         told, else refunded with the user told; results go back to the outbox."""

@@ -23,6 +23,7 @@ from bot.errors import ConfigError
 __all__ = ["build_dispatcher", "run_telegram"]
 
 log = logging.getLogger(__name__)
+POLLER_ROLE = "telegram-poller"
 
 
 def _detached(router: Router) -> Router:
@@ -88,8 +89,9 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
             await stop.wait()
         elif config.mode == "webhook":
             await serve_webhook(bot, dp, config, stop, allowed, app.webhook)
-        else:
-            await poll(bot, dp, stop, allowed)
+        else:  # one poller over all gateways: a second getUpdates would get 409 Conflict
+            await app.service.exclusively(
+                POLLER_ROLE, stop, lambda until: poll(bot, dp, until, allowed))
     finally:
         app.service.unregister_courier("telegram")
         await deliveries.close()

@@ -308,6 +308,18 @@ class PostgresJobQueue:
                 await self._end(conn, row["id"], "failed", "stopped", None)
             await conn.execute("DELETE FROM instances WHERE id = $1", instance)
 
+    async def take_lease(self, name: str, holder: str, *, ttl: float) -> bool:
+        now = time.time()
+        taken = await self._fetchval(
+            "INSERT INTO leases VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET "
+            "holder = excluded.holder, until = excluded.until "
+            "WHERE leases.holder = excluded.holder OR leases.until < $4 RETURNING holder",
+            name, holder, now + ttl, now)
+        return taken is not None
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        await self._execute("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
+
     async def recover_expired(self, *, max_attempts: int) -> Recovery:
         async with self._tx() as conn:
             now = time.time()

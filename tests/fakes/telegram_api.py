@@ -11,6 +11,7 @@ Updates: build.* (telegram_updates.py), push_update(redeliver=), deliver_webhook
 Payments (telegram_payments.py): pay(invoice, user_id), invoices, checkout_answers, charges.
 Seeing: messages, message, texts, last_message/last_photo/last_document, photos, actions,
 callback_answers, commands(scope), calls / calls_to / counts, photo_sends, reply_latencies,
+max_polls_in_flight (getUpdates calls waiting at once),
 transcript. Waiting: wait_for, wait_for_call, wait_for_message, wait_for_photo,
 wait_until_consumed. Method semantics: telegram_methods.py, telegram_chats.py,
 telegram_delivery.py (webhook); formatted text: telegram_text.py.
@@ -104,6 +105,8 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
         self._queue: list[_Queued] = []
         self._last_update_id = 0
         self._poll_generation = 0
+        self.polls_in_flight = 0  # getUpdates calls waiting now, and the most there ever were
+        self.max_polls_in_flight = 0
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
         self._event = asyncio.Event()
@@ -309,14 +312,19 @@ class FakeTelegram(WebhookDelivery, PaymentMethods, BotApiMethods, FakeServer):
         self._changed()  # an older long poll still waiting ends with 409, as on Telegram
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(max(p.integer("timeout", 0) or 0, 0), self.long_poll)
-        while True:
-            if generation != self._poll_generation:
-                raise ApiError(409, "Conflict: terminated by other getUpdates request; make sure"
-                                    " that only one bot instance is running")
-            batch = self.take_updates(limit)
-            if batch or loop.time() >= deadline or not self.long_poll:
-                return batch
-            await self._wait_change(deadline - loop.time())
+        self.polls_in_flight += 1
+        self.max_polls_in_flight = max(self.max_polls_in_flight, self.polls_in_flight)
+        try:
+            while True:
+                if generation != self._poll_generation:
+                    raise ApiError(409, "Conflict: terminated by other getUpdates request; make "
+                                        "sure that only one bot instance is running")
+                batch = self.take_updates(limit)
+                if batch or loop.time() >= deadline or not self.long_poll:
+                    return batch
+                await self._wait_change(deadline - loop.time())
+        finally:
+            self.polls_in_flight -= 1
 
     # -- waiting --------------------------------------------------------------------------
     def _changed(self) -> None:
