@@ -53,12 +53,13 @@ def _platforms(config: Config) -> list[str]:
 
 
 def _web_server(app: App) -> WebServer | None:
-    """The HTTP server: on with [http] enabled, and always in webhook mode (same server)."""
+    """The HTTP server: on with [http] enabled, and in webhook mode (same server) on every
+    process that receives updates (a worker, sharing the gateways' config, does not)."""
     from bot.web import WebServer  # aiohttp: imported only by the commands that serve HTTP
 
     config = app.config
     hook = config.telegram.webhook if config.telegram and config.telegram.mode == "webhook" \
-        else None
+        and app.role != "worker" else None
     if config.http.enabled:
         server = WebServer(app, config.http.host, config.http.port)
     elif hook is not None:
