@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from aiohttp import web
+
+from bot.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,10 +154,36 @@ async def test_the_health_check_command_passes_on_200_and_fails_on_503() -> None
     assert results[0] == 0 and results[1] != 0
 
 
-def test_the_compose_example_reaches_the_webui_by_its_service_name() -> None:
-    compose = (ROOT / "compose.yaml").read_text()
-    assert "\n  webui:\n" in compose and "\n  bot:\n" in compose
-    assert "IMG2IMG_PROVIDERS__WEBUI__URL: http://webui:7860" in compose
-    assert "--api" in compose and "--listen" in compose  # reachable from another container
-    assert "127.0.0.1:7860" not in compose and "localhost" not in compose
-    assert "- bot-data:/data" in compose
+def _compose_environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as compose would pass it, with the operator's values filled."""
+    given = {"TELEGRAM_BOT_TOKEN": "123:abc", "POSTGRES_PASSWORD": "pw"}
+    return {key: re.sub(r"\$\{(\w+)[^}]*\}", lambda m: given[m.group(1)], str(value))
+            for key, value in service.get("environment", {}).items()}
+
+
+def test_the_compose_example_runs_two_gateways_and_a_worker_on_postgres() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    roles = {name: s["command"][s["command"].index("--role") + 1]
+             for name, s in services.items() if s.get("command", [""])[0] == "img2img-bot"}
+    assert sorted(roles.values()) == ["gateway", "gateway", "worker"]
+    database = _compose_environment(services["postgres"])
+    for name in roles:
+        service = services[name]
+        assert service["build"] == "."
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        config = load_config(None, _compose_environment(service))
+        # Every process on the one database, by its service name, as its user and password.
+        assert config.storage.url == (f"postgresql://{database['POSTGRES_USER']}:"
+                                      f"{database['POSTGRES_PASSWORD']}@postgres:5432/"
+                                      f"{database['POSTGRES_DB']}")
+        assert config.telegram is not None and config.telegram.token is not None
+        webui = config.provider_settings()["webui"]
+        assert str(getattr(webui, "url", "")).rstrip("/") == "http://webui:7860"
+    # The worker runs jobs on the WebUI; the WebUI listens beyond its own container.
+    assert "webui" in services["worker"]["depends_on"]
+    assert "--api" in services["webui"]["command"] and "--listen" in services["webui"]["command"]
+    text = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    assert "127.0.0.1:7860" not in text and "localhost" not in text
+    assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+
