@@ -13,7 +13,7 @@ import logging
 import aiohttp
 import discord
 
-from adapters.discord.client import build_bot
+from adapters.discord.client import apply_endpoints, build_bot
 from adapters.discord.state import live_of
 from bot.app import App
 from bot.errors import ConfigError
@@ -33,6 +33,7 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
     if settings is None or settings.token is None:
         raise ConfigError("discord.token: set it, or DISCORD_BOT_TOKEN")
     app.health.expect("discord")
+    apply_endpoints(settings)  # process-wide in discord.py: once, before the first client
     delay = 1.0
     while not stop.is_set():
         try:

@@ -14,12 +14,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord import commands_admin, commands_user, payments, requests
-from adapters.discord.buttons import DYNAMIC_ITEMS
 from adapters.discord.courier import DiscordCourier
 from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import install_error_handler
 from adapters.discord.state import LiveJobs, app_of
 from adapters.discord.sync import sync_if_changed
+from adapters.discord.views import DYNAMIC_ITEMS
 from adapters.discord.watch import rest_trace, watch_gateway
 from bot.app import App
 from bot.config import DiscordConfig
@@ -29,7 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def apply_endpoints(settings: DiscordConfig) -> None:
-    """Point discord.py's REST (webhooks included) and gateway at the configured URLs."""
+    """Point discord.py's REST (webhooks included) and gateway at the configured URLs.
+
+    discord.py reads them from class attributes, for every client of the process: it has no
+    per-client setting. So each entry point (``run_discord``, ``doctor``) sets them once,
+    before any client exists, and nothing else touches them.
+    """
     discord.http.Route.BASE = settings.api_base.rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
@@ -98,7 +103,6 @@ class ShardedImg2ImgBot(Img2ImgHooks, commands.AutoShardedBot):
 def build_bot(app: App, **options: Any) -> commands.Bot:
     """The bot for ``app`` (``options`` go to discord.py, e.g. ``guild_ready_timeout``)."""
     settings = app.config.discord or DiscordConfig()
-    apply_endpoints(settings)
     # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.
     options = {"command_prefix": commands.when_mentioned, "help_command": None,
                "intents": discord.Intents.default(),

@@ -9,9 +9,9 @@ from typing import Any
 
 import discord
 
-from adapters.discord.buttons import result_view
 from adapters.discord.delivery import fitted, refusal, result_embed, show_result
 from adapters.discord.state import live_of
+from adapters.discord.views import result_view
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done

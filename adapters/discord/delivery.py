@@ -16,9 +16,9 @@ from typing import Any
 
 import discord
 
-from adapters.discord.buttons import cancel_view, result_view
 from adapters.discord.replies import mark_placeholder
 from adapters.discord.state import app_of, live_of
+from adapters.discord.views import cancel_view, result_view
 from bot.errors import DeliveryRefused
 from bot.events import Detached, Done, Failed, JobEvent, Queued
 from bot.i18n import current_locale, t

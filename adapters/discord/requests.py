@@ -179,5 +179,10 @@ def register(bot: commands.Bot, app: App) -> None:
             raise ImageError(msg=ONLY_DISCORD)  # before the modal: nothing to fill in or spend
         await interaction.response.send_modal(TransformModal(source, message, interaction.id))
 
+    async def on_img2img_rerun(interaction: discord.Interaction[Any], action: Action,
+                               job_id: str) -> None:
+        await guarded(interaction, rerun(interaction, action, job_id))
+
     bot.tree.add_command(img2img)
     bot.tree.add_command(transform)
+    bot.add_listener(on_img2img_rerun)

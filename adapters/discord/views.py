@@ -3,6 +3,9 @@
 ``img2img:r:<action>:<job>`` (🔁 again, strength − / +, ♻️ use as input) makes a new request
 by whoever presses it, charged to them under this server's policy; ``img2img:d:<job>`` (🗑)
 deletes a result, for its requester only; ``img2img:c:<job>`` cancels a job, for its requester.
+
+This module imports no other part of the adapter that shows jobs: a rerun is handed to
+``requests`` as the ``img2img_rerun`` event, since showing the new job needs these views.
 """
 
 from __future__ import annotations
@@ -49,10 +52,7 @@ class ResultButton(discord.ui.DynamicItem[Button],
         return cls(Action(match["action"]), match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        # requests → delivery → buttons: imported here, where a press needs it, to avoid a cycle.
-        from adapters.discord.requests import rerun
-
-        await guarded(interaction, rerun(interaction, self.action, self.job_id))
+        interaction.client.dispatch("img2img_rerun", interaction, self.action, self.job_id)
 
 
 class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB):
