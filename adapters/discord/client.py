@@ -13,10 +13,13 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord import commands_admin, commands_user, payments, requests
+from adapters.discord import payments
+from adapters.discord.commands_admin import AdminCommands, OwnerCommands
+from adapters.discord.commands_user import UserCommands
 from adapters.discord.courier import DiscordCourier
 from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import install_error_handler
+from adapters.discord.requests import RequestCommands
 from adapters.discord.state import LiveJobs, app_of
 from adapters.discord.sync import sync_if_changed
 from adapters.discord.views import DYNAMIC_ITEMS
@@ -54,6 +57,9 @@ class Img2ImgHooks:
     async def setup_hook(self) -> None:
         """Buttons of earlier runs work again; commands sync only when they changed."""
         bot = cast(commands.Bot, self)
+        for cog in (UserCommands(self.app), AdminCommands(self.app), OwnerCommands(self.app),
+                    payments.PaymentCommands(bot, self.app), RequestCommands(bot, self.app)):
+            await bot.add_cog(cog)
         bot.add_dynamic_items(*DYNAMIC_ITEMS)
         await bot.tree.set_translator(CatalogueTranslator())
         try:
@@ -116,10 +122,6 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
                                                    **options))
     else:
         bot = Img2ImgBot(app, **options)
-    commands_user.register(bot, app)
-    commands_admin.register(bot, app)
-    payments.register(bot, app)
-    requests.register(bot, app)
     install_error_handler(bot.tree)
     watch_gateway(bot, app.health)
     return bot

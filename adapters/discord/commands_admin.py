@@ -6,9 +6,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, user_of
+from adapters.discord.commands_common import bullet_list, private, user_of
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_chat, channel_switches, switch_target
+from adapters.discord.replies import Refused
 from adapters.discord.state import first_time
 from bot.app import App
 from bot.errors import NotAllowed, PolicyError
@@ -26,21 +27,8 @@ NO_MENTIONS = discord.AllowedMentions.none()
 
 
 def server_of(interaction: discord.Interaction) -> ChatRef:
-    """The server's settings key, once the caller is known to hold Manage Server."""
-    perms = interaction.permissions
-    if interaction.guild_id is None:
-        raise NotAllowed(msg=Msg("dc-server-only"))
-    if not (perms.manage_guild or perms.administrator):
-        raise NotAllowed(msg=Msg("dc-need-manage-server"))
+    """The server's settings key (the cog's check has made sure there is one)."""
     return ChatRef("discord", str(interaction.guild_id))
-
-
-def owner_of(app: App, interaction: discord.Interaction) -> UserRef:
-    """The caller, once they are known to be one of the bot's owners."""
-    user = user_of(interaction)
-    if not app.config.is_owner(user.key):
-        raise NotAllowed(msg=Msg("dc-owners-only"))
-    return user
 
 
 def setting_choices(app: App, key: str | None, current: str) -> list[app_commands.Choice[str]]:
@@ -72,77 +60,95 @@ def on_off(value: bool) -> str:
     return t("dc-on" if value else "dc-off")
 
 
-def register(bot: commands.Bot, app: App) -> None:
-    """Add the admin and owner commands to the bot's tree."""
-    admin = app_commands.Group(name="img2img-admin", description=text("dc-cmd-admin"),
-                               default_permissions=discord.Permissions(manage_guild=True),
-                               guild_only=True)
+@app_commands.default_permissions(manage_guild=True)
+@app_commands.guild_only()
+class AdminCommands(commands.GroupCog, group_name="img2img-admin",
+                    group_description=text("dc-cmd-admin")):
+    """/img2img-admin show, set, reset and channel: for members with Manage Server."""
 
-    @admin.command(name="show", description=text("dc-cmd-admin-show"))
-    async def show(interaction: discord.Interaction) -> None:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        # Discord hides the group from others, but a server can grant it to anyone: check here.
+        if interaction.guild_id is None:
+            raise Refused(NotAllowed(msg=Msg("dc-server-only")))
+        if not (interaction.permissions.manage_guild or interaction.permissions.administrator):
+            raise Refused(NotAllowed(msg=Msg("dc-need-manage-server")))
+        return True
+
+    @app_commands.command(name="show", description=text("dc-cmd-admin-show"))
+    async def show(self, interaction: discord.Interaction) -> None:
         server = server_of(interaction)
-        lines = await app.preferences.describe_chat(server)
-        lines += await channel_lines(app, interaction, server)
-        await interaction.response.send_message(f"{t('dc-server-settings')}\n" + bullet_list(lines),
-                                                ephemeral=True)
+        lines = await self.app.preferences.describe_chat(server)
+        lines += await channel_lines(self.app, interaction, server)
+        await private(interaction, f"{t('dc-server-settings')}\n" + bullet_list(lines))
 
-    @admin.command(name="set", description=text("dc-cmd-admin-set"))
+    @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
-    async def set_(interaction: discord.Interaction, key: str, value: str) -> None:
-        message = await app.preferences.set_chat(server_of(interaction), key, value)
+    async def set_(self, interaction: discord.Interaction, key: str, value: str) -> None:
+        message = await self.app.preferences.set_chat(server_of(interaction), key, value)
         if key.strip().lower() == "nsfw" and message.endswith(" on."):
             message += " " + t("dc-nsfw-where")
-        await interaction.response.send_message(message, ephemeral=True)
+        await private(interaction, message)
 
     @set_.autocomplete("key")
-    async def set_key(interaction: discord.Interaction,
+    async def set_key(self, interaction: discord.Interaction,
                       current: str) -> list[app_commands.Choice[str]]:
         hits = [(k, h) for k, h in SETTING_HELP.items() if current.lower() in k]
         return [app_commands.Choice(name=f"{k}: {h}"[:100], value=k) for k, h in hits][:25]
 
     @set_.autocomplete("value")
-    async def set_value(interaction: discord.Interaction,
+    async def set_value(self, interaction: discord.Interaction,
                         current: str) -> list[app_commands.Choice[str]]:
-        return setting_choices(app, interaction.namespace.key, current)
+        return setting_choices(self.app, interaction.namespace.key, current)
 
-    @admin.command(name="reset", description=text("dc-cmd-admin-reset"))
-    async def reset(interaction: discord.Interaction) -> None:
-        await app.preferences.reset_chat(server_of(interaction))
-        await interaction.response.send_message(t("dc-server-reset"), ephemeral=True)
+    @app_commands.command(name="reset", description=text("dc-cmd-admin-reset"))
+    async def reset(self, interaction: discord.Interaction) -> None:
+        await self.app.preferences.reset_chat(server_of(interaction))
+        await private(interaction, t("dc-server-reset"))
 
-    @admin.command(name="channel", description=text("dc-cmd-admin-channel"))
+    @app_commands.command(name="channel", description=text("dc-cmd-admin-channel"))
     @app_commands.describe(enabled=text("dc-opt-enabled"), nsfw=text("dc-opt-nsfw"))
     @app_commands.choices(enabled=ON_OFF, nsfw=ON_OFF)
-    async def channel(interaction: discord.Interaction, enabled: str | None = None,
+    async def channel(self, interaction: discord.Interaction, enabled: str | None = None,
                       nsfw: str | None = None) -> None:
-        server = server_of(interaction)
         channel_id, marked = switch_target(interaction.channel)
         if nsfw == "on" and not marked:
             raise PolicyError(msg=Msg("dc-nsfw-unmarked"))
         for key, value in (("enabled", enabled), ("nsfw", nsfw)):
             if value is not None:
-                await app.preferences.set_chat(channel_chat(channel_id), key, value)
-        lines = await channel_lines(app, interaction, server)
-        await interaction.response.send_message(bullet_list(lines), ephemeral=True)
+                await self.app.preferences.set_chat(channel_chat(channel_id), key, value)
+        lines = await channel_lines(self.app, interaction, server_of(interaction))
+        await private(interaction, bullet_list(lines))
 
-    bot.tree.add_command(admin)
 
-    @bot.tree.command(name="grant", description=text("dc-cmd-grant"))
+class OwnerCommands(commands.Cog):
+    """/grant and /stats: for the bot's owners (``credits.owners``)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if not self.app.config.is_owner(user_of(interaction).key):
+            raise Refused(NotAllowed(msg=Msg("dc-owners-only")))
+        return True
+
+    @app_commands.command(name="grant", description=text("dc-cmd-grant"))
     @app_commands.describe(user=text("dc-opt-user"), amount=text("dc-opt-amount"))
-    async def grant(interaction: discord.Interaction, user: discord.User,
+    async def grant(self, interaction: discord.Interaction, user: discord.User,
                     amount: app_commands.Range[int, -1_000_000, 1_000_000]) -> None:
-        owner = owner_of(app, interaction)
         if not await first_time(interaction):  # a re-delivery must not grant twice
             return
         target = UserRef("discord", str(user.id), user.name)
-        balance = await app.service.credits.grant(target, amount, by=owner)
-        await interaction.response.send_message(
-            t("dc-granted" if amount >= 0 else "dc-took", count=abs(amount), user=user.mention,
-              balance=balance), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        balance = await self.app.service.credits.grant(target, amount, by=user_of(interaction))
+        await private(interaction, t("dc-granted" if amount >= 0 else "dc-took", count=abs(amount),
+                                     user=user.mention, balance=balance),
+                      allowed_mentions=NO_MENTIONS)
 
-    @bot.tree.command(name="stats", description=text("dc-cmd-stats"))
-    async def stats(interaction: discord.Interaction) -> None:
-        owner_of(app, interaction)
+    @app_commands.command(name="stats", description=text("dc-cmd-stats"))
+    async def stats(self, interaction: discord.Interaction) -> None:
+        app = self.app
         numbers = await app.storage.stats()
         drift = await app.storage.drift()
         jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers["jobs"].items())) or "none"
@@ -153,5 +159,4 @@ def register(bot: commands.Bot, app: App) -> None:
                  f"credits outstanding: {numbers['credits_outstanding']}",
                  f"ledger drift: {len(drift) or 'none'}",
                  *(f"sales {line}" for line in revenue_lines(await app.payments.revenue()))]
-        await interaction.response.send_message(f"{t('dc-stats')}\n" + bullet_list(lines),
-                                                ephemeral=True)
+        await private(interaction, f"{t('dc-stats')}\n" + bullet_list(lines))

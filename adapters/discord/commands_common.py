@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 
 from bot.i18n import t
@@ -13,6 +15,11 @@ MESSAGE_LIMIT = 2000
 def user_of(interaction: discord.Interaction) -> UserRef:
     """The person behind an interaction, as the core knows them."""
     return UserRef("discord", str(interaction.user.id), interaction.user.name)
+
+
+async def private(interaction: discord.Interaction, text: str, **extra: Any) -> None:
+    """Answer only the person who asked."""
+    await interaction.response.send_message(text, ephemeral=True, **extra)
 
 
 def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, user_of
+from adapters.discord.commands_common import bullet_list, private, user_of
 from adapters.discord.locale import speak, text
 from adapters.discord.replies import handle_error
 from adapters.discord.state import first_time
@@ -81,83 +81,79 @@ class ForgetView(discord.ui.View):
         await handle_error(interaction, error)
 
 
-def register(bot: commands.Bot, app: App) -> None:
-    """Add the user commands to the bot's tree."""
-    tree = bot.tree
-
-    @tree.command(name="help", description=text("menu-help"))
-    async def help_(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(help_text(app, user_of(interaction)),
-                                                ephemeral=True)
-
-    @tree.command(name="credits", description=text("menu-balance"))
-    async def credits(interaction: discord.Interaction) -> None:
-        if not app.config.credits.enabled:
-            await interaction.response.send_message(t("dc-credits-off"), ephemeral=True)
-            return
-        user = user_of(interaction)
-        balance = await app.service.credits.balance(user)
-        lines = [describe_entry(e) for e in await app.service.credits.history(user, 10)]
-        answer = f"**{t('dc-balance', count=balance)}**"
-        if lines:
-            answer += f"\n{t('dc-recent')}\n" + bullet_list(lines)
-        await interaction.response.send_message(answer, ephemeral=True)
+class UserCommands(commands.Cog):
+    """/help, /credits, /settings, /styles, /providers, /cancel and /forget."""
 
     settings = app_commands.Group(name="settings", description=text("menu-settings"))
 
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @app_commands.command(name="help", description=text("menu-help"))
+    async def help_(self, interaction: discord.Interaction) -> None:
+        await private(interaction, help_text(self.app, user_of(interaction)))
+
+    @app_commands.command(name="credits", description=text("menu-balance"))
+    async def credits(self, interaction: discord.Interaction) -> None:
+        if not self.app.config.credits.enabled:
+            await private(interaction, t("dc-credits-off"))
+            return
+        user = user_of(interaction)
+        balance = await self.app.service.credits.balance(user)
+        lines = [describe_entry(e) for e in await self.app.service.credits.history(user, 10)]
+        answer = f"**{t('dc-balance', count=balance)}**"
+        if lines:
+            answer += f"\n{t('dc-recent')}\n" + bullet_list(lines)
+        await private(interaction, answer)
+
     @settings.command(name="show", description=text("dc-cmd-settings-show"))
-    async def settings_show(interaction: discord.Interaction) -> None:
-        lines = await app.preferences.describe_user(user_of(interaction))
-        await interaction.response.send_message(f"{t('dc-your-defaults')}\n" + bullet_list(lines),
-                                                ephemeral=True)
+    async def settings_show(self, interaction: discord.Interaction) -> None:
+        lines = await self.app.preferences.describe_user(user_of(interaction))
+        await private(interaction, f"{t('dc-your-defaults')}\n" + bullet_list(lines))
 
     @settings.command(name="set", description=text("dc-cmd-settings-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     @app_commands.choices(key=KEYS)
-    async def settings_set(interaction: discord.Interaction, key: str, value: str) -> None:
-        message = await app.preferences.set_user(user_of(interaction), key, value)
-        await interaction.response.send_message(message, ephemeral=True)
+    async def settings_set(self, interaction: discord.Interaction, key: str, value: str) -> None:
+        await private(interaction, await self.app.preferences.set_user(user_of(interaction), key,
+                                                                       value))
 
     @settings_set.autocomplete("value")
-    async def settings_value(interaction: discord.Interaction,
+    async def settings_value(self, interaction: discord.Interaction,
                              current: str) -> list[app_commands.Choice[str]]:
-        return value_choices(app, interaction.namespace.key, current)
+        return value_choices(self.app, interaction.namespace.key, current)
 
     @settings.command(name="reset", description=text("dc-cmd-settings-reset"))
     @app_commands.describe(key=text("dc-opt-reset-key"))
     @app_commands.choices(key=KEYS)
-    async def settings_reset(interaction: discord.Interaction, key: str | None = None) -> None:
-        message = await app.preferences.reset_user(user_of(interaction), key)
-        await interaction.response.send_message(message, ephemeral=True)
+    async def settings_reset(self, interaction: discord.Interaction,
+                             key: str | None = None) -> None:
+        await private(interaction, await self.app.preferences.reset_user(user_of(interaction),
+                                                                         key))
 
-    tree.add_command(settings)
+    @app_commands.command(name="styles", description=text("menu-styles"))
+    async def styles(self, interaction: discord.Interaction) -> None:
+        lines = styles_lines(self.app.config.styles) or [t("dc-none-configured")]
+        await private(interaction, f"{t('dc-styles')}\n" + bullet_list(lines))
 
-    @tree.command(name="styles", description=text("menu-styles"))
-    async def styles(interaction: discord.Interaction) -> None:
-        lines = styles_lines(app.config.styles) or [t("dc-none-configured")]
-        await interaction.response.send_message(f"{t('dc-styles')}\n" + bullet_list(lines),
-                                                ephemeral=True)
+    @app_commands.command(name="providers", description=text("menu-providers"))
+    async def providers(self, interaction: discord.Interaction) -> None:
+        lines = providers_lines(self.app.providers, self.app.service.credits) or [
+            t("dc-none-configured")]
+        await private(interaction, f"{t('dc-backends')}\n" + bullet_list(lines))
 
-    @tree.command(name="providers", description=text("menu-providers"))
-    async def providers(interaction: discord.Interaction) -> None:
-        lines = providers_lines(app.providers, app.service.credits) or [t("dc-none-configured")]
-        await interaction.response.send_message(f"{t('dc-backends')}\n" + bullet_list(lines),
-                                                ephemeral=True)
-
-    @tree.command(name="cancel", description=text("menu-cancel"))
-    async def cancel(interaction: discord.Interaction) -> None:
+    @app_commands.command(name="cancel", description=text("menu-cancel"))
+    async def cancel(self, interaction: discord.Interaction) -> None:
         if not await first_time(interaction):  # a re-delivery must not cancel a second job
             return
-        handle = await app.service.cancel_latest(user_of(interaction).key)
+        handle = await self.app.service.cancel_latest(user_of(interaction).key)
         if handle is None:
-            answer = t("dc-nothing-to-cancel")
-        elif handle.price:
-            answer = t("dc-cancelled-refunded", count=handle.price)
+            await private(interaction, t("dc-nothing-to-cancel"))
         else:
-            answer = t("error-cancelled")
-        await interaction.response.send_message(answer, ephemeral=True)
+            await private(interaction, t("dc-cancelled-refunded", count=handle.price)
+                          if handle.price else t("error-cancelled"))
 
-    @tree.command(name="forget", description=text("menu-forget"))
-    async def forget(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(t("dc-forget-question"), ephemeral=True,
-                                                view=ForgetView(app, user_of(interaction)))
+    @app_commands.command(name="forget", description=text("menu-forget"))
+    async def forget(self, interaction: discord.Interaction) -> None:
+        await private(interaction, t("dc-forget-question"),
+                      view=ForgetView(self.app, user_of(interaction)))

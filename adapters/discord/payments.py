@@ -12,8 +12,10 @@ import contextlib
 import logging
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
+from adapters.discord.commands_common import private
 from adapters.discord.locale import text
 from bot.app import App
 from bot.errors import StorageUnavailable
@@ -24,35 +26,37 @@ from bot.payments import pack_title
 log = logging.getLogger(__name__)
 
 
-def register(bot: commands.Bot, app: App) -> None:
-    """Add /buy, /paysupport and /terms, and listen for new entitlements."""
+class PaymentCommands(commands.Cog):
+    """/buy, /paysupport and /terms, and new entitlements as they arrive."""
 
-    @bot.tree.command(name="buy", description=text("dc-cmd-buy"))
-    async def buy(interaction: discord.Interaction) -> None:
-        packs = app.payments.offered("discord")  # raises when nothing is for sale
+    def __init__(self, bot: discord.Client, app: App) -> None:
+        self.bot = bot
+        self.app = app
+
+    @app_commands.command(name="buy", description=text("dc-cmd-buy"))
+    async def buy(self, interaction: discord.Interaction) -> None:
+        packs = self.app.payments.offered("discord")  # raises when nothing is for sale
         view = discord.ui.View(timeout=None)
         for pack in packs:
             view.add_item(discord.ui.Button(sku_id=pack.discord_sku))
         lines = [t("dc-pack-line", title=pack_title(p), count=p.credits) for p in packs]
-        await interaction.response.send_message(
-            "\n".join([t("dc-buy-header"), *lines, t("dc-buy-footer")]), view=view, ephemeral=True)
+        await private(interaction, "\n".join([t("dc-buy-header"), *lines, t("dc-buy-footer")]),
+                      view=view)
 
-    @bot.tree.command(name="paysupport", description=text("menu-paysupport"))
-    async def support(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(
-            f"{t('dc-support-header')}\n{app.config.payments.support_text}", ephemeral=True)
+    @app_commands.command(name="paysupport", description=text("menu-paysupport"))
+    async def support(self, interaction: discord.Interaction) -> None:
+        await private(interaction,
+                      f"{t('dc-support-header')}\n{self.app.config.payments.support_text}")
 
-    @bot.tree.command(name="terms", description=text("menu-terms"))
-    async def terms(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(
-            f"{t('dc-terms-header')}\n{app.config.payments.terms_text}", ephemeral=True)
+    @app_commands.command(name="terms", description=text("menu-terms"))
+    async def terms(self, interaction: discord.Interaction) -> None:
+        await private(interaction, f"{t('dc-terms-header')}\n{self.app.config.payments.terms_text}")
 
-    async def on_entitlement_create(entitlement: discord.Entitlement) -> None:
+    @commands.Cog.listener()
+    async def on_entitlement_create(self, entitlement: discord.Entitlement) -> None:
         # A database down for good: logged by the grant; the next start lists it again.
         with contextlib.suppress(StorageUnavailable):
-            await take(bot, app, entitlement)
-
-    bot.add_listener(on_entitlement_create)
+            await take(self.bot, self.app, entitlement)
 
 
 async def take(bot: discord.Client, app: App, entitlement: discord.Entitlement) -> bool:

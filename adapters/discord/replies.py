@@ -53,11 +53,22 @@ async def send_error(interaction: discord.Interaction[Any], error: BotError) -> 
     await send_text(interaction, error.user_message)
 
 
+class Refused(app_commands.CheckFailure):
+    """A command check's refusal, with the sentence the user gets (checks must raise a
+    ``CheckFailure`` for discord.py to hand it to the tree's error handler)."""
+
+    def __init__(self, error: BotError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def as_bot_error(error: Exception) -> BotError | None:
     """The ``BotError`` an app-command error stands for, or None for a bug."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, BotError):
         return original
+    if isinstance(original, Refused):
+        return original.error
     if isinstance(original, app_commands.TransformerError):
         return OptionError(msg=Msg("dc-invalid-value", {"value": repr(original.value)}))
     if isinstance(original, app_commands.NoPrivateMessage):

@@ -24,7 +24,7 @@ from adapters.discord.inputs import (
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
-from adapters.discord.state import app_of, first_time, live_of
+from adapters.discord.state import first_time, live_of
 from adapters.discord.suggest import register_autocomplete
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
@@ -65,10 +65,9 @@ def origin_of(interaction: discord.Interaction[Any], image_url: str,
             "user_name": interaction.user.display_name, "locale": current_locale.get(), **extra}
 
 
-async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,
+async def run(app: App, interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,
               prompt: str, overrides: Overrides, origin: dict[str, Any]) -> None:
     """Submit the request as the interaction's user and show the job on the deferred reply."""
-    app = app_of(interaction)
     if live_of(interaction.client).stopping:
         raise QueueFull(msg=Msg("dc-bot-restarting"))
     user = UserRef("discord", str(interaction.user.id), interaction.user.name)
@@ -77,11 +76,11 @@ async def run(interaction: discord.Interaction[Any], *, chat: ChatRef, image: by
     await follow(interaction, handle, prompt)
 
 
-async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: str) -> None:
+async def rerun(app: App, interaction: discord.Interaction[Any], action: Action,
+                job_id: str) -> None:
     """A result button: the stored request again, as asked, by whoever pressed it."""
     if not await begin(interaction):
         return
-    app = app_of(interaction)
     chat = await chat_of(app, interaction)
     plan = await plan_rerun(app.storage, job_id, action, chat_key=chat.key,
                             place={"channel_id": str(interaction.channel_id)})
@@ -97,14 +96,15 @@ async def rerun(interaction: discord.Interaction[Any], action: Action, job_id: s
         url = str(plan.origin.get("image_url", ""))
     kept = {k: str(plan.origin[k]) for k in ("source_channel_id", "source_message_id")
             if k in plan.origin and not plan.use_result}
-    await run(interaction, chat=chat, image=image, prompt=plan.prompt,
+    await run(app, interaction, chat=chat, image=image, prompt=plan.prompt,
               overrides=plan.overrides, origin=origin_of(interaction, url, after=job_id, **kept))
 
 
 class TransformModal(discord.ui.Modal):
     """Asks for the prompt (options like --steps allowed) and the strength."""
 
-    def __init__(self, source: ImageSource, message: discord.Message, interaction_id: int) -> None:
+    def __init__(self, app: App, source: ImageSource, message: discord.Message,
+                 interaction_id: int) -> None:
         # Modals are stored by custom_id alone: make it unique to this opening.
         super().__init__(title=t("dc-menu-transform"), custom_id=f"img2img:m:{interaction_id}",
                          timeout=900)
@@ -116,8 +116,7 @@ class TransformModal(discord.ui.Modal):
             label=t("dc-modal-strength"), custom_id="strength", required=False, max_length=6,
             placeholder="0.6")
         self.add_item(self.prompt).add_item(self.strength)
-        self.source = source
-        self.message = message
+        self.app, self.source, self.message = app, source, message
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await guarded(interaction, self._submit(interaction))
@@ -127,11 +126,10 @@ class TransformModal(discord.ui.Modal):
             return
         parsed = parse_caption(self.prompt.value)
         overrides = parsed.overrides.merged(overrides_from({"strength": self.strength.value}))
-        app = app_of(interaction)
-        chat = await chat_of(app, interaction)
-        image = await download(app, self.source)
-        await run(interaction, chat=chat, image=image, prompt=parsed.prompt, overrides=overrides,
-                  origin=origin_of(interaction, self.source.url,
+        chat = await chat_of(self.app, interaction)
+        image = await download(self.app, self.source)
+        await run(self.app, interaction, chat=chat, image=image, prompt=parsed.prompt,
+                  overrides=overrides, origin=origin_of(interaction, self.source.url,
                                    source_channel_id=str(self.message.channel.id),
                                    source_message_id=str(self.message.id)))
 
@@ -140,12 +138,22 @@ class TransformModal(discord.ui.Modal):
         await handle_error(interaction, error)
 
 
-def register(bot: commands.Bot, app: App) -> None:
-    """Add ``/img2img`` and the message context menu to the bot's tree."""
+class RequestCommands(commands.Cog):
+    """/img2img, the "Transform with img2img" context menu, and the result buttons' reruns."""
+
+    def __init__(self, bot: commands.Bot, app: App) -> None:
+        self.bot, self.app = bot, app
+        # discord.py has no context-menu decorator for cog methods: built here, added on load.
+        self.menu = app_commands.ContextMenu(name=text("dc-menu-transform"),
+                                             callback=self.transform)
+        register_autocomplete(self.img2img, app)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
 
     @app_commands.command(name="img2img", description=text("dc-cmd-img2img"))
     @app_commands.describe(**{name: text(f"dc-opt-{name}") for name in IMG2IMG_OPTIONS})
-    async def img2img(interaction: discord.Interaction[Any], image: discord.Attachment,
+    async def img2img(self, interaction: discord.Interaction[Any], image: discord.Attachment,
                       prompt: app_commands.Range[str, 1, 2000],
                       strength: app_commands.Range[float, 0.0, 1.0] | None = None,
                       steps: app_commands.Range[int, 1, 150] | None = None,
@@ -161,28 +169,24 @@ def register(bot: commands.Bot, app: App) -> None:
             "strength": strength, "steps": steps, "seed": seed, "cfg": cfg, "negative": negative,
             "size": size, "ar": ar, "style": style, "provider": provider, "model": model,
             "count": count})
-        chat = await chat_of(app, interaction)
-        data = await download(app, ImageSource.of(image))
-        await run(interaction, chat=chat, image=data, prompt=prompt, overrides=overrides,
-                  origin=origin_of(interaction, image.url))
+        chat = await chat_of(self.app, interaction)
+        data = await download(self.app, ImageSource.of(image))
+        await run(self.app, interaction, chat=chat, image=data, prompt=prompt,
+                  overrides=overrides, origin=origin_of(interaction, image.url))
 
-    register_autocomplete(img2img, app)
-
-    @app_commands.context_menu(name=text("dc-menu-transform"))
-    async def transform(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+    async def transform(self, interaction: discord.Interaction[Any],
+                        message: discord.Message) -> None:
         if not await first_time(interaction):
             return
         source = find_image(message)
         if source is None:
             raise ImageError(msg=Msg("dc-no-image"))
-        if not hosted_by_discord(app, source.url):
+        if not hosted_by_discord(self.app, source.url):
             raise ImageError(msg=ONLY_DISCORD)  # before the modal: nothing to fill in or spend
-        await interaction.response.send_modal(TransformModal(source, message, interaction.id))
+        await interaction.response.send_modal(TransformModal(self.app, source, message,
+                                                             interaction.id))
 
-    async def on_img2img_rerun(interaction: discord.Interaction[Any], action: Action,
+    @commands.Cog.listener()
+    async def on_img2img_rerun(self, interaction: discord.Interaction[Any], action: Action,
                                job_id: str) -> None:
-        await guarded(interaction, rerun(interaction, action, job_id))
-
-    bot.tree.add_command(img2img)
-    bot.tree.add_command(transform)
-    bot.add_listener(on_img2img_rerun)
+        await guarded(interaction, rerun(self.app, interaction, action, job_id))
