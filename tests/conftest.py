@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.postgres_server import HOW_TO_RUN, URL_ENV, find_bindir, fresh_database, start_temporary
+from tests.postgres_server import HOW_TO_RUN, fresh_database, some_server
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -52,20 +52,12 @@ def postgres_server() -> Iterator[str]:
 
     In CI (``CI`` or the URL set) a missing server fails the tests; elsewhere they skip.
     """
-    url = os.environ.get(URL_ENV)
-    if url:
+    with some_server() as url:
+        if url is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is required in CI: {HOW_TO_RUN}")
+            pytest.skip(f"PostgreSQL tests need a server: {HOW_TO_RUN}")
         yield url
-        return
-    bindir = find_bindir()
-    if bindir is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {HOW_TO_RUN}")
-        pytest.skip(f"PostgreSQL tests need a server: {HOW_TO_RUN}")
-    server = start_temporary(bindir)
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

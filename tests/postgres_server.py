@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +146,25 @@ class ThrowawayServer:
 def start_temporary(bindir: Path) -> ThrowawayServer:
     # Not pytest's tmp_path: its parents are private to this user, and the server may not be.
     return ThrowawayServer.start(Path(tempfile.mkdtemp(prefix="img2img-pg-")), bindir)
+
+
+@contextlib.contextmanager
+def some_server() -> Iterator[str | None]:
+    """``$IMG2IMG_TEST_POSTGRES_URL``, or a throwaway server from the installed binaries
+    (stopped afterwards); None when there is neither."""
+    url = os.environ.get(URL_ENV)
+    if url:
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        yield None
+        return
+    server = start_temporary(bindir)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def with_database(url: str, name: str) -> str:

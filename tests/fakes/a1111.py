@@ -64,6 +64,7 @@ class FakeA1111(FakeServer):
         return_grid: bool = False,
         image_format: str = "PNG",
         report_task: bool = True,
+        parallel: bool = False,
     ) -> None:
         super().__init__()
         self.delay = delay
@@ -73,6 +74,9 @@ class FakeA1111(FakeServer):
         self.return_grid = return_grid
         self.image_format = image_format
         self.report_task = report_task  # False: an older WebUI without ``current_task``
+        # True: requests run side by side (a farm behind one URL), not one after another as
+        # on one GPU; progress then follows the latest.
+        self.parallel = parallel
         self.img2img_bodies: list[dict[str, Any]] = []  # every img2img JSON body received
         self.in_flight = 0  # img2img requests being answered now
         self.max_in_flight = 0
@@ -168,7 +172,7 @@ class FakeA1111(FakeServer):
         if checkpoint is not None and checkpoint not in self.models:
             return api_error(500, "RuntimeError", "", f"model {checkpoint!r} not found")
         task_id = body.get("force_task_id") or f"task(img2img-{uuid.uuid4().hex[:7]})"
-        async with self._lock:
+        async with contextlib.nullcontext() if self.parallel else self._lock:
             await self._run(task_id, body)
         return json_response(self._result(body, checkpoint))
 

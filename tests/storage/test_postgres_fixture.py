@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Loaded into the inner pytest: this machine's PostgreSQL binaries are not found.
-HIDE_POSTGRES = "import tests.conftest\ntests.conftest.find_bindir = lambda: None\n"
+HIDE_POSTGRES = "import tests.postgres_server\ntests.postgres_server.find_bindir = lambda: None\n"
 
 
 async def inner_pytest(tmp: Path, **env: str) -> tuple[int, str]:
