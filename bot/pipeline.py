@@ -39,6 +39,8 @@ MAX_RETRY_DELAY = 600.0
 # users' requests get their turn on a database another program has locked.
 OUTAGE_BACKOFF = 2.0
 MAX_OUTAGE_BACKOFF = 30.0
+PURGE_EVERY = 600.0  # seconds between purges of kept results and old processed-event ids
+EVENTS_KEPT = 7 * 86400.0  # platforms re-deliver within minutes; a week is plenty
 
 
 class _Absent:
@@ -357,6 +359,7 @@ class Pipeline:
     # -- leases --------------------------------------------------------------------------------
     async def _heartbeat_loop(self) -> None:
         beats = 0
+        purged = time.monotonic()
         while True:
             await asyncio.sleep(self.jobs.heartbeat)
             beats += 1
@@ -366,9 +369,10 @@ class Pipeline:
                 await self._follow_elsewhere()
                 if beats % 3 == 0:
                     await self._recover()
-                if beats % 3600 == 0:
+                if time.monotonic() - purged >= PURGE_EVERY:  # by time: heartbeats vary
                     await self.storage.purge(results_before=time.time() - self.jobs.keep_results,
-                                             events_before=time.time() - 7 * 86400)
+                                             events_before=time.time() - EVENTS_KEPT)
+                    purged = time.monotonic()
                 self._storage_down, self._outage_delay = False, 0.0
             except asyncio.CancelledError:
                 raise

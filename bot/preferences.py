@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from copy import deepcopy
 from typing import Any
 
 from bot.errors import OptionError
@@ -13,6 +17,9 @@ from storage.base import Storage
 
 USER_PREFS = {"file": "on/off: also send the full-resolution file"}
 LANGUAGE = "language"  # /set language xx: overrides the platform's language for this user
+# The settings read while one platform event is handled: the locale, the request's defaults
+# and its preferences come from one read.
+_READ: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("settings_read", default=None)
 
 
 def _switch(value: str) -> bool:
@@ -30,8 +37,31 @@ class Preferences:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
+    @staticmethod
+    @contextmanager
+    def per_event() -> Iterator[None]:
+        """Within this block each user's settings are read from storage at most once
+        (this event's own writes update what it reads)."""
+        token = _READ.set({})
+        try:
+            yield
+        finally:
+            _READ.reset(token)
+
     async def user(self, user: UserRef) -> dict[str, Any]:
-        return await self.storage.user_settings(user.key)
+        read = _READ.get()
+        if read is not None and user.key in read:
+            return deepcopy(read[user.key])  # callers change what they get before writing
+        settings = await self.storage.user_settings(user.key)
+        if read is not None:
+            read[user.key] = deepcopy(settings)
+        return settings
+
+    async def _save(self, user: UserRef, settings: dict[str, Any]) -> None:
+        await self.storage.set_user_settings(user.key, settings)
+        read = _READ.get()
+        if read is not None:
+            read[user.key] = deepcopy(settings)
 
     async def user_defaults(self, user: UserRef) -> Overrides:
         return Overrides.from_dict((await self.user(user)).get("defaults", {}))
@@ -53,34 +83,34 @@ class Preferences:
                 raise OptionError(msg=Msg("error-unknown-language", {
                     "code": value.strip(), "available": ", ".join(LOCALES)}))
             settings[LANGUAGE] = locale
-            await self.storage.set_user_settings(user.key, settings)
+            await self._save(user, settings)
             return render("language-set", locale, language=LANGUAGE_NAMES[locale])
         if key in USER_PREFS:
             prefs = dict(settings.get("prefs", {}))
             prefs[key] = _switch(value)
             settings["prefs"] = prefs
-            await self.storage.set_user_settings(user.key, settings)
+            await self._save(user, settings)
             return f"{key} is now {'on' if prefs[key] else 'off'}."
         field, parsed = parse_value(key, value)
         defaults = dict(settings.get("defaults", {}))
         defaults[field] = Overrides(**{field: parsed}).to_dict()[field]
         settings["defaults"] = defaults
-        await self.storage.set_user_settings(user.key, settings)
+        await self._save(user, settings)
         return f"Your default {field} is now {defaults[field]}."
 
     async def reset_user(self, user: UserRef, key: str | None = None) -> str:
         settings = await self.user(user)
         if key is None:
-            await self.storage.set_user_settings(user.key, {})
+            await self._save(user, {})
             return "Your settings are back to the defaults."
         if key == LANGUAGE:
             settings.pop(LANGUAGE, None)
-            await self.storage.set_user_settings(user.key, settings)
+            await self._save(user, settings)
             return f"Your {key} is back to the default."
         field, _ = parse_value(key, "1") if key not in USER_PREFS else (key, None)
         settings.get("defaults", {}).pop(field, None)
         settings.get("prefs", {}).pop(field, None)
-        await self.storage.set_user_settings(user.key, settings)
+        await self._save(user, settings)
         return f"Your {field} is back to the default."
 
     async def describe_user(self, user: UserRef) -> list[str]:

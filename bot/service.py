@@ -23,7 +23,7 @@ from bot.errors import JobCancelled, OptionError, PolicyError, QueueFull
 from bot.events import Failed, Queued
 from bot.jobs import GenerationRequest, JobHandle
 from bot.lease import hold_exclusively
-from bot.options import clean_text
+from bot.options import Overrides, clean_text
 from bot.pipeline import Pipeline
 from bot.policy import ChatPolicy, chat_defaults, check_text
 from bot.preferences import Preferences
@@ -116,8 +116,9 @@ class GenerationService:
         info = await imaging.off_loop(imaging.probe, request.image,
                                       max_bytes=limits.max_input_bytes,
                                       max_pixels=limits.max_input_pixels)
+        mine = await self.preferences.user(request.user)
         layers = Layers(chat=chat_defaults(chat_settings),
-                        user=await self.preferences.user_defaults(request.user),
+                        user=Overrides.from_dict(mine.get("defaults", {})),
                         request=request.overrides)
         resolved = resolve(prompt=prompt, layers=layers, defaults=self.config.defaults,
                            styles=self.config.styles, policy=policy, providers=self.providers,
@@ -133,7 +134,8 @@ class GenerationService:
             id=job_id, user_key=request.user.key, chat_key=request.chat.key,
             provider=params.provider, status="queued", charge="", price=price,
             params={"prompt": prompt, "request": request.overrides.to_dict(),
-                    "resolved": asdict(params), "notices": list(resolved.notices)},
+                    "resolved": asdict(params), "notices": list(resolved.notices),
+                    "prefs": dict(mine.get("prefs", {}))},  # delivery reads no settings
             origin=request.origin, platform=platform,
             affinity=self.pipeline.affinity_for(platform))
         handle = JobHandle(job_id, request.user, request.chat, request.origin, params, price,

@@ -42,6 +42,12 @@ def locale_of(job: JobRecord) -> str:
     return str(job.origin.get("locale") or "")
 
 
+def stored_pref(job: JobRecord, name: str) -> bool | None:
+    """A preference as the job was asked with (None for jobs stored before prefs were)."""
+    prefs = job.params.get("prefs")
+    return bool(prefs.get(name, False)) if isinstance(prefs, dict) else None
+
+
 class TelegramCourier:
     """``bot.couriers.Courier`` for Telegram: everything it needs is in the stored job."""
 
@@ -58,7 +64,7 @@ class TelegramCourier:
         with using(locale_of(job)):
             message_id = await send_result(self.bot, self.app, job.id,
                                            UserRef.parse(job.user_key), done, target, prompt,
-                                           notices)
+                                           notices, also_file=stored_pref(job, "file"))
         if job.id not in self.app.service.active:  # nobody here is showing its status
             status_id = await self.app.service.status_message(job.id)
             if status_id:

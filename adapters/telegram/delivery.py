@@ -358,12 +358,14 @@ def fits_photo(image: ImageData) -> bool:
 
 
 async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done,
-                      target: Target, prompt: str, notices: tuple[str, ...]) -> int:
+                      target: Target, prompt: str, notices: tuple[str, ...], *,
+                      also_file: bool | None = None) -> int:
     """Each image as a photo replying to the request (a document when too big for one);
     returns the first message's id, or raises ``DeliveryRefused``."""
     caption = result_caption(done, prompt, notices)
     markup = result_keyboard(job_id)
-    also_file = await app.preferences.user_pref(user, "file")
+    if also_file is None:
+        also_file = await app.preferences.user_pref(user, "file")
     first: int | None = None
     for index, image in enumerate(done.images):
         name = f"img2img-{done.seed if done.seed is not None else job_id[:8]}"

@@ -27,11 +27,12 @@ class LocaleMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        locale = DEFAULT
-        if user is not None and not user.is_bot:
-            chosen = await self.app.preferences.language(UserRef("telegram", str(user.id)))
-            locale = chosen or negotiate(user.language_code) or DEFAULT
-        data["locale"] = locale
-        with using(locale):
-            return await handler(event, data)
+        with self.app.preferences.per_event():  # the request reads the same settings
+            user: User | None = data.get("event_from_user")
+            locale = DEFAULT
+            if user is not None and not user.is_bot:
+                chosen = await self.app.preferences.language(UserRef("telegram", str(user.id)))
+                locale = chosen or negotiate(user.language_code) or DEFAULT
+            data["locale"] = locale
+            with using(locale):
+                return await handler(event, data)

@@ -285,3 +285,46 @@ async def test_two_hundred_jobs_with_failures_and_timeouts_keep_the_ledger_exact
         assert balance == 1000 - done
         assert set(refunds) <= reserves
     assert app.service.active == {}
+
+
+async def test_one_event_reads_the_users_settings_once(app: App,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    await app.preferences.set_user(ALICE, "steps", "33")
+    await app.preferences.set_user(ALICE, "file", "on")
+    reads: list[str] = []
+    real = app.storage.user_settings
+
+    async def counted(user_key: str) -> dict[str, Any]:
+        reads.append(user_key)
+        return await real(user_key)
+
+    monkeypatch.setattr(app.storage, "user_settings", counted)
+    with app.preferences.per_event():
+        assert await app.preferences.language(ALICE) is None  # what the locale step reads
+        handle = await app.service.submit(request())
+        await app.preferences.set_user(ALICE, "steps", "40")  # its own write is seen
+        assert (await app.preferences.user_defaults(ALICE)).steps == 40
+    assert reads == [ALICE.key] and handle.params.steps == 33
+    await handle.wait()
+    job = await app.storage.get_job(handle.id)
+    assert job is not None and job.params["prefs"] == {"file": True}  # delivery reads no more
+    assert (await app.preferences.user_defaults(ALICE)).steps == 40 and len(reads) == 2
+
+
+async def test_old_processed_events_are_purged_while_the_bot_runs(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.pipeline.PURGE_EVERY", 0.0)
+    assert await app.storage.mark_event("telegram", "recent")
+    path = app.config.storage.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO processed_events VALUES ('telegram', 'old', 0)")
+        plan = " ".join(str(row[3]) for row in conn.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM processed_events WHERE created_at < 1"))
+    assert "processed_events_age" in plan
+    for _ in range(50):  # within a few heartbeats
+        await asyncio.sleep(0.1)
+        if await app.storage.mark_event("telegram", "old"):
+            break
+    else:
+        raise AssertionError("the old event id was not purged")
+    assert not await app.storage.mark_event("telegram", "recent")
