@@ -19,6 +19,8 @@ Adapters turn errors into messages in exactly one place.
     │   ├── NotAllowed              an admin/owner command from someone who is not one
     │   └── PaymentRefused          a purchase, checkout or refund that cannot go ahead
     ├── JobCancelled                the requester cancelled the job (refunded)
+    ├── EventHandled                the platform event asking for a job was handled before
+    │                               (a redelivery): there is nothing to tell anyone
     ├── FetchError                  an outside URL could not be downloaded
     │   ├── UnsafeURL               refused: not http(s), a private address, too many redirects
     │   └── FetchTooLarge           the body passed the byte cap
@@ -127,6 +129,10 @@ class JobCancelled(BotError):
     """The job was cancelled by its requester."""
 
     message_id = "error-cancelled"
+
+
+class EventHandled(BotError):
+    """A redelivered platform event: its job was made when it first came."""
 
 
 class FetchError(BotError):

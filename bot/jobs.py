@@ -23,6 +23,8 @@ class GenerationRequest:
     prompt: str
     overrides: Overrides = field(default_factory=Overrides)
     origin: dict[str, Any] = field(default_factory=dict)
+    # The platform event asking (an update id): recorded as handled with the job itself.
+    event_id: str | None = None
 
 
 class JobHandle:

@@ -145,7 +145,8 @@ class GenerationService:
         try:
             handle.balance_after_reserve = await self.storage.create_job(
                 record, upload=Blob(info.mime, request.image),
-                limits=QueueLimits(limits.max_queue, limits.max_queued_per_user))
+                limits=QueueLimits(limits.max_queue, limits.max_queued_per_user),
+                event=(platform, request.event_id) if request.event_id else None)
         except BaseException as exc:
             self.pipeline.handles.pop(job_id, None)
             if isinstance(exc, QueueLimitReached):

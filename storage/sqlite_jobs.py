@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from bot.errors import InsufficientCredits
+from bot.errors import EventHandled, InsufficientCredits
 from storage.base import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
@@ -59,11 +59,20 @@ class SQLiteJobQueue:
         raise NotImplementedError
 
     # -- creating and claiming -----------------------------------------------------------------
-    async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits) -> int:
-        """Insert the job with its upload and reserve its price; returns the balance left."""
+    async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
+                         event: tuple[str, str] | None = None) -> int:
+        """Insert the job with its upload and reserve its price; returns the balance left.
+
+        ``event`` (platform, id) is recorded as processed in the same transaction, so an
+        event is marked handled exactly when its job exists; one seen before raises
+        ``EventHandled``."""
 
         def fn(conn: sqlite3.Connection) -> int:
             now = time.time()
+            if event is not None and not conn.execute(
+                    "INSERT OR IGNORE INTO processed_events VALUES (?, ?, ?)",
+                    (*event, now)).rowcount:
+                raise EventHandled()
             marks = _marks(ACTIVE_STATUSES)
             total = conn.execute(
                 f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})",

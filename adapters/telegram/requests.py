@@ -16,8 +16,9 @@ from adapters.telegram.inputs import (
     user_of,
 )
 from adapters.telegram.replies import esc, reply_error
+from adapters.telegram.transport import PENDING
 from bot.app import App
-from bot.errors import BotError
+from bot.errors import BotError, EventHandled
 from bot.i18n import current_locale
 from bot.jobs import GenerationRequest
 from bot.parser import parse_caption
@@ -49,12 +50,18 @@ async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliv
         parsed = parse_caption(text)
         data = await download(bot, ref, app)
         notices = (ALBUM_NOTICE,) if message.media_group_id else ()
+        pending = PENDING.get()
         handle = await app.service.submit(GenerationRequest(
             user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
             image=data, prompt=parsed.prompt, overrides=parsed.overrides,
             origin={"chat_id": message.chat.id, "message_id": message.message_id,
                     "file_id": ref.file_id, "notices": list(notices),
-                    "locale": current_locale.get()}))
+                    "locale": current_locale.get()},
+            event_id=pending.update_id if pending is not None else None))
+        if pending is not None:
+            pending.recorded = True
+    except EventHandled:
+        return  # a redelivery: the job was made the first time
     except BotError as exc:
         await reply_error(message, exc)
         return

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import InsufficientCredits
+from bot.errors import EventHandled, InsufficientCredits
 from storage.base import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
@@ -77,9 +77,14 @@ class PostgresJobQueue:
         raise NotImplementedError
 
     # -- creating and claiming -----------------------------------------------------------------
-    async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits) -> int:
+    async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
+                         event: tuple[str, str] | None = None) -> int:
         async with self._tx() as conn:
             now = time.time()
+            if event is not None and await conn.fetchval(
+                    "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
+                    "RETURNING 1", *event, now) is None:
+                raise EventHandled()
             # Creations take turns on one advisory lock, so the queue's total limit holds
             # exactly with several gateways (a lock per user would keep only the per-user one);
             # it is held for a few statements. The user's row lock makes the reservation exact.

@@ -160,3 +160,35 @@ async def test_a_stop_hands_running_jobs_to_the_next_start(
         assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
         assert len(a1111.img2img_bodies) == 2
         assert status.message_id not in {m.message_id for m in fake.messages(USER_ID)}
+
+
+async def test_an_update_killed_before_its_job_existed_is_made_on_redelivery(
+        tg: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first attempt stops for good just before the job's transaction, as a process
+    # killed there would; the update must not count as handled, so the redelivery makes it.
+    real = tg.app.storage.create_job
+    attempts = 0
+
+    async def killed_first(*args: Any, **kwargs: Any) -> int:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await asyncio.Event().wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(tg.app.storage, "create_job", killed_first)
+    update = tg.send(tg.fake.build.photo(caption="/img2img a cat"))
+    for _ in range(100):
+        if attempts:
+            break
+        await asyncio.sleep(0.05)
+    tg.send(update, redeliver=True)
+    await tg.result(update)  # (the first attempt stays stuck, so the bot never settles)
+    tg.send(update, redeliver=True)  # once made, a redelivery is still ignored
+    marker = tg.send(tg.fake.build.text("/img2img"))
+    await tg.reply(marker)
+    await tg.fake.wait_until_consumed()
+    await asyncio.sleep(0.2)
+    assert attempts == 3 and len(tg.a1111.img2img_bodies) == 1
+    assert len(tg.fake.photos(USER_ID)) == 1
+    assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
