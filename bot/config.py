@@ -112,6 +112,7 @@ class DiscordConfig(_Section):
     sharded: bool = False
     shard_count: int | None = Field(None, ge=1)
     progress_interval: float = Field(2.0, ge=0)
+    status_after: float = Field(1.0, ge=0, description="progress edits only for jobs this slow")
     command_guild: int | None = Field(None, description="sync commands to one guild (testing)")
 
 

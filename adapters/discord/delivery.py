@@ -35,7 +35,7 @@ class Reply:
     """The interaction's deferred reply, edited at most once per ``interval`` seconds."""
 
     def __init__(self, interaction: discord.Interaction[Any], interval: float,
-                 view: discord.ui.View) -> None:
+                 view: discord.ui.View, *, hold: float = 0.0) -> None:
         self.interaction = interaction
         self.interval = interval
         self.view: discord.ui.View | None = view
@@ -43,7 +43,8 @@ class Reply:
         self.expired = False  # the interaction token no longer works
         self._wanted: str | None = None
         self._shown: str | None = None
-        self._last = float("-inf")
+        # No edit in the first ``hold`` seconds: a job done by then costs only its result.
+        self._last = asyncio.get_running_loop().time() + hold - interval if hold else float("-inf")
         self._task: asyncio.Task[None] | None = None
         self.message_id: int | None = None  # of the last successful edit
         self.locale = current_locale.get()  # for the shutdown notice, rendered outside the task
@@ -184,7 +185,8 @@ async def follow(interaction: discord.Interaction[Any], handle: JobHandle, promp
     app = app_of(interaction)
     live = live_of(interaction.client)
     interval = app.config.discord.progress_interval if app.config.discord else 2.0
-    reply = Reply(interaction, interval, cancel_view(handle.id))
+    after = app.config.discord.status_after if app.config.discord else 1.0
+    reply = Reply(interaction, interval, cancel_view(handle.id), hold=after)
     shown_position: int | None = None
     with live.showing(handle.id, reply):
         try:

@@ -48,7 +48,8 @@ def bot_config(db: Path, fake: FakeDiscord, a1111: FakeA1111, **sections: Any) -
             "echo": {"type": "echo", "cost": 1},
         },
         "discord": {"token": fake.token, "api_base": fake.api_base,
-                    "gateway_url": fake.gateway_url, "progress_interval": 0.05},
+                    "gateway_url": fake.gateway_url, "progress_interval": 0.05,
+                    "status_after": 0},
     }
     return build_config(_merge(data, sections), environ={})
 

@@ -143,3 +143,15 @@ async def test_notices_are_shown(fake: FakeDiscord, a1111: FakeA1111, app: App,
     msg = await outcome(fake, await ask(fake, {"size": "500x500"}))
     assert msg.content == "ℹ️ Size adjusted to 496x496 for WebUI."
     assert any("ℹ️ Size adjusted" in s for s in contents(msg)[1:-1])
+
+
+async def test_only_slow_jobs_spend_edits_on_progress(tmp_path: Path, fake: FakeDiscord,
+                                                      a1111: FakeA1111) -> None:
+    config = bot_config(tmp_path / "bot.db", fake, a1111, discord={"status_after": 0.5})
+    async with started(fake, config):
+        quick = await outcome(fake, await ask(fake))
+        a1111.delay = 1.2
+        slow = await outcome(fake, await ask(fake, user=ADMIN))
+    assert quick.embed is not None and slow.embed is not None
+    assert not any(s.startswith(("⏳", "🎨")) for s in contents(quick))  # deferral, result
+    assert any(s.startswith("🎨 Generating ·") for s in contents(slow))
