@@ -1,4 +1,10 @@
-"""The composition root: config → storage, HTTP client, providers, service."""
+"""The composition root: config → storage, HTTP client, providers, service.
+
+``App`` is also the core's public face: adapters call its methods for every use case
+(credits, forgetting, stats, policies, cancelling, reruns) and never reach storage or the
+service's insides. Notices owed to users (restarts, resumed jobs, refunds at the delivery
+deadline) need no call: the pipeline sends them through each platform's courier.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +19,19 @@ from bot.config import Config
 from bot.diagnose import watch_requests
 from bot.fetcher import GuardedFetcher
 from bot.health import Health
-from bot.models import ResultLimits
+from bot.models import ChatRef, ResultLimits, UserRef
 from bot.payments import Payments
+from bot.places import PlacePolicy, place_chat, switches_of
+from bot.policy import ChatPolicy
 from bot.preferences import Preferences
 from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.providers.http import make_client
-from bot.service import GenerationService
+from bot.rerun import Action, Rerun, plan_rerun
+from bot.service import CancelOutcome, GenerationService
+from bot.stats import Stats
 from storage import Storage, open_storage
+from storage.base import JobRecord, LedgerEntry
 
 if TYPE_CHECKING:  # bot.web needs aiohttp, which only ``run`` imports
     from bot.web import LateRoute
@@ -42,6 +53,77 @@ class App:
     # all: receive platform events and run jobs; gateway: only receive; worker: only run jobs
     # (and deliver them through the platforms' APIs).
     role: str = "all"
+
+    # -- credits -------------------------------------------------------------------------------
+    async def balance(self, user: UserRef) -> int:
+        """The user's balance (a new user gets the welcome grant first)."""
+        return await self.service.credits.balance(user)
+
+    async def history(self, user: UserRef, limit: int = 5) -> list[LedgerEntry]:
+        """The user's newest ledger rows."""
+        return await self.service.credits.history(user, limit)
+
+    async def grant(self, target: UserRef, amount: int, *, by: UserRef) -> int:
+        """An owner gives (or, negative, takes) credits; returns the new balance."""
+        return await self.service.credits.grant(target, amount, by=by)
+
+    # -- users ---------------------------------------------------------------------------------
+    async def forget_user(self, user: UserRef) -> int:
+        """Erase the user's personal settings and the prompts of their finished jobs (the
+        ledger stays, for the audit trail); returns how many jobs were erased."""
+        return await self.storage.forget_user(user.key)
+
+    # -- owners --------------------------------------------------------------------------------
+    async def stats(self) -> Stats:
+        """The owners' figures, over every process sharing the database."""
+        numbers = await self.storage.stats()
+        return Stats(users=numbers["users"], credits_outstanding=numbers["credits_outstanding"],
+                     jobs=dict(numbers["jobs"]), jobs_last_24h=numbers["jobs_last_24h"],
+                     credits_spent=numbers["credits_spent"],
+                     in_progress=await self.service.in_progress(),
+                     providers=tuple(self.providers), drift=tuple(await self.storage.drift()),
+                     revenue=tuple(await self.payments.revenue()))
+
+    # -- policies ------------------------------------------------------------------------------
+    async def chat_policy(self, chat: ChatRef) -> ChatPolicy:
+        """The chat's moderation policy (the defaults in a private chat)."""
+        return ChatPolicy() if chat.private else await self.preferences.chat_policy(chat)
+
+    async def place_policy(self, chat: ChatRef, place_id: str, *,
+                           marked_nsfw: bool) -> PlacePolicy:
+        """The chat's policy in one of its places (a Discord channel), with the place's own
+        switches; ``marked_nsfw``: the platform marks the place NSFW."""
+        switches = switches_of(await self.storage.chat_settings(
+            place_chat(chat.platform, place_id).key))
+        return PlacePolicy(await self.chat_policy(chat), switches, marked_nsfw)
+
+    async def set_place_switch(self, chat: ChatRef, place_id: str, key: str, on: bool) -> str:
+        """Switch the bot (``enabled``) or NSFW (``nsfw``) on or off in one place of a chat
+        (the caller has checked admin rights); returns the confirmation."""
+        return await self.preferences.set_chat(place_chat(chat.platform, place_id), key,
+                                               "on" if on else "off")
+
+    # -- jobs ----------------------------------------------------------------------------------
+    async def cancel_as(self, job_id: str, user: UserRef) -> CancelOutcome:
+        """A Cancel press by ``user``: only the requester may, and only while it runs."""
+        return await self.service.cancel_as(job_id, user.key)
+
+    async def cancel_latest(self, user: UserRef) -> JobRecord | None:
+        """Cancel the user's newest unfinished job; returns it (None if there was none)."""
+        return await self.service.cancel_latest(user.key)
+
+    async def job_owner(self, job_id: str) -> str | None:
+        """The user key of a stored job, finished or not."""
+        return await self.service.owner(job_id)
+
+    async def plan_rerun(self, job_id: str, action: Action, *, chat: ChatRef,
+                         place: dict[str, str] | None = None) -> Rerun | None:
+        """What a result button asks for (``bot.rerun.plan_rerun``)."""
+        return await plan_rerun(self.storage, job_id, action, chat_key=chat.key, place=place)
+
+    def follows(self, job_id: str) -> bool:
+        """This process shows the job's progress right now."""
+        return self.service.follows(job_id)
 
 
 def configured_origins(config: Config) -> list[str]:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
+from enum import StrEnum
 
 from bot import imaging, metrics
 from bot.config import Config
@@ -34,6 +35,15 @@ from storage.base import Blob, JobRecord, QueueLimitReached, QueueLimits, Storag
 log = logging.getLogger(__name__)
 
 
+class CancelOutcome(StrEnum):
+    """What a press of a job's Cancel button did."""
+
+    CANCELLED = "cancelled"  # refunded now (queued) or within a heartbeat (running)
+    NOT_YOURS = "not-yours"  # only the requester may cancel
+    FINISHED = "finished"    # the job had already ended
+    TOO_LATE = "too-late"    # it ended between the look and the cancel
+
+
 class GenerationService:
     """The use cases of a job: submit, cancel, follow; the pipeline runs what is queued."""
 
@@ -50,6 +60,11 @@ class GenerationService:
     def active(self) -> dict[str, JobHandle]:
         """Jobs this process follows that have not ended."""
         return {job_id: h for job_id, h in self.pipeline.handles.items() if h.final is None}
+
+    def follows(self, job_id: str) -> bool:
+        """This process shows the job's progress (so it also clears its status message)."""
+        handle = self.pipeline.handles.get(job_id)
+        return handle is not None and handle.final is None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, *, claims: bool = True) -> None:
@@ -202,6 +217,22 @@ class GenerationService:
             self.pipeline.cancel_here(job_id)
             return True
         return False
+
+    async def cancel_as(self, job_id: str, user_key: str) -> CancelOutcome:
+        """A Cancel press by ``user_key``: only the requester may, while the job is unfinished."""
+        requester = await self.requester(job_id)
+        if requester is None:
+            return CancelOutcome.FINISHED
+        if requester != user_key:
+            return CancelOutcome.NOT_YOURS
+        if await self.cancel(job_id, user_key):
+            return CancelOutcome.CANCELLED
+        return CancelOutcome.TOO_LATE
+
+    async def owner(self, job_id: str) -> str | None:
+        """The user key of a job, finished or not (None once it is gone)."""
+        job = await self.storage.get_job(job_id)
+        return job.user_key if job is not None else None
 
     async def cancel_latest(self, user_key: str) -> JobRecord | None:
         """Cancel the user's newest unfinished job; returns it, or None if there was none."""

@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from adapters.discord.commands_common import bullet_list, private, user_of
 from adapters.discord.locale import text
-from adapters.discord.policy import channel_chat, channel_switches, switch_target
+from adapters.discord.policy import channel_policy, switch_target
 from adapters.discord.replies import Refused
 from adapters.discord.state import first_time
 from bot.app import App
@@ -17,7 +17,7 @@ from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
 from bot.options import SPEC_LIST
 from bot.payments import revenue_lines
-from bot.policy import LOCKABLE, POLICY_HELP, ChatPolicy
+from bot.policy import LOCKABLE, POLICY_HELP
 
 SETTING_HELP = {**POLICY_HELP, "unlock": "FIELD: undo a lock"}
 SETTING_HELP.update({s.field: f"default {s.help}" for s in SPEC_LIST})
@@ -41,18 +41,14 @@ def setting_choices(app: App, key: str | None, current: str) -> list[app_command
             if current.lower() in n.lower()][:25]
 
 
-async def channel_lines(app: App, interaction: discord.Interaction, server: ChatRef) -> list[str]:
+async def channel_lines(app: App, interaction: discord.Interaction) -> list[str]:
     """What holds in the channel the command was used in, and why."""
-    channel_id, marked = switch_target(interaction.channel)
-    switches = await channel_switches(app, channel_id)
-    policy = ChatPolicy.from_settings(await app.storage.chat_settings(server.key))
-    enabled = policy.enabled and switches.get("enabled", True)
-    nsfw = policy.nsfw and marked and switches.get("nsfw", True)
+    channel_id, policy = await channel_policy(app, interaction)
     channel = f"<#{channel_id}>"
-    enabled_line = [t("dc-channel-enabled", channel=channel, state=on_off(enabled))]
-    nsfw_line = [t("dc-channel-nsfw", channel=channel, state=on_off(nsfw))]
-    enabled_line += [t("dc-channel-switch")] if "enabled" in switches else []
-    nsfw_line += [] if marked else [t("dc-channel-unmarked")]
+    enabled_line = [t("dc-channel-enabled", channel=channel, state=on_off(policy.enabled))]
+    nsfw_line = [t("dc-channel-nsfw", channel=channel, state=on_off(policy.nsfw))]
+    enabled_line += [t("dc-channel-switch")] if "enabled" in policy.switches else []
+    nsfw_line += [] if policy.marked_nsfw else [t("dc-channel-unmarked")]
     return [" ".join(enabled_line), " ".join(nsfw_line)]
 
 
@@ -81,7 +77,7 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     async def show(self, interaction: discord.Interaction) -> None:
         server = server_of(interaction)
         lines = await self.app.preferences.describe_chat(server)
-        lines += await channel_lines(self.app, interaction, server)
+        lines += await channel_lines(self.app, interaction)
         await private(interaction, f"{t('dc-server-settings')}\n" + bullet_list(lines))
 
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
@@ -118,8 +114,9 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
             raise PolicyError(msg=Msg("dc-nsfw-unmarked"))
         for key, value in (("enabled", enabled), ("nsfw", nsfw)):
             if value is not None:
-                await self.app.preferences.set_chat(channel_chat(channel_id), key, value)
-        lines = await channel_lines(self.app, interaction, server_of(interaction))
+                await self.app.set_place_switch(server_of(interaction), str(channel_id), key,
+                                                value == "on")
+        lines = await channel_lines(self.app, interaction)
         await private(interaction, bullet_list(lines))
 
 
@@ -141,22 +138,20 @@ class OwnerCommands(commands.Cog):
         if not await first_time(interaction):  # a re-delivery must not grant twice
             return
         target = UserRef("discord", str(user.id), user.name)
-        balance = await self.app.service.credits.grant(target, amount, by=user_of(interaction))
+        balance = await self.app.grant(target, amount, by=user_of(interaction))
         await private(interaction, t("dc-granted" if amount >= 0 else "dc-took", count=abs(amount),
                                      user=user.mention, balance=balance),
                       allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="stats", description=text("dc-cmd-stats"))
     async def stats(self, interaction: discord.Interaction) -> None:
-        app = self.app
-        numbers = await app.storage.stats()
-        drift = await app.storage.drift()
-        jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers["jobs"].items())) or "none"
-        lines = [f"users: {numbers['users']}", f"jobs: {jobs}",
-                 f"jobs in the last 24 h: {numbers['jobs_last_24h']}",
-                 f"in progress now: {await app.service.in_progress()}",
-                 f"credits spent: {numbers['credits_spent']}",
-                 f"credits outstanding: {numbers['credits_outstanding']}",
-                 f"ledger drift: {len(drift) or 'none'}",
-                 *(f"sales {line}" for line in revenue_lines(await app.payments.revenue()))]
+        numbers = await self.app.stats()
+        jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers.jobs.items())) or "none"
+        lines = [f"users: {numbers.users}", f"jobs: {jobs}",
+                 f"jobs in the last 24 h: {numbers.jobs_last_24h}",
+                 f"in progress now: {numbers.in_progress}",
+                 f"credits spent: {numbers.credits_spent}",
+                 f"credits outstanding: {numbers.credits_outstanding}",
+                 f"ledger drift: {len(numbers.drift) or 'none'}",
+                 *(f"sales {line}" for line in revenue_lines(list(numbers.revenue)))]
         await private(interaction, f"{t('dc-stats')}\n" + bullet_list(lines))

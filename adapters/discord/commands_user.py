@@ -63,7 +63,7 @@ class ForgetView(discord.ui.View):
                        custom_id="img2img:s:forget")
     async def erase(self, interaction: discord.Interaction,
                     button: discord.ui.Button[ForgetView]) -> None:
-        count = await self.app.storage.forget_user(self.user.key)
+        count = await self.app.forget_user(self.user)
         self.stop()
         await interaction.response.edit_message(
             content=t("dc-forget-done", count=count),
@@ -99,8 +99,8 @@ class UserCommands(commands.Cog):
             await private(interaction, t("dc-credits-off"))
             return
         user = user_of(interaction)
-        balance = await self.app.service.credits.balance(user)
-        lines = [describe_entry(e) for e in await self.app.service.credits.history(user, 10)]
+        balance = await self.app.balance(user)
+        lines = [describe_entry(e) for e in await self.app.history(user, 10)]
         answer = f"**{t('dc-balance', count=balance)}**"
         if lines:
             answer += f"\n{t('dc-recent')}\n" + bullet_list(lines)
@@ -146,7 +146,7 @@ class UserCommands(commands.Cog):
     async def cancel(self, interaction: discord.Interaction) -> None:
         if not await first_time(interaction):  # a re-delivery must not cancel a second job
             return
-        handle = await self.app.service.cancel_latest(user_of(interaction).key)
+        handle = await self.app.cancel_latest(user_of(interaction))
         if handle is None:
             await private(interaction, t("dc-nothing-to-cancel"))
         else:

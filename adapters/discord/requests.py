@@ -33,7 +33,7 @@ from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from bot.options import MAX_SAMPLES, MAX_SEED, Overrides, overrides_from
 from bot.parser import parse_caption
-from bot.rerun import Action, plan_rerun
+from bot.rerun import Action
 
 IMG2IMG_OPTIONS = ("image", "prompt", "strength", "steps", "seed", "cfg", "negative", "size", "ar",
                    "style", "provider", "model", "count")
@@ -82,8 +82,8 @@ async def rerun(app: App, interaction: discord.Interaction[Any], action: Action,
     if not await begin(interaction):
         return
     chat = await chat_of(app, interaction)
-    plan = await plan_rerun(app.storage, job_id, action, chat_key=chat.key,
-                            place={"channel_id": str(interaction.channel_id)})
+    plan = await app.plan_rerun(job_id, action, chat=chat,
+                                place={"channel_id": str(interaction.channel_id)})
     if plan is None:
         raise UserError(msg=Msg("dc-request-gone"))
     if plan.use_result:

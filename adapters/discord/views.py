@@ -18,7 +18,9 @@ import discord
 from adapters.discord.replies import guarded, send_text
 from adapters.discord.state import app_of, first_time
 from bot.i18n import t
+from bot.models import UserRef
 from bot.rerun import Action
+from bot.service import CancelOutcome
 
 Button = discord.ui.Button[discord.ui.View]
 JOB = r"(?P<job>[0-9a-f]{1,64})"
@@ -75,8 +77,7 @@ class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB)
     async def _delete(self, interaction: discord.Interaction[Any]) -> None:
         if not await first_time(interaction):
             return
-        job = await app_of(interaction).storage.get_job(self.job_id)
-        owner = job.user_key if job is not None else _message_author(interaction)
+        owner = await app_of(interaction).job_owner(self.job_id) or _message_author(interaction)
         if owner != requester_key(interaction):
             await send_text(interaction, t("dc-only-requester-delete"))
             return
@@ -110,11 +111,11 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB)
     async def _cancel(self, interaction: discord.Interaction[Any]) -> None:
         if not await first_time(interaction):
             return
-        service = app_of(interaction).service
-        requester = await service.requester(self.job_id)
-        if requester is not None and requester != requester_key(interaction):
+        outcome = await app_of(interaction).cancel_as(self.job_id, UserRef.parse(
+            requester_key(interaction)))
+        if outcome is CancelOutcome.NOT_YOURS:
             await send_text(interaction, t("dc-only-requester-cancel"))
-        elif await service.cancel(self.job_id, requester_key(interaction)):
+        elif outcome is CancelOutcome.CANCELLED:
             await interaction.response.defer()  # the job's message turns into "Cancelled"
         else:
             await send_text(interaction, t("dc-not-in-progress"))

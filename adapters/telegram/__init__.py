@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import User
 
@@ -26,15 +26,6 @@ log = logging.getLogger(__name__)
 POLLER_ROLE = "telegram-poller"
 
 
-def _detached(router: Router) -> Router:
-    """The module-level router, freed from a previous dispatcher (tests build many)."""
-    old = router.parent_router
-    if old is not None:
-        old.sub_routers.remove(router)
-        router._parent_router = None
-    return router
-
-
 def build_dispatcher(app: App) -> Dispatcher:
     """Routers in order (commands before buttons before the catch-all requests), deps by name."""
     dp = Dispatcher()
@@ -42,9 +33,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["deliveries"] = Deliveries()
     dp.update.outer_middleware(OncePerUpdate(app.service))
     dp.update.middleware(LocaleMiddleware(app))
-    dp.include_routers(*(_detached(r) for r in (commands_admin.router, commands_user.router,
-                                                 payments.router, buttons.router,
-                                                 requests.router)))
+    dp.include_routers(*(module.make_router() for module in (
+        commands_admin, commands_user, payments, buttons, requests)))
     return dp
 
 

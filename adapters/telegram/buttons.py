@@ -11,30 +11,34 @@ from adapters.telegram.replies import answer_error
 from bot.app import App
 from bot.errors import BotError, ImageError
 from bot.jobs import GenerationRequest
-from bot.rerun import Action, Rerun, plan_rerun
-
-router = Router(name="telegram-buttons")
+from bot.rerun import Action, Rerun
+from bot.service import CancelOutcome
 
 GONE = "This result is too old to reuse; please send the image again."
 
 
-@router.callback_query(F.data.startswith("c:"))
+def make_router() -> Router:
+    """The buttons under progress (cancel) and under results (reruns)."""
+    router = Router(name="telegram-buttons")
+    router.callback_query.register(cancel_pressed, F.data.startswith("c:"))
+    router.callback_query.register(result_pressed, F.data.startswith("r:"))
+    return router
+
+
 async def cancel_pressed(callback: CallbackQuery, app: App) -> None:
     """Cancel: only the requester may, and only while the job is unfinished."""
     job_id = (callback.data or "")[2:]
-    presser = user_of(callback.from_user)
-    requester = await app.service.requester(job_id)
-    if requester is None:
+    outcome = await app.cancel_as(job_id, user_of(callback.from_user))
+    if outcome is CancelOutcome.FINISHED:
         await callback.answer("This image is already finished.")
-    elif requester != presser.key:
+    elif outcome is CancelOutcome.NOT_YOURS:
         await callback.answer("Only the person who asked can cancel this.", show_alert=True)
-    elif await app.service.cancel(job_id, presser.key):
+    elif outcome is CancelOutcome.CANCELLED:
         await callback.answer("Cancelled.")
     else:
         await callback.answer("Too late: this image is already finished.")
 
 
-@router.callback_query(F.data.startswith("r:"))
 async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
                          deliveries: Deliveries) -> None:
     """🔁 / ➖ / ➕ / ♻️ under a result: the same request again, charged to the presser."""
@@ -45,8 +49,7 @@ async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
         await callback.answer(GONE, show_alert=True)
         return
     try:
-        rerun = await plan_rerun(app.storage, job_id, Action(action_name),
-                                 chat_key=chat_of(result.chat).key)
+        rerun = await app.plan_rerun(job_id, Action(action_name), chat=chat_of(result.chat))
         if rerun is None:
             raise ImageError(GONE)
         ref, target = _input_of(result, rerun, app)

@@ -160,7 +160,7 @@ async def grant(message: Message, command: CommandObject, app: App) -> None:
     except BotError as exc:
         await reply_error(message, exc)
         return
-    balance = await app.service.credits.grant(target, amount, by=by)
+    balance = await app.grant(target, amount, by=by)
     await respond(message, f"{'Granted' if amount > 0 else 'Took'} {abs(amount)} credit"
                   f"{'s' if abs(amount) != 1 else ''} {'to' if amount > 0 else 'from'} "
                   f"{esc(target.name or target.id)}; their balance is now {balance}.")
@@ -169,18 +169,16 @@ async def grant(message: Message, command: CommandObject, app: App) -> None:
 async def stats(message: Message, app: App) -> None:
     if await owner(message, app) is None:
         return
-    numbers = await app.storage.stats()
-    jobs = ", ".join(f"{status} {count}" for status, count in sorted(numbers["jobs"].items()))
+    numbers = await app.stats()
+    jobs = ", ".join(f"{status} {count}" for status, count in sorted(numbers.jobs.items()))
     lines = ["<b>Stats</b>",
-             f"Users: {numbers['users']} (holding {numbers['credits_outstanding']} credits)",
+             f"Users: {numbers.users} (holding {numbers.credits_outstanding} credits)",
              f"Jobs: {esc(jobs or 'none')}",
-             f"Jobs in the last 24 h: {numbers['jobs_last_24h']}",
-             f"Credits spent: {numbers['credits_spent']}",
-             f"Queued or running now: {await app.service.in_progress()}",
-             f"Providers: {esc(', '.join(app.providers) or 'none')}",
+             f"Jobs in the last 24 h: {numbers.jobs_last_24h}",
+             f"Credits spent: {numbers.credits_spent}",
+             f"Queued or running now: {numbers.in_progress}",
+             f"Providers: {esc(', '.join(numbers.providers) or 'none')}",
              "", "<b>Sales</b> (last 7 days)",
-             *map(esc, revenue_lines(await app.payments.revenue()))]
+             *map(esc, revenue_lines(list(numbers.revenue)))]
     await respond(message, "\n".join(lines))
 
-
-router = make_router()

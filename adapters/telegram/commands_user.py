@@ -73,7 +73,7 @@ async def start(message: Message, app: App) -> None:
         return
     lines = [f"👋 Hi {esc(user.name)}! I turn your photos into new images."]
     if app.config.credits.enabled:
-        lines.append(f"Your balance: <b>{await app.service.credits.balance(user)}</b> credits.")
+        lines.append(f"Your balance: <b>{await app.balance(user)}</b> credits.")
     lines += ["Send a photo with a caption like:", f"<code>{esc(presenter.EXAMPLE)}</code>",
               "/help lists every option; /settings keeps your favourites."]
     await respond(message, "\n".join(lines))
@@ -106,9 +106,8 @@ async def balance(message: Message, app: App) -> None:
     if not app.config.credits.enabled:
         await respond(message, "Credits are switched off: images are free.")
         return
-    credits = app.service.credits
-    lines = [f"Your balance: <b>{await credits.balance(user)}</b> credits."]
-    history = await credits.history(user, HISTORY_LINES)
+    lines = [f"Your balance: <b>{await app.balance(user)}</b> credits."]
+    history = await app.history(user, HISTORY_LINES)
     if history:
         lines += ["", "<b>Recent movements</b>", *(esc(describe_entry(e)) for e in history)]
     await respond(message, "\n".join(lines))
@@ -169,7 +168,7 @@ async def cancel(message: Message, app: App) -> None:
     user = await asker(message)
     if user is None:
         return
-    handle = await app.service.cancel_latest(user.key)
+    handle = await app.cancel_latest(user)
     if handle is None:
         await respond(message, "You have no image queued or in progress.")
         return
@@ -200,5 +199,3 @@ async def settings_press(query: CallbackQuery, app: App) -> None:
         return
     await query.answer(toast)
 
-
-router = make_router()

@@ -65,7 +65,7 @@ class TelegramCourier:
             message_id = await send_result(self.bot, self.app, job.id,
                                            UserRef.parse(job.user_key), done, target, prompt,
                                            notices, also_file=stored_pref(job, "file"))
-        if job.id not in self.app.service.active:  # nobody here is showing its status
+        if not self.app.follows(job.id):  # nobody here is showing its status
             status_id = await self.app.service.status_message(job.id)
             if status_id:
                 with contextlib.suppress(TelegramAPIError):

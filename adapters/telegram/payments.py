@@ -165,5 +165,3 @@ async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -
         stars=purchase.price, charge=esc(charge), credits=purchase.credits,
         pack=esc(purchase.pack_id), balance=done.balance))
 
-
-router = make_router()

@@ -24,8 +24,6 @@ from bot.jobs import GenerationRequest
 from bot.parser import parse_caption
 from bot.presenter import EXAMPLE
 
-router = Router(name="telegram-requests")
-
 HOW_TO = (
     "Send me a photo with the caption <code>{example}</code>, or send the image as a file "
     "with that caption (full resolution), or reply to a photo with "
@@ -69,22 +67,17 @@ async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliv
                             parsed.prompt, notices))
 
 
-@router.message(Command("img2img"))
 async def img2img_command(message: Message, bot: Bot, app: App,
                           deliveries: Deliveries) -> None:
     """``/img2img[@bot] prompt`` on a photo or image file, or replying to one."""
     await submit_message(message, bot, app, deliveries, message.text or message.caption or "")
 
 
-@router.message(F.chat.type == "private", F.photo | F.document, F.caption,
-                ~F.caption.startswith("/"))
 async def private_prompt(message: Message, bot: Bot, app: App, deliveries: Deliveries) -> None:
     """In a private chat, a captioned image needs no command."""
     await submit_message(message, bot, app, deliveries, message.caption or "")
 
 
-@router.message(F.chat.type == "private", F.photo | F.document, ~F.caption,
-                F.media_group_id.is_(None))
 async def private_uncaptioned(message: Message, app: App) -> None:
     """An image alone: say how to ask (album members without a caption are left alone)."""
     try:
@@ -93,3 +86,14 @@ async def private_uncaptioned(message: Message, app: App) -> None:
         await reply_error(message, exc)
         return
     await message.reply(NEEDS_CAPTION, parse_mode="HTML")
+
+
+def make_router() -> Router:
+    """The catch-all requests: the /img2img command and, in private chats, captioned images."""
+    router = Router(name="telegram-requests")
+    router.message.register(img2img_command, Command("img2img"))
+    private_image = (F.chat.type == "private", F.photo | F.document)
+    router.message.register(private_prompt, *private_image, F.caption, ~F.caption.startswith("/"))
+    router.message.register(private_uncaptioned, *private_image, ~F.caption,
+                            F.media_group_id.is_(None))
+    return router

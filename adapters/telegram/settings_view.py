@@ -112,7 +112,7 @@ async def apply_press(app: App, user: UserRef, action: str,
         if action == "keep":
             text = "Nothing was erased."
         else:
-            erased = await app.storage.forget_user(user.key)
+            erased = await app.forget_user(user)
             text = (f"Done: your settings and the prompts of {erased} past "
                     f"request{'s' if erased != 1 else ''} are erased.")
         if target is not None:

@@ -1,0 +1,61 @@
+"""A chat's policy where it applies: one place of a chat (a Discord channel in a server) can
+narrow it with its own switches.
+
+A place's switches are the chat settings of ``<platform>:<place id>`` (a thread uses its
+parent channel's), written like any chat policy. They only narrow the chat's policy: the
+chat's ``enabled`` and ``nsfw`` still hold, and NSFW also needs a place the platform marks
+NSFW.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.errors import PolicyError
+from bot.i18n import Msg
+from bot.models import ChatRef
+from bot.policy import ChatPolicy
+
+SWITCHES = ("enabled", "nsfw")
+
+
+def place_chat(platform: str, place_id: str) -> ChatRef:
+    """The settings key under which one place's switches are kept."""
+    return ChatRef(platform, str(place_id))
+
+
+@dataclass(frozen=True, slots=True)
+class PlacePolicy:
+    """What holds in one place: the chat's policy narrowed by the place's switches."""
+
+    chat: ChatPolicy
+    switches: Mapping[str, bool]  # only the switches an admin set on the place
+    marked_nsfw: bool  # the platform marks the place NSFW (age-restricted)
+
+    @property
+    def enabled(self) -> bool:
+        return self.chat.enabled and self.switches.get("enabled", True)
+
+    @property
+    def nsfw(self) -> bool:
+        return self.chat.nsfw and self.nsfw_place
+
+    @property
+    def nsfw_place(self) -> bool:
+        """NSFW may be on here as far as the place is concerned (the chat decides the rest)."""
+        return self.marked_nsfw and self.switches.get("nsfw", True)
+
+    def admit(self) -> bool:
+        """Raise ``PolicyError`` where admins switched the bot off in this place; otherwise
+        the request's ``nsfw_channel`` value."""
+        if not self.switches.get("enabled", True):
+            raise PolicyError(msg=Msg("dc-channel-off"))
+        return self.nsfw_place
+
+
+def switches_of(settings: Mapping[str, object]) -> dict[str, bool]:
+    """The switches set in a place's stored settings."""
+    policy = settings.get("policy", {})
+    assert isinstance(policy, Mapping)
+    return {key: bool(policy[key]) for key in SWITCHES if key in policy}
