@@ -111,9 +111,22 @@ class DiscordConfig(_Section):
     gateway_url: str = "wss://gateway.discord.gg"
     sharded: bool = False
     shard_count: int | None = Field(None, ge=1)
+    shard_ids: list[int] | None = Field(None, description="this gateway's shards of shard_count")
     progress_interval: float = Field(2.0, ge=0)
     status_after: float = Field(1.0, ge=0, description="progress edits only for jobs this slow")
     command_guild: int | None = Field(None, description="sync commands to one guild (testing)")
+
+    @model_validator(mode="after")
+    def _shards_of_a_count(self) -> DiscordConfig:
+        if self.shard_ids is None:
+            return self
+        if self.shard_count is None:
+            raise ValueError("shard_ids needs shard_count (the total over every gateway)")
+        wrong = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+        if wrong or not self.shard_ids or len(set(self.shard_ids)) != len(self.shard_ids):
+            raise ValueError(f"shard_ids must be distinct ids from 0 to {self.shard_count - 1}, "
+                             f"got {self.shard_ids}")
+        return self
 
 
 class CreditsConfig(_Section):

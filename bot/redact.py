@@ -12,6 +12,10 @@ _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 # Telegram bot tokens look like 123456:AA... even when nobody registered them.
 _TELEGRAM_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+# Discord interaction tokens: one per request, too many to register each. They sit in webhook
+# and callback paths and in gateway events, both of which discord.py logs at DEBUG.
+_INTERACTION_TOKEN = re.compile(r"(/(?:webhooks|interactions)/\d+/|['\"]token['\"]: ?['\"])"
+                                r"[A-Za-z0-9_.-]+")
 
 
 def register_secret(value: str | None) -> None:
@@ -74,7 +78,7 @@ def redact(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub("***", text)
-    return _TELEGRAM_TOKEN.sub("***", text)
+    return _INTERACTION_TOKEN.sub(r"\1***", _TELEGRAM_TOKEN.sub("***", text))
 
 
 class RedactingFilter(logging.Filter):

@@ -28,6 +28,8 @@ class JobRecord:
     charge: str
     price: int
     params: dict[str, Any]
+    # Where the job was asked. ``origin["secret"]`` holds what only its delivery may use (a
+    # Discord interaction token): storage drops it when the job ends.
     origin: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     error: str | None = None

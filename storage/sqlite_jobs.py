@@ -28,6 +28,8 @@ from storage.base import (
 from storage.fairness import fair_order
 
 T = TypeVar("T")
+# A job that ended keeps no secret in its origin (see JobRecord.origin).
+END_ORIGIN = "origin = json_remove(origin, '$.secret')"
 
 
 def job_from_row(row: sqlite3.Row) -> JobRecord:
@@ -188,7 +190,8 @@ class SQLiteJobQueue:
             now = time.time()
             updated = conn.execute(
                 "UPDATE jobs SET status = 'delivered', delivery_ref = ?, finished_at = ?, "
-                "owner = NULL, notice = NULL WHERE id = ? AND status = 'generated'",
+                f"owner = NULL, notice = NULL, {END_ORIGIN} WHERE id = ? AND "
+                "status = 'generated'",
                 (ref, now, job_id)).rowcount
             if not updated:
                 return False
@@ -244,8 +247,8 @@ class SQLiteJobQueue:
         marks = _marks(ACTIVE_STATUSES)
         updated = conn.execute(
             "UPDATE jobs SET status = ?, error = ?, finished_at = ?, owner = NULL, notice = ?, "
-            "notice_until = NULL, metadata = COALESCE(?, metadata) WHERE id = ? AND "
-            f"status IN ({marks})",
+            f"notice_until = NULL, metadata = COALESCE(?, metadata), {END_ORIGIN} "
+            f"WHERE id = ? AND status IN ({marks})",
             (status, error, time.time(), notice,
              json.dumps(metadata) if metadata is not None else None, job_id,
              *ACTIVE_STATUSES)).rowcount

@@ -1,7 +1,9 @@
 """Discord adapter (discord.py 2): slash command, context menu, progress, result buttons.
 
-``run_discord(app, stop)`` is what ``img2img-bot run`` starts; ``build_bot(app)`` gives the bot
-itself (tests start it against the fake Discord).
+``run_discord(app, stop)`` is what ``img2img-bot run`` starts: the bot on the gateway (roles
+``all`` and ``gateway``), or, for ``--role worker``, only the REST API, through which the worker
+shows and delivers the jobs it runs. ``build_bot(app)`` gives the bot itself (tests start it
+against the fake Discord).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import logging
 import aiohttp
 import discord
 
-from adapters.discord.client import apply_endpoints, build_bot
+from adapters.discord.client import apply_endpoints, build_bot, build_rest_client
+from adapters.discord.courier import DiscordCourier
 from adapters.discord.state import live_of
 from bot.app import App
 from bot.errors import ConfigError
@@ -37,7 +40,8 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
     delay = 1.0
     while not stop.is_set():
         try:
-            await _run_once(app, settings.token.get_secret_value(), stop)
+            run = _run_worker if app.role == "worker" else _run_once
+            await run(app, settings.token.get_secret_value(), stop)
             return
         except (aiohttp.ClientConnectionError, OSError) as exc:
             log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
@@ -46,6 +50,22 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, 60.0)
+
+
+async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:
+    """Deliver through Discord's REST API (and interaction webhooks) until ``stop``."""
+    client = build_rest_client(app)
+    try:
+        try:
+            await client.login(token)
+        except discord.LoginFailure as exc:
+            raise ConfigError("discord.token: Discord refused the bot token") from exc
+        app.service.register_courier("discord", DiscordCourier(client))
+        app.health.up("discord", f"REST API as {client.user} (worker)")
+        await stop.wait()
+    finally:
+        await client.live.stop(app)
+        await client.close()
 
 
 async def _run_once(app: App, token: str, stop: asyncio.Event) -> None:

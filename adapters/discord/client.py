@@ -94,6 +94,22 @@ class Tree(app_commands.CommandTree[Any]):
         return await speak(app_of(interaction), interaction)
 
 
+class RestClient(discord.Client):
+    """A worker's Discord: the REST API with the bot token, no gateway connection (it logs
+    in but never connects); it shows and delivers the jobs its process runs."""
+
+    def __init__(self, app: App, **options: Any) -> None:
+        super().__init__(**options)
+        self.app = app
+        self.live = LiveJobs()
+
+
+def build_rest_client(app: App) -> RestClient:
+    """The worker's client; ``login`` it, then register ``DiscordCourier(client)``."""
+    return RestClient(app, intents=discord.Intents.none(),
+                      allowed_mentions=discord.AllowedMentions.none(), http_trace=rest_trace())
+
+
 class Img2ImgBot(Img2ImgHooks, commands.Bot):
     def __init__(self, app: App, **options: Any) -> None:
         super().__init__(**options)
@@ -116,10 +132,10 @@ def build_bot(app: App, **options: Any) -> commands.Bot:
                "tree_cls": Tree,
                **options}
     bot: commands.Bot
-    if settings.sharded:
+    if settings.sharded or settings.shard_ids:
         # AutoShardedBot is a Bot in all but name (BotBase + AutoShardedClient).
         bot = cast(commands.Bot, ShardedImg2ImgBot(app, shard_count=settings.shard_count,
-                                                   **options))
+                                                   shard_ids=settings.shard_ids, **options))
     else:
         bot = Img2ImgBot(app, **options)
     install_error_handler(bot.tree)

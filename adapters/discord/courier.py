@@ -1,69 +1,69 @@
-"""Delivery on Discord: through the interaction's reply while this process shows it, else a
-channel message with the bot token that mentions the requester (after a restart, or once
-the interaction token has expired)."""
+"""Delivery on Discord, from whichever process runs the job: through the interaction's reply
+(the live one where this process received it, else its stored webhook while the token is
+valid), else a channel message with the bot token that mentions the requester."""
 
 from __future__ import annotations
 
-import io
-from typing import Any
+import asyncio
+import logging
 
 import discord
 
-from adapters.discord.delivery import fitted, refusal, result_embed, show_result
+from adapters.discord.delivery import Reply, follow, refusal, show_result
 from adapters.discord.state import live_of
-from adapters.discord.views import result_view
+from adapters.discord.stored import stored_interaction
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.jobs import JobHandle
 
-CHANNEL_FILE_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit without boosts
+log = logging.getLogger(__name__)
 
 
 class DiscordCourier:
-    """``bot.couriers.Courier`` for Discord."""
+    """``bot.couriers.Courier`` for Discord; needs only the REST API (no gateway)."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
+        self._following: set[asyncio.Task[None]] = set()
 
-    def _channel(self, job: JobRecord) -> tuple[discord.PartialMessageable, str,
-                                                discord.AllowedMentions]:
-        """The job's channel, the requester's mention, and mentions allowing only them."""
-        channel_id = str(job.origin.get("channel_id", ""))
-        user_id = job.user_key.partition(":")[2]
-        if not channel_id.isdigit() or not user_id.isdigit():
+    def _reply(self, job: JobRecord) -> Reply:
+        reply = live_of(self.client).replies.get(job.id)
+        if isinstance(reply, Reply):
+            return reply
+        stored = stored_interaction(self.client, job)
+        if stored is None:
             raise DeliveryRefused("the job does not say where it was asked", permanent=True)
-        mentions = discord.AllowedMentions(everyone=False, roles=False,
-                                           users=[discord.Object(int(user_id))])
-        guild_id = str(job.origin.get("guild_id", ""))
-        channel = self.client.get_partial_messageable(
-            int(channel_id), guild_id=int(guild_id) if guild_id.isdigit() else None)
-        return channel, f"<@{job.user_key.partition(':')[2]}>", mentions
+        return Reply(stored, 0.0, None)
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
-        prompt = str(job.params.get("prompt", ""))
-        reply = live_of(self.client).replies.get(job.id)
-        if reply is not None:
-            return await show_result(reply, job.id, done, prompt)
-        channel, mention, mentions = self._channel(job)
-        images = await fitted(done, CHANNEL_FILE_LIMIT)
-        embed = result_embed(done, prompt, images[0][0], str(job.origin.get("user_name", "")) or
-                             mention)
-        files = [discord.File(io.BytesIO(data), filename=name) for name, data in images]
-        extra: dict[str, Any] = {"view": result_view(job.id)}
-        try:
-            message = await channel.send(content=mention, embed=embed, files=files,
-                                         allowed_mentions=mentions, **extra)
-        except discord.HTTPException as exc:
-            raise refusal(exc) from exc
-        return str(message.id)
+        return await show_result(self._reply(job), job.id, done,
+                                 str(job.params.get("prompt", "")))
 
     async def notify(self, job: JobRecord, text: str) -> None:
-        channel, mention, mentions = self._channel(job)
+        stored = stored_interaction(self.client, job)
+        if stored is None:
+            raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+        channel = self.client.get_partial_messageable(stored.channel_id, guild_id=stored.guild_id)
         try:
-            await channel.send(f"{mention} {text}", allowed_mentions=mentions)
+            await channel.send(f"{stored.user.mention} {text}",
+                               allowed_mentions=discord.AllowedMentions(
+                                   everyone=False, roles=False, users=[stored.user]))
         except discord.HTTPException as exc:
             raise refusal(exc) from exc
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
-        return None  # the interaction is gone: the result will come as a channel message
+        """Show a job accepted elsewhere on its interaction's reply (while the token works;
+        after that its end comes as a channel message)."""
+        stored = stored_interaction(self.client, job)
+        if stored is None:
+            return
+        task = asyncio.create_task(follow(stored, handle, str(job.params.get("prompt", ""))),
+                                   name=f"discord-follow-{job.id}")
+        self._following.add(task)
+        task.add_done_callback(self._followed)
+
+    def _followed(self, task: asyncio.Task[None]) -> None:
+        self._following.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("showing a job on discord stopped: %s", type(exc).__name__)

@@ -18,6 +18,7 @@ import discord
 
 from adapters.discord.replies import mark_placeholder
 from adapters.discord.state import app_of, live_of
+from adapters.discord.stored import AnyInteraction, StoredInteraction
 from adapters.discord.views import cancel_view, result_view
 from bot.errors import DeliveryRefused
 from bot.events import Detached, Done, Failed, JobEvent, Queued
@@ -32,15 +33,17 @@ EMBED_COLOUR = discord.Colour(0x5865F2)
 
 
 class Reply:
-    """The interaction's deferred reply, edited at most once per ``interval`` seconds."""
+    """The interaction's deferred reply, edited at most once per ``interval`` seconds (the
+    interaction as received, or as stored with its job by the process that received it)."""
 
-    def __init__(self, interaction: discord.Interaction[Any], interval: float,
-                 view: discord.ui.View, *, hold: float = 0.0) -> None:
+    def __init__(self, interaction: AnyInteraction, interval: float,
+                 view: discord.ui.View | None, *, hold: float = 0.0) -> None:
         self.interaction = interaction
         self.interval = interval
         self.view: discord.ui.View | None = view
         self.gone = False  # deleted by someone
-        self.expired = False  # the interaction token no longer works
+        # the interaction token no longer works
+        self.expired = isinstance(interaction, StoredInteraction) and not interaction.usable
         self._wanted: str | None = None
         self._shown: str | None = None
         # No edit in the first ``hold`` seconds: a job done by then costs only its result.
@@ -84,7 +87,8 @@ class Reply:
             else:
                 log.warning("editing a discord reply failed: %s %s", exc.status, exc.code)
             return False
-        mark_placeholder(self.interaction, False)
+        if isinstance(self.interaction, discord.Interaction):
+            mark_placeholder(self.interaction, False)
         self.message_id = message.id
         return True
 
@@ -119,7 +123,8 @@ class Reply:
             interaction.channel_id or 0, guild_id=interaction.guild_id)
         try:
             message = await channel.send(
-                content=f"{interaction.user.mention} {content}", files=files() if files else [],
+                content=" ".join(filter(None, (interaction.user.mention, content))),
+                files=files() if files else [],
                 allowed_mentions=discord.AllowedMentions(users=[interaction.user]), **extra)
         except discord.HTTPException as exc:
             log.warning("could not deliver a job's end on discord: %s %s", exc.status, exc.code)
@@ -179,7 +184,7 @@ async def show_end(reply: Reply, text: str) -> None:
         await reply.final(content=text, view=None)
 
 
-async def follow(interaction: discord.Interaction[Any], handle: JobHandle, prompt: str) -> None:
+async def follow(interaction: AnyInteraction, handle: JobHandle, prompt: str) -> None:
     """Render the job's events on the interaction's deferred reply until it ends; the result
     itself goes through the courier, which uses this reply while it is shown."""
     app = app_of(interaction)

@@ -25,6 +25,7 @@ from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
 from adapters.discord.state import first_time, live_of
+from adapters.discord.stored import interaction_origin
 from adapters.discord.suggest import register_autocomplete
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
@@ -59,10 +60,12 @@ async def chat_of(app: App, interaction: discord.Interaction[Any]) -> ChatRef:
 
 def origin_of(interaction: discord.Interaction[Any], image_url: str,
               **extra: str) -> dict[str, Any]:
-    """What the job keeps about where it came from (restart notices, reruns)."""
+    """What the job keeps about where it came from (delivery from any process, restart
+    notices, reruns)."""
     return {"channel_id": str(interaction.channel_id), "guild_id": str(interaction.guild_id or ""),
             "interaction_id": str(interaction.id), "image_url": image_url,
-            "user_name": interaction.user.display_name, "locale": current_locale.get(), **extra}
+            "user_name": interaction.user.display_name, "locale": current_locale.get(),
+            **interaction_origin(interaction), **extra}
 
 
 async def run(app: App, interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,

@@ -10,6 +10,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord.stored import AnyInteraction
 from bot.app import App
 from bot.i18n import render
 
@@ -58,18 +59,18 @@ class LiveJobs:
                 log.warning("%d discord message(s) not updated before shutdown", len(late))
 
 
-def app_of(interaction: discord.Interaction[Any]) -> App:
-    """The ``App`` held by the bot that received ``interaction``."""
+def app_of(interaction: AnyInteraction) -> App:
+    """The ``App`` held by the client that answers ``interaction``."""
     app = getattr(interaction.client, "app", None)
     if not isinstance(app, App):
-        raise RuntimeError("this client was not built by adapters.discord.build_bot")
+        raise RuntimeError("this client was not built by adapters.discord.client")
     return app
 
 
 def live_of(client: discord.Client) -> LiveJobs:
     live = getattr(client, "live", None)
     if not isinstance(live, LiveJobs):
-        raise RuntimeError("this client was not built by adapters.discord.build_bot")
+        raise RuntimeError("this client was not built by adapters.discord.client")
     return live
 
 

@@ -184,8 +184,9 @@ class PostgresJobQueue:
         async with self._tx() as conn:
             updated = await conn.execute(
                 "UPDATE jobs SET status = 'delivered', delivery_ref = $1, finished_at = $2, "
-                "owner = NULL, notice = NULL, charge = CASE WHEN charge = 'held' THEN "
-                "'committed' ELSE charge END WHERE id = $3 AND status = 'generated'",
+                "owner = NULL, notice = NULL, origin = origin - 'secret', charge = CASE WHEN "
+                "charge = 'held' THEN 'committed' ELSE charge END WHERE id = $3 AND "
+                "status = 'generated'",
                 ref, time.time(), job_id)
             if not _count(updated):
                 return False
@@ -217,8 +218,9 @@ class PostgresJobQueue:
                    notice: str | None, metadata: dict[str, Any] | None = None) -> bool:
         row = await conn.fetchrow(
             "UPDATE jobs SET status = $1, error = $2, finished_at = $3, owner = NULL, "
-            "notice = $4, notice_until = NULL, metadata = COALESCE($5, metadata) "
-            "WHERE id = $6 AND status = ANY($7) RETURNING user_key, price, charge",
+            "notice = $4, notice_until = NULL, metadata = COALESCE($5, metadata), "
+            "origin = origin - 'secret' WHERE id = $6 AND status = ANY($7) "
+            "RETURNING user_key, price, charge",
             status, error, time.time(), notice, metadata, job_id, ACTIVE)
         if row is None:
             return False

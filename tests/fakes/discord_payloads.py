@@ -95,9 +95,10 @@ def interaction(type_: int, data: JSON | None, *, user: FakeUser = MEMBER,
                 guild: FakeGuild | None = GUILD, channel: FakeChannel | None = None,
                 message: JSON | None = None,
                 attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT,
-                locale: str = "en-US") -> JSON:
-    """The full INTERACTION_CREATE data: a guild interaction, or a DM when ``guild`` is None."""
-    iid = snowflake()
+                locale: str = "en-US", created_at: float | None = None) -> JSON:
+    """The full INTERACTION_CREATE data: a guild interaction, or a DM when ``guild`` is None;
+    ``created_at`` (epoch seconds) dates its id, and so its token's 15 minutes."""
+    iid = snowflake(created_at)
     secret = secrets.token_urlsafe(48)
     token = base64.urlsafe_b64encode(f"interaction:{iid}:{secret}".encode()).decode().rstrip("=")
     if channel is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -24,6 +25,7 @@ from tests.fakes.discord_world import (
     FakeUser,
     dm_channel,
     snowflake,
+    snowflake_time,
 )
 
 TOKEN = "fake-bot-token"
@@ -67,7 +69,8 @@ class DiscordState:
     def __init__(self, *, token: str = TOKEN, guilds: Sequence[FakeGuild] = (GUILD,),
                  app_owner: FakeUser | None = None, heartbeat_ms: int = 41250, shards: int = 1,
                  upload_limit: int = DEFAULT_ATTACHMENT_LIMIT,
-                 callback_deadline: float | None = 3.0, message_events: bool = True) -> None:
+                 callback_deadline: float | None = 3.0, message_events: bool = True,
+                 token_lifetime: float = 15 * 60.0) -> None:
         super().__init__()  # the server, in FakeDiscord's MRO
         self.token, self.app_id, self.guilds = token, APP_ID, tuple(guilds)
         self.shards = shards  # what GET /gateway/bot advises
@@ -75,6 +78,8 @@ class DiscordState:
         self.upload_limit = upload_limit  # per file, for channel messages (not interactions)
         self.callback_deadline = callback_deadline  # Discord's 3 s to answer; None: no limit
         self.message_events = message_events  # MESSAGE_CREATE/UPDATE/DELETE for bot messages
+        # An interaction's webhook token works this long from the moment in its id.
+        self.token_lifetime = token_lifetime
         self.gateway = FakeGateway(token=token, guilds=self.guilds, heartbeat_ms=heartbeat_ms,
                                    notify=self._notify)
         self.calls: list[ApiCall] = []
@@ -104,6 +109,10 @@ class DiscordState:
         late = self.callback_deadline is not None and \
             asyncio.get_running_loop().time() - rec.created > self.callback_deadline
         return rec.expired or late
+
+    def token_expired(self, rec: InteractionRecord) -> bool:
+        """Whether the interaction's webhook token no longer works (401 50027)."""
+        return rec.expired or time.time() > snowflake_time(rec.id) + self.token_lifetime
 
     def guild(self, guild_id: int | None) -> FakeGuild | None:
         return next((g for g in self.guilds if g.id == guild_id), None)

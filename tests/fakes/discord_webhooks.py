@@ -129,7 +129,7 @@ class InteractionRoutes:
         if request.match_info["app"] != str(fake.app_id):
             return json_response(UNKNOWN_WEBHOOK, 404)
         rec = fake.interactions.get(request.match_info["token"])
-        if rec is None or rec.expired:
+        if rec is None or fake.token_expired(rec):
             return json_response(INVALID_WEBHOOK_TOKEN, 401)
         if rec.response_type is None:
             return json_response(UNKNOWN_WEBHOOK, 404)

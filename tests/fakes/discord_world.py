@@ -16,10 +16,16 @@ DISCORD_EPOCH_MS = 1420070400000
 _counter = itertools.count(1)
 
 
-def snowflake() -> int:
-    """A fresh, increasing Discord snowflake (timestamp-based, like the real ones)."""
-    ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+def snowflake(at: float | None = None) -> int:
+    """A fresh, increasing Discord snowflake (timestamp-based, like the real ones), of now or
+    of the moment ``at`` (epoch seconds)."""
+    ms = int((time.time() if at is None else at) * 1000) - DISCORD_EPOCH_MS
     return (ms << 22) | (next(_counter) & 0x3FFFFF)
+
+
+def snowflake_time(value: int) -> float:
+    """The moment (epoch seconds) a snowflake was made."""
+    return ((value >> 22) + DISCORD_EPOCH_MS) / 1000
 
 
 def iso_now() -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -199,6 +200,22 @@ async def test_origin_updates_merge(funded: Storage) -> None:
     await funded.set_origin("a", {"status_message_id": 42})
     record = await funded.get_job("a")
     assert record is not None and record.origin == {"chat_id": 5, "status_message_id": 42}
+
+
+async def test_the_origin_secret_is_dropped_when_the_job_ends(funded: Storage) -> None:
+    for name in ("delivered", "failed", "cancelled"):
+        await funded.create_job(replace(job(name), origin={"chat_id": 5, "secret": {"t": "x"}}),
+                                upload=UPLOAD, limits=LIMITS)
+    assert await claim(funded) == "delivered"
+    running = await funded.get_job("delivered")
+    assert running is not None and running.origin["secret"] == {"t": "x"}
+    await deliver(funded, "delivered")
+    assert await claim(funded) == "failed"
+    await funded.finish_job("failed", "failed", error="JobFailed")
+    assert await funded.request_cancel("cancelled") == "cancelled"
+    for name in ("delivered", "failed", "cancelled"):
+        record = await funded.get_job(name)
+        assert record is not None and record.origin == {"chat_id": 5}, name
 
 
 async def test_queue_limits_hold_under_simultaneous_requests(funded: Storage) -> None:
