@@ -71,6 +71,17 @@ def test_secrets_come_from_the_environment(tmp_path: Path) -> None:
     assert "s3cr3t-value" not in repr(config)
 
 
+def test_a_gateway_s_discord_shards_come_from_the_file_or_the_environment() -> None:
+    doc = {"providers": {"e": {"type": "echo"}}, "discord": {"shard_count": 4}}
+    config = build_config(doc, environ={"IMG2IMG_DISCORD__SHARD_IDS": "[2, 3]",
+                                        "DISCORD_BOT_TOKEN": "t"})
+    assert config.discord is not None and config.discord.shard_ids == [2, 3]
+    for shard_ids, count in (([4], 4), ([1, 1], 4), ([], 4), ([0], None)):
+        with pytest.raises(ConfigError, match=r"discord: .*shard"):
+            build_config({"providers": {"e": {"type": "echo"}}, "discord": {
+                "shard_ids": shard_ids, "shard_count": count}}, environ={})
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml", environ={})

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from storage import Storage, open_storage
@@ -19,7 +22,7 @@ from tests.discord.test_run_command import write_config
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
-from tests.fakes.discord_world import GENERAL, MEMBER
+from tests.fakes.discord_world import EVERYONE_ROLE, GENERAL, GUILD, MEMBER, MODS_ROLE, FakeChannel
 
 STARTUP = 30.0  # a cold interpreter on a busy machine
 
@@ -76,6 +79,20 @@ async def only_job(tmp: Path) -> JobRecord:
         job = await storage.get_job(entry.job_id or "")
     assert job is not None
     return job
+
+
+def shows(fake: FakeDiscord, token: str, text: str) -> bool:
+    return (msg := fake.original(token)) is not None and text in msg.content
+
+
+def ended(fake: FakeDiscord, token: str) -> FakeMessage | None:
+    return finished(fake.original(token))
+
+
+def shards(*ids: int, count: int = 2) -> dict[str, str]:
+    """The environment that gives a gateway its share of the shards."""
+    return {"IMG2IMG_DISCORD__SHARD_IDS": json.dumps(list(ids)),
+            "IMG2IMG_DISCORD__SHARD_COUNT": str(count)}
 
 
 def webhook_calls(fake: FakeDiscord, token: str) -> list[tuple[str, int]]:
@@ -146,3 +163,39 @@ async def test_a_result_discord_refuses_is_refunded_not_charged(
     assert job.status == "expired" and job.charge == "refunded"
     async with database(tmp_path) as storage:
         assert await storage.balance(f"discord:{MEMBER.id}") == 20
+
+
+
+SECOND_ID = GUILD.id + (1 << 22)  # Discord's formula: (guild_id >> 22) % shard_count
+SECOND = replace(GUILD, id=SECOND_ID, name="Second Guild",
+                 channels=(FakeChannel(SECOND_ID + 1, "general", SECOND_ID),),
+                 roles=(replace(EVERYONE_ROLE, id=SECOND_ID), MODS_ROLE))
+
+
+async def test_two_gateways_answer_their_own_shards_and_a_worker_delivers(
+        tmp_path: Path, a1111: FakeA1111) -> None:
+    assert [(g.id >> 22) % 2 for g in (GUILD, SECOND)] == [0, 1]
+    async with FakeDiscord(guilds=(GUILD, SECOND), shards=2) as fake:
+        assert isinstance(fake, FakeDiscord)
+        config = write_config(tmp_path, fake, a1111)
+        async with role(config, "gateway", shards(0)), role(config, "gateway", shards(1)):
+            await fake.wait_for(lambda: len(fake.gateway.live_sessions) == 2, STARTUP)
+            first = await ask(fake, {"prompt": "first guild"}, channel=GENERAL)
+            second = await ask(fake, {"prompt": "second guild"}, guild=SECOND,
+                               channel=SECOND.channels[0])
+            for rec in (first, second):  # each was answered (deferred) by its shard's gateway
+                await fake.wait_for(partial(shows, fake, rec.token, "⏳"), STARTUP)
+            await asyncio.sleep(1.0)
+            assert a1111.img2img_bodies == []  # gateways only queue
+            async with role(config, "worker"):
+                for rec, prompt in ((first, "first guild"), (second, "second guild")):
+                    msg = await fake.wait_for(partial(ended, fake, rec.token), STARTUP)
+                    assert msg.embed is not None and msg.embed.get("description") == prompt
+        by_shard = {session.shard: session for session in fake.gateway.sessions}
+        assert sorted(by_shard) == [(0, 2), (1, 2)] and len(fake.gateway.sessions) == 2
+        for shard_id, guild, rec in ((0, GUILD, first), (1, SECOND, second)):
+            sent = by_shard[(shard_id, 2)].sent
+            [ready] = [f["d"] for f in sent if f["t"] == "READY"]
+            assert [g["id"] for g in ready["guilds"]] == [str(guild.id)]
+            asked = [f["d"]["id"] for f in sent if f["t"] == "INTERACTION_CREATE"]
+            assert asked == [str(rec.id)]  # its own guild's interaction, not the other's
