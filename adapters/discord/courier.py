@@ -15,9 +15,15 @@ from adapters.discord.stored import stored_interaction
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
+from bot.i18n import using
 from bot.jobs import JobHandle
 
 log = logging.getLogger(__name__)
+
+
+def locale_of(job: JobRecord) -> str:
+    """The language the request was made in."""
+    return str(job.origin.get("locale") or "")
 
 
 class DiscordCourier:
@@ -37,8 +43,9 @@ class DiscordCourier:
         return Reply(stored, 0.0, None)
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
-        return await show_result(self._reply(job), job.id, done,
-                                 str(job.params.get("prompt", "")))
+        with using(locale_of(job)):
+            return await show_result(self._reply(job), job.id, done,
+                                     str(job.params.get("prompt", "")))
 
     async def notify(self, job: JobRecord, text: str) -> None:
         stored = stored_interaction(self.client, job)
@@ -58,8 +65,9 @@ class DiscordCourier:
         stored = stored_interaction(self.client, job)
         if stored is None:
             return
-        task = asyncio.create_task(follow(stored, handle, str(job.params.get("prompt", ""))),
-                                   name=f"discord-follow-{job.id}")
+        with using(locale_of(job)):  # the task takes the reader's language with it
+            task = asyncio.create_task(follow(stored, handle, str(job.params.get("prompt", ""))),
+                                       name=f"discord-follow-{job.id}")
         self._following.add(task)
         task.add_done_callback(self._followed)
 
