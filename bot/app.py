@@ -68,6 +68,12 @@ class App:
         return await self.service.credits.grant(target, amount, by=by)
 
     # -- users ---------------------------------------------------------------------------------
+    async def locale_for(self, user: UserRef, chat: ChatRef | None,
+                         platform_language: str | None) -> str:
+        """The language to answer in (``Preferences.locale_for``: the user's choice wins, then
+        the chat's default, then the platform's tag)."""
+        return await self.preferences.locale_for(user, chat, platform_language)
+
     async def forget_user(self, user: UserRef) -> int:
         """Erase the user's personal settings and the prompts of their finished jobs (the
         ledger stays, for the audit trail); returns how many jobs were erased."""

@@ -30,6 +30,7 @@ POLICY_HELP: dict[str, str] = {
     "nsfw": "on/off: allow NSFW results (safety filter off)",
     "cooldown": "SECONDS: wait between one member's requests",
     "daily_limit": "N or off: requests per member per day in this chat",
+    "language": "xx or off: the chat's language for members who chose none (/set language)",
 }
 
 

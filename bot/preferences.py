@@ -9,7 +9,7 @@ from copy import deepcopy
 from typing import Any
 
 from bot.errors import OptionError
-from bot.i18n import LANGUAGE_NAMES, LOCALES, Msg, negotiate, render
+from bot.i18n import DEFAULT, LANGUAGE_NAMES, LOCALES, Msg, negotiate, render
 from bot.models import ChatRef, UserRef
 from bot.options import Overrides, parse_value
 from bot.policy import ChatPolicy, change_chat_setting, chat_defaults, describe_policy
@@ -73,15 +73,35 @@ class Preferences:
         """The locale the user chose with ``/set language``, if any."""
         return negotiate(str((await self.user(user)).get("language") or "")) or None
 
+    async def chat_language(self, chat: ChatRef) -> str | None:
+        """The chat's default language set by its admins (``/chatset language xx``), if any."""
+        if chat.private:
+            return None
+        return negotiate(str((await self.chat(chat)).get(LANGUAGE) or "")) or None
+
+    async def locale_for(self, user: UserRef, chat: ChatRef | None,
+                         platform_language: str | None) -> str:
+        """The language to answer ``user`` in: their ``/set language`` choice, else the chat's
+        default (a group that speaks one language), else the platform's language tag for the
+        user, else English."""
+        return (await self.language(user)
+                or (await self.chat_language(chat) if chat is not None else None)
+                or negotiate(platform_language) or DEFAULT)
+
+    @staticmethod
+    def _locale(value: str) -> str:
+        locale = negotiate(value.strip())
+        if locale is None:
+            raise OptionError(msg=Msg("error-unknown-language", {
+                "code": value.strip(), "available": ", ".join(LOCALES)}))
+        return locale
+
     async def set_user(self, user: UserRef, key: str, value: str) -> str:
         """``/set key value``; returns a confirmation sentence."""
         settings = await self.user(user)
         key = key.strip().lower()
         if key == LANGUAGE:
-            locale = negotiate(value.strip())
-            if locale is None:
-                raise OptionError(msg=Msg("error-unknown-language", {
-                    "code": value.strip(), "available": ", ".join(LOCALES)}))
+            locale = self._locale(value)
             settings[LANGUAGE] = locale
             await self._save(user, settings)
             return render("language-set", locale, language=LANGUAGE_NAMES[locale])
@@ -129,9 +149,21 @@ class Preferences:
 
     async def set_chat(self, chat: ChatRef, key: str, value: str) -> str:
         """``/chatset key value`` (the caller has checked admin rights)."""
+        if key.strip().lower() == LANGUAGE:
+            return await self._set_chat_language(chat, value)
         new, message = change_chat_setting(await self.chat(chat), key, value)
         await self.storage.set_chat_settings(chat.key, new)
         return message
+
+    async def _set_chat_language(self, chat: ChatRef, value: str) -> str:
+        settings = await self.chat(chat)
+        if value.strip().lower() in ("off", "none"):
+            settings.pop(LANGUAGE, None)
+            await self.storage.set_chat_settings(chat.key, settings)
+            return render("chat-language-cleared")
+        locale = settings[LANGUAGE] = self._locale(value)
+        await self.storage.set_chat_settings(chat.key, settings)
+        return render("chat-language-set", locale, language=LANGUAGE_NAMES[locale])
 
     async def reset_chat(self, chat: ChatRef) -> str:
         await self.storage.set_chat_settings(chat.key, {})
@@ -142,4 +174,6 @@ class Preferences:
         defaults = chat_defaults(settings).to_dict()
         lines = describe_policy(ChatPolicy.from_settings(settings))
         lines += [f"default {k}: {v}" for k, v in defaults.items()]
+        if settings.get(LANGUAGE):
+            lines.append(f"{LANGUAGE}: {settings[LANGUAGE]}")
         return lines

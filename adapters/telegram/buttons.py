@@ -10,11 +10,18 @@ from adapters.telegram.inputs import ImageRef, chat_of, download, image_in, user
 from adapters.telegram.replies import answer_error
 from bot.app import App
 from bot.errors import BotError, ImageError
+from bot.i18n import t
 from bot.jobs import GenerationRequest
 from bot.rerun import Action, Rerun
 from bot.service import CancelOutcome
 
 GONE = "This result is too old to reuse; please send the image again."
+
+
+CANCEL_ANSWERS = {CancelOutcome.CANCELLED: "cancel-done",
+                  CancelOutcome.NOT_YOURS: "cancel-not-yours",
+                  CancelOutcome.FINISHED: "cancel-finished",
+                  CancelOutcome.TOO_LATE: "cancel-too-late"}
 
 
 def make_router() -> Router:
@@ -29,14 +36,8 @@ async def cancel_pressed(callback: CallbackQuery, app: App) -> None:
     """Cancel: only the requester may, and only while the job is unfinished."""
     job_id = (callback.data or "")[2:]
     outcome = await app.cancel_as(job_id, user_of(callback.from_user))
-    if outcome is CancelOutcome.FINISHED:
-        await callback.answer("This image is already finished.")
-    elif outcome is CancelOutcome.NOT_YOURS:
-        await callback.answer("Only the person who asked can cancel this.", show_alert=True)
-    elif outcome is CancelOutcome.CANCELLED:
-        await callback.answer("Cancelled.")
-    else:
-        await callback.answer("Too late: this image is already finished.")
+    await callback.answer(t(CANCEL_ANSWERS[outcome]),
+                          show_alert=outcome is CancelOutcome.NOT_YOURS)
 
 
 async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
@@ -62,7 +63,7 @@ async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
     except BotError as exc:
         await answer_error(callback, exc)
         return
-    await callback.answer("On its way…")
+    await callback.answer(t("rerun-started"))
     deliveries.start(follow(bot, app, handle, target, rerun.prompt))
 
 

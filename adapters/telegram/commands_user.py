@@ -73,7 +73,7 @@ async def start(message: Message, app: App) -> None:
         return
     lines = [f"👋 Hi {esc(user.name)}! I turn your photos into new images."]
     if app.config.credits.enabled:
-        lines.append(f"Your balance: <b>{await app.balance(user)}</b> credits.")
+        lines.append(t("balance-line", count=await app.balance(user)))
     lines += ["Send a photo with a caption like:", f"<code>{esc(presenter.EXAMPLE)}</code>",
               "/help lists every option; /settings keeps your favourites."]
     await respond(message, "\n".join(lines))
@@ -104,9 +104,9 @@ async def balance(message: Message, app: App) -> None:
     if user is None:
         return
     if not app.config.credits.enabled:
-        await respond(message, "Credits are switched off: images are free.")
+        await respond(message, t("credits-off"))
         return
-    lines = [f"Your balance: <b>{await app.balance(user)}</b> credits."]
+    lines = [t("balance-line", count=await app.balance(user))]
     history = await app.history(user, HISTORY_LINES)
     if history:
         lines += ["", "<b>Recent movements</b>", *(esc(describe_entry(e)) for e in history)]
@@ -169,11 +169,9 @@ async def cancel(message: Message, app: App) -> None:
     if user is None:
         return
     handle = await app.cancel_latest(user)
-    if handle is None:
-        await respond(message, "You have no image queued or in progress.")
-        return
-    refund = "; its credits are refunded" if handle.price else ""
-    await respond(message, f"Cancelled your latest request{refund}.")
+    text = ("cancel-none" if handle is None else
+            "cancel-latest-refunded" if handle.price else "cancel-latest")
+    await respond(message, t(text))
 
 
 async def forget(message: Message) -> None:

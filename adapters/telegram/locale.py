@@ -1,5 +1,5 @@
-"""Which language to answer in: the user's ``/set language`` choice, else Telegram's
-``language_code``.
+"""Which language to answer in: the core decides (``App.locale_for``: the user's
+``/set language``, else the chat's ``/chatset language``, else Telegram's ``language_code``).
 
 aiogram's ``I18n`` middleware is not used because it reads compiled ``.mo`` files from a
 directory and renders through its own context; the core renders every message through
@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.types import Chat, TelegramObject, User
 
 from bot.app import App
-from bot.i18n import DEFAULT, negotiate, using
-from bot.models import UserRef
+from bot.i18n import DEFAULT, using
+from bot.models import ChatRef, UserRef
 
 
 class LocaleMiddleware(BaseMiddleware):
@@ -29,10 +29,13 @@ class LocaleMiddleware(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         with self.app.preferences.per_event():  # the request reads the same settings
             user: User | None = data.get("event_from_user")
+            chat: Chat | None = data.get("event_chat")
             locale = DEFAULT
             if user is not None and not user.is_bot:
-                chosen = await self.app.preferences.language(UserRef("telegram", str(user.id)))
-                locale = chosen or negotiate(user.language_code) or DEFAULT
+                where = (ChatRef("telegram", str(chat.id), private=chat.type == "private")
+                         if chat is not None else None)
+                locale = await self.app.locale_for(UserRef("telegram", str(user.id)), where,
+                                                   user.language_code)
             data["locale"] = locale
             with using(locale):
                 return await handler(event, data)

@@ -10,7 +10,7 @@ from bot.i18n import LOCALES, negotiate, render
 from bot.options import option_names, quote
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
-from tests.telegram.conftest import start_telegram
+from tests.telegram.conftest import GROUP_ID, start_telegram
 from tests.telegram.talk import say
 
 SPEAKER = 5150
@@ -28,6 +28,9 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
         assert help_text.startswith(render("help-how-title", locale))
         assert render("help-options", locale) in help_text
         assert render("provider-price", locale, count=1) in help_text
+        balance = (await say(tg, "/balance", user_id=SPEAKER)).text or ""
+        assert balance.startswith(render("balance-line", locale, count=1))
+        assert (await say(tg, "/cancel", user_id=SPEAKER)).text == render("cancel-none", locale)
 
         update = tg.send(fake.build.photo(caption="/img2img a cat --bogus 1", user_id=SPEAKER))
         refused = await tg.reply(update)
@@ -79,3 +82,27 @@ async def test_the_command_menu_is_registered_for_each_shipped_language(
                                                                             language_code=code)}
                 assert menu["help"] == render("menu-help", locale), (locale, scope)
                 assert menu["img2img"] == render("menu-img2img", locale)
+
+
+async def test_a_chats_default_language_applies_until_the_user_chooses_one(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    admin = 777
+    fake.set_member(GROUP_ID, admin, "administrator")
+    fake.add_user(SPEAKER, language_code="en")
+    async with start_telegram(fake, a1111, settings) as tg:
+        reply = await say(tg, "/chatset language es", chat_id=GROUP_ID, user_id=admin)
+        assert reply.text == render("chat-language-set", "es", language="Español")
+        help_text = (await say(tg, "/help", chat_id=GROUP_ID, user_id=SPEAKER)).text or ""
+        assert help_text.startswith(render("help-how-title", "es"))
+        private = (await say(tg, "/help", user_id=SPEAKER)).text or ""
+        assert private.startswith(render("help-how-title", "en"))  # the group's only
+
+        await say(tg, "/set language de", user_id=SPEAKER)  # the user's choice wins
+        help_text = (await say(tg, "/help", chat_id=GROUP_ID, user_id=SPEAKER)).text or ""
+        assert help_text.startswith(render("help-how-title", "de"))
+
+        reply = await say(tg, "/chatset language off", chat_id=GROUP_ID, user_id=admin)
+        assert reply.text == render("chat-language-cleared", "es")  # said in the chat's last
+        reply = await say(tg, "/chatset language xx", chat_id=GROUP_ID, user_id=admin)
+        assert reply.text == "⚠️ " + render("error-unknown-language", "en", code="xx",
+                                             available=", ".join(LOCALES))
