@@ -29,7 +29,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.forwarder import RoundRobinForwarder
 from tests.fakes.server import jpeg_bytes
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
-from tests.telegram.bot_process import ROOT, base_environment, free_port
+from tests.telegram.bot_process import ROOT, base_environment, free_port, stop_all
 
 USERS = [1000 + i for i in range(60)]
 PER_USER = 5
@@ -120,15 +120,7 @@ class Fleet:
         await self.procs[name].wait()
 
     async def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_all(self.procs.values())
 
 
 @contextlib.asynccontextmanager

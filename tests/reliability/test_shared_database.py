@@ -29,6 +29,7 @@ import pytest
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import jpeg_bytes
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
+from tests.telegram.bot_process import stop_all
 
 USERS = [100 + i for i in range(10)]
 REQUESTS = 50
@@ -109,16 +110,7 @@ class Fleet:
             await self.start("cli")
 
     async def stop(self) -> None:
-        for name in list(self.procs):
-            proc = self.procs[name]
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                await asyncio.wait_for(proc.wait(), 15)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop_all(self.procs.values())
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +75,20 @@ class BotProcess:
                 await self.process.wait()
         await self._reader
         return code
+
+
+async def stop_all(processes: Iterable[asyncio.subprocess.Process], grace: float = 15) -> None:
+    """SIGTERM to every process still running, then wait; one that outlasts ``grace`` is killed."""
+    processes = list(processes)
+    for process in processes:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 @contextlib.asynccontextmanager
