@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 from pydantic_settings.sources.utils import parse_env_vars
 
 from bot.errors import ConfigError
+from bot.limits import MAX_CFG, MAX_SAMPLES, MAX_STEPS, MIN_STEPS
 from bot.providers.base import ProviderSettings
 from bot.redact import redact_url, register_secret, url_password
 
@@ -147,10 +148,10 @@ class CreditsConfig(_Section):
 class DefaultsConfig(_Section):
     provider: str = Field("", description="a [providers.*] name; empty: the first configured")
     strength: float = Field(0.6, ge=0.0, le=1.0)
-    steps: int = Field(25, ge=1, le=150)
-    cfg: float = Field(7.0, ge=0.0, le=30.0)
+    steps: int = Field(25, ge=MIN_STEPS, le=MAX_STEPS)
+    cfg: float = Field(7.0, ge=0.0, le=MAX_CFG)
     negative_prompt: str = ""
-    samples: int = Field(1, ge=1, le=4)
+    samples: int = Field(1, ge=1, le=MAX_SAMPLES)
     style: str | None = None
 
 

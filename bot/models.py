@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import IntFlag
 from typing import Any
 
+from bot.limits import MAX_STEPS, MIN_STEPS
+
 
 @dataclass(frozen=True, slots=True)
 class UserRef:
@@ -93,8 +95,8 @@ class SizeRules:
     max_input_bytes: int = 10 * 1024 * 1024
     input_format: str = "PNG"  # what the backend is sent: PNG, JPEG or WEBP (README, Backends)
     allowed_sizes: tuple[tuple[int, int], ...] = ()
-    min_steps: int = 1
-    max_steps: int = 150
+    min_steps: int = MIN_STEPS
+    max_steps: int = MAX_STEPS
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,7 @@ from typing import Any
 
 from bot.errors import OptionError
 from bot.i18n import Msg
-
-MAX_SEED = 2**32 - 1
-MIN_SIDE, MAX_SIDE = 64, 4096
-MAX_SAMPLES = 4
+from bot.limits import MAX_CFG, MAX_SAMPLES, MAX_SEED, MAX_SIDE, MAX_STEPS, MIN_SIDE, MIN_STEPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +159,12 @@ class OptionSpec:
 SPEC_LIST: tuple[OptionSpec, ...] = (
     OptionSpec("strength", ("--strength", "-s", "--denoise"), _strength,
                "how much to change the photo, 0 (keep) to 1 (ignore it)"),
-    OptionSpec("steps", ("--steps",), lambda t: int(_number(t.strip(), int, 1, 150, "--steps")),
-               "sampling steps, 1 to 150"),
+    OptionSpec("steps", ("--steps",),
+               lambda t: int(_number(t.strip(), int, MIN_STEPS, MAX_STEPS, "--steps")),
+               f"sampling steps, {MIN_STEPS} to {MAX_STEPS}"),
     OptionSpec("cfg", ("--cfg", "--guidance"),
-               lambda t: float(_number(t.strip(), float, 0.0, 30.0, "--cfg")),
-               "how closely to follow the prompt, 0 to 30"),
+               lambda t: float(_number(t.strip(), float, 0.0, MAX_CFG, "--cfg")),
+               f"how closely to follow the prompt, 0 to {MAX_CFG:g}"),
     OptionSpec("seed", ("--seed",), _seed, f"a number from 0 to {MAX_SEED} to repeat a result"),
     OptionSpec("size", ("--size",), _size, "output size like 768x512"),
     OptionSpec("aspect", ("--ar", "--aspect"), _aspect, "aspect ratio like 3:2"),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import OptionError, PolicyError
+from bot.limits import MAX_SAMPLES, MAX_SIDE, MAX_STEPS, MIN_SIDE, MIN_STEPS
 from bot.options import SPECS, Overrides, parse_value, quote
 
 LOCKABLE = ("strength", "steps", "cfg", "size", "aspect", "style", "negative_prompt",
@@ -142,7 +143,8 @@ def change_chat_setting(settings: dict[str, Any], key: str, value: str) -> tuple
         policy["locked"] = sorted(locked)
         return new, f"{field} is {'locked' if key == 'lock' else 'unlocked'}."
     if key in ("max_steps", "max_size", "max_images"):
-        bounds = {"max_steps": (1, 150), "max_size": (64, 4096), "max_images": (1, 4)}[key]
+        bounds = {"max_steps": (MIN_STEPS, MAX_STEPS), "max_size": (MIN_SIDE, MAX_SIDE),
+                  "max_images": (1, MAX_SAMPLES)}[key]
         policy[key] = _cap(value, *bounds, key)
         return new, f"{key} is now {policy[key] or 'off'}."
     if key in ("providers", "styles"):

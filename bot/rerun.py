@@ -7,17 +7,17 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.errors import NotAllowed
+from bot.limits import STRENGTH_STEP
 from bot.options import Overrides
 from storage.base import Storage
 
-STRENGTH_STEP = 0.1
 ELSEWHERE = "These buttons work only in the chat where the image was made."
 
 
 class Action(StrEnum):
     AGAIN = "again"        # same request, a new random seed
-    WEAKER = "weaker"      # strength - 0.1, same seed: closer to the input
-    STRONGER = "stronger"  # strength + 0.1, same seed: further from the input
+    WEAKER = "weaker"      # strength - STRENGTH_STEP, same seed: closer to the input
+    STRONGER = "stronger"  # strength + STRENGTH_STEP, same seed: further from the input
     REUSE = "reuse"        # the result becomes the next input
 
 

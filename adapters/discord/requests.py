@@ -31,8 +31,9 @@ from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
 from bot.i18n import Msg, current_locale, t
 from bot.jobs import GenerationRequest
+from bot.limits import MAX_CFG, MAX_SAMPLES, MAX_SEED, MAX_STEPS, MIN_STEPS
 from bot.models import ChatRef, UserRef
-from bot.options import MAX_SAMPLES, MAX_SEED, Overrides, overrides_from
+from bot.options import Overrides, overrides_from
 from bot.parser import parse_caption
 from bot.rerun import Action
 
@@ -159,9 +160,9 @@ class RequestCommands(commands.Cog):
     async def img2img(self, interaction: discord.Interaction[Any], image: discord.Attachment,
                       prompt: app_commands.Range[str, 1, 2000],
                       strength: app_commands.Range[float, 0.0, 1.0] | None = None,
-                      steps: app_commands.Range[int, 1, 150] | None = None,
+                      steps: app_commands.Range[int, MIN_STEPS, MAX_STEPS] | None = None,
                       seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
-                      cfg: app_commands.Range[float, 0.0, 30.0] | None = None,
+                      cfg: app_commands.Range[float, 0.0, MAX_CFG] | None = None,
                       negative: app_commands.Range[str, 1, 1000] | None = None,
                       size: str | None = None, ar: str | None = None, style: str | None = None,
                       provider: str | None = None, model: str | None = None,

@@ -11,13 +11,11 @@ from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeybo
 from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import OptionError
+from bot.limits import MAX_STEPS, MIN_STEPS, STEPS_STEP, STRENGTH_STEP
 from bot.models import UserRef
 
 log = logging.getLogger(__name__)
 
-STRENGTH_STEP = 0.05
-STEPS_STEP = 5
-MAX_STEPS = 150
 MAX_CALLBACK_BYTES = 64
 STYLES_PER_ROW = 3
 
@@ -88,7 +86,7 @@ async def _change(app: App, user: UserRef, action: str) -> str | None:
             user, "strength", f"{strength:g}")
     if action in ("n-", "n+"):
         delta = STEPS_STEP if action == "n+" else -STEPS_STEP
-        steps = min(MAX_STEPS, max(1, now.steps + delta))
+        steps = min(MAX_STEPS, max(MIN_STEPS, now.steps + delta))
         return None if steps == now.steps else await prefs.set_user(user, "steps", str(steps))
     if action.startswith("y:"):
         name = action.removeprefix("y:")

@@ -22,6 +22,7 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.fetcher import GuardedFetcher
+from bot.limits import MAX_CFG, MAX_STEPS, MIN_STEPS
 from bot.models import Capability, GenerationResult, ProviderJob, ResultLimits, SizeRules
 from bot.options import Overrides
 from bot.providers.http import RetryPolicy
@@ -40,8 +41,8 @@ class ProviderDefaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     strength: float | None = Field(None, ge=0.0, le=1.0)
-    steps: int | None = Field(None, ge=1, le=150)
-    cfg: float | None = Field(None, ge=0.0, le=30.0)
+    steps: int | None = Field(None, ge=MIN_STEPS, le=MAX_STEPS)
+    cfg: float | None = Field(None, ge=0.0, le=MAX_CFG)
 
 
 class ProviderSettings(BaseModel):

@@ -70,21 +70,21 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
     assert all(len(b["callback_data"].encode()) <= 64 for row in menu.buttons for b in row)
 
     answer = await press(tg, menu, "Strength +")
-    assert answer["text"] == "Your default strength is now 0.65."
-    assert "strength 0.65" in (menu.text or "")  # the same message, edited
+    assert answer["text"] == "Your default strength is now 0.7."
+    assert "strength 0.7" in (menu.text or "")  # the same message, edited
     await press(tg, menu, "Steps −")
     await press(tg, menu, "anime")
     assert "✓ anime" in menu.button_texts
     answer = await press(tg, menu, "Full-resolution file")
     assert answer["text"] == "file is now on."
     assert "📎 Full-resolution file: on" in menu.button_texts
-    assert await user_settings(tg) == {"defaults": {"strength": 0.65, "steps": 20,
+    assert await user_settings(tg) == {"defaults": {"strength": 0.7, "steps": 20,
                                                     "style": "anime"}, "prefs": {"file": True}}
 
     # Someone else's press changes nothing.
     answer = await press(tg, menu, "Strength +", user_id=OTHER_ID)
     assert answer["show_alert"] and "someone else" in answer["text"]
-    assert (await user_settings(tg))["defaults"]["strength"] == 0.65
+    assert (await user_settings(tg))["defaults"]["strength"] == 0.7
 
     reply = await say(tg, "/set steps 30")
     assert reply.text == "Your default steps is now 30."
