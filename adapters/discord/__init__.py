@@ -64,7 +64,7 @@ async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:
         app.health.up("discord", f"REST API as {client.user} (worker)")
         await stop.wait()
     finally:
-        await client.live.stop(app)
+        await client.live.stop()
         await client.close()
 
 
@@ -80,7 +80,7 @@ async def _run_once(app: App, token: str, stop: asyncio.Event) -> None:
         raise ConfigError("discord.token: Discord refused the bot token") from exc
     finally:
         stopping.cancel()
-        await live_of(bot).stop(app)
+        await live_of(bot).stop()
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError, discord.DiscordException,
                                  aiohttp.ClientError, OSError):

@@ -17,16 +17,18 @@ from adapters.discord import payments
 from adapters.discord.commands_admin import AdminCommands, OwnerCommands
 from adapters.discord.commands_user import UserCommands
 from adapters.discord.courier import DiscordCourier
+from adapters.discord.delivery import following_for
 from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import install_error_handler
 from adapters.discord.requests import RequestCommands
-from adapters.discord.state import LiveJobs, app_of
+from adapters.discord.state import app_of
 from adapters.discord.sync import sync_if_changed
 from adapters.discord.views import DYNAMIC_ITEMS
 from adapters.discord.watch import rest_trace, watch_gateway
 from bot.app import App
 from bot.config import DiscordConfig
 from bot.errors import StorageUnavailable
+from bot.following import Following
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +48,12 @@ class Img2ImgHooks:
     """What both bot classes add: the app, the jobs on show, and the start-up hook."""
 
     app: App
-    live: LiveJobs
+    live: Following
     background: set[asyncio.Task[Any]]
 
     def _attach(self, app: App) -> None:
         self.app = app
-        self.live = LiveJobs()
+        self.live = following_for(app)
         self.background = set()
 
     async def setup_hook(self) -> None:
@@ -101,7 +103,7 @@ class RestClient(discord.Client):
     def __init__(self, app: App, **options: Any) -> None:
         super().__init__(**options)
         self.app = app
-        self.live = LiveJobs()
+        self.live = following_for(app)
 
 
 def build_rest_client(app: App) -> RestClient:

@@ -4,21 +4,17 @@ valid), else a channel message with the bot token that mentions the requester.""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import discord
 
-from adapters.discord.delivery import Reply, follow, refusal, show_result
+from adapters.discord.delivery import Reply, refusal, show_result
 from adapters.discord.state import live_of
 from adapters.discord.stored import stored_interaction
+from adapters.discord.views import cancel_view
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.i18n import using
 from bot.jobs import JobHandle
-
-log = logging.getLogger(__name__)
 
 
 def locale_of(job: JobRecord) -> str:
@@ -31,21 +27,18 @@ class DiscordCourier:
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
-        self._following: set[asyncio.Task[None]] = set()
-
-    def _reply(self, job: JobRecord) -> Reply:
-        reply = live_of(self.client).replies.get(job.id)
-        if isinstance(reply, Reply):
-            return reply
-        stored = stored_interaction(self.client, job)
-        if stored is None:
-            raise DeliveryRefused("the job does not say where it was asked", permanent=True)
-        return Reply(stored, 0.0, None)
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
+        live = live_of(self.client)
+        await live.hold(job.id)
+        reply = live.surface(job.id)
+        if not isinstance(reply, Reply):
+            stored = stored_interaction(self.client, job)
+            if stored is None:
+                raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+            reply = Reply(stored)
         with using(locale_of(job)):
-            return await show_result(self._reply(job), job.id, done,
-                                     str(job.params.get("prompt", "")))
+            return await show_result(reply, job.id, done, str(job.params.get("prompt", "")))
 
     async def notify(self, job: JobRecord, text: str) -> None:
         stored = stored_interaction(self.client, job)
@@ -66,12 +59,4 @@ class DiscordCourier:
         if stored is None:
             return
         with using(locale_of(job)):  # the task takes the reader's language with it
-            task = asyncio.create_task(follow(stored, handle, str(job.params.get("prompt", ""))),
-                                       name=f"discord-follow-{job.id}")
-        self._following.add(task)
-        task.add_done_callback(self._followed)
-
-    def _followed(self, task: asyncio.Task[None]) -> None:
-        self._following.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.warning("showing a job on discord stopped: %s", type(exc).__name__)
+            live_of(self.client).start(handle, Reply(stored, cancel_view(handle.id)), shown=True)

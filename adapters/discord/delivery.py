@@ -1,13 +1,13 @@
-"""A job on Discord: the deferred reply shows its progress with a Cancel button, then its result.
+"""A job on Discord: the deferred reply shows its status with a Cancel button, then its result.
 
-Progress edits are throttled to one per ``discord.progress_interval``. If someone deletes the
-message, progress stops and the result comes as a new follow-up; once the interaction token has
-expired (15 minutes), the result is posted in the channel, mentioning the requester.
+``bot.following`` times the status (``[discord] status_after``, ``progress_interval``). If
+someone deletes the reply, the status stops and the result comes as a new follow-up; once the
+interaction token has expired (15 minutes), it is posted in the channel, mentioning the
+requester.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
@@ -17,65 +17,63 @@ from typing import Any
 import discord
 
 from adapters.discord.replies import mark_placeholder
-from adapters.discord.state import app_of, live_of
 from adapters.discord.stored import AnyInteraction, StoredInteraction
 from adapters.discord.views import cancel_view, result_view
+from bot.app import App
 from bot.errors import DeliveryRefused
-from bot.events import Detached, Done, Failed, JobEvent, Queued
-from bot.i18n import current_locale, t
+from bot.events import Done
+from bot.following import Following
+from bot.i18n import t
 from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData
-from bot.presenter import position_worth_showing, result_fields, status_line
+from bot.presenter import result_fields
+from bot.status import Edit
 
 log = logging.getLogger(__name__)
 EMBED_COLOUR = discord.Colour(0x5865F2)
 
 
 class Reply:
-    """The interaction's deferred reply, edited at most once per ``interval`` seconds (the
-    interaction as received, or as stored with its job by the process that received it)."""
+    """``bot.status.Surface`` on Discord: the interaction's deferred reply (the interaction as
+    received, or as stored with its job by the process that received it), which shows the
+    status from the start and then the result."""
 
-    def __init__(self, interaction: AnyInteraction, interval: float,
-                 view: discord.ui.View | None, *, hold: float = 0.0) -> None:
+    action_every: float | None = None  # the deferred reply says "thinking…" by itself
+
+    def __init__(self, interaction: AnyInteraction, view: discord.ui.View | None = None) -> None:
         self.interaction = interaction
-        self.interval = interval
-        self.view: discord.ui.View | None = view
+        self.view = view  # the Cancel button
         self.gone = False  # deleted by someone
         # the interaction token no longer works
         self.expired = isinstance(interaction, StoredInteraction) and not interaction.usable
-        self._wanted: str | None = None
-        self._shown: str | None = None
-        # No edit in the first ``hold`` seconds: a job done by then costs only its result.
-        self._last = asyncio.get_running_loop().time() + hold - interval if hold else float("-inf")
-        self._task: asyncio.Task[None] | None = None
         self.message_id: int | None = None  # of the last successful edit
-        self.locale = current_locale.get()  # for the shutdown notice, rendered outside the task
 
-    def show(self, text: str) -> None:
-        """Ask for ``text`` to be shown; the edit happens now or when the interval allows."""
-        self._wanted = text
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush(), name="discord-progress")
+    async def send(self, text: str, *, cancel: bool) -> str | None:
+        """A new message, once the reply is gone: a follow-up, else in the channel."""
+        with contextlib.suppress(DeliveryRefused):
+            return await self.final(content=text, view=self.view if cancel else None)
+        return None
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.usable and self._wanted is not None and self._wanted != self._shown:
-            wait = self._last + self.interval - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            text = self._wanted
-            self._last = loop.time()
-            extra = {"view": self.view} if self.view is not None else {}
-            if not await self.edit(content=text, **extra):
-                return
-            self._shown, self.view = text, None
+    async def edit(self, text: str, *, cancel: bool) -> Edit:
+        if self.usable and await self.change(content=text, view=self.view if cancel else None):
+            return Edit.SHOWN
+        return Edit.FAILED if self.usable else Edit.GONE
+
+    async def delete(self) -> None:
+        """Nothing to delete: the result took the status's place in the reply."""
+
+    async def act(self) -> None:
+        """Discord has no chat action for bots answering an interaction."""
+
+    def may_send(self) -> bool:
+        return True  # discord.py waits for the buckets itself; progress is spared by the core
 
     @property
     def usable(self) -> bool:
         return not (self.gone or self.expired)
 
-    async def edit(self, **fields: Any) -> bool:
+    async def change(self, **fields: Any) -> bool:
         """Edit the reply; False (and the reason noted) when that is no longer possible."""
         try:
             message = await self.interaction.edit_original_response(**fields)
@@ -92,12 +90,6 @@ class Reply:
         self.message_id = message.id
         return True
 
-    async def close(self) -> None:
-        """Stop any pending progress edit (the final state follows)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
     async def final(self, *, content: str, embed: discord.Embed | None = None,
                     files: Callable[[], list[discord.File]] | None = None,
                     view: discord.ui.View | None = None) -> str:
@@ -105,8 +97,8 @@ class Reply:
         returns the message id, or raises ``DeliveryRefused`` if even the channel refused."""
         interaction = self.interaction
         attachments = files() if files else []
-        if self.usable and await self.edit(content=content, embed=embed, attachments=attachments,
-                                           view=view):
+        if self.usable and await self.change(content=content, embed=embed,
+                                             attachments=attachments, view=view):
             return str(self.message_id)
         extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
         if view is not None:
@@ -135,10 +127,6 @@ class Reply:
 def refusal(exc: discord.HTTPException) -> DeliveryRefused:
     """403 (no access) and 404 (channel gone) will not change; 429 and 5xx may."""
     return DeliveryRefused(f"{exc.status} {exc.code}", permanent=exc.status in (400, 403, 404))
-
-
-def progress_text(event: JobEvent, notices: tuple[str, ...]) -> str:
-    return "\n".join([status_line(event), *(f"ℹ️ {notice}" for notice in notices)])
 
 
 def result_embed(done: Done, prompt: str, filename: str, requester: str) -> discord.Embed:
@@ -178,38 +166,14 @@ async def show_result(reply: Reply, job_id: str, done: Done, prompt: str) -> str
     return await reply.final(content=content, embed=embed, files=files, view=result_view(job_id))
 
 
-async def show_end(reply: Reply, text: str) -> None:
-    """A job's end without an image (nothing to confirm: the refund is already booked)."""
-    with contextlib.suppress(DeliveryRefused):
-        await reply.final(content=text, view=None)
+def following_for(app: App) -> Following:
+    """The jobs this process shows on Discord, timed by ``[discord]``."""
+    config = app.config.discord
+    return Following(app, "discord", interval=config.progress_interval if config else 2.0,
+                     after=config.status_after if config else 1.0, notice_timeout=10.0)
 
 
-async def follow(interaction: AnyInteraction, handle: JobHandle, prompt: str) -> None:
-    """Render the job's events on the interaction's deferred reply until it ends; the result
-    itself goes through the courier, which uses this reply while it is shown."""
-    app = app_of(interaction)
-    live = live_of(interaction.client)
-    interval = app.config.discord.progress_interval if app.config.discord else 2.0
-    after = app.config.discord.status_after if app.config.discord else 1.0
-    reply = Reply(interaction, interval, cancel_view(handle.id), hold=after)
-    shown_position: int | None = None
-    with live.showing(handle.id, reply):
-        try:
-            async for event in handle.events():
-                if isinstance(event, Queued):
-                    if not position_worth_showing(shown_position, event.position):
-                        continue  # the bucket is better spent on results than on small steps
-                    shown_position = event.position
-                if isinstance(event, Done):
-                    await reply.close()
-                elif isinstance(event, Failed):
-                    await reply.close()
-                    await show_end(reply, status_line(event))
-                elif isinstance(event, Detached):
-                    await reply.close()
-                    if event.notice:
-                        await show_end(reply, event.notice)
-                else:
-                    reply.show(progress_text(event, handle.notices))
-        finally:
-            await reply.close()
+async def follow(following: Following, interaction: AnyInteraction, handle: JobHandle) -> None:
+    """Show the job on the interaction's deferred reply until it ends; the result itself goes
+    through the courier, which uses this reply while it is shown."""
+    await following.follow(handle, Reply(interaction, cancel_view(handle.id)), shown=True)

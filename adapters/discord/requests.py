@@ -1,7 +1,7 @@
 """Ways to ask: ``/img2img``, the "Transform with img2img" context menu, the result buttons.
 
 Each claims the interaction (``mark_event``: a re-delivery is ignored), defers it at once, gets
-the image, and hands the request to the core; the job is then shown by ``delivery.follow``.
+the image, and hands the request to the core; the job is then shown by ``bot.following``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ async def run(app: App, interaction: discord.Interaction[Any], *, chat: ChatRef,
     user = UserRef("discord", str(interaction.user.id), interaction.user.name)
     handle = await app.service.submit(GenerationRequest(
         user=user, chat=chat, image=image, prompt=prompt, overrides=overrides, origin=origin))
-    await follow(interaction, handle, prompt)
+    await follow(live_of(interaction.client), interaction, handle)
 
 
 async def rerun(app: App, interaction: discord.Interaction[Any], action: Action,

@@ -13,7 +13,7 @@ from aiogram.types import User
 from adapters.telegram import buttons, commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.courier import TelegramCourier
-from adapters.telegram.delivery import Deliveries
+from adapters.telegram.delivery import following_for
 from adapters.telegram.locale import LocaleMiddleware
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
 from adapters.telegram.watch import ApiWatch
@@ -30,7 +30,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     """Routers in order (commands before buttons before the catch-all requests), deps by name."""
     dp = Dispatcher()
     dp["app"] = app
-    dp["deliveries"] = Deliveries()
+    dp["following"] = following_for(app)
     dp.update.outer_middleware(OncePerUpdate(app.service))
     dp.update.middleware(LocaleMiddleware(app))
     dp.include_routers(*(module.make_router() for module in (
@@ -65,7 +65,7 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     bot = make_bot(config)
     bot.session.middleware(ApiWatch(app.health))
     dp = build_dispatcher(app)
-    deliveries: Deliveries = dp["deliveries"]
+    following = dp["following"]
     try:
         me = await _first_contact(bot, config.api_base, stop)
         if me is None:
@@ -73,7 +73,7 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
         log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
         app.health.up("telegram", f"@{me.username} ({config.mode})")
         await register_commands(bot)
-        app.service.register_courier("telegram", TelegramCourier(bot, app, deliveries))
+        app.service.register_courier("telegram", TelegramCourier(bot, app, following))
         allowed = dp.resolve_used_update_types()
         if app.role == "worker":  # runs and delivers jobs; another process receives updates
             await stop.wait()
@@ -83,6 +83,5 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
             await app.service.exclusively(
                 POLLER_ROLE, stop, lambda until: poll(bot, dp, until, allowed))
     finally:
-        app.service.unregister_courier("telegram")
-        await deliveries.close()
+        await following.stop()
         await bot.session.close()

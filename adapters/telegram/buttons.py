@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, Message
 
-from adapters.telegram.delivery import Deliveries, Target, follow
+from adapters.telegram.delivery import Target, show
 from adapters.telegram.inputs import ImageRef, chat_of, download, image_in, user_of
 from adapters.telegram.replies import answer_error
 from bot.app import App
 from bot.errors import BotError, ImageError
+from bot.following import Following
 from bot.i18n import t
 from bot.jobs import GenerationRequest
 from bot.rerun import Action, Rerun
@@ -41,7 +42,7 @@ async def cancel_pressed(callback: CallbackQuery, app: App) -> None:
 
 
 async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
-                         deliveries: Deliveries) -> None:
+                         following: Following) -> None:
     """🔁 / ➖ / ➕ / ♻️ under a result: the same request again, charged to the presser."""
     _, _, rest = (callback.data or "").partition(":")
     action_name, _, job_id = rest.partition(":")
@@ -64,7 +65,7 @@ async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
         await answer_error(callback, exc)
         return
     await callback.answer(t("rerun-started"))
-    deliveries.start(follow(bot, app, handle, target, rerun.prompt))
+    show(following, bot, handle, target)
 
 
 def _input_of(result: Message, rerun: Rerun, app: App) -> tuple[ImageRef, Target]:

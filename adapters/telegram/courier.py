@@ -7,18 +7,12 @@ import contextlib
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
-from adapters.telegram.delivery import (
-    Deliveries,
-    Target,
-    follow,
-    hold_status,
-    refusal,
-    send_result,
-)
+from adapters.telegram.delivery import Target, refusal, send_result, show
 from bot.app import App
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
+from bot.following import Following
 from bot.i18n import using
 from bot.jobs import JobHandle
 from bot.models import UserRef
@@ -51,16 +45,16 @@ def stored_pref(job: JobRecord, name: str) -> bool | None:
 class TelegramCourier:
     """``bot.couriers.Courier`` for Telegram: everything it needs is in the stored job."""
 
-    def __init__(self, bot: Bot, app: App, deliveries: Deliveries) -> None:
+    def __init__(self, bot: Bot, app: App, following: Following) -> None:
         self.bot = bot
         self.app = app
-        self.deliveries = deliveries
+        self.following = following
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
         target = target_of(job)
         prompt = str(job.params.get("prompt", ""))
         notices = origin_notices(job) + done.notices
-        hold_status(job.id)
+        await self.following.hold(job.id)
         with using(locale_of(job)):
             message_id = await send_result(self.bot, self.app, job.id,
                                            UserRef.parse(job.user_key), done, target, prompt,
@@ -83,5 +77,4 @@ class TelegramCourier:
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
         with contextlib.suppress(DeliveryRefused), using(locale_of(job)):
-            self.deliveries.start(follow(self.bot, self.app, handle, target_of(job),
-                                         str(job.params.get("prompt", "")), origin_notices(job)))
+            show(self.following, self.bot, handle, target_of(job), origin_notices(job))

@@ -6,7 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from adapters.telegram.delivery import Deliveries, Target, follow
+from adapters.telegram.delivery import Target, show
 from adapters.telegram.inputs import (
     ALBUM_NOTICE,
     chat_of,
@@ -19,6 +19,7 @@ from adapters.telegram.replies import esc, reply_error
 from adapters.telegram.transport import PENDING
 from bot.app import App
 from bot.errors import BotError, EventHandled
+from bot.following import Following
 from bot.i18n import current_locale
 from bot.jobs import GenerationRequest
 from bot.parser import parse_caption
@@ -37,7 +38,7 @@ def how_to(private: bool) -> str:
     return HOW_TO.format(example=esc(EXAMPLE), private=PRIVATE_HINT if private else "")
 
 
-async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliveries,
+async def submit_message(message: Message, bot: Bot, app: App, following: Following,
                          text: str) -> None:
     """The shared path: find the image, parse, download, submit, then follow the job."""
     try:
@@ -63,19 +64,18 @@ async def submit_message(message: Message, bot: Bot, app: App, deliveries: Deliv
     except BotError as exc:
         await reply_error(message, exc)
         return
-    deliveries.start(follow(bot, app, handle, Target(message.chat.id, message.message_id),
-                            parsed.prompt, notices))
+    show(following, bot, handle, Target(message.chat.id, message.message_id), notices)
 
 
 async def img2img_command(message: Message, bot: Bot, app: App,
-                          deliveries: Deliveries) -> None:
+                          following: Following) -> None:
     """``/img2img[@bot] prompt`` on a photo or image file, or replying to one."""
-    await submit_message(message, bot, app, deliveries, message.text or message.caption or "")
+    await submit_message(message, bot, app, following, message.text or message.caption or "")
 
 
-async def private_prompt(message: Message, bot: Bot, app: App, deliveries: Deliveries) -> None:
+async def private_prompt(message: Message, bot: Bot, app: App, following: Following) -> None:
     """In a private chat, a captioned image needs no command."""
-    await submit_message(message, bot, app, deliveries, message.caption or "")
+    await submit_message(message, bot, app, following, message.caption or "")
 
 
 async def private_uncaptioned(message: Message, app: App) -> None:
