@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import io
 import multiprocessing
+import os
+import pstats
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -201,11 +205,20 @@ async def _measure(name: str, runner: Callable[..., Any],
                 parent.send(("level", 2, 2))  # warm up: imports, connections, first queries
                 await asyncio.to_thread(parent.recv)
                 for users, rounds in zip(args.users, args.rounds, strict=True):
+                    profile = cProfile.Profile() if args.profile else None
+                    threads_before = _thread_cpu()
                     cpu = time.process_time()
+                    if profile:
+                        profile.enable()
                     parent.send(("level", users, rounds))
                     latencies, elapsed, counts, fake_cpu = await asyncio.to_thread(parent.recv)
+                    if profile:
+                        profile.disable()
                     bot_cpu = time.process_time() - cpu
                     jobs = len(latencies)
+                    _report_threads(threads_before, _thread_cpu(), jobs)
+                    if profile:
+                        _report_profile(profile, args.profile, f"{name}-{users}", jobs)
                     rate = jobs / elapsed
                     measured[users] = (rate, percentile(latencies, 0.5))
                     calls = sum(counts.get(m, 0) for m in JOB_METHODS) / jobs
@@ -222,6 +235,45 @@ async def _measure(name: str, runner: Callable[..., Any],
         if process.is_alive():
             process.kill()
     return measured
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each live thread of this process, by thread name (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds[thread.name] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def _report_threads(before: dict[str, float], after: dict[str, float], jobs: int) -> None:
+    """Print CPU per update of each thread group (numbered pool threads summed by prefix)."""
+    groups: dict[str, float] = {}
+    for name, spent in after.items():
+        group = name.rstrip("0123456789_").rstrip("-") or name
+        groups[group] = groups.get(group, 0.0) + spent - before.get(name, 0.0)
+    shown = ", ".join(f"{group} {spent / jobs * 1000:.1f} ms"
+                      for group, spent in sorted(groups.items(), key=lambda kv: -kv[1]) if spent)
+    print(f"   CPU per update by thread: {shown}")
+
+
+def _report_profile(profile: cProfile.Profile, folder: Path, label: str, jobs: int) -> None:
+    """Write the bot's event-loop thread profile for one level and print its top functions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{label}.prof"
+    profile.dump_stats(path)
+    stats = pstats.Stats(str(path))
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
+    print(f"   profile {path} (event-loop thread; ms per update, own / with callees):")
+    for (file, line, func), (_, calls, own, cumulative, _) in rows[:25]:
+        where = f"{Path(file).name}:{line}" if line else file
+        print(f"     {own / jobs * 1000:6.2f} / {cumulative / jobs * 1000:6.2f}  "
+              f"{calls / jobs:6.1f} calls  {func} ({where})")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -260,6 +312,9 @@ def main() -> None:
                         "slow-echo takes 2 s a job, 16 at a time (use with --only project)")
     parser.add_argument("--only", choices=("echo", "img2img", "project"),
                         help="run one bot (profiling)")
+    parser.add_argument("--profile", type=Path, metavar="FOLDER",
+                        help="profile the bot's event-loop thread at each level (cProfile, "
+                        "imports and warm-up left out) and write FOLDER/<bot>-<users>.prof")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -118,7 +118,23 @@ class OncePerUpdate(BaseMiddleware):
 
 
 class BotSession(AiohttpSession):
-    """The aiohttp session; over plain HTTP (a local Bot API server) closing skips the TLS wait."""
+    """The aiohttp session; over plain HTTP (a local Bot API server) closing skips the TLS wait.
+
+    It also holds each ``Response[T]`` it has parsed: pydantic caches parametrized models only
+    weakly, so the garbage collector drops them and every few requests aiogram built one again
+    (4-5 ms of schema work each, measured in the Telegram benchmark).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._responses: dict[Any, type[Response[Any]]] = {}
+
+    def check_response(self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int,
+                       content: str) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in self._responses:
+            self._responses[returning] = Response[returning]  # type: ignore[valid-type]
+        return super().check_response(bot, method, status_code, content)
 
     async def close(self) -> None:
         if not self.api.base.startswith("http://"):
