@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import FINAL, Detached, Done, Failed, JobEvent, Progress
-from bot.models import ChatRef, Params, UserRef
+from bot.models import ChatRef, ImageData, Params, UserRef
 from bot.options import Overrides
 
 
@@ -42,6 +42,8 @@ class JobHandle:
         self.price = price
         self.notices = notices
         self.balance_after_reserve = balance
+        # The provider's input, made while the upload was checked; taken when the job starts.
+        self.prepared: ImageData | None = None
         self.created = time.monotonic()
         self.cancel_requested = False
         self._events: list[JobEvent] = []

@@ -34,6 +34,10 @@ from storage.base import Blob, Claim, JobRecord, Storage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Provider inputs made at submission and held until their jobs start here: a 512x512-class
+# JPEG is about 60 KB, so this keeps a few hundred queued jobs' inputs; later ones are made
+# again when they start.
+PREPARED_BYTES = 32 * 1024 * 1024
 MAX_RETRY_DELAY = 600.0
 # After a failed storage call a background loop waits, doubling up to the maximum, so that
 # users' requests get their turn on a database another program has locked.
@@ -75,6 +79,7 @@ class Pipeline:
         self.local = LocalCourier()
         self.stopping = False
         self._running: dict[str, asyncio.Task[None]] = {}
+        self.claims = False
         self._wake = {name: asyncio.Event() for name in providers}
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,6 +97,7 @@ class Pipeline:
         self._tasks.append(asyncio.create_task(self._heartbeat_loop(), name="heartbeat"))
         if not claims:
             return
+        self.claims = True
         for name in self.providers:
             self._tasks.append(asyncio.create_task(self._claim_loop(name), name=f"claims-{name}"))
         self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
@@ -183,6 +189,19 @@ class Pipeline:
 
         return done
 
+    def keeps_prepared(self) -> bool:
+        """Whether a job accepted now may keep its provider input in memory until it starts
+        here: only where jobs are claimed, and up to ``PREPARED_BYTES`` for all of them."""
+        held = sum(len(h.prepared.data) for h in self.handles.values() if h.prepared)
+        return self.claims and not self.stopping and held < PREPARED_BYTES
+
+    @staticmethod
+    async def prepare(provider: Provider, params: Params, upload: bytes) -> ImageData:
+        """The upload as ``provider``'s input at the job's size (off the loop)."""
+        rules = provider.rules
+        return await imaging.off_loop(imaging.prepare, upload, (params.width, params.height),
+                                      rules.input_format, rules.max_input_bytes)
+
     def busy(self, name: str) -> bool:
         """Whether every slot of ``name`` in this process is running a job."""
         running = sum(1 for job_id in self._running
@@ -224,10 +243,9 @@ class Pipeline:
             if claim.upload is None:
                 raise JobFailed("The photo of this request was lost; please send it again.")
             handle.emit(Started())
-            rules = provider.rules
-            image = await imaging.off_loop(imaging.prepare, claim.upload.data,
-                                           (handle.params.width, handle.params.height),
-                                           rules.input_format, rules.max_input_bytes)
+            image, handle.prepared = handle.prepared, None
+            if image is None:  # accepted elsewhere, before a restart, or beyond PREPARED_BYTES
+                image = await self.prepare(provider, handle.params, claim.upload.data)
             result = await provider.generate(
                 ProviderJob(job_id=job.id, params=handle.params, image=image,
                             timeout=provider.settings.timeout), reporter)

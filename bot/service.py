@@ -128,9 +128,11 @@ class GenerationService:
         policy = ChatPolicy() if request.chat.private else ChatPolicy.from_settings(chat_settings)
         check_text(policy, prompt, request.overrides.negative_prompt or "")
         await self._check_rate(request, policy)
+        # Where the job will likely start here, the trial decode is the preparation itself.
+        early = self.pipeline.keeps_prepared()
         info = await imaging.off_loop(imaging.probe, request.image,
                                       max_bytes=limits.max_input_bytes,
-                                      max_pixels=limits.max_input_pixels)
+                                      max_pixels=limits.max_input_pixels, trial=not early)
         mine = await self.preferences.user(request.user)
         layers = Layers(chat=chat_defaults(chat_settings),
                         user=Overrides.from_dict(mine.get("defaults", {})),
@@ -141,6 +143,8 @@ class GenerationService:
                            nsfw_channel=request.chat.nsfw_channel, max_side=limits.max_side)
         params = resolved.params
         provider = self.providers[params.provider]
+        prepared = await self.pipeline.prepare(provider, params, request.image) if early \
+            else None
         await self.credits.ensure(request.user)
         price = self.credits.price(provider.settings.cost, params)
         job_id = uuid.uuid4().hex
@@ -155,6 +159,7 @@ class GenerationService:
             affinity=self.pipeline.affinity_for(platform))
         handle = JobHandle(job_id, request.user, request.chat, request.origin, params, price,
                            resolved.notices, None)
+        handle.prepared = prepared
         self.pipeline.handles[job_id] = handle  # before the claim can see the job
         handle.emit(Queued(1))
         try:

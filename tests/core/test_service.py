@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from bot import imaging
 from bot.app import App, running_app
 from bot.config import build_config
 from bot.errors import (
@@ -24,7 +25,7 @@ from bot.errors import (
 )
 from bot.events import Done, Failed, Progress, Queued, Started
 from bot.jobs import GenerationRequest, JobHandle
-from bot.models import Capability, ChatRef, GenerationResult, ProviderJob, UserRef
+from bot.models import Capability, ChatRef, GenerationResult, ImageData, ProviderJob, UserRef
 from bot.options import Overrides
 from bot.providers import PROVIDERS
 from bot.providers.base import Provider, Reporter
@@ -46,6 +47,7 @@ class ScriptedProvider(Provider):
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         script = self.behaviour
+        script.get("seen", []).append(job.image.data)
         gate = script.get("gate")
         reporter.accept()
         reporter.progress(0.5, 1.0, None)
@@ -328,3 +330,26 @@ async def test_old_processed_events_are_purged_while_the_bot_runs(
     else:
         raise AssertionError("the old event id was not purged")
     assert not await app.storage.mark_event("telegram", "recent")
+
+
+@pytest.mark.parametrize("room", [32 * 1024 * 1024, 0], ids=["held", "beyond-the-cap"])
+async def test_a_photo_is_decoded_once_per_job_and_a_damaged_one_costs_nothing(
+        app: App, monkeypatch: pytest.MonkeyPatch, room: int) -> None:
+    monkeypatch.setattr("bot.pipeline.PREPARED_BYTES", room)
+    made: list[tuple[int, int]] = []
+    real = imaging.prepare
+
+    def counted(data: bytes, size: tuple[int, int], *args: Any) -> ImageData:
+        made.append(size)
+        return real(data, size, *args)
+
+    received: list[bytes] = []
+    monkeypatch.setattr(imaging, "prepare", counted)
+    ScriptedProvider.behaviour = {"seen": received}
+    handle = await app.service.submit(request(size=(512, 384)))
+    assert isinstance(await handle.wait(), Done) and handle.prepared is None
+    assert made == [(512, 384)]  # at submission (held) or when the job started (beyond it)
+    assert received and imaging.image_size(received[0]) == (512, 384)
+    with pytest.raises(ImageError, match="damaged"):
+        await app.service.submit(request(image=PHOTO[: len(PHOTO) // 2]))
+    assert await app.storage.balance(ALICE.key) == 9 and app.service.active == {}
