@@ -30,7 +30,7 @@ from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
 from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
 from bot.providers.base import Provider, Reporter
-from storage.base import Blob, Claim, JobRecord, Storage
+from storage.base import Blob, Claim, JobRecord, Storage, Stored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -274,13 +274,17 @@ class Pipeline:
                         job.id)
             self._forget(handle, Detached())
             return
-        done = await self._done(job, result.images, result.seed, handle.notices)
+        done = await self._done(job, result.images, result.seed, handle.notices, stored)
         await self.deliver(job, done, handle)
 
     async def _done(self, job: JobRecord, images: tuple[ImageData, ...], seed: int | None,
-                    notices: tuple[str, ...]) -> Done:
-        balance = await self.storage.balance(job.user_key) if self.config.credits.enabled \
-            else None
+                    notices: tuple[str, ...], stored: Stored | None = None) -> Done:
+        """The result as its courier shows it; the balance as ``store_result`` read it, else
+        read now (a result from the outbox)."""
+        balance = None
+        if self.config.credits.enabled:
+            balance = stored.balance if stored is not None else \
+                await self.storage.balance(job.user_key)
         provider = self.providers.get(job.provider)
         return Done(images=images, seed=seed, cost=job.price, balance=balance,
                     params=params_of(job), provider_label=provider.label if provider else

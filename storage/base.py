@@ -48,6 +48,14 @@ class JobRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """A result ``store_result`` kept, with the requester's balance read in its transaction
+    (what the result's caption shows)."""
+
+    balance: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A user's jobs in one chat since a moment: for cooldowns and daily limits."""
 
@@ -170,7 +178,7 @@ class Storage(Protocol):
     async def queue_order(self, provider: str) -> list[str]: ...
     async def store_result(self, job_id: str, instance: str, images: Sequence[Blob], *,
                            seed: int | None, metadata: dict[str, Any],
-                           deadline: float) -> bool: ...
+                           deadline: float) -> Stored | None: ...
     async def results(self, job_id: str) -> list[Blob]: ...
     async def confirm_delivery(self, job_id: str, ref: str, *, keep_results: bool) -> bool: ...
     async def delivery_failed(self, job_id: str, *, retry_at: float) -> None: ...

@@ -24,12 +24,14 @@ from storage.base import (
     QueueLimitReached,
     QueueLimits,
     Recovery,
+    Stored,
 )
 from storage.fairness import fair_order
 
 T = TypeVar("T")
 # A job that ended keeps no secret in its origin (see JobRecord.origin).
 END_ORIGIN = "origin = json_remove(origin, '$.secret')"
+BALANCE_OF_JOB = "SELECT balance FROM users WHERE key = (SELECT user_key FROM jobs WHERE id = ?)"
 
 
 def job_from_row(row: sqlite3.Row) -> JobRecord:
@@ -158,10 +160,11 @@ class SQLiteJobQueue:
 
     # -- results and their delivery ------------------------------------------------------------
     async def store_result(self, job_id: str, instance: str, images: Sequence[Blob], *,
-                           seed: int | None, metadata: dict[str, Any], deadline: float) -> bool:
+                           seed: int | None, metadata: dict[str, Any],
+                           deadline: float) -> Stored | None:
         """running → generated, with the images, if this instance still owns the job."""
 
-        def fn(conn: sqlite3.Connection) -> bool:
+        def fn(conn: sqlite3.Connection) -> Stored | None:
             now = time.time()
             updated = conn.execute(
                 "UPDATE jobs SET status = 'generated', seed = ?, metadata = ?, generated_at = ?, "
@@ -169,12 +172,13 @@ class SQLiteJobQueue:
                 "AND owner = ?", (seed, json.dumps(metadata), now, now, deadline, job_id,
                                   instance)).rowcount
             if not updated:
-                return False
+                return None
             conn.execute("DELETE FROM job_blobs WHERE job_id = ?", (job_id,))
             conn.executemany("INSERT INTO job_blobs VALUES (?, 'result', ?, ?, ?, ?)",
                              [(job_id, index, image.mime, image.data, now)
                               for index, image in enumerate(images)])
-            return True
+            row = conn.execute(BALANCE_OF_JOB, (job_id,)).fetchone()
+            return Stored(int(row[0]) if row else None)
 
         return await self._tx(fn)
 

@@ -27,6 +27,7 @@ from storage.base import (
     QueueLimitReached,
     QueueLimits,
     Recovery,
+    Stored,
 )
 from storage.fairness import fair_order
 
@@ -160,7 +161,8 @@ class PostgresJobQueue:
 
     # -- results and their delivery ------------------------------------------------------------
     async def store_result(self, job_id: str, instance: str, images: Sequence[Blob], *,
-                           seed: int | None, metadata: dict[str, Any], deadline: float) -> bool:
+                           seed: int | None, metadata: dict[str, Any],
+                           deadline: float) -> Stored | None:
         async with self._tx() as conn:
             now = time.time()
             updated = await conn.execute(
@@ -168,12 +170,15 @@ class PostgresJobQueue:
                 " deliver_after = $3, delivery_deadline = $4 WHERE id = $5 AND status = 'running'"
                 " AND owner = $6", seed, metadata, now, deadline, job_id, instance)
             if not _count(updated):
-                return False
+                return None
             await conn.execute("DELETE FROM job_blobs WHERE job_id = $1", job_id)
             await conn.executemany("INSERT INTO job_blobs VALUES ($1, 'result', $2, $3, $4, $5)",
                                    [(job_id, index, image.mime, image.data, now)
                                     for index, image in enumerate(images)])
-            return True
+            balance = await conn.fetchval(
+                "SELECT balance FROM users WHERE key = (SELECT user_key FROM jobs WHERE id = $1)",
+                job_id)
+            return Stored(None if balance is None else int(balance))
 
     async def results(self, job_id: str) -> list[Blob]:
         rows = await self._fetch("SELECT mime, data FROM job_blobs WHERE job_id = $1 AND "

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from storage import Storage
-from storage.base import QueueLimitReached, QueueLimits
+from storage.base import QueueLimitReached, QueueLimits, Stored
 from tests.storage.jobs import LIMITS, ME, RESULT, UPLOAD, claim, deliver, job, make, register
 
 OTHER = "instance-b"
@@ -80,8 +80,9 @@ async def test_the_charge_commits_only_on_confirmed_delivery(funded: Storage) ->
     await claim(funded)
     assert not await funded.store_result("a", OTHER, [RESULT], seed=1, metadata={},
                                          deadline=1e12)  # not the owner
+    await funded.grant("telegram:1", 5)  # a purchase while the job ran: the caption shows it
     assert await funded.store_result("a", ME, [RESULT, RESULT], seed=1, metadata={},
-                                     deadline=1e12)
+                                     deadline=1e12) == Stored(balance=20 - 3 + 5)
     record = await funded.get_job("a")
     assert record is not None and (record.status, record.charge) == ("generated", "held")
     assert await funded.results("a") == [RESULT, RESULT]
@@ -90,7 +91,7 @@ async def test_the_charge_commits_only_on_confirmed_delivery(funded: Storage) ->
     record = await funded.get_job("a")
     assert record is not None and (record.status, record.charge) == ("delivered", "committed")
     assert record.delivery_ref == "m:1" and await funded.results("a") == []
-    assert [e.kind for e in await funded.ledger("telegram:1")] == ["reserve", "initial"]
+    assert [e.kind for e in await funded.ledger("telegram:1")] == ["grant", "reserve", "initial"]
     assert await funded.drift() == []
 
 
