@@ -99,15 +99,15 @@ class App:
                            marked_nsfw: bool) -> PlacePolicy:
         """The chat's policy in one of its places (a Discord channel), with the place's own
         switches; ``marked_nsfw``: the platform marks the place NSFW."""
-        switches = switches_of(await self.storage.chat_settings(
-            place_chat(chat.platform, place_id).key))
+        switches = switches_of(await self.preferences.chat(place_chat(chat.platform, place_id)))
         return PlacePolicy(await self.chat_policy(chat), switches, marked_nsfw)
 
     async def set_place_switch(self, chat: ChatRef, place_id: str, key: str, on: bool) -> str:
         """Switch the bot (``enabled``) or NSFW (``nsfw``) on or off in one place of a chat
         (the caller has checked admin rights); returns the confirmation."""
-        return await self.preferences.set_chat(place_chat(chat.platform, place_id), key,
+        note = await self.preferences.set_chat(place_chat(chat.platform, place_id), key,
                                                "on" if on else "off")
+        return note.render()
 
     # -- jobs ----------------------------------------------------------------------------------
     async def cancel_as(self, job_id: str, user: UserRef) -> CancelOutcome:

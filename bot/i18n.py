@@ -44,9 +44,10 @@ class Msg:
 
     id: str
     params: Mapping[str, object] = field(default_factory=dict)
+    locale: str | None = None  # set where the message must be read in one language
 
     def render(self, locale: str | None = None) -> str:
-        return render(self.id, locale, **self.params)
+        return render(self.id, self.locale or locale, **self.params)
 
 
 def negotiate(code: str | None) -> str | None:

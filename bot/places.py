@@ -16,6 +16,7 @@ from bot.errors import PolicyError
 from bot.i18n import Msg
 from bot.models import ChatRef
 from bot.policy import ChatPolicy
+from bot.stored_settings import ChatSettings
 
 SWITCHES = ("enabled", "nsfw")
 
@@ -54,8 +55,7 @@ class PlacePolicy:
         return self.nsfw_place
 
 
-def switches_of(settings: Mapping[str, object]) -> dict[str, bool]:
+def switches_of(settings: ChatSettings) -> dict[str, bool]:
     """The switches set in a place's stored settings."""
-    policy = settings.get("policy", {})
-    assert isinstance(policy, Mapping)
-    return {key: bool(policy[key]) for key in SWITCHES if key in policy}
+    rules = settings.policy
+    return {key: bool(getattr(rules, key)) for key in SWITCHES if key in rules.model_fields_set}

@@ -24,12 +24,13 @@ from bot.errors import JobCancelled, OptionError, PolicyError, QueueFull
 from bot.events import Failed, Queued
 from bot.jobs import GenerationRequest, JobHandle
 from bot.lease import hold_exclusively
-from bot.options import Overrides, clean_text
+from bot.options import clean_text
 from bot.pipeline import Pipeline
-from bot.policy import ChatPolicy, chat_defaults, check_text
+from bot.policy import ChatPolicy, check_text
 from bot.preferences import Preferences
 from bot.providers.base import Provider
 from bot.settings import Layers, resolve
+from bot.stored_settings import ChatSettings
 from storage.base import Blob, JobRecord, QueueLimitReached, QueueLimits, Storage
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,8 @@ class GenerationService:
         if len(prompt) > limits.max_prompt_chars:
             raise OptionError(f"The prompt is {len(prompt)} characters; the limit is "
                               f"{limits.max_prompt_chars}.")
-        chat_settings = {} if request.chat.private else await self.storage.chat_settings(
-            request.chat.key)
+        chat_settings = ChatSettings() if request.chat.private else ChatSettings.load(
+            await self.storage.chat_settings(request.chat.key))
         policy = ChatPolicy() if request.chat.private else ChatPolicy.from_settings(chat_settings)
         check_text(policy, prompt, request.overrides.negative_prompt or "")
         await self._check_rate(request, policy)
@@ -134,8 +135,7 @@ class GenerationService:
                                       max_bytes=limits.max_input_bytes,
                                       max_pixels=limits.max_input_pixels, trial=not early)
         mine = await self.preferences.user(request.user)
-        layers = Layers(chat=chat_defaults(chat_settings),
-                        user=Overrides.from_dict(mine.get("defaults", {})),
+        layers = Layers(chat=chat_settings.overrides, user=mine.overrides,
                         request=request.overrides)
         resolved = resolve(prompt=prompt, layers=layers, defaults=self.config.defaults,
                            styles=self.config.styles, policy=policy, providers=self.providers,
@@ -154,7 +154,8 @@ class GenerationService:
             provider=params.provider, status="queued", charge="", price=price,
             params={"prompt": prompt, "request": request.overrides.to_dict(),
                     "resolved": asdict(params), "notices": list(resolved.notices),
-                    "prefs": dict(mine.get("prefs", {}))},  # delivery reads no settings
+                    # delivery reads no settings
+                    "prefs": mine.prefs.model_dump(exclude_unset=True)},
             origin=request.origin, platform=platform,
             affinity=self.pipeline.affinity_for(platform))
         handle = JobHandle(job_id, request.user, request.chat, request.origin, params, price,

@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.commands_common import bullet_list, private, user_of
+from adapters.discord.commands_user import value_choices
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
 from adapters.discord.replies import Refused
@@ -15,12 +16,9 @@ from bot.app import App
 from bot.errors import NotAllowed, PolicyError
 from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
-from bot.options import SPEC_LIST
 from bot.payments import revenue_lines
-from bot.policy import LOCKABLE, POLICY_HELP
+from bot.setting_fields import CHAT_FIELDS
 
-SETTING_HELP = {**POLICY_HELP, "unlock": "FIELD: undo a lock"}
-SETTING_HELP.update({s.field: f"default {s.help}" for s in SPEC_LIST})
 ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
           app_commands.Choice(name=text("dc-off"), value="off")]
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -29,16 +27,6 @@ NO_MENTIONS = discord.AllowedMentions.none()
 def server_of(interaction: discord.Interaction) -> ChatRef:
     """The server's settings key (the cog's check has made sure there is one)."""
     return ChatRef("discord", str(interaction.guild_id))
-
-
-def setting_choices(app: App, key: str | None, current: str) -> list[app_commands.Choice[str]]:
-    """Names for the setting's value where it takes one (locks, switches, styles, backends)."""
-    names = {"lock": list(LOCKABLE), "unlock": list(LOCKABLE), "enabled": ["on", "off"],
-             "nsfw": ["on", "off"], "banned_words": ["add ", "remove ", "clear"],
-             "style": sorted(app.config.styles), "styles": sorted(app.config.styles),
-             "provider": list(app.providers), "providers": list(app.providers)}.get(key or "", [])
-    return [app_commands.Choice(name=n.strip(), value=n) for n in names
-            if current.lower() in n.lower()][:25]
 
 
 async def channel_lines(app: App, interaction: discord.Interaction) -> list[str]:
@@ -83,21 +71,21 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     async def set_(self, interaction: discord.Interaction, key: str, value: str) -> None:
-        message = await self.app.preferences.set_chat(server_of(interaction), key, value)
-        if key.strip().lower() == "nsfw" and message.endswith(" on."):
-            message += " " + t("dc-nsfw-where")
-        await private(interaction, message)
+        note = await self.app.preferences.set_chat(server_of(interaction), key, value)
+        where = " " + t("dc-nsfw-where") if note == Msg("setting-on", {"key": "nsfw"}) else ""
+        await private(interaction, note.render() + where)
 
     @set_.autocomplete("key")
     async def set_key(self, interaction: discord.Interaction,
                       current: str) -> list[app_commands.Choice[str]]:
-        hits = [(k, h) for k, h in SETTING_HELP.items() if current.lower() in k]
-        return [app_commands.Choice(name=f"{k}: {h}"[:100], value=k) for k, h in hits][:25]
+        hits = [f for f in CHAT_FIELDS if current.lower() in f.key]
+        return [app_commands.Choice(name=f"{f.key}: {f.help_text()}"[:100], value=f.key)
+                for f in hits][:25]
 
     @set_.autocomplete("value")
     async def set_value(self, interaction: discord.Interaction,
                         current: str) -> list[app_commands.Choice[str]]:
-        return setting_choices(self.app, interaction.namespace.key, current)
+        return value_choices(self.app, CHAT_FIELDS, interaction.namespace.key, current)
 
     @app_commands.command(name="reset", description=text("dc-cmd-admin-reset"))
     async def reset(self, interaction: discord.Interaction) -> None:

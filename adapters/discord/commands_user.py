@@ -12,26 +12,24 @@ from adapters.discord.replies import handle_error
 from adapters.discord.state import first_time
 from bot.app import App
 from bot.credits import describe_entry
-from bot.i18n import LOCALES, t
+from bot.i18n import t
 from bot.models import UserRef
-from bot.options import SPEC_LIST
-from bot.preferences import LANGUAGE, USER_PREFS
 from bot.presenter import options_help, providers_lines, styles_lines
+from bot.setting_fields import USER_FIELDS, SettingField, find, value_names
 
 COMMANDS = "/img2img · /credits · /settings · /styles · /providers · /cancel · /forget · /buy"
-# Friendly names accepted by bot.options.parse_value, in the order of SPEC_LIST; each is
-# described by the /img2img option of the same name.
-_FRIENDLY = {"aspect": "ar", "negative_prompt": "negative", "samples": "count"}
-KEYS = [app_commands.Choice(name=text(f"dc-opt-{key}", prefix=key), value=key) for key in
-        [*(_FRIENDLY.get(s.field, s.field) for s in SPEC_LIST), *USER_PREFS, LANGUAGE]]
+# Each key is described by the /img2img option of the same name.
+KEYS = [app_commands.Choice(name=text(f"dc-opt-{f.key}", prefix=f.key), value=f.key)
+        for f in USER_FIELDS]
 
 
-def value_choices(app: App, key: str | None, current: str) -> list[app_commands.Choice[str]]:
-    """Suggestions for a setting's value: names where the option takes one."""
-    names: list[str] = {"style": sorted(app.config.styles), "provider": list(app.providers),
-                        "file": ["on", "off"], LANGUAGE: list(LOCALES)}.get(key or "", [])
-    hits = [n for n in names if current.lower() in n.lower()]
-    return [app_commands.Choice(name=n, value=n) for n in hits[:25]]
+def value_choices(app: App, fields: tuple[SettingField, ...], key: str | None,
+                  current: str) -> list[app_commands.Choice[str]]:
+    """Suggestions for a setting's value where it takes names (locks, switches, styles...)."""
+    names = value_names(find(fields, key or ""), styles=app.config.styles,
+                        providers=app.providers)
+    return [app_commands.Choice(name=n.strip(), value=n) for n in names
+            if current.lower() in n.lower()][:25]
 
 
 def help_text(app: App, user: UserRef) -> str:
@@ -115,21 +113,21 @@ class UserCommands(commands.Cog):
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     @app_commands.choices(key=KEYS)
     async def settings_set(self, interaction: discord.Interaction, key: str, value: str) -> None:
-        await private(interaction, await self.app.preferences.set_user(user_of(interaction), key,
-                                                                       value))
+        note = await self.app.preferences.set_user(user_of(interaction), key, value)
+        await private(interaction, note.render())
 
     @settings_set.autocomplete("value")
     async def settings_value(self, interaction: discord.Interaction,
                              current: str) -> list[app_commands.Choice[str]]:
-        return value_choices(self.app, interaction.namespace.key, current)
+        return value_choices(self.app, USER_FIELDS, interaction.namespace.key, current)
 
     @settings.command(name="reset", description=text("dc-cmd-settings-reset"))
     @app_commands.describe(key=text("dc-opt-reset-key"))
     @app_commands.choices(key=KEYS)
     async def settings_reset(self, interaction: discord.Interaction,
                              key: str | None = None) -> None:
-        await private(interaction, await self.app.preferences.reset_user(user_of(interaction),
-                                                                         key))
+        note = await self.app.preferences.reset_user(user_of(interaction), key)
+        await private(interaction, note.render())
 
     @app_commands.command(name="styles", description=text("menu-styles"))
     async def styles(self, interaction: discord.Interaction) -> None:

@@ -17,14 +17,14 @@ from bot.app import App
 from bot.errors import BotError, NotAllowed, OptionError
 from bot.models import ChatRef, UserRef
 from bot.payments import revenue_lines
-from bot.policy import POLICY_HELP
+from bot.setting_fields import CHAT_FIELDS, Kind
 
 GROUPS_ONLY = "Chat settings work in groups: send this in the group you administer."
 NOT_ADMIN = "Only this group's admins can change its settings."
 NOT_OWNER = "Only the bot's owners can do that."
 GRANT_USAGE = "Use /grant USER_ID N, or reply to the user's message with /grant N."
 MAX_GRANT = 1_000_000
-TOGGLES = ("enabled", "nsfw")
+TOGGLES = tuple(f.key for f in CHAT_FIELDS if f.kind is Kind.SWITCH)
 
 
 def make_router() -> Router:
@@ -86,7 +86,8 @@ async def chat_set(message: Message, command: CommandObject, bot: Bot, app: App)
         return
     key, _, value = (command.args or "").strip().partition(" ")
     if not key or not value.strip():
-        keys = [f"<code>{key}</code>: {esc(text)}" for key, text in POLICY_HELP.items()]
+        keys = [f"<code>{f.key}</code>: {esc(f.help_text())}" for f in CHAT_FIELDS
+                if f.kind is not Kind.OPTION]
         await respond(message, "Usage: <code>/chatset KEY VALUE</code>\n" + "\n".join(keys)
                       + "\nAny option name (e.g. <code>steps 20</code>) sets the chat's default.")
         return
@@ -95,13 +96,13 @@ async def chat_set(message: Message, command: CommandObject, bot: Bot, app: App)
     except BotError as exc:
         await reply_error(message, exc)
         return
-    await respond(message, esc(note))
+    await respond(message, esc(note.render()))
 
 
 async def chat_reset(message: Message, bot: Bot, app: App) -> None:
     chat = await admin_chat(message, bot, app)
     if chat is not None:
-        await respond(message, esc(await app.preferences.reset_chat(chat)))
+        await respond(message, esc((await app.preferences.reset_chat(chat)).render()))
 
 
 async def chat_toggle(query: CallbackQuery, bot: Bot, app: App) -> None:
@@ -123,7 +124,7 @@ async def chat_toggle(query: CallbackQuery, bot: Bot, app: App) -> None:
     with contextlib.suppress(TelegramBadRequest):
         await message.edit_text(await chat_text(app, chat), parse_mode="HTML",
                                 reply_markup=await chat_keyboard(app, chat))
-    await query.answer(note)
+    await query.answer(note.render())
 
 
 def grant_args(message: Message, args: str | None) -> tuple[UserRef, int]:

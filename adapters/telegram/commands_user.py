@@ -136,7 +136,7 @@ async def set_default(message: Message, command: CommandObject, app: App) -> Non
     except BotError as exc:
         await reply_error(message, exc)
         return
-    await respond(message, esc(note))
+    await respond(message, esc(note.render()))
 
 
 async def reset_default(message: Message, command: CommandObject, app: App) -> None:
@@ -148,7 +148,7 @@ async def reset_default(message: Message, command: CommandObject, app: App) -> N
     except BotError as exc:
         await reply_error(message, exc)
         return
-    await respond(message, esc(note))
+    await respond(message, esc(note.render()))
 
 
 async def styles(message: Message, app: App) -> None:

@@ -11,6 +11,7 @@ from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeybo
 from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import OptionError
+from bot.i18n import Msg
 from bot.limits import MAX_STEPS, MIN_STEPS, STEPS_STEP, STRENGTH_STEP
 from bot.models import UserRef
 
@@ -75,7 +76,7 @@ def forget_keyboard(owner: int) -> InlineKeyboardMarkup:
         _button("🗑 Yes, erase", owner, "forget"), _button("Keep", owner, "keep")]])
 
 
-async def _change(app: App, user: UserRef, action: str) -> str | None:
+async def _change(app: App, user: UserRef, action: str) -> Msg | None:
     """Apply one settings button; returns its confirmation, or None if nothing changed."""
     now = await current(app, user)
     prefs = app.preferences
@@ -121,7 +122,7 @@ async def apply_press(app: App, user: UserRef, action: str,
         return "Already at the limit."
     if target is not None:
         await _edit(target, await settings_text(app, user), await settings_keyboard(app, user))
-    return note
+    return note.render()
 
 
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:

@@ -72,7 +72,7 @@ async def test_set_needs_manage_server_checked_by_the_bot(fake: FakeDiscord, app
     assert done.ephemeral and done.content == "max_steps is now 30."
     owner = await reply(fake, "img2img-admin set", {"key": "steps", "value": "20"}, user=OWNER)
     assert owner.content == "Chat default steps is now 20."
-    assert await app.storage.chat_settings(SERVER) == {"defaults": {"steps": 20},
+    assert await app.storage.chat_settings(SERVER) == {"version": 1, "defaults": {"steps": 20},
                                                        "policy": {"max_steps": 30}}
     bad = await reply(fake, "img2img-admin set", {"key": "max_steps", "value": "lots"})
     assert bad.content == "max_steps must be a whole number from 1 to 150, or off."

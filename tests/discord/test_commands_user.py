@@ -47,7 +47,7 @@ async def test_settings_set_show_and_reset(fake: FakeDiscord, app: App,
     assert done.ephemeral and done.content == "Your default strength is now 0.4."
     await reply(fake, "settings set", {"key": "file", "value": "on"})
     assert await app.storage.user_settings(user_ref(MEMBER).key) == {
-        "defaults": {"strength": 0.4}, "prefs": {"file": True}}
+        "version": 1, "defaults": {"strength": 0.4}, "prefs": {"file": True}}
 
     shown = await reply(fake, "settings show")
     assert shown.content == "Your defaults:\n• strength: 0.4\n• file: on"
@@ -57,7 +57,7 @@ async def test_settings_set_show_and_reset(fake: FakeDiscord, app: App,
         "--steps must be a whole number from 1 to 150."
     one = await reply(fake, "settings reset", {"key": "strength"})
     assert one.content == "Your strength is back to the default."
-    assert await app.storage.user_settings(user_ref(MEMBER).key) == {"defaults": {},
+    assert await app.storage.user_settings(user_ref(MEMBER).key) == {"version": 1, "defaults": {},
                                                                 "prefs": {"file": True}}
     every = await reply(fake, "settings reset")
     assert every.content == "Your settings are back to the defaults."

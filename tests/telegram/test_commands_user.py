@@ -78,7 +78,7 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
     answer = await press(tg, menu, "Full-resolution file")
     assert answer["text"] == "file is now on."
     assert "📎 Full-resolution file: on" in menu.button_texts
-    assert await user_settings(tg) == {"defaults": {"strength": 0.7, "steps": 20,
+    assert await user_settings(tg) == {"version": 1, "defaults": {"strength": 0.7, "steps": 20,
                                                     "style": "anime"}, "prefs": {"file": True}}
 
     # Someone else's press changes nothing.
@@ -94,7 +94,7 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
     assert reply.text is not None and reply.text.startswith("Usage: /set KEY VALUE")
     reply = await say(tg, "/reset strength")
     assert reply.text == "Your strength is back to the default."
-    assert await user_settings(tg) == {"defaults": {"steps": 30, "style": "anime"},
+    assert await user_settings(tg) == {"version": 1, "defaults": {"steps": 30, "style": "anime"},
                                        "prefs": {"file": True}}
     reply = await say(tg, "/reset")
     assert reply.text == "Your settings are back to the defaults."
