@@ -31,7 +31,8 @@ class Courier(Protocol):
         ...
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
-        """Start showing a job this process runs but did not accept (after a restart)."""
+        """Start showing a job this process runs but did not accept (after a restart); called
+        in the job's language, which the follow-up's task keeps."""
         ...
 
 

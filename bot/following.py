@@ -23,19 +23,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOTICE_TIMEOUT = 2.0  # a shutdown waits this long for a status to say "restarting"
+NOTICE_TIMEOUT = 5.0  # a shutdown waits this long for a status to say "restarting"
 
 
 class Following:
-    """The jobs ``platform``'s adapter shows in this process, with their statuses."""
+    """The jobs ``platform``'s adapter shows in this process, with their statuses, timed by
+    the platform's config section (``status_after``, ``progress_interval``)."""
 
-    def __init__(self, app: App, platform: str, *, interval: float, after: float,
-                 notice_timeout: float = NOTICE_TIMEOUT) -> None:
+    def __init__(self, app: App, platform: str) -> None:
         self.app = app
         self.platform = platform
-        self.interval = interval
-        self.after = after
-        self.notice_timeout = notice_timeout
+        section = getattr(app.config, platform, None)
+        self.interval: float = section.progress_interval if section is not None else 2.0
+        self.after: float = section.status_after if section is not None else 1.0
         self.stopping = False
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._statuses: dict[str, Status] = {}
@@ -80,7 +80,7 @@ class Following:
         except asyncio.CancelledError:
             if handle.final is None and status.shown and not status.gone:
                 with contextlib.suppress(Exception):
-                    async with asyncio.timeout(self.notice_timeout):
+                    async with asyncio.timeout(NOTICE_TIMEOUT):
                         status.interval = 0
                         await status.finish(restarting())
             raise

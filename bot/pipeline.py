@@ -229,7 +229,8 @@ class Pipeline:
                            job.origin, params, job.price, tuple(job.params.get("notices", ())),
                            None)
         self.handles[job.id] = handle
-        self.courier(job).resume(handle, job)
+        with using(_locale(job)):  # the status is shown in the reader's language
+            self.courier(job).resume(handle, job)
         return handle
 
     # -- running -------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ class Pipeline:
         """Hand a stored result to its courier; commit on confirmation, else retry later or
         refund when retrying cannot help."""
         try:
-            with using(str(job.origin.get("locale") or "")):  # the reader's language
+            with using(_locale(job)):  # the reader's language
                 ref = await self.courier(job).deliver(job, done)
         except DeliveryRefused as exc:
             await self._refused(job, exc, handle)
@@ -368,7 +369,7 @@ class Pipeline:
         for job in await self.storage.take_notices(list(self.couriers), lease=60.0):
             if job.notice is None:
                 continue
-            with using(str(job.origin.get("locale") or "")):  # the reader's language
+            with using(_locale(job)):  # the reader's language
                 text = notice_text(job.notice, job.price)
             try:
                 await self.courier(job).notify(job, text)
@@ -486,3 +487,8 @@ def params_of(job: JobRecord) -> Params:
 
 def _jsonable(metadata: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool | None)}
+
+
+def _locale(job: JobRecord) -> str:
+    """The language the job was asked in (its result and notices follow it)."""
+    return str(job.origin.get("locale") or "")

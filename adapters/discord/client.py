@@ -17,7 +17,6 @@ from adapters.discord import payments
 from adapters.discord.commands_admin import AdminCommands, OwnerCommands
 from adapters.discord.commands_user import UserCommands
 from adapters.discord.courier import DiscordCourier
-from adapters.discord.delivery import following_for
 from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import install_error_handler
 from adapters.discord.requests import RequestCommands
@@ -53,7 +52,7 @@ class Img2ImgHooks:
 
     def _attach(self, app: App) -> None:
         self.app = app
-        self.live = following_for(app)
+        self.live = Following(app, "discord")
         self.background = set()
 
     async def setup_hook(self) -> None:
@@ -103,7 +102,7 @@ class RestClient(discord.Client):
     def __init__(self, app: App, **options: Any) -> None:
         super().__init__(**options)
         self.app = app
-        self.live = following_for(app)
+        self.live = Following(app, "discord")
 
 
 def build_rest_client(app: App) -> RestClient:

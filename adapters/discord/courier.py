@@ -8,18 +8,12 @@ import discord
 
 from adapters.discord.delivery import Reply, refusal, show_result
 from adapters.discord.state import live_of
-from adapters.discord.stored import stored_interaction
+from adapters.discord.stored import StoredInteraction, stored_interaction
 from adapters.discord.views import cancel_view
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
-from bot.i18n import using
 from bot.jobs import JobHandle
-
-
-def locale_of(job: JobRecord) -> str:
-    """The language the request was made in."""
-    return str(job.origin.get("locale") or "")
 
 
 class DiscordCourier:
@@ -33,17 +27,11 @@ class DiscordCourier:
         await live.hold(job.id)
         reply = live.surface(job.id)
         if not isinstance(reply, Reply):
-            stored = stored_interaction(self.client, job)
-            if stored is None:
-                raise DeliveryRefused("the job does not say where it was asked", permanent=True)
-            reply = Reply(stored)
-        with using(locale_of(job)):
-            return await show_result(reply, job.id, done, str(job.params.get("prompt", "")))
+            reply = Reply(self._stored(job))
+        return await show_result(reply, job.id, done, str(job.params.get("prompt", "")))
 
     async def notify(self, job: JobRecord, text: str) -> None:
-        stored = stored_interaction(self.client, job)
-        if stored is None:
-            raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+        stored = self._stored(job)
         channel = self.client.get_partial_messageable(stored.channel_id, guild_id=stored.guild_id)
         try:
             await channel.send(f"{stored.user.mention} {text}",
@@ -52,11 +40,16 @@ class DiscordCourier:
         except discord.HTTPException as exc:
             raise refusal(exc) from exc
 
+    def _stored(self, job: JobRecord) -> StoredInteraction:
+        stored = stored_interaction(self.client, job)
+        if stored is None:
+            raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+        return stored
+
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
         """Show a job accepted elsewhere on its interaction's reply (while the token works;
         after that its end comes as a channel message)."""
         stored = stored_interaction(self.client, job)
         if stored is None:
             return
-        with using(locale_of(job)):  # the task takes the reader's language with it
-            live_of(self.client).start(handle, Reply(stored, cancel_view(handle.id)), shown=True)
+        live_of(self.client).start(handle, Reply(stored, cancel_view(handle.id)), shown=True)

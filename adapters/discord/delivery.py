@@ -19,7 +19,6 @@ import discord
 from adapters.discord.replies import mark_placeholder
 from adapters.discord.stored import AnyInteraction, StoredInteraction
 from adapters.discord.views import cancel_view, result_view
-from bot.app import App
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
@@ -164,13 +163,6 @@ async def show_result(reply: Reply, job_id: str, done: Done, prompt: str) -> str
     embed = result_embed(done, prompt, images[0][0], interaction.user.display_name)
     content = "\n".join(f"ℹ️ {notice}" for notice in done.notices)
     return await reply.final(content=content, embed=embed, files=files, view=result_view(job_id))
-
-
-def following_for(app: App) -> Following:
-    """The jobs this process shows on Discord, timed by ``[discord]``."""
-    config = app.config.discord
-    return Following(app, "discord", interval=config.progress_interval if config else 2.0,
-                     after=config.status_after if config else 1.0, notice_timeout=10.0)
 
 
 async def follow(following: Following, interaction: AnyInteraction, handle: JobHandle) -> None:

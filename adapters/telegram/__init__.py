@@ -13,12 +13,12 @@ from aiogram.types import User
 from adapters.telegram import buttons, commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.courier import TelegramCourier
-from adapters.telegram.delivery import following_for
 from adapters.telegram.locale import LocaleMiddleware
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
 from adapters.telegram.watch import ApiWatch
 from bot.app import App
 from bot.errors import ConfigError
+from bot.following import Following
 
 __all__ = ["build_dispatcher", "run_telegram"]
 
@@ -30,7 +30,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     """Routers in order (commands before buttons before the catch-all requests), deps by name."""
     dp = Dispatcher()
     dp["app"] = app
-    dp["following"] = following_for(app)
+    dp["following"] = Following(app, "telegram")
     dp.update.outer_middleware(OncePerUpdate(app.service))
     dp.update.middleware(LocaleMiddleware(app))
     dp.include_routers(*(module.make_router() for module in (
@@ -65,7 +65,7 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     bot = make_bot(config)
     bot.session.middleware(ApiWatch(app.health))
     dp = build_dispatcher(app)
-    following = dp["following"]
+    following: Following = dp["following"]
     try:
         me = await _first_contact(bot, config.api_base, stop)
         if me is None:

@@ -13,7 +13,6 @@ from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
-from bot.i18n import using
 from bot.jobs import JobHandle
 from bot.models import UserRef
 
@@ -29,11 +28,6 @@ def target_of(job: JobRecord) -> Target:
 def origin_notices(job: JobRecord) -> tuple[str, ...]:
     """Notices the adapter added when it accepted the job (e.g. about albums)."""
     return tuple(str(n) for n in job.origin.get("notices", ()))
-
-
-def locale_of(job: JobRecord) -> str:
-    """The language the request was made in (the status and the caption follow it)."""
-    return str(job.origin.get("locale") or "")
 
 
 def stored_pref(job: JobRecord, name: str) -> bool | None:
@@ -55,10 +49,9 @@ class TelegramCourier:
         prompt = str(job.params.get("prompt", ""))
         notices = origin_notices(job) + done.notices
         await self.following.hold(job.id)
-        with using(locale_of(job)):
-            message_id = await send_result(self.bot, self.app, job.id,
-                                           UserRef.parse(job.user_key), done, target, prompt,
-                                           notices, also_file=stored_pref(job, "file"))
+        message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
+                                       done, target, prompt, notices,
+                                       also_file=stored_pref(job, "file"))
         if not self.app.follows(job.id):  # nobody here is showing its status
             status_id = await self.app.service.status_message(job.id)
             if status_id:
@@ -76,5 +69,5 @@ class TelegramCourier:
             raise refusal(exc) from exc
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
-        with contextlib.suppress(DeliveryRefused), using(locale_of(job)):
+        with contextlib.suppress(DeliveryRefused):
             show(self.following, self.bot, handle, target_of(job), origin_notices(job))

@@ -135,13 +135,6 @@ def show(following: Following, bot: Bot, handle: JobHandle, target: Target,
     following.start(handle, surface, notices=notices, shown=status_id is not None)
 
 
-def following_for(app: App) -> Following:
-    """The jobs this process shows on Telegram, timed by ``[telegram]``."""
-    config = app.config.telegram
-    return Following(app, "telegram", interval=config.progress_interval if config else 2.0,
-                     after=config.status_after if config else 1.0)
-
-
 def result_caption(done: Done, prompt: str, notices: tuple[str, ...]) -> str:
     """HTML caption whose visible text stays within Telegram's 1,024 characters."""
     (label, _), *rest = result_fields(done, prompt)

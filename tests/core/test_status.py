@@ -169,9 +169,11 @@ def _following(surface: FakeSurface) -> tuple[Following, list[tuple[str, str]]]:
     async def remember_status(job_id: str, ref: str) -> None:
         remembered.append((job_id, ref))
 
-    app = SimpleNamespace(service=SimpleNamespace(remember_status=remember_status,
+    app = SimpleNamespace(config=SimpleNamespace(test=SimpleNamespace(progress_interval=0.1,
+                                                                      status_after=0.1)),
+                          service=SimpleNamespace(remember_status=remember_status,
                                                   unregister_courier=lambda platform: None))
-    return Following(cast(Any, app), "test", interval=0.1, after=0.1), remembered
+    return Following(cast(Any, app), "test"), remembered
 
 
 async def test_follow_shows_meaningful_positions_then_removes_the_status_at_the_result() -> None:
