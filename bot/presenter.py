@@ -72,6 +72,13 @@ def result_fields(done: Done, prompt: str) -> list[tuple[str, str]]:
     return fields
 
 
+def result_filename(done: Done, index: int, extension: str, fallback: str) -> str:
+    """``img2img-<seed>[-<n>].<ext>``: the seed names the file (``fallback`` when none)."""
+    seed = done.seed if done.seed is not None else fallback
+    suffix = f"-{index + 1}" if len(done.images) > 1 else ""
+    return f"img2img-{seed}{suffix}.{extension}"
+
+
 def options_help() -> list[str]:
     return [f"{' / '.join(spec.flags)}: {spec.help}" for spec in SPEC_LIST]
 

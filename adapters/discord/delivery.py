@@ -25,8 +25,7 @@ from bot.following import Following
 from bot.i18n import t
 from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
-from bot.models import ImageData
-from bot.presenter import result_fields
+from bot.presenter import result_fields, result_filename
 from bot.status import Edit
 
 log = logging.getLogger(__name__)
@@ -138,18 +137,12 @@ def result_embed(done: Done, prompt: str, filename: str, requester: str) -> disc
     return embed
 
 
-def _filename(done: Done, image: ImageData, index: int) -> str:
-    seed = done.seed if done.seed is not None else "result"
-    suffix = f"-{index + 1}" if len(done.images) > 1 else ""
-    return f"img2img-{seed}{suffix}.{image.extension}"
-
-
 async def fitted(done: Done, max_bytes: int) -> list[tuple[str, bytes]]:
     """The result images, each shrunk or re-encoded to fit the attachment limit."""
     out = []
     for index, image in enumerate(done.images):
         small = await off_loop(fit_for_delivery, image, max_bytes=max_bytes)
-        out.append((_filename(done, small, index), small.data))
+        out.append((result_filename(done, index, small.extension, "result"), small.data))
     return out
 
 

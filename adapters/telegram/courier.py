@@ -7,7 +7,7 @@ import contextlib
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
-from adapters.telegram.delivery import Target, refusal, send_result, show
+from adapters.telegram.delivery import ChatStatus, Target, refusal, send_result, show
 from bot.app import App
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
@@ -52,11 +52,10 @@ class TelegramCourier:
         message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
                                        done, target, prompt, notices,
                                        also_file=stored_pref(job, "file"))
-        if not self.app.follows(job.id):  # nobody here is showing its status
-            status_id = await self.app.service.status_message(job.id)
-            if status_id:
-                with contextlib.suppress(TelegramAPIError):
-                    await self.bot.delete_message(target.chat_id, int(status_id))
+        # Nobody here is showing its status: the one another process showed goes.
+        found = None if self.app.follows(job.id) else await self.app.service.status_message(job.id)
+        if found:
+            await ChatStatus(self.bot, target, job.id, int(found)).delete()
         return f"{target.chat_id}:{message_id}"
 
     async def notify(self, job: JobRecord, text: str) -> None:

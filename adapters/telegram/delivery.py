@@ -31,7 +31,7 @@ from bot.following import Following
 from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData, UserRef
-from bot.presenter import result_fields
+from bot.presenter import result_fields, result_filename
 from bot.status import Edit
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,7 @@ async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done
         also_file = await app.preferences.user_pref(user, "file")
     first: int | None = None
     for index, image in enumerate(done.images):
-        name = f"img2img-{done.seed if done.seed is not None else job_id[:8]}"
-        name += f"-{index + 1}.{image.extension}" if len(done.images) > 1 else f".{image.extension}"
+        name = result_filename(done, index, image.extension, job_id[:8])
         text = caption if index == 0 else None
         try:
             as_photo = await off_loop(fits_photo, image)
