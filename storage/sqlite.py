@@ -1,22 +1,24 @@
-"""SQLite storage (aiosqlite, WAL): the embedded default.
+"""SQLite storage (plain ``sqlite3`` on one dedicated thread, WAL): the embedded default.
 
-Each write is one transaction run as one function on aiosqlite's worker thread, so a
+Each write is one transaction run as one function on the connection's own thread, so a
 reservation and its ledger row commit together or not at all, and a process killed at any
-moment leaves either both or neither.
+moment leaves either both or neither. The thread is a one-worker executor rather than
+aiosqlite: aiosqlite has no public way to run a whole function (a transaction) on its thread,
+and everything here is such a function.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
-
-import aiosqlite
 
 from bot.errors import StorageUnavailable
 from storage.base import (
@@ -53,7 +55,8 @@ class SQLiteStorage(SQLiteJobQueue):
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
-        self._db: aiosqlite.Connection | None = None
+        self._db: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None  # the only thread that touches _db
         self._last_failure = ""
         self._running = False
 
@@ -63,25 +66,20 @@ class SQLiteStorage(SQLiteJobQueue):
 
         An unclosed connection's thread would keep the process alive after the error.
         """
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.path, isolation_level=None)
+            self._db = await self._on_thread(self._connect)
         except (sqlite3.Error, OSError) as exc:
+            await self.close()
             raise unavailable(exc, self.path) from exc
-        self._db = db
         try:
-            db.row_factory = sqlite3.Row
-            # A lock held by another program fails the start in 1 s, not the full timeout.
-            await db.execute(f"PRAGMA busy_timeout={min(1000, int(self.busy_timeout_ms))}")
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
             await self._tx(self._migrate)
             # Platforms re-deliver within minutes; a week of event ids is plenty.
             await self._tx(lambda conn: conn.execute(
                 "DELETE FROM processed_events WHERE created_at < ?", (time.time() - 7 * 86400,)))
-            await db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            await self._on_thread(lambda: self._pragma(f"busy_timeout={int(self.busy_timeout_ms)}"))
         except BaseException as exc:
             await self.close()
             if isinstance(exc, sqlite3.Error):
@@ -89,11 +87,40 @@ class SQLiteStorage(SQLiteJobQueue):
             raise
         self._running = True
 
-    async def close(self) -> None:
-        self._running = False
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            # A lock held by another program fails the start in 1 s, not the full timeout.
+            conn.execute(f"PRAGMA busy_timeout={min(1000, int(self.busy_timeout_ms))}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _pragma(self, setting: str) -> None:
         if self._db is not None:
-            await self._db.close()
-            self._db = None
+            self._db.execute(f"PRAGMA {setting}")
+
+    async def _on_thread(self, fn: Callable[[], T]) -> T:
+        if self._thread is None:
+            raise RuntimeError("storage is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    async def close(self) -> None:
+        """Close the connection on its thread, then end the thread (nothing keeps the process
+        alive after an error)."""
+        self._running = False
+        thread, db = self._thread, self._db
+        self._thread = self._db = None
+        if thread is None:
+            return
+        if db is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, db.close)
+        thread.shutdown(wait=False)
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
@@ -122,7 +149,7 @@ class SQLiteStorage(SQLiteJobQueue):
         busy = min(BACKGROUND_BUSY_MS, self.busy_timeout_ms) if background else None
 
         def run() -> T:
-            conn = db._conn  # the sqlite3 connection; used only on aiosqlite's own thread
+            conn = db
             if busy is not None:
                 conn.execute(f"PRAGMA busy_timeout={busy}")
             try:
@@ -138,9 +165,8 @@ class SQLiteStorage(SQLiteJobQueue):
                     conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             return result
 
-        # aiosqlite has no public "run this function on your thread"; _execute is that.
         try:
-            result: T = await db._execute(run)  # type: ignore[no-untyped-call]
+            result = await self._on_thread(run)
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
         return result
@@ -159,7 +185,7 @@ class SQLiteStorage(SQLiteJobQueue):
         if db is None:
             raise RuntimeError("storage is not open")
         try:
-            return list(await db.execute_fetchall(sql, args))
+            return await self._on_thread(lambda: db.execute(sql, args).fetchall())
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
 
