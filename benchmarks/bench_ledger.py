@@ -9,7 +9,8 @@ Afterwards the ledger invariant is checked: every balance equals the sum of its 
 (``storage.drift()``) and equals what the jobs say it should be.
 
 For comparison, the same two transactions run back to back from one thread on plain
-``sqlite3`` (no event loop, no hop to the connection's thread): the ceiling for this file on this disk.
+``sqlite3`` (no event loop, no hop to the connection's thread): the ceiling for this file on
+this disk.
 
     python benchmarks/bench_ledger.py [--tasks 50] [--seconds 5]
 """
@@ -87,7 +88,8 @@ async def _through_storage(path: Path, tasks: int, seconds: float) -> None:
     balances = [await storage.balance(user) for user in users]
     await storage.close()
     total = committed + refunded
-    print(f"-- create, claim, store result, confirm: {tasks} tasks on {USERS} users (the storage thread)")
+    print(f"-- create, claim, store result, confirm: {tasks} tasks on {USERS} users "
+          "(through the storage thread)")
     print(f"   {total / elapsed:8.0f} claims+commits/s, whole jobs ({committed} delivered and "
           f"committed, {refunded} refunded in {elapsed:.1f} s; "
           f"{(4 * committed + 3 * refunded) / elapsed:.0f} transactions/s)")

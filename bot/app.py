@@ -30,6 +30,7 @@ from bot.providers.http import make_client
 from bot.rerun import Action, Rerun, plan_rerun
 from bot.service import CancelOutcome, GenerationService
 from bot.stats import Stats
+from bot.store import core_storage
 from storage import Storage, open_storage
 from storage.base import JobRecord, LedgerEntry
 
@@ -157,7 +158,7 @@ async def running_app(config: Config, *, start_workers: bool = True,
     database connection or client left behind would keep the process from exiting.
     """
     async with contextlib.AsyncExitStack() as built:
-        storage = open_storage(config.storage.url)
+        storage = core_storage(open_storage(config.storage.url))
         await storage.open()
         built.push_async_callback(storage.close)
         http = make_client()

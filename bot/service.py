@@ -31,7 +31,8 @@ from bot.preferences import Preferences
 from bot.providers.base import Provider
 from bot.settings import Layers, resolve
 from bot.stored_settings import ChatSettings
-from storage.base import Blob, JobRecord, QueueLimitReached, QueueLimits, Storage
+from storage.base import Blob, JobRecord, QueueLimits, Storage
+from storage.errors import QueueLimitReached
 
 log = logging.getLogger(__name__)
 

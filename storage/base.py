@@ -138,15 +138,6 @@ class QueueLimits:
     per_user: int
 
 
-class QueueLimitReached(Exception):
-    """``create_job`` refused: ``scope`` is "total" or "user"; ``count`` jobs are unfinished."""
-
-    def __init__(self, scope: str, count: int) -> None:
-        super().__init__(scope, count)
-        self.scope = scope
-        self.count = count
-
-
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What ``recover_expired`` did with the jobs of instances whose lease ran out."""

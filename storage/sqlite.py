@@ -20,7 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.errors import StorageUnavailable
 from storage.base import (
     REFUNDED_STATUSES,
     Drift,
@@ -30,6 +29,7 @@ from storage.base import (
     RevenueDay,
     Usage,
 )
+from storage.errors import DatabaseDown
 from storage.sqlite_errors import unavailable
 from storage.sqlite_jobs import SQLiteJobQueue
 
@@ -171,7 +171,7 @@ class SQLiteStorage(SQLiteJobQueue):
             raise self._unavailable(exc) from exc
         return result
 
-    def _unavailable(self, exc: sqlite3.Error) -> StorageUnavailable:
+    def _unavailable(self, exc: sqlite3.Error) -> DatabaseDown:
         """The error for a failed statement, logged once per cause while the bot runs."""
         error = unavailable(exc, self.path)
         # While starting, the caller reports it (the CLI prints one line); no log line twice.

@@ -6,9 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from bot.errors import StorageUnavailable
-
-TEMPORARILY = StorageUnavailable.default_message
+from storage.errors import DatabaseDown
 
 
 def _writable(path: str) -> bool:
@@ -37,8 +35,8 @@ def cause(exc: sqlite3.Error, path: str) -> str:
     return str(exc) or type(exc).__name__
 
 
-def unavailable(exc: sqlite3.Error | OSError, path: str) -> StorageUnavailable:
-    """The error for users ("temporarily unavailable"), with the file and cause for operators."""
+def unavailable(exc: sqlite3.Error | OSError, path: str) -> DatabaseDown:
+    """The error naming the file and the cause, for operators."""
     why = cause(exc, path) if isinstance(exc, sqlite3.Error) else (
         exc.strerror or type(exc).__name__).lower()
-    return StorageUnavailable(TEMPORARILY, detail=f"Cannot use the SQLite database {path}: {why}.")
+    return DatabaseDown(f"Cannot use the SQLite database {path}: {why}.")

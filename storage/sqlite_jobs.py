@@ -14,18 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from bot.errors import EventHandled, InsufficientCredits
 from storage.base import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
     Blob,
     Claim,
     JobRecord,
-    QueueLimitReached,
     QueueLimits,
     Recovery,
     Stored,
 )
+from storage.errors import EventSeen, NotEnoughCredits, QueueLimitReached
 from storage.fairness import fair_order
 
 T = TypeVar("T")
@@ -69,14 +68,14 @@ class SQLiteJobQueue:
 
         ``event`` (platform, id) is recorded as processed in the same transaction, so an
         event is marked handled exactly when its job exists; one seen before raises
-        ``EventHandled``."""
+        ``EventSeen``."""
 
         def fn(conn: sqlite3.Connection) -> int:
             now = time.time()
             if event is not None and not conn.execute(
                     "INSERT OR IGNORE INTO processed_events VALUES (?, ?, ?)",
                     (*event, now)).rowcount:
-                raise EventHandled()
+                raise EventSeen()
             marks = _marks(ACTIVE_STATUSES)
             total = conn.execute(
                 f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})",
@@ -97,7 +96,7 @@ class SQLiteJobQueue:
                     "UPDATE users SET balance = balance - ? WHERE key = ? AND balance >= ?",
                     (job.price, job.user_key, job.price)).rowcount
                 if updated != 1:
-                    raise InsufficientCredits(job.price, balance)
+                    raise NotEnoughCredits(job.price, balance)
                 conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at)"
                              " VALUES (?, ?, 'reserve', ?, ?, ?)",
                              (job.user_key, -job.price, job.id, job.provider, now))

@@ -40,6 +40,22 @@ def test_sql_lives_only_in_storage() -> None:
     assert offenders == []
 
 
+def test_storage_raises_its_own_errors_and_imports_no_core_module() -> None:
+    """Storage knows nothing of the core (``bot.store`` maps its errors), except the secret
+    masking every layer shares so that a database password never reaches a log."""
+    offenders = []
+    for path in (ROOT / "storage").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                module = node.module
+                if module.split(".")[0] == "bot" and module != "bot.redact":
+                    offenders.append(f"{path.relative_to(ROOT)} imports {module}")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.relative_to(ROOT)} imports {a.name}" for a in node.names
+                              if a.name.split(".")[0] == "bot"]
+    assert offenders == []
+
+
 PACKAGES = ("bot", "storage", "adapters")
 
 

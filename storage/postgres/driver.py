@@ -113,7 +113,7 @@ class PostgresStorage(PostgresJobQueue):
 
     @contextlib.asynccontextmanager
     async def _conn(self) -> AsyncIterator[Connection]:
-        """A pooled connection; a database outage becomes ``StorageUnavailable``."""
+        """A pooled connection; a database outage becomes ``DatabaseDown``."""
         try:
             async with self.pool.acquire() as conn:
                 yield conn

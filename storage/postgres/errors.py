@@ -6,8 +6,8 @@ import socket
 
 import asyncpg
 
-from bot.errors import StorageUnavailable
 from bot.redact import redact, redact_url
+from storage.errors import DatabaseDown
 
 # Failures of the database rather than of the statement: the server is down, unreachable,
 # out of connections or disk, refusing the login, read-only, or broke a conflict by aborting.
@@ -38,7 +38,6 @@ def cause(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def unavailable(exc: BaseException, url: str) -> StorageUnavailable:
-    """The error for users ("temporarily unavailable"), with database and cause for operators."""
-    return StorageUnavailable(
-        detail=f"Cannot use the PostgreSQL database {redact_url(url)}: {cause(exc)}.")
+def unavailable(exc: BaseException, url: str) -> DatabaseDown:
+    """The error naming the database and the cause, for operators."""
+    return DatabaseDown(f"Cannot use the PostgreSQL database {redact_url(url)}: {cause(exc)}.")

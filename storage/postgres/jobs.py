@@ -17,18 +17,17 @@ from typing import Any, TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from bot.errors import EventHandled, InsufficientCredits
 from storage.base import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
     Blob,
     Claim,
     JobRecord,
-    QueueLimitReached,
     QueueLimits,
     Recovery,
     Stored,
 )
+from storage.errors import EventSeen, NotEnoughCredits, QueueLimitReached
 from storage.fairness import fair_order
 
 Connection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
@@ -55,7 +54,7 @@ def _count(status: str) -> int:
 
 class PostgresJobQueue:
     """The job half of ``PostgresStorage`` (mixed in; ``_tx`` and the ``_fetch`` family, which
-    turn an outage into ``StorageUnavailable``, come from it)."""
+    turn an outage into ``DatabaseDown``, come from it)."""
 
     def _tx(self) -> contextlib.AbstractAsyncContextManager[Connection]:
         raise NotImplementedError
@@ -85,7 +84,7 @@ class PostgresJobQueue:
             if event is not None and await conn.fetchval(
                     "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
                     "RETURNING 1", *event, now) is None:
-                raise EventHandled()
+                raise EventSeen()
             # Creations take turns on one advisory lock, so the queue's total limit holds
             # exactly with several gateways (a lock per user would keep only the per-user one);
             # it is held for a few statements. The user's row lock makes the reservation exact.
@@ -104,7 +103,7 @@ class PostgresJobQueue:
             charge = "none"
             if job.price > 0:
                 if balance < job.price:
-                    raise InsufficientCredits(job.price, balance)
+                    raise NotEnoughCredits(job.price, balance)
                 await conn.execute("UPDATE users SET balance = balance - $1 WHERE key = $2",
                                    job.price, job.user_key)
                 await self._ledger_row(conn, job.user_key, -job.price, "reserve", job.id,

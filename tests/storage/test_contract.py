@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bot.errors import InsufficientCredits
 from storage import Storage
 from storage.base import PurchaseRecord
+from storage.errors import NotEnoughCredits
 from tests.storage.jobs import claim, deliver, make, register
 
 
@@ -32,7 +32,7 @@ async def test_top_up_never_exceeds_initial(store: Storage) -> None:
 
 async def test_reserve_refuses_overdraft_and_records_nothing(store: Storage) -> None:
     await store.ensure_user("telegram:1", initial=3, daily_free=0, today="d")
-    with pytest.raises(InsufficientCredits) as info:
+    with pytest.raises(NotEnoughCredits) as info:
         await make(store, "a", price=5)
     assert info.value.balance == 3 and info.value.price == 5
     assert await store.get_job("a") is None
@@ -72,7 +72,7 @@ async def test_concurrent_reservations_never_overdraw(store: Storage) -> None:
                                    return_exceptions=True)
     ok = [r for r in results if isinstance(r, int)]
     assert len(ok) == 3
-    assert all(isinstance(r, InsufficientCredits) for r in results if not isinstance(r, int))
+    assert all(isinstance(r, NotEnoughCredits) for r in results if not isinstance(r, int))
     assert await store.balance("telegram:1") == 1
     assert await store.drift() == []
 
@@ -187,7 +187,7 @@ async def test_a_refund_of_a_spent_pack_may_leave_a_negative_balance(store: Stor
     assert await store.refund_purchase("stxD") == -4
     assert await store.balance("telegram:1") == -4
     assert await store.grant("telegram:1", -3, "revoke") == -4  # nothing more to take
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(NotEnoughCredits):
         await make(store, "b", price=1)
     assert await store.grant("telegram:1", 5) == 1
     assert await store.drift() == []

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from storage import Storage
-from storage.base import QueueLimitReached, QueueLimits, Stored
+from storage.base import QueueLimits, Stored
+from storage.errors import QueueLimitReached
 from tests.storage.jobs import LIMITS, ME, RESULT, UPLOAD, claim, deliver, job, make, register
 
 OTHER = "instance-b"

@@ -16,6 +16,7 @@ import pytest
 from bot.config import build_config
 from bot.errors import ConfigError, StorageUnavailable
 from bot.redact import redact, redact_url
+from bot.store import core_storage
 from storage import PostgresStorage, SQLiteStorage, open_storage
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import jpeg_bytes
@@ -71,7 +72,7 @@ async def test_a_refused_login_names_the_database_but_not_the_password(
         postgres_server: str) -> None:
     wrong = postgres_server.replace(f":{_password(postgres_server)}@", ":Wr0ng-Pa55word@")
     with pytest.raises(StorageUnavailable) as info:
-        await PostgresStorage(wrong).open()
+        await core_storage(PostgresStorage(wrong)).open()
     detail = info.value.detail
     assert "password authentication failed" in detail and redact_url(wrong) in detail
     assert info.value.user_message == StorageUnavailable.default_message
@@ -83,7 +84,7 @@ async def test_a_refused_login_names_the_database_but_not_the_password(
 async def test_an_unreachable_server_is_one_clear_error(unused_tcp_port: int) -> None:
     url = f"postgresql://bot:Unreach-Pa55@127.0.0.1:{unused_tcp_port}/db"
     with pytest.raises(StorageUnavailable) as info:
-        await PostgresStorage(url, connect_timeout=5).open()
+        await core_storage(PostgresStorage(url, connect_timeout=5)).open()
     assert info.value.detail == (f"Cannot use the PostgreSQL database postgresql://bot:***@"
                                  f"127.0.0.1:{unused_tcp_port}/db: the server refused the "
                                  "connection (is PostgreSQL running there?).")
@@ -95,7 +96,7 @@ async def test_an_outage_while_running_is_logged_once_and_passes(
     if bindir is None:
         pytest.skip("needs PostgreSQL's binaries (stops and starts a server of its own)")
     server = await asyncio.to_thread(start_temporary, bindir)
-    store = PostgresStorage(server.url, connect_timeout=5)
+    store = core_storage(PostgresStorage(server.url, connect_timeout=5))
     try:
         await store.open()
         await store.grant("telegram:1", 5)
