@@ -79,7 +79,7 @@ class A1111Provider(Provider):
 
     type_name = "a1111"
     Settings = A1111Settings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL)
     # init_images: base64 of anything PIL reads (the WebUI decodes with PIL): JPEG.

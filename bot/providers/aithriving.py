@@ -86,7 +86,7 @@ class AIThrivingProvider(Provider):
 
     type_name = "aithriving"
     Settings = AIThrivingSettings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.STEPS | Capability.CFG
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.STEPS | Capability.CFG
                     | Capability.STYLES)
     size_rules = RULES
     styles = STYLE_PRESETS

@@ -147,7 +147,8 @@ class Provider(ABC):
 
     type_name: ClassVar[str]
     Settings: ClassVar[type[ProviderSettings]] = ProviderSettings
-    capabilities: ClassVar[Capability] = Capability.STRENGTH
+    # What every instance of the class supports; ``capabilities_for`` widens it per configuration.
+    CAPABILITIES: ClassVar[Capability] = Capability.STRENGTH
     size_rules: ClassVar[SizeRules] = SizeRules()
     styles: ClassVar[tuple[str, ...]] = ()
 
@@ -159,6 +160,12 @@ class Provider(ABC):
         self.result_limits = ResultLimits()
         own = [settings.url] if isinstance(settings, HttpProviderSettings) else []
         self.fetcher = GuardedFetcher(http, origins=own, max_bytes=self.result_limits.max_bytes)
+        # The one place capabilities are decided: per instance, from its configuration.
+        self.capabilities: Capability = self.capabilities_for(settings)
+
+    def capabilities_for(self, settings: ProviderSettings) -> Capability:
+        """What this configuration of the backend supports; the class's by default."""
+        return self.CAPABILITIES
 
     @classmethod
     def build(

@@ -62,7 +62,7 @@ class ComfyUIProvider(Provider):
 
     type_name = "comfyui"
     Settings = ComfyUISettings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL)
     # /upload/image keeps the file as sent and LoadImage opens it with PIL: JPEG.

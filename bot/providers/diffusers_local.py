@@ -125,7 +125,7 @@ class DiffusersProvider(Provider):
 
     type_name = "diffusers"
     Settings = DiffusersSettings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.CANCEL)
 

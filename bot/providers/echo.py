@@ -12,7 +12,7 @@ class EchoProvider(Provider):
     """Returns the input image unchanged (``samples`` copies) with a seed; costs no GPU."""
 
     type_name = "echo"
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.SAMPLES
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.SAMPLES
                     | Capability.NEGATIVE_PROMPT | Capability.STEPS | Capability.CFG)
     size_rules = SizeRules(multiple=8, min_side=64, max_side=2048, preferred_area=512 * 512,
                            input_format="JPEG")  # sent back as it came, like a photo

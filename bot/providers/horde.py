@@ -57,7 +57,7 @@ class HordeProvider(Provider):
 
     type_name = "horde"
     Settings = HordeSettings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL
                     | Capability.SAFETY)

@@ -48,7 +48,7 @@ class KellyAPIProvider(Provider):
 
     type_name = "kellyapi"
     Settings = KellyAPISettings
-    capabilities = Capability.NEGATIVE_PROMPT
+    CAPABILITIES = Capability.NEGATIVE_PROMPT
     size_rules = SizeRules(multiple=64, min_side=512, max_side=1536, preferred_area=1024 * 1024,
                            max_area=1536 * 1536, max_samples=1, min_steps=1, max_steps=150)
 

@@ -81,7 +81,7 @@ class ModelsLabProvider(Provider):
 
     type_name = "modelslab"
     Settings = ModelsLabSettings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.SAMPLES | Capability.PROGRESS | Capability.SAFETY)
     size_rules = _REALTIME
 
@@ -90,9 +90,11 @@ class ModelsLabProvider(Provider):
             raise TypeError("ModelsLabProvider needs ModelsLabSettings")
         super().__init__(name, settings, http)
         self.cfg = settings
-        if self.community:
-            # The base declares capabilities per class; community models also take steps and cfg.
-            self.__dict__["capabilities"] = type(self).capabilities | _COMMUNITY_ONLY
+
+    def capabilities_for(self, settings: ProviderSettings) -> Capability:
+        # Community models also take steps, cfg and a model name.
+        community = isinstance(settings, ModelsLabSettings) and settings.endpoint == "community"
+        return self.CAPABILITIES | (_COMMUNITY_ONLY if community else Capability(0))
 
     @property
     def community(self) -> bool:

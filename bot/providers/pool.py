@@ -22,7 +22,7 @@ from bot.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from bot.models import GenerationResult, ProviderJob, SizeRules
+from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers.base import Provider, ProviderSettings, Reporter
 from bot.providers.circuit import CircuitBreaker
@@ -101,20 +101,23 @@ class PoolProvider(Provider):
 
     def __init__(self, name: str, settings: PoolSettings, http: httpx.AsyncClient,
                  members: Sequence[Provider]) -> None:
-        super().__init__(name, settings, http)
         self.members = [
             Member(p, CircuitBreaker(settings.failure_threshold, settings.reset_after))
             for p in members
         ]
+        super().__init__(name, settings, http)
         # The base declares these per class; a pool's follow from its members.
         self.__dict__.update(
-            capabilities=functools.reduce(operator.and_, (p.capabilities for p in members)),
             size_rules=strictest_rules([p.rules for p in members], key=f"providers.{name}"),
             styles=tuple(s for s in members[0].styles
                          if all(s in p.styles for p in members[1:])),
         )
         self._next = 0
         self._health_task: asyncio.Task[None] | None = None
+
+    def capabilities_for(self, settings: ProviderSettings) -> Capability:
+        """What every member supports, as each member is configured."""
+        return functools.reduce(operator.and_, (m.provider.capabilities for m in self.members))
 
     def builtin_defaults(self, model: str | None) -> Overrides:
         # A job starts on the first member (failover's primary), so its defaults lead.

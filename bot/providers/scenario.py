@@ -103,7 +103,7 @@ class ScenarioProvider(Provider):
 
     type_name = "scenario"
     Settings = ScenarioSettings
-    capabilities = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
+    CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
                     | Capability.STEPS | Capability.CFG | Capability.SAMPLES
                     | Capability.PROGRESS | Capability.MODELS | Capability.CANCEL
                     | Capability.SAFETY)

@@ -74,22 +74,22 @@ class StabilityProvider(Provider):
 
     type_name = "stability"
     Settings = StabilitySettings
-    capabilities = _ALWAYS  # what every configuration supports; ``supports`` knows the rest
+    CAPABILITIES = _ALWAYS  # what every configuration supports; ``capabilities_for`` adds
     size_rules = v2.RULES
     styles = STYLE_PRESETS
 
-    def __init__(self, name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
-        super().__init__(name, settings, http)
-        conf = self.conf
-        if conf.api_version == "v1":
+    def capabilities_for(self, settings: ProviderSettings) -> Capability:
+        if not isinstance(settings, StabilitySettings):
+            raise TypeError("StabilityProvider needs StabilitySettings")
+        if settings.api_version == "v1":
             extra = Capability.STEPS | Capability.CFG | Capability.STYLES | Capability.MODELS
-            if conf.accept == "json":
+            if settings.accept == "json":
                 extra |= Capability.SAMPLES
-        elif conf.endpoint == "sd3":
+        elif settings.endpoint == "sd3":
             extra = Capability.MODELS
         else:
             extra = Capability.STYLES
-        self._capabilities = _ALWAYS | extra
+        return _ALWAYS | extra
 
     @property
     def conf(self) -> StabilitySettings:
@@ -103,9 +103,6 @@ class StabilityProvider(Provider):
         rules = v1.rules_for(self.conf.engine)
         # Several samples come only as JSON artifacts.
         return rules if self.conf.accept == "json" else replace(rules, max_samples=1)
-
-    def supports(self, capability: Capability) -> bool:
-        return bool(self._capabilities & capability)
 
     def builtin_defaults(self, model: str | None) -> Overrides:
         # v1 documents cfg_scale 7 and 30 steps; v2beta takes neither.

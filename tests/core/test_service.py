@@ -42,7 +42,7 @@ class ScriptedProvider(Provider):
     """An in-process backend whose behaviour each test scripts (the service is under test)."""
 
     type_name = "scripted"
-    capabilities = Capability.STRENGTH | Capability.SEED | Capability.SAMPLES | Capability.STEPS
+    CAPABILITIES = Capability.STRENGTH | Capability.SEED | Capability.SAMPLES | Capability.STEPS
     behaviour: ClassVar[dict[str, Any]] = {}
 
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:

@@ -53,8 +53,8 @@ def test_registered_with_documented_bounds() -> None:
     assert (rules.multiple, rules.min_side, rules.max_side) == (64, 320, 1536)
     assert (rules.min_steps, rules.max_steps, rules.max_samples) == (10, 50, 1)
     assert "photographic" in AIThrivingProvider.styles
-    assert AIThrivingProvider.capabilities & Capability.STRENGTH
-    assert not AIThrivingProvider.capabilities & Capability.NEGATIVE_PROMPT
+    assert AIThrivingProvider.CAPABILITIES & Capability.STRENGTH
+    assert not AIThrivingProvider.CAPABILITIES & Capability.NEGATIVE_PROMPT
 
 
 async def test_success_converts_strength_and_sends_multipart(

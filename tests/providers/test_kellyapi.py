@@ -51,8 +51,8 @@ def build(fake: FakeKellyAPI, http: httpx.AsyncClient, **overrides: object) -> K
 
 def test_registered_and_declares_no_strength_or_seed() -> None:
     assert provider_class("kellyapi") is KellyAPIProvider
-    assert not KellyAPIProvider.capabilities & (Capability.STRENGTH | Capability.SEED)
-    assert KellyAPIProvider.capabilities & Capability.NEGATIVE_PROMPT
+    assert not KellyAPIProvider.CAPABILITIES & (Capability.STRENGTH | Capability.SEED)
+    assert KellyAPIProvider.CAPABILITIES & Capability.NEGATIVE_PROMPT
     assert KellyAPIProvider.size_rules.max_samples == 1
 
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from bot.config import DefaultsConfig
 from bot.errors import (
     ConfigError,
     InvalidProviderRequest,
@@ -17,13 +18,17 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.models import Capability
+from bot.policy import ChatPolicy
 from bot.providers import build_providers
 from bot.providers.a1111 import A1111Provider, A1111Settings
 from bot.providers.base import ProviderSettings
 from bot.providers.circuit import CircuitBreaker
 from bot.providers.echo import EchoProvider
 from bot.providers.pool import PoolProvider, PoolSettings
+from bot.providers.stability import StabilityProvider, StabilitySettings
+from bot.settings import Layers, Overrides, resolve
 from tests.fakes.a1111 import FakeA1111
+from tests.fakes.stability import FakeStability
 from tests.providers.helpers import RecordingReporter, dead_url, make_job
 
 
@@ -223,7 +228,7 @@ async def test_capabilities_and_size_rules_are_the_strictest(http: httpx.AsyncCl
                              max_samples=2),
                "echo": ProviderSettings(type="echo")}
     pool = make_pool(http, members)
-    assert pool.capabilities == A1111Provider.capabilities & EchoProvider.capabilities
+    assert pool.capabilities == A1111Provider.CAPABILITIES & EchoProvider.CAPABILITIES
     assert not pool.supports(Capability.PROGRESS)
     assert pool.supports(Capability.SEED)
     rules = pool.rules
@@ -269,3 +274,33 @@ def test_circuit_breaker_states() -> None:
     assert breaker.allow()
     breaker.record_success()
     assert breaker.state == "closed" and breaker.failures == 0
+
+
+async def test_a_pool_of_stability_v1_members_keeps_what_their_configuration_adds(
+        http: httpx.AsyncClient) -> None:
+    """Capabilities are decided per instance: v1 adds steps, cfg and samples to what every
+    Stability configuration has, and a pool of v1 members keeps them all the way to the API."""
+    key = "sk-stability-secret-0123456789"
+    async with FakeStability(key) as a, FakeStability(key) as b:
+        def member(url: str) -> ProviderSettings:
+            return StabilitySettings.model_validate(
+                {"type": "stability", "url": url, "api_key": key, "api_version": "v1"})
+
+        pool = make_pool(http, {"a": member(a.base_url), "b": member(b.base_url)})
+        wanted = Capability.STEPS | Capability.CFG | Capability.SAMPLES
+        assert pool.capabilities & wanted == wanted
+        assert not StabilityProvider.CAPABILITIES & wanted  # not from the class
+        resolved = resolve(
+            prompt="a cat", layers=Layers(request=Overrides(steps=30, cfg=9.0, samples=2)),
+            defaults=DefaultsConfig(provider="pool"), styles={}, policy=ChatPolicy(),
+            providers={"pool": pool}, input_size=(512, 512))
+        assert not [n for n in resolved.notices if "does not support" in n]
+        assert (resolved.params.steps, resolved.params.samples) == (30, 2)
+        reporter = RecordingReporter()
+        job = make_job(steps=resolved.params.steps, cfg=resolved.params.cfg,
+                       samples=resolved.params.samples)
+        result = await pool.generate(job, reporter)
+    assert len(result.images) == 2
+    [call] = a.calls + b.calls
+    assert (call.fields["steps"], call.fields["cfg_scale"], call.fields["samples"]) == (
+        "30", "9", "2")

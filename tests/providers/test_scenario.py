@@ -288,4 +288,4 @@ def test_settings() -> None:
     loaded = config.providers["sc"]
     assert isinstance(loaded, ScenarioSettings) and loaded.secret() == "cfg-secret-678"
     assert "cfg-secret-678" not in redact("cfg-secret-678")
-    assert ScenarioProvider.capabilities & Capability.CANCEL
+    assert ScenarioProvider.CAPABILITIES & Capability.CANCEL
