@@ -7,7 +7,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from bot.providers.base import HttpProviderSettings, ProviderSettings
+from bot.providers.base import ProviderSettings
+from bot.providers.diffusers_local import DiffusersSettings
+from bot.providers.horde import HordeSettings
 
 # Device files a GPU driver creates; checked first so that a machine without one never pays
 # the seconds ``import torch`` takes just to learn there is no GPU.
@@ -31,19 +33,16 @@ def gpu_present() -> bool:
 
 def automatic_backend(environ: Mapping[str, str]) -> tuple[str, ProviderSettings, str]:
     """``(name, settings, why)`` of the backend to use when none is configured."""
-    from bot.providers import provider_class
-
     if local_extra_installed():
         if gpu_present():
-            settings = provider_class("diffusers").Settings.model_validate({"type": "diffusers"})
+            settings = DiffusersSettings(type="diffusers")
             return "local", settings, ("in-process diffusers pipeline: no provider is "
                                        "configured, the local extra is installed and a GPU "
                                        "is present")
         reason = "the local extra is installed but no GPU was found"
     else:
         reason = "the local extra (diffusers) is not installed"
-    horde = provider_class("horde").Settings.model_validate({"type": "horde"})
+    horde = HordeSettings(type="horde")
     horde.resolve_secrets("horde", environ)  # HORDE_API_KEY, when the operator has one
-    assert isinstance(horde, HttpProviderSettings)
     key = "your HORDE_API_KEY" if horde.key() else "the anonymous key, lowest queue priority"
     return "horde", horde, (f"AI Horde with {key}: no provider is configured and {reason}")

@@ -14,13 +14,14 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     PrivateAttr,
     SecretStr,
     ValidationError,
@@ -260,6 +261,22 @@ DEFAULT_STYLES: dict[str, StyleConfig] = {
 }
 
 
+def _settings_of_its_type(raw: Any) -> ProviderSettings:
+    """A ``[providers.NAME]`` table as the settings class its ``type`` names."""
+    if isinstance(raw, ProviderSettings):
+        return raw
+    from bot.providers import provider_class
+
+    if not isinstance(raw, Mapping) or "type" not in raw:
+        raise ValueError("every provider needs a type")
+    return provider_class(str(raw["type"])).Settings.model_validate(raw)
+
+
+# A union told apart by ``type`` whose members are the registry's settings classes: a closed
+# pydantic union would import every backend at start and shut out types registered later.
+ProviderTable = Annotated[ProviderSettings, PlainValidator(_settings_of_its_type)]
+
+
 class Config(_Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     telegram: TelegramConfig | None = None
@@ -270,7 +287,7 @@ class Config(_Section):
     payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     styles: dict[str, StyleConfig] = Field(default_factory=lambda: dict(DEFAULT_STYLES))
-    providers: dict[str, Any] = Field(default_factory=dict)
+    providers: dict[str, ProviderTable] = Field(default_factory=dict)
     http: HttpConfig = Field(default_factory=HttpConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     log_level: str | None = Field(None, description="the same as [logging] level (older files)")
@@ -279,8 +296,7 @@ class Config(_Section):
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         """The typed settings of every provider (validated by ``load_config``)."""
-        return {name: value for name, value in self.providers.items()
-                if isinstance(value, ProviderSettings)}
+        return dict(self.providers)
 
     def is_owner(self, user_key: str) -> bool:
         return user_key in self.credits.owners
@@ -364,25 +380,20 @@ def _format_validation(exc: ValidationError, prefix: tuple[str, ...] = (),
     return "; ".join(parts)
 
 
-def _validate_providers(config: Config, environ: Mapping[str, str],
-                        from_env: Mapping[str, Any]) -> None:
+def _check_provider_types(doc: Mapping[str, Any], from_env: Mapping[str, Any]) -> None:
+    """Each ``[providers.NAME]`` names a known type, said before its keys are checked."""
     from bot.providers import provider_class
 
-    typed: dict[str, Any] = {}
-    for name, raw in config.providers.items():
-        if isinstance(raw, ProviderSettings):
-            typed[name] = raw
-            continue
-        if not isinstance(raw, dict) or "type" not in raw:
+    tables = doc.get("providers")
+    for name, raw in (tables.items() if isinstance(tables, Mapping) else ()):
+        if not isinstance(raw, Mapping) or "type" not in raw:
             raise ConfigError(f"providers.{name}.type: every provider needs a type")
-        cls = provider_class(str(raw["type"]), key=f"providers.{name}.type")
-        try:
-            settings = cls.Settings.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(_format_validation(exc, ("providers", name), from_env)) from exc
+        provider_class(str(raw["type"]), key=_key_name(("providers", name, "type"), from_env))
+
+
+def _resolve_provider_secrets(config: Config, environ: Mapping[str, str]) -> None:
+    for name, settings in config.providers.items():
         settings.resolve_secrets(name, environ)
-        typed[name] = settings
-    config.providers = typed
 
 
 def _storage_url_from_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -408,6 +419,7 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
                                ("discord", "DISCORD_BOT_TOKEN")):
         if env.get(variable) and not isinstance(doc.get(platform), Mapping):
             doc[platform] = {}
+    _check_provider_types(doc, from_env)
     try:
         config = Config.model_validate(doc)
     except ValidationError as exc:
@@ -427,7 +439,7 @@ def build_config(data: Mapping[str, Any], environ: Mapping[str, str] | None = No
         register_secret(config.telegram.webhook.secret_token.get_secret_value())
     if config.telegram and config.telegram.mode == "webhook" and config.telegram.webhook is None:
         raise ConfigError("telegram.webhook: webhook mode needs a [telegram.webhook] table")
-    _validate_providers(config, env, from_env)
+    _resolve_provider_secrets(config, env)
     _choose_backend(config, env, from_env)
     if config.defaults.style and config.defaults.style not in config.styles:
         raise ConfigError(f"defaults.style: unknown style {config.defaults.style!r}")
