@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from bot.errors import FetchError, FetchTooLarge, UnsafeURL
+from bot.i18n import Msg
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Origin = tuple[str, str, int]
@@ -76,7 +77,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError("The image's address could not be found.") from exc
+        raise FetchError(msg=Msg("error-fetch-no-address")) from exc
     return [str(info[4][0]) for info in infos]
 
 
@@ -106,15 +107,15 @@ class GuardedFetcher:
             async with asyncio.timeout(self.timeout):
                 return await self._follow(httpx.URL(url), cap, allow)
         except TimeoutError as exc:
-            raise FetchError("The image took too long to download.") from exc
+            raise FetchError(msg=Msg("error-fetch-slow")) from exc
         except httpx.InvalidURL as exc:
-            raise UnsafeURL("That image link is not a valid URL.") from exc
+            raise UnsafeURL(msg=Msg("error-url-invalid")) from exc
 
     async def _follow(self, url: httpx.URL, cap: int,
                       allow: Callable[[httpx.URL], bool] | None) -> bytes:
         for _ in range(MAX_REDIRECTS + 1):
             if allow is not None and not allow(url):
-                raise UnsafeURL("That image is not hosted where I may fetch it from.")
+                raise UnsafeURL(msg=Msg("error-url-host"))
             target, extra = await self._route(url)
             try:
                 async with self.http.stream("GET", target, follow_redirects=False,
@@ -124,29 +125,28 @@ class GuardedFetcher:
                         url = url.join(response.headers["location"])
                         continue
                     if response.status_code != 200:
-                        raise FetchError(f"The image could not be downloaded (HTTP "
-                                         f"{response.status_code}).")
+                        raise FetchError(msg=Msg("error-fetch-http",
+                                                         {"status": str(response.status_code)}))
                     return await _read_capped(response, cap)
             except httpx.HTTPError as exc:
-                raise FetchError("The image could not be downloaded.") from exc
-        raise UnsafeURL(f"The image link redirects more than {MAX_REDIRECTS} times.")
+                raise FetchError(msg=Msg("error-fetch-failed")) from exc
+        raise UnsafeURL(msg=Msg("error-url-redirects", {"count": MAX_REDIRECTS}))
 
     async def _route(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, Any]]:
         """Where to connect for ``url``: itself for a configured origin, else a checked address."""
         origin = origin_of(url)
         if origin is None:
-            raise UnsafeURL("I can only fetch images over http or https.")
+            raise UnsafeURL(msg=Msg("error-url-scheme"))
         if origin in self.origins:
             return url, {"headers": {"Accept-Encoding": "identity"}}
         scheme, host, port = origin
         addresses = [ipaddress.ip_address(a.split("%", 1)[0])
                      for a in await self.resolver(host, port)]
         if not addresses:
-            raise FetchError("The image's address could not be found.")
+            raise FetchError(msg=Msg("error-fetch-no-address"))
         for address in addresses:
             if not (is_public(address) or any(address in n for n in self.trusted)):
-                raise UnsafeURL("That image link points into a private network; I cannot "
-                                "fetch it.")
+                raise UnsafeURL(msg=Msg("error-url-private"))
         extra: dict[str, Any] = {"headers": {"Host": url.netloc.decode("ascii"),
                                              "Accept-Encoding": "identity"}}
         if scheme == "https":

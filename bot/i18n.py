@@ -90,6 +90,8 @@ def _translations(locale: str) -> gettext.GNUTranslations:
 
 def _format(value: object, locale: str) -> str:
     # bool is an int; floats get the locale's decimal sign. Seeds and ids are passed as str.
+    if isinstance(value, Msg):  # a phrase inside a message ("JPEG, PNG or TIFF")
+        return value.render(locale)
     if isinstance(value, int) and not isinstance(value, bool):
         return format_decimal(value, locale=locale, group_separator=False)
     if isinstance(value, float):

@@ -21,6 +21,7 @@ from typing import ParamSpec, TypeVar
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from bot.errors import ImageError
+from bot.i18n import Msg
 from bot.models import ImageData, ResultLimits
 
 P = ParamSpec("P")
@@ -29,7 +30,8 @@ T = TypeVar("T")
 ALLOWED_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
                    "WEBP": "image/webp", "GIF": "image/gif", "BMP": "image/bmp",
                    "TIFF": "image/tiff"}
-SUPPORTED = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+# The formats a user may send, as a phrase rendered in the reader's language.
+FORMATS = Msg("image-formats")
 ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # What Pillow's parsers raise on malformed files besides OSError (found by fuzzing: damaged
@@ -59,30 +61,29 @@ class ImageInfo:
     nbytes: int
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB"
+def _mb(n: int) -> int:
+    return round(n / (1024 * 1024))
 
 
 def _sniff(data: bytes) -> None:
     head = data[:512].lstrip()
     if head[:5].lower() in (b"<svg ", b"<?xml") or b"<svg" in head[:256].lower():
-        raise ImageError(f"SVG drawings are not supported; please send a {SUPPORTED} image.")
+        raise ImageError(msg=Msg("error-image-svg", {"formats": FORMATS}))
     if head[:4] == b"%PDF":
-        raise ImageError(f"PDF files are not supported; please send a {SUPPORTED} image.")
+        raise ImageError(msg=Msg("error-image-pdf", {"formats": FORMATS}))
     if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        raise ImageError(f"HEIC/AVIF photos are not supported; please send a {SUPPORTED} image.")
+        raise ImageError(msg=Msg("error-image-heic", {"formats": FORMATS}))
 
 
 def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageError("This image has far too many pixels to process.") from exc
+        raise ImageError(msg=Msg("error-image-bomb")) from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"This file is not an image I can read; please send a {SUPPORTED} "
-                         "image.") from exc
+        raise ImageError(msg=Msg("error-image-unreadable", {"formats": FORMATS})) from exc
     except BROKEN as exc:
-        raise ImageError("This image is damaged and cannot be read.") from exc
+        raise ImageError(msg=Msg("error-image-damaged")) from exc
 
 
 def probe(data: bytes, *, max_bytes: int, max_pixels: int, trial: bool = True) -> ImageInfo:
@@ -93,24 +94,25 @@ def probe(data: bytes, *, max_bytes: int, max_pixels: int, trial: bool = True) -
     of a 1280x960 photo, most of what decoding it at the provider's scale costs.
     """
     if not data:
-        raise ImageError("The file is empty.")
+        raise ImageError(msg=Msg("error-image-empty"))
     if len(data) > max_bytes:
-        raise ImageError(f"The image is {_mb(len(data))}; the limit is {_mb(max_bytes)}.")
+        raise ImageError(msg=Msg("error-image-too-big",
+                                 {"size": _mb(len(data)), "limit": _mb(max_bytes)}))
     _sniff(data)
     img = _open(data)
     fmt = img.format or ""
     if fmt not in ALLOWED_FORMATS:
-        raise ImageError(f"{fmt or 'This'} images are not supported; please send a "
-                         f"{SUPPORTED} image.")
+        raise ImageError(msg=Msg("error-image-format", {"format": fmt, "formats": FORMATS})
+                         if fmt else Msg("error-image-unreadable", {"formats": FORMATS}))
     width, height = img.size
     if width < 1 or height < 1:
-        raise ImageError("This image has no pixels.")
+        raise ImageError(msg=Msg("error-image-no-pixels"))
     if width * height > max_pixels:
-        raise ImageError(f"The image is {width}x{height} pixels; the limit is "
-                         f"{max_pixels / 1e6:.0f} megapixels.")
+        raise ImageError(msg=Msg("error-image-too-many-pixels", {
+            "width": str(width), "height": str(height), "limit": round(max_pixels / 1e6)}))
     if max(width, height) / min(width, height) > 20:
-        raise ImageError(f"The image is {width}x{height}; its sides are too unequal "
-                         "(at most 20:1).")
+        raise ImageError(msg=Msg("error-image-unequal",
+                                 {"width": str(width), "height": str(height)}))
     # Decode first: reading a PNG's EXIF loads the pixels, and a load that failed there
     # would leave nothing for the trial decode to catch.
     if trial or fmt not in ("JPEG", "MPO"):
@@ -120,7 +122,7 @@ def probe(data: bytes, *, max_bytes: int, max_pixels: int, trial: bool = True) -
     try:
         frames = int(getattr(img, "n_frames", 1))
     except BROKEN as exc:
-        raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
+        raise ImageError(msg=Msg("error-image-incomplete")) from exc
     return ImageInfo(width, height, fmt, ALLOWED_FORMATS[fmt], frames, len(data))
 
 
@@ -140,7 +142,7 @@ def _trial_decode(img: Image.Image, fmt: str) -> None:
         img.seek(0)
         img.load()
     except (*BROKEN, Image.DecompressionBombError) as exc:
-        raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
+        raise ImageError(msg=Msg("error-image-incomplete")) from exc
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -169,7 +171,7 @@ def decode(data: bytes, target: tuple[int, int] | None = None) -> Image.Image:
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
     except BROKEN as exc:
-        raise ImageError("This image is damaged or incomplete and cannot be read.") from exc
+        raise ImageError(msg=Msg("error-image-incomplete")) from exc
 
 
 def fit_crop(img: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -271,7 +273,7 @@ def check_result(data: bytes, limits: ResultLimits) -> None:
     for the caller to put into its own sentence.
     """
     if len(data) > limits.max_bytes:
-        raise ImageError(f"{_mb(len(data))}, over the {_mb(limits.max_bytes)} limit")
+        raise ImageError(f"{_mb(len(data))} MB, over the {_mb(limits.max_bytes)} MB limit")
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:

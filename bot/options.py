@@ -74,16 +74,17 @@ def _number(text: str, kind: Callable[[str], Any], low: float, high: float, what
     try:
         value = kind(text)
     except ValueError:
-        raise OptionError(f"{what} must be {_range_words(kind, low, high)}.") from None
+        raise _out_of_range(kind, low, high, what) from None
     if value != value or not low <= value <= high:  # NaN fails the first test
-        raise OptionError(f"{what} must be {_range_words(kind, low, high)}.")
+        raise _out_of_range(kind, low, high, what)
     return value
 
 
-def _range_words(kind: Callable[[str], Any], low: float, high: float) -> str:
+def _out_of_range(kind: Callable[[str], Any], low: float, high: float, what: str) -> OptionError:
     if kind is int:
-        return f"a whole number from {int(low)} to {int(high)}"
-    return f"a number from {low:g} to {high:g}"
+        return OptionError(msg=Msg("error-number-whole",
+                                   {"option": what, "low": int(low), "high": int(high)}))
+    return OptionError(msg=Msg("error-number", {"option": what, "low": low, "high": high}))
 
 
 def _strength(text: str) -> float:
@@ -121,7 +122,7 @@ def _name(what: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip()
         if not re.fullmatch(r"[\w.:/@+\-]{1,100}", value):
-            raise OptionError(f"{what} must be a single name like 'anime'.")
+            raise OptionError(msg=Msg("error-name", {"option": what}))
         return value
 
     return parse
@@ -144,7 +145,7 @@ def clean_text(text: str) -> str:
 def _text(text: str) -> str:
     value = " ".join(clean_text(text).split())
     if len(value) > 1000:
-        raise OptionError("--no can hold at most 1000 characters.")
+        raise OptionError(msg=Msg("error-negative-too-long", {"limit": 1000}))
     return value
 
 
@@ -205,7 +206,8 @@ def parse_value(name: str, text: str) -> tuple[str, Any]:
     """Parse one option given by field name, alias or flag; returns (field, value)."""
     spec = SPECS.get(name.strip().lstrip("-—").lower())
     if spec is None:
-        raise OptionError(f"Unknown option {quote(name)!r}. Allowed: {option_names()}.")
+        raise OptionError(msg=Msg("error-unknown-option",
+                                  {"option": repr(quote(name)), "allowed": option_names()}))
     return spec.field, spec.parse(text)
 
 

@@ -53,7 +53,7 @@ def _take_quoted(words: list[str], start: int) -> tuple[str, int]:
     while not collected[-1].endswith(closing) or (index == start and len(first) == 1):
         index += 1
         if index >= len(words):
-            raise OptionError("A quoted value is missing its closing quote.")
+            raise OptionError(msg=Msg("error-quote-unclosed"))
         collected.append(words[index])
     text = " ".join(collected)
     return text[: -len(closing)], index + 1

@@ -22,6 +22,7 @@ from bot.couriers import Courier
 from bot.credits import Credits
 from bot.errors import JobCancelled, OptionError, PolicyError, QueueFull
 from bot.events import Failed, Queued
+from bot.i18n import Msg
 from bot.jobs import GenerationRequest, JobHandle
 from bot.lease import hold_exclusively
 from bot.options import clean_text
@@ -120,11 +121,11 @@ class GenerationService:
             raise QueueFull("The bot is restarting; please try again in a minute.")
         prompt = clean_text(request.prompt).strip()  # adapters may pass text unparsed
         if not prompt:
-            raise OptionError("Please describe what to make, e.g. /img2img a watercolor painting.")
+            raise OptionError(msg=Msg("error-prompt-missing"))
         limits = self.config.limits
         if len(prompt) > limits.max_prompt_chars:
-            raise OptionError(f"The prompt is {len(prompt)} characters; the limit is "
-                              f"{limits.max_prompt_chars}.")
+            raise OptionError(msg=Msg("error-prompt-too-long", {
+                "length": len(prompt), "limit": limits.max_prompt_chars}))
         chat_settings = ChatSettings() if request.chat.private else ChatSettings.load(
             await self.storage.chat_settings(request.chat.key))
         policy = ChatPolicy() if request.chat.private else ChatPolicy.from_settings(chat_settings)
@@ -195,10 +196,9 @@ class GenerationService:
         usage = await self.storage.usage(request.user.key, request.chat.key, since=now - 86400)
         if policy.cooldown and usage.last_at and now - usage.last_at < policy.cooldown:
             wait = int(policy.cooldown - (now - usage.last_at)) + 1
-            raise PolicyError(f"Please wait {wait} s before your next image in this chat.")
+            raise PolicyError(msg=Msg("error-cooldown", {"seconds": wait}))
         if policy.daily_limit and usage.count >= policy.daily_limit:
-            raise PolicyError(f"This chat allows {policy.daily_limit} images per member a day; "
-                              "please try again tomorrow.")
+            raise PolicyError(msg=Msg("error-daily-limit", {"count": policy.daily_limit}))
 
     async def in_progress(self) -> int:
         """Jobs not yet delivered or refunded, over every process."""

@@ -22,7 +22,7 @@ from bot.app import App
 from bot.errors import FetchError, FetchTooLarge, ImageError, UnsafeURL
 from bot.fetcher import origin_of
 from bot.i18n import Msg
-from bot.imaging import SUPPORTED
+from bot.imaging import FORMATS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # The CDN (attachments), the media proxy and the external-image proxy (embeds).
@@ -94,7 +94,7 @@ def check(source: ImageSource, max_bytes: int) -> None:
         raise ImageError(msg=Msg("dc-image-too-big", {"size": _megabytes(source.size),
                                                       "limit": _megabytes(max_bytes)}))
     if source.content_type and not source.content_type.startswith("image/"):
-        raise ImageError(msg=Msg("dc-not-an-image", {"formats": SUPPORTED}))
+        raise ImageError(msg=Msg("dc-not-an-image", {"formats": FORMATS}))
 
 
 async def download(app: App, source: ImageSource) -> bytes:

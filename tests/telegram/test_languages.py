@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bot.i18n import LOCALES, negotiate, render
+from bot.imaging import FORMATS
 from bot.options import option_names, quote
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
@@ -36,6 +37,18 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
         refused = await tg.reply(update)
         assert refused.text == "⚠️ " + render("error-unknown-option", locale,
                                                option=quote("--bogus"), allowed=option_names())
+
+        # The core's own refusals (image checks, option ranges, the prompt) are translated too.
+        update = tg.send(fake.build.document(b"just text", file_name="fake.jpg",
+                                             caption="/img2img a cat", user_id=SPEAKER))
+        assert (await tg.reply(update)).text == "⚠️ " + render(
+            "error-image-unreadable", locale, formats=FORMATS)
+        update = tg.send(fake.build.photo(caption="/img2img a cat --strength 7",
+                                          user_id=SPEAKER))
+        assert (await tg.reply(update)).text == "⚠️ " + render(
+            "error-number", locale, option="--strength", low=0.0, high=1.0)
+        update = tg.send(fake.build.photo(caption="/img2img --steps 20", user_id=SPEAKER))
+        assert (await tg.reply(update)).text == "⚠️ " + render("error-prompt-missing", locale)
 
         update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
         status = await tg.reply(update, kind="text")
