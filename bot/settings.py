@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.config import DefaultsConfig, StyleConfig
 from bot.errors import OptionError, PolicyError
+from bot.i18n import Msg, t
 from bot.models import Capability, Params
 from bot.options import Overrides
 from bot.policy import ChatPolicy
@@ -60,7 +61,7 @@ def _apply_locks(merged: Overrides, layers: Layers, base: Overrides, policy: Cha
         value = chat_value if chat_value is not None else getattr(base, name)
         asked = getattr(layers.request, name)
         if asked is not None and asked != value:
-            notices.append(f"This chat locks {name} at {_show(value)}.")
+            notices.append(t("notice-locked", name=name, value=_show(value)))
         merged = replace(merged, **{name: value})
     return merged
 
@@ -68,22 +69,23 @@ def _apply_locks(merged: Overrides, layers: Layers, base: Overrides, policy: Cha
 def _show(value: object) -> str:
     if isinstance(value, tuple):
         return "x".join(str(v) for v in value)
-    return "default" if value is None else str(value)
+    return t("value-default") if value is None else str(value)
 
 
 def _choose_provider(merged: Overrides, layers: Layers, base: Overrides, policy: ChatPolicy,
                      providers: Mapping[str, Provider], notices: list[str]) -> str:
     name = merged.provider or base.provider or next(iter(providers))
     if name not in providers:
-        raise OptionError(f"Unknown provider {name!r}. Available: {', '.join(providers)}.")
+        raise OptionError(msg=Msg("error-unknown-provider",
+                                  {"name": repr(name), "available": ", ".join(providers)}))
     allowed = policy.allowed_providers
     if allowed and name not in allowed:
         if layers.request.provider is not None:
-            raise PolicyError(f"This chat allows only these backends: {', '.join(allowed)}.")
+            raise PolicyError(msg=Msg("error-chat-backends", {"names": ", ".join(allowed)}))
         fallback = next((p for p in allowed if p in providers), None)
         if fallback is None:
-            raise PolicyError("None of the backends this chat allows is configured.")
-        notices.append(f"Using {fallback}, the backend this chat allows.")
+            raise PolicyError(msg=Msg("error-chat-no-backend"))
+        notices.append(t("notice-provider-fallback", provider=fallback))
         name = fallback
     return name
 
@@ -93,10 +95,11 @@ def _choose_style(style: str | None, styles: Mapping[str, StyleConfig],
     if style is None:
         return None
     if style not in styles:
-        raise OptionError(f"Unknown style {style!r}. Styles: {', '.join(sorted(styles))}.")
+        raise OptionError(msg=Msg("error-unknown-style",
+                                  {"name": repr(style), "styles": ", ".join(sorted(styles))}))
     if policy.allowed_styles and style not in policy.allowed_styles:
-        raise PolicyError(f"This chat allows only these styles: "
-                          f"{', '.join(policy.allowed_styles)}.")
+        raise PolicyError(msg=Msg("error-chat-styles",
+                                  {"names": ", ".join(policy.allowed_styles)}))
     return styles[style]
 
 
@@ -126,29 +129,31 @@ def resolve(
 
     steps = merged.steps or defaults.steps
     if policy.max_steps and steps > policy.max_steps:
-        notices.append(f"Steps capped at {policy.max_steps} in this chat.")
+        notices.append(t("notice-steps-capped", count=policy.max_steps))
         steps = policy.max_steps
     if not rules.min_steps <= steps <= rules.max_steps:
         steps = min(rules.max_steps, max(rules.min_steps, steps))
-        notices.append(f"Steps set to {steps}, the nearest {provider.label} accepts.")
+        notices.append(t("notice-steps-nearest", count=steps, provider=provider.label))
     samples = merged.samples or 1
     if policy.max_images and samples > policy.max_images:
-        notices.append(f"At most {policy.max_images} image(s) per request in this chat.")
+        notices.append(t("notice-chat-max-images", count=policy.max_images))
         samples = policy.max_images
     max_samples = rules.max_samples if provider.supports(Capability.SAMPLES) else 1
     if samples > max_samples:
-        notices.append(f"{provider.label} makes at most {max_samples} image(s) per request.")
+        notices.append(t("notice-provider-max-images", count=max_samples,
+                         provider=provider.label))
         samples = max_samples
 
     caps = [m for m in (policy.max_side, max_side) if m]
     width, height = output_size(input_size, rules, size=merged.size, aspect=merged.aspect,
                                 max_side=min(caps) if caps else None)
     if merged.size is not None and (width, height) != merged.size:
-        notices.append(f"Size adjusted to {width}x{height} for {provider.label}.")
+        notices.append(t("notice-size-adjusted", width=str(width), height=str(height),
+                         provider=provider.label))
 
     for name, capability, flag in IGNORED_WITHOUT:
         if getattr(layers.request, name) is not None and not provider.supports(capability):
-            notices.append(f"{provider.label} does not support {flag}; it was ignored.")
+            notices.append(t("notice-unsupported", provider=provider.label, flag=flag))
 
     full_prompt = style.prompt.replace("{prompt}", prompt) if style else prompt
     negatives = [style.negative_prompt if style else "", merged.negative_prompt or "",

@@ -8,6 +8,7 @@ import pytest
 
 from bot.i18n import LOCALES, negotiate, render
 from bot.imaging import FORMATS
+from bot.models import ChatRef
 from bot.options import option_names, quote
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
@@ -119,3 +120,17 @@ async def test_a_chats_default_language_applies_until_the_user_chooses_one(
         reply = await say(tg, "/chatset language xx", chat_id=GROUP_ID, user_id=admin)
         assert reply.text == "⚠️ " + render("error-unknown-language", "en", code="xx",
                                              available=", ".join(LOCALES))
+
+
+async def test_the_cores_notices_on_a_result_are_in_the_requesters_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    fake.add_user(SPEAKER, language_code="ru")
+    async with start_telegram(fake, a1111, settings) as tg:
+        group = ChatRef("telegram", str(GROUP_ID))
+        await tg.app.preferences.set_chat(group, "strength", "0.3")
+        await tg.app.preferences.set_chat(group, "lock", "strength")
+        update = tg.send(fake.build.photo(caption="/img2img a cat --strength 0.9",
+                                          chat_id=GROUP_ID, user_id=SPEAKER))
+        caption = (await tg.result(update)).caption or ""
+    assert render("notice-locked", "ru", name="strength", value="0.3") in caption
+    assert "This chat locks" not in caption
