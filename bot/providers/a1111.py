@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr, model_validator
@@ -35,8 +35,6 @@ IMG2IMG_RETRY_STATUSES = frozenset({429, 503})
 
 class A1111Settings(HttpProviderSettings):
     """Keys of ``type = "a1111"``."""
-
-    type: Literal["a1111"]
 
     url: str = "http://127.0.0.1:7860"
     username: str | None = Field(None, description="HTTP Basic user (--api-auth / --auth)")

@@ -71,8 +71,6 @@ _MESSAGE_CLASSES: tuple[tuple[tuple[str, ...], type[ProviderError]], ...] = (
 class AIThrivingSettings(HttpProviderSettings):
     """Keys of a ``type = "aithriving"`` provider."""
 
-    type: Literal["aithriving"]
-
     url: str = Field("https://aithriving.com", description="API host (not documented)")
     path: str = "/api/generate/basic/imageToImage"
     auth_header: str | None = Field(

@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import httpx
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 class ComfyUISettings(HttpProviderSettings):
     """``[providers.NAME]`` keys of a ComfyUI server."""
-
-    type: Literal["comfyui"]
 
     url: str = "http://127.0.0.1:8188"
     checkpoint: str | None = Field(

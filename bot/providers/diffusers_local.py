@@ -68,8 +68,6 @@ INSTALL_HINT = "install torch (README: Installing torch), then pip install '.[lo
 class DiffusersSettings(ProviderSettings):
     """Keys of a ``type = "diffusers"`` table."""
 
-    type: Literal["diffusers"]
-
     model: str = Field("stabilityai/sd-turbo", description="Hugging Face model id or local folder")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import random
-from typing import Literal
 
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
-from bot.providers.base import Provider, ProviderSettings, Reporter
-
-
-class EchoSettings(ProviderSettings):
-    """Keys of a ``type = "echo"`` provider (the common ones only)."""
-
-    type: Literal["echo"]
+from bot.providers.base import Provider, Reporter
 
 
 class EchoProvider(Provider):
     """Returns the input image unchanged (``samples`` copies) with a seed; costs no GPU."""
 
     type_name = "echo"
-    Settings = EchoSettings
     CAPABILITIES = (Capability.STRENGTH | Capability.SEED | Capability.SAMPLES
                     | Capability.NEGATIVE_PROMPT | Capability.STEPS | Capability.CFG)
     size_rules = SizeRules(multiple=8, min_side=64, max_side=2048, preferred_area=512 * 512,

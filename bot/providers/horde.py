@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from PIL import Image
@@ -37,8 +37,6 @@ NO_WORKERS = ("No AI Horde worker can run this request right now (model, size or
 
 class HordeSettings(HttpProviderSettings):
     """``[providers.NAME]`` keys of AI Horde."""
-
-    type: Literal["horde"]
 
     url: str = "https://aihorde.net/api"
     poll_interval: float = Field(2.0, gt=0, description="seconds between /check polls")

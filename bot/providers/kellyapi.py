@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from pydantic import Field
@@ -31,8 +31,6 @@ _CREDIT_WORDS = ("credit", "balance", "quota", "subscription")
 
 class KellyAPISettings(HttpProviderSettings):
     """Keys of a ``type = "kellyapi"`` provider."""
-
-    type: Literal["kellyapi"]
 
     url: str = "https://api.kellyai.pro/"
     auth_header: str = Field(

@@ -56,8 +56,6 @@ _COMMUNITY_ONLY = Capability.STEPS | Capability.CFG | Capability.MODELS
 class ModelsLabSettings(HttpProviderSettings):
     """``[providers.NAME]`` keys of ``type = "modelslab"``."""
 
-    type: Literal["modelslab"]
-
     url: str = "https://modelslab.com/api"
     endpoint: Literal["realtime", "enterprise", "community"] = Field(
         "realtime", description="realtime (v6), enterprise realtime, or community models")

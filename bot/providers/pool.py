@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 class PoolSettings(ProviderSettings):
     """Keys of ``type = "pool"``."""
 
-    type: Literal["pool"]
-
     members: list[str] = Field(min_length=1, description="names of other [providers.*] tables")
     strategy: Literal["failover", "round_robin", "least_busy"] = "failover"
     failure_threshold: int = Field(3, ge=1, description="consecutive failures that open a breaker")

@@ -68,8 +68,6 @@ STATUS_TEXT = {"queued": "Queued at Scenario", "warming-up": "Warming up the mod
 class ScenarioSettings(HttpProviderSettings):
     """``[providers.NAME]`` keys of ``type = "scenario"``."""
 
-    type: Literal["scenario"]
-
     url: str = "https://api.cloud.scenario.com/v1"
     api_secret: SecretStr | None = None
     api_secret_env: str | None = Field(

@@ -42,8 +42,6 @@ _ALWAYS = Capability.STRENGTH | Capability.SEED | Capability.NEGATIVE_PROMPT
 class StabilitySettings(HttpProviderSettings):
     """Keys of a ``type = "stability"`` provider."""
 
-    type: Literal["stability"]
-
     url: str = "https://api.stability.ai"
     api_version: Literal["v1", "v2beta"] = "v2beta"
     engine: str = Field("stable-diffusion-v1-6", description="v1 engine id")
