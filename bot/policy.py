@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from bot.errors import PolicyError
+from bot.i18n import Msg
 from bot.stored_settings import ChatSettings
 
 
@@ -48,11 +49,10 @@ def banned_word_in(text: str, banned: tuple[str, ...]) -> str | None:
 def check_text(policy: ChatPolicy, *texts: str) -> None:
     """Refuse a request whose prompt uses a banned word."""
     if not policy.enabled:
-        raise PolicyError("The bot is switched off in this chat by its admins.")
+        raise PolicyError(msg=Msg("error-chat-disabled"))
     for text in texts:
         if banned_word_in(text, policy.banned_words):
-            raise PolicyError("Your prompt uses a word this chat does not allow; nothing was "
-                              "charged.")
+            raise PolicyError(msg=Msg("error-banned-word"))
 
 
 def describe_policy(policy: ChatPolicy) -> list[str]:

@@ -132,5 +132,10 @@ async def test_the_cores_notices_on_a_result_are_in_the_requesters_language(
         update = tg.send(fake.build.photo(caption="/img2img a cat --strength 0.9",
                                           chat_id=GROUP_ID, user_id=SPEAKER))
         caption = (await tg.result(update)).caption or ""
+        await tg.app.preferences.set_chat(group, "banned_words", "add dog")
+        update = tg.send(fake.build.photo(caption="/img2img a dog", chat_id=GROUP_ID,
+                                          user_id=SPEAKER))
+        refused = (await tg.reply(update)).text
+    assert refused == "⚠️ " + render("error-banned-word", "ru")
     assert render("notice-locked", "ru", name="strength", value="0.3") in caption
     assert "This chat locks" not in caption
