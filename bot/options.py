@@ -154,29 +154,33 @@ class OptionSpec:
     field: str
     flags: tuple[str, ...]
     parse: Callable[[str], Any]
-    help: str
+    help_msg: Msg  # what the option does, for /help and for a flag given without a value
+
+    @property
+    def help(self) -> str:
+        """The option's description in the current reader's language."""
+        return self.help_msg.render()
 
 
 SPEC_LIST: tuple[OptionSpec, ...] = (
-    OptionSpec("strength", ("--strength", "-s", "--denoise"), _strength,
-               "how much to change the photo, 0 (keep) to 1 (ignore it)"),
+    OptionSpec("strength", ("--strength", "-s", "--denoise"), _strength, Msg("option-strength")),
     OptionSpec("steps", ("--steps",),
                lambda t: int(_number(t.strip(), int, MIN_STEPS, MAX_STEPS, "--steps")),
-               f"sampling steps, {MIN_STEPS} to {MAX_STEPS}"),
+               Msg("option-steps", {"low": MIN_STEPS, "high": MAX_STEPS})),
     OptionSpec("cfg", ("--cfg", "--guidance"),
                lambda t: float(_number(t.strip(), float, 0.0, MAX_CFG, "--cfg")),
-               f"how closely to follow the prompt, 0 to {MAX_CFG:g}"),
-    OptionSpec("seed", ("--seed",), _seed, f"a number from 0 to {MAX_SEED} to repeat a result"),
-    OptionSpec("size", ("--size",), _size, "output size like 768x512"),
-    OptionSpec("aspect", ("--ar", "--aspect"), _aspect, "aspect ratio like 3:2"),
-    OptionSpec("style", ("--style",), _name("--style"), "a style preset (see /styles)"),
-    OptionSpec("negative_prompt", ("--no", "--negative"), _text, "what to avoid"),
+               Msg("option-cfg", {"high": MAX_CFG})),
+    OptionSpec("seed", ("--seed",), _seed, Msg("option-seed", {"high": MAX_SEED})),
+    OptionSpec("size", ("--size",), _size, Msg("option-size")),
+    OptionSpec("aspect", ("--ar", "--aspect"), _aspect, Msg("option-aspect")),
+    OptionSpec("style", ("--style",), _name("--style"), Msg("option-style")),
+    OptionSpec("negative_prompt", ("--no", "--negative"), _text, Msg("option-negative")),
     OptionSpec("provider", ("--provider", "--backend"), _name("--provider"),
-               "which backend (see /providers)"),
-    OptionSpec("model", ("--model",), _name("--model"), "a model the backend offers"),
+               Msg("option-provider")),
+    OptionSpec("model", ("--model",), _name("--model"), Msg("option-model")),
     OptionSpec("samples", ("--n", "--count", "--samples"),
                lambda t: int(_number(t.strip(), int, 1, MAX_SAMPLES, "--n")),
-               f"number of images, 1 to {MAX_SAMPLES}"),
+               Msg("option-samples", {"high": MAX_SAMPLES})),
 )
 
 SPECS: dict[str, OptionSpec] = {}

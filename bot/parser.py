@@ -86,7 +86,8 @@ def parse_caption(text: str) -> ParsedRequest:
                 raw, index = _take_quoted(words, index - 1)
         elif index + 1 >= len(words) or (_flag(words[index + 1]) is not None
                                          and not _is_number(words[index + 1])):
-            raise OptionError(f"{spec.flags[0]} needs a value: {spec.help}.")
+            raise OptionError(msg=Msg("error-option-needs-value",
+                                      {"option": spec.flags[0], "help": spec.help_msg}))
         elif words[index + 1][:1] in OPENING_QUOTES:
             raw, index = _take_quoted(words, index + 1)
         elif spec.field in GREEDY:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bot.config import PackConfig, PaymentsConfig
 from bot.credits import Credits
 from bot.errors import PaymentRefused, StorageUnavailable
+from bot.i18n import Msg
 from bot.models import UserRef
 from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
 
@@ -92,7 +93,7 @@ class Payments:
     def pack(self, platform: str, pack_id: str) -> PackConfig:
         found = next((p for p in self.packs(platform) if p.id == pack_id), None)
         if found is None:
-            raise PaymentRefused("That pack is no longer on sale; send /buy to see the packs.")
+            raise PaymentRefused(msg=Msg("pay-error-pack-gone"))
         return found
 
     def pack_for_sku(self, sku_id: int) -> PackConfig | None:
@@ -124,15 +125,14 @@ class Payments:
         """Whether a Telegram pre-checkout may go ahead; raises ``PaymentRefused`` if not."""
         paid = self.read_payload(payload)
         if paid is None:
-            raise PaymentRefused("This invoice is not one of this bot's; send /buy for a new one.")
+            raise PaymentRefused(msg=Msg("pay-error-foreign-invoice"))
         if not self.config.enabled:
-            raise PaymentRefused("Buying credits is switched off right now; nothing was charged.")
+            raise PaymentRefused(msg=Msg("pay-error-off"))
         if paid.user_id != payer.id:
-            raise PaymentRefused("This invoice was made for someone else; send /buy for your "
-                                 "own.")
+            raise PaymentRefused(msg=Msg("pay-error-not-yours"))
         pack = self.pack("telegram", paid.pack_id)
         if currency != STARS or total != pack.stars or paid.credits != pack.credits:
-            raise PaymentRefused("This pack's price has changed; send /buy for a new invoice.")
+            raise PaymentRefused(msg=Msg("pay-error-price-changed"))
         return paid
 
     # -- granting -----------------------------------------------------------------------------
@@ -190,15 +190,14 @@ class Payments:
         """
         purchase = await self.storage.get_purchase(charge_id)
         if purchase is None or purchase.platform != platform:
-            raise PaymentRefused(f"No purchase has the charge id {charge_id[:64]}.")
+            raise PaymentRefused(msg=Msg("pay-error-no-purchase", {"charge": charge_id[:64]}))
         if purchase.refunded_at is not None:
-            raise PaymentRefused("That purchase was already refunded.")
+            raise PaymentRefused(msg=Msg("pay-error-refunded"))
         balance = await self.storage.balance(purchase.user_key) or 0
         if balance < purchase.credits and not force:
             spent = purchase.credits - max(balance, 0)
-            raise PaymentRefused(
-                f"The buyer has already spent {spent} of the pack's {purchase.credits} "
-                "credits; add --force to refund anyway (their balance then goes below zero).")
+            raise PaymentRefused(msg=Msg("pay-error-spent",
+                                         {"spent": spent, "credits": purchase.credits}))
         return purchase
 
     async def record_refund(self, purchase: PurchaseRecord, by: UserRef) -> Refund:
@@ -206,7 +205,7 @@ class Payments:
         balance = await self.storage.refund_purchase(
             purchase.charge_id, f"pack {purchase.pack_id} refunded by {by.key}")
         if balance is None:
-            raise PaymentRefused("That purchase was already refunded.")
+            raise PaymentRefused(msg=Msg("pay-error-refunded"))
         log.info("purchase %s refunded by %s", purchase.charge_id, by.key)
         return Refund(purchase, balance)
 

@@ -118,7 +118,7 @@ class GenerationService:
     async def submit(self, request: GenerationRequest) -> JobHandle:
         """Check, price, reserve and queue a request; raises a ``UserError`` with the reason."""
         if self._stopping:
-            raise QueueFull("The bot is restarting; please try again in a minute.")
+            raise QueueFull(msg=Msg("error-restarting"))
         prompt = clean_text(request.prompt).strip()  # adapters may pass text unparsed
         if not prompt:
             raise OptionError(msg=Msg("error-prompt-missing"))

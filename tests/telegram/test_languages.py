@@ -29,6 +29,7 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
         help_text = (await say(tg, "/help", user_id=SPEAKER)).text or ""
         assert help_text.startswith(render("help-how-title", locale))
         assert render("help-options", locale) in help_text
+        assert render("option-strength", locale) in help_text  # each option's own line
         assert render("provider-price", locale, count=1) in help_text
         balance = (await say(tg, "/balance", user_id=SPEAKER)).text or ""
         assert balance.startswith(render("balance-line", locale, count=1))
