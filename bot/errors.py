@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bot.i18n import DEFAULT, Msg, render
+from bot.i18n import DEFAULT, Msg, current_locale, render
 
 
 class BotError(Exception):
@@ -178,6 +178,14 @@ class ProviderError(BotError):
     def __init__(self, message: str | None = None, *, accepted: bool = False) -> None:
         super().__init__(message)
         self.accepted = accepted
+
+    @property
+    def user_message(self) -> str:
+        """The backend's own sentence in English; in another language, this kind of failure
+        as the catalogue says it (a backend's words are not translated)."""
+        if self.msg is None and current_locale.get() != DEFAULT:
+            return render(self.message_id)
+        return super().user_message
 
 
 class ProviderAuthError(ProviderError):

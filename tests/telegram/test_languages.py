@@ -140,3 +140,17 @@ async def test_the_cores_notices_on_a_result_are_in_the_requesters_language(
     assert refused == "⚠️ " + render("error-banned-word", "ru")
     assert render("notice-locked", "ru", name="strength", value="0.3") in caption
     assert "This chat locks" not in caption
+
+
+async def test_a_backends_refusal_reaches_the_reader_in_their_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    """The backend's own words are English; a Russian reader gets that kind of failure in
+    Russian, with the refund."""
+    fake.add_user(SPEAKER, language_code="ru")
+    a1111.fail("validation")
+    async with start_telegram(fake, a1111, settings) as tg:
+        update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
+        status = await tg.reply(update)
+        await fake.wait_for(lambda: (status.text or "").startswith("⚠️"), what="the failure")
+        assert (status.text or "").startswith("⚠️ " + render("error-invalid-request", "ru"))
+        assert await tg.balance(SPEAKER) == settings["credits"]["initial"]
