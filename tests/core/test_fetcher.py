@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import AsyncIterator, Sequence
 
+import aiohttp
 import httpx
 import pytest
 from aiohttp import web
@@ -141,3 +142,19 @@ async def test_the_byte_cap_holds_for_declared_and_streamed_bodies(
 async def test_an_unknown_name_is_a_fetch_error(http: httpx.AsyncClient) -> None:
     with pytest.raises(FetchError):
         await GuardedFetcher(http).fetch("http://no-such-host.invalid/a.png")
+
+
+async def test_a_configured_file_server_is_fetched_over_aiohttp_without_redirects(
+        hops: Hops) -> None:
+    fetcher = GuardedFetcher(httpx.AsyncClient(), origins=[hops.base_url])
+    async with aiohttp.ClientSession() as session:
+        assert await fetcher.fetch_configured(session, f"{hops.base_url}/n/0") == png_bytes()
+        with pytest.raises(FetchError) as refused:
+            await fetcher.fetch_configured(session, f"{hops.base_url}/n/1")
+        assert not isinstance(refused.value, UnsafeURL) and len(hops.hosts) == 2
+        with pytest.raises(FetchTooLarge):
+            await fetcher.fetch_configured(session, f"{hops.base_url}/declared", max_bytes=4095)
+        async with InternalServer() as internal:
+            with pytest.raises(UnsafeURL):
+                await fetcher.fetch_configured(session, f"{internal.base_url}/secret.png")
+            assert internal.requests == []
