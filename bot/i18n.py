@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import gettext
 import io
+import math
 import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 
+from babel.dates import format_timedelta
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -48,6 +51,19 @@ class Msg:
 
     def render(self, locale: str | None = None) -> str:
         return render(self.id, self.locale or locale, **self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A span of time inside a message, worded by CLDR for the reader ("12 секунд")."""
+
+    seconds: float
+
+    def render(self, locale: str) -> str:
+        # Under a minute stays in seconds ("55 seconds", not "1 minute"); longer rounds up to
+        # whole minutes, so a wait is never told shorter than it is.
+        seconds = self.seconds if self.seconds < 60 else math.ceil(self.seconds / 60) * 60
+        return format_timedelta(timedelta(seconds=seconds), locale=locale, threshold=1)
 
 
 def negotiate(code: str | None) -> str | None:
@@ -90,7 +106,7 @@ def _translations(locale: str) -> gettext.GNUTranslations:
 
 def _format(value: object, locale: str) -> str:
     # bool is an int; floats get the locale's decimal sign. Seeds and ids are passed as str.
-    if isinstance(value, Msg):  # a phrase inside a message ("JPEG, PNG or TIFF")
+    if isinstance(value, Msg | Duration):  # a phrase or a time span inside a message
         return value.render(locale)
     if isinstance(value, int) and not isinstance(value, bool):
         return format_decimal(value, locale=locale, group_separator=False)

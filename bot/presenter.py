@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from bot.config import StyleConfig
 from bot.credits import Credits
 from bot.events import Done, Failed, JobEvent, Progress, Queued, Started
-from bot.i18n import DEFAULT, number, percent, render, t
+from bot.i18n import DEFAULT, Duration, number, percent, render, t
 from bot.options import SPEC_LIST
 from bot.providers.base import Provider
 
@@ -39,7 +39,7 @@ def status_line(event: JobEvent) -> str:
         if event.text:
             parts.append(event.text)
         if event.eta is not None and event.eta >= 1:
-            parts.append(t("status-eta", seconds=round(event.eta)))
+            parts.append(t("status-eta", duration=Duration(round(event.eta))))
         return " · ".join(parts)
     if isinstance(event, Done):
         return t("status-done")

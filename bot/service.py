@@ -22,7 +22,7 @@ from bot.couriers import Courier
 from bot.credits import Credits
 from bot.errors import JobCancelled, OptionError, PolicyError, QueueFull
 from bot.events import Failed, Queued
-from bot.i18n import Msg
+from bot.i18n import Duration, Msg
 from bot.jobs import GenerationRequest, JobHandle
 from bot.lease import hold_exclusively
 from bot.options import clean_text
@@ -196,7 +196,7 @@ class GenerationService:
         usage = await self.storage.usage(request.user.key, request.chat.key, since=now - 86400)
         if policy.cooldown and usage.last_at and now - usage.last_at < policy.cooldown:
             wait = int(policy.cooldown - (now - usage.last_at)) + 1
-            raise PolicyError(msg=Msg("error-cooldown", {"seconds": wait}))
+            raise PolicyError(msg=Msg("error-cooldown", {"duration": Duration(wait)}))
         if policy.daily_limit and usage.count >= policy.daily_limit:
             raise PolicyError(msg=Msg("error-daily-limit", {"count": policy.daily_limit}))
 

@@ -9,7 +9,17 @@ import pytest
 from babel.messages.catalog import Catalog
 
 from adapters.telegram.command_list import ADMINS, PRIVATE
-from bot.i18n import DEFAULT, LOCALES, catalogue, negotiate, number, percent, placeholders, render
+from bot.i18n import (
+    DEFAULT,
+    LOCALES,
+    Duration,
+    catalogue,
+    negotiate,
+    number,
+    percent,
+    placeholders,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # Literal ids in the code: Msg("id"), t("id"), render("id", ...) and message_id = "id".
@@ -80,3 +90,12 @@ def test_numbers_follow_the_locale_and_unknown_languages_fall_back_to_english() 
     assert render("error-queue-full", "xx") == render("error-queue-full", DEFAULT)
     assert number(0.65, "de") == "0,65" and number(0.65, "en") == "0.65"
     assert percent(0.42, "de") == "42\N{NO-BREAK SPACE}%" and percent(0.42, "en") == "42%"
+
+
+def test_durations_are_worded_for_the_reader_and_never_shorter_than_they_are() -> None:
+    assert render("status-eta", "en", duration=Duration(12)) == "about 12 seconds left"
+    assert render("status-eta", "ru", duration=Duration(12)) == "ещё примерно 12 секунд"
+    # 150 s is told as 3 minutes, not 2: a user who waits that long is not refused again.
+    assert render("error-cooldown", "de", duration=Duration(150)) == (
+        "Bitte warte 3 Minuten bis zum nächsten Bild in diesem Chat.")
+    assert "59 seconds" in render("error-cooldown", "en", duration=Duration(59))
