@@ -110,6 +110,11 @@ class App:
                                                "on" if on else "off")
         return note.render()
 
+    # -- events --------------------------------------------------------------------------------
+    async def first_time(self, platform: str, event_id: str) -> bool:
+        """Claim a platform event; False when the platform delivered it before."""
+        return await self.service.first_time(platform, event_id)
+
     # -- jobs ----------------------------------------------------------------------------------
     async def cancel_as(self, job_id: str, user: UserRef) -> CancelOutcome:
         """A Cancel press by ``user``: only the requester may, and only while it runs."""

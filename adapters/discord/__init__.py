@@ -16,8 +16,6 @@ import aiohttp
 import discord
 
 from adapters.discord.client import apply_endpoints, build_bot, build_rest_client
-from adapters.discord.courier import DiscordCourier
-from adapters.discord.state import live_of
 from bot.app import App
 from bot.errors import ConfigError
 
@@ -60,7 +58,6 @@ async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:
             await client.login(token)
         except discord.LoginFailure as exc:
             raise ConfigError("discord.token: Discord refused the bot token") from exc
-        app.service.register_courier("discord", DiscordCourier(client))
         app.health.up("discord", f"REST API as {client.user} (worker)")
         await stop.wait()
     finally:
@@ -80,7 +77,7 @@ async def _run_once(app: App, token: str, stop: asyncio.Event) -> None:
         raise ConfigError("discord.token: Discord refused the bot token") from exc
     finally:
         stopping.cancel()
-        await live_of(bot).stop()
+        await bot.live.stop()
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError, discord.DiscordException,
                                  aiohttp.ClientError, OSError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, cast
+from typing import Any
 
 import discord
 import discord.gateway
@@ -18,9 +18,9 @@ from adapters.discord.commands_admin import AdminCommands, OwnerCommands
 from adapters.discord.commands_user import UserCommands
 from adapters.discord.courier import DiscordCourier
 from adapters.discord.locale import CatalogueTranslator, speak
-from adapters.discord.replies import install_error_handler
+from adapters.discord.replies import handle_error
 from adapters.discord.requests import RequestCommands
-from adapters.discord.state import app_of
+from adapters.discord.state import Interaction
 from adapters.discord.sync import sync_if_changed
 from adapters.discord.views import DYNAMIC_ITEMS
 from adapters.discord.watch import rest_trace, watch_gateway
@@ -43,41 +43,40 @@ def apply_endpoints(settings: DiscordConfig) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
-class Img2ImgHooks:
-    """What both bot classes add: the app, the jobs on show, and the start-up hook."""
+class Img2ImgBot(commands.Bot):
+    """The bot holding the app and the jobs it shows. A worker's bot only logs in (REST API, no
+    gateway): its start-up hook registers the courier and nothing else."""
 
-    app: App
-    live: Following
-    background: set[asyncio.Task[Any]]
-
-    def _attach(self, app: App) -> None:
+    def __init__(self, app: App, **options: Any) -> None:
+        super().__init__(**options)
         self.app = app
         self.live = Following(app, "discord")
-        self.background = set()
+        self.background: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
         """Buttons of earlier runs work again; commands sync only when they changed."""
-        bot = cast(commands.Bot, self)
+        self.app.service.register_courier("discord", DiscordCourier(self))
+        if self.app.role == "worker":
+            return
         for cog in (UserCommands(self.app), AdminCommands(self.app), OwnerCommands(self.app),
-                    payments.PaymentCommands(bot, self.app), RequestCommands(bot, self.app)):
-            await bot.add_cog(cog)
-        bot.add_dynamic_items(*DYNAMIC_ITEMS)
-        await bot.tree.set_translator(CatalogueTranslator())
+                    payments.PaymentCommands(self, self.app), RequestCommands(self, self.app)):
+            await self.add_cog(cog)
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self.tree.set_translator(CatalogueTranslator())
         try:
-            await sync_if_changed(bot, bot.tree, self.app.config)
+            await sync_if_changed(self, self.tree, self.app.config)
         except discord.HTTPException as exc:
             log.error("syncing discord commands failed (%s %s); will retry at the next start",
                       exc.status, exc.code)
-        self.app.service.register_courier("discord", DiscordCourier(bot))
-        task = asyncio.create_task(self._purchases(bot), name="discord-unconsumed-purchases")
+        task = asyncio.create_task(self._purchases(), name="discord-unconsumed-purchases")
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    async def _purchases(self, bot: commands.Bot) -> None:
+    async def _purchases(self) -> None:
         """Finish purchases made while the bot was down (or whose consume failed)."""
-        await bot.wait_until_ready()
+        await self.wait_until_ready()
         try:
-            done = await payments.take_unconsumed(bot, self.app)
+            done = await payments.take_unconsumed(self, self.app)
         except discord.HTTPException as exc:
             log.error("listing entitlements failed (%s %s); retried at the next start",
                       exc.status, exc.code)
@@ -88,57 +87,45 @@ class Img2ImgHooks:
             log.info("finished %d discord purchase(s) left unconsumed", done)
 
 
-class Tree(app_commands.CommandTree[Any]):
+# Bot's Client and AutoShardedClient type their connection state differently; the sharded
+# client's is a subclass, so the bot works the same on it.
+class ShardedImg2ImgBot(Img2ImgBot, commands.AutoShardedBot):  # type: ignore[misc]
+    """The same bot on several shards (``discord.sharded`` or ``discord.shard_ids``)."""
+
+
+class Tree(app_commands.CommandTree[Img2ImgBot]):
     """Every command, and its error handler, speaks the reader's language."""
 
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        return await speak(app_of(interaction), interaction)
+    async def interaction_check(self, interaction: Interaction, /) -> bool:
+        return await speak(interaction)
+
+    async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError,
+                       /) -> None:
+        await handle_error(interaction, error)
 
 
-class RestClient(discord.Client):
-    """A worker's Discord: the REST API with the bot token, no gateway connection (it logs
-    in but never connects); it shows and delivers the jobs its process runs."""
-
-    def __init__(self, app: App, **options: Any) -> None:
-        super().__init__(**options)
-        self.app = app
-        self.live = Following(app, "discord")
+def build_rest_client(app: App) -> Img2ImgBot:
+    """The worker's bot; ``login`` it and it delivers the jobs its process runs."""
+    return Img2ImgBot(app, **bot_options(intents=discord.Intents.none()))
 
 
-def build_rest_client(app: App) -> RestClient:
-    """The worker's client; ``login`` it, then register ``DiscordCourier(client)``."""
-    return RestClient(app, intents=discord.Intents.none(),
-                      allowed_mentions=discord.AllowedMentions.none(), http_trace=rest_trace())
-
-
-class Img2ImgBot(Img2ImgHooks, commands.Bot):
-    def __init__(self, app: App, **options: Any) -> None:
-        super().__init__(**options)
-        self._attach(app)
-
-
-class ShardedImg2ImgBot(Img2ImgHooks, commands.AutoShardedBot):
-    def __init__(self, app: App, **options: Any) -> None:
-        super().__init__(**options)
-        self._attach(app)
-
-
-def build_bot(app: App, **options: Any) -> commands.Bot:
-    """The bot for ``app`` (``options`` go to discord.py, e.g. ``guild_ready_timeout``)."""
-    settings = app.config.discord or DiscordConfig()
+def bot_options(**options: Any) -> dict[str, Any]:
+    """discord.py's options for the bot, ``options`` (e.g. ``guild_ready_timeout``) on top."""
     # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.
-    options = {"command_prefix": commands.when_mentioned, "help_command": None,
-               "intents": discord.Intents.default(),
-               "allowed_mentions": discord.AllowedMentions.none(), "http_trace": rest_trace(),
-               "tree_cls": Tree,
-               **options}
-    bot: commands.Bot
+    return {"command_prefix": commands.when_mentioned, "help_command": None,
+            "intents": discord.Intents.default(), "tree_cls": Tree,
+            "allowed_mentions": discord.AllowedMentions.none(), "http_trace": rest_trace(),
+            **options}
+
+
+def build_bot(app: App, **options: Any) -> Img2ImgBot:
+    """The bot for ``app`` (``options`` go to discord.py, see ``bot_options``)."""
+    settings = app.config.discord or DiscordConfig()
+    options = bot_options(**options)
     if settings.sharded or settings.shard_ids:
-        # AutoShardedBot is a Bot in all but name (BotBase + AutoShardedClient).
-        bot = cast(commands.Bot, ShardedImg2ImgBot(app, shard_count=settings.shard_count,
-                                                   shard_ids=settings.shard_ids, **options))
+        bot: Img2ImgBot = ShardedImg2ImgBot(app, shard_count=settings.shard_count,
+                                            shard_ids=settings.shard_ids, **options)
     else:
         bot = Img2ImgBot(app, **options)
-    install_error_handler(bot.tree)
     watch_gateway(bot, app.health)
     return bot

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -11,7 +13,7 @@ from adapters.discord.commands_user import value_choices
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
 from adapters.discord.replies import Refused
-from adapters.discord.state import first_time
+from adapters.discord.state import Interaction, first_time
 from bot.app import App
 from bot.errors import NotAllowed, PolicyError
 from bot.i18n import Msg, t
@@ -24,12 +26,12 @@ ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
-def server_of(interaction: discord.Interaction) -> ChatRef:
+def server_of(interaction: Interaction) -> ChatRef:
     """The server's settings key (the cog's check has made sure there is one)."""
     return ChatRef("discord", str(interaction.guild_id))
 
 
-async def channel_lines(app: App, interaction: discord.Interaction) -> list[str]:
+async def channel_lines(app: App, interaction: Interaction) -> list[str]:
     """What holds in the channel the command was used in, and why."""
     channel_id, policy = await channel_policy(app, interaction)
     channel = f"<#{channel_id}>"
@@ -53,7 +55,7 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         # Discord hides the group from others, but a server can grant it to anyone: check here.
         if interaction.guild_id is None:
             raise Refused(NotAllowed(msg=Msg("dc-server-only")))
@@ -62,7 +64,7 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
         return True
 
     @app_commands.command(name="show", description=text("dc-cmd-admin-show"))
-    async def show(self, interaction: discord.Interaction) -> None:
+    async def show(self, interaction: Interaction) -> None:
         server = server_of(interaction)
         lines = await self.app.preferences.describe_chat(server)
         lines += await channel_lines(self.app, interaction)
@@ -70,32 +72,32 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
 
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
-    async def set_(self, interaction: discord.Interaction, key: str, value: str) -> None:
+    async def set_(self, interaction: Interaction, key: str, value: str) -> None:
         note = await self.app.preferences.set_chat(server_of(interaction), key, value)
         where = " " + t("dc-nsfw-where") if note == Msg("setting-on", {"key": "nsfw"}) else ""
         await private(interaction, note.render() + where)
 
     @set_.autocomplete("key")
-    async def set_key(self, interaction: discord.Interaction,
+    async def set_key(self, interaction: Interaction,
                       current: str) -> list[app_commands.Choice[str]]:
         hits = [f for f in CHAT_FIELDS if current.lower() in f.key]
         return [app_commands.Choice(name=f"{f.key}: {f.help_text()}"[:100], value=f.key)
                 for f in hits][:25]
 
     @set_.autocomplete("value")
-    async def set_value(self, interaction: discord.Interaction,
+    async def set_value(self, interaction: Interaction,
                         current: str) -> list[app_commands.Choice[str]]:
         return value_choices(self.app, CHAT_FIELDS, interaction.namespace.key, current)
 
     @app_commands.command(name="reset", description=text("dc-cmd-admin-reset"))
-    async def reset(self, interaction: discord.Interaction) -> None:
+    async def reset(self, interaction: Interaction) -> None:
         await self.app.preferences.reset_chat(server_of(interaction))
         await private(interaction, t("dc-server-reset"))
 
     @app_commands.command(name="channel", description=text("dc-cmd-admin-channel"))
     @app_commands.describe(enabled=text("dc-opt-enabled"), nsfw=text("dc-opt-nsfw"))
     @app_commands.choices(enabled=ON_OFF, nsfw=ON_OFF)
-    async def channel(self, interaction: discord.Interaction, enabled: str | None = None,
+    async def channel(self, interaction: Interaction, enabled: str | None = None,
                       nsfw: str | None = None) -> None:
         channel_id, marked = switch_target(interaction.channel)
         if nsfw == "on" and not marked:
@@ -114,14 +116,14 @@ class OwnerCommands(commands.Cog):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         if not self.app.config.is_owner(user_of(interaction).key):
             raise Refused(NotAllowed(msg=Msg("dc-owners-only")))
         return True
 
     @app_commands.command(name="grant", description=text("dc-cmd-grant"))
     @app_commands.describe(user=text("dc-opt-user"), amount=text("dc-opt-amount"))
-    async def grant(self, interaction: discord.Interaction, user: discord.User,
+    async def grant(self, interaction: Interaction, user: discord.User,
                     amount: app_commands.Range[int, -1_000_000, 1_000_000]) -> None:
         if not await first_time(interaction):  # a re-delivery must not grant twice
             return
@@ -132,7 +134,7 @@ class OwnerCommands(commands.Cog):
                       allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="stats", description=text("dc-cmd-stats"))
-    async def stats(self, interaction: discord.Interaction) -> None:
+    async def stats(self, interaction: Interaction) -> None:
         numbers = await self.app.stats()
         jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers.jobs.items())) or "none"
         lines = [f"users: {numbers.users}", f"jobs: {jobs}",

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import discord
-
+from adapters.discord.state import Interaction
 from bot.i18n import t
 from bot.models import UserRef
 
 MESSAGE_LIMIT = 2000
 
 
-def user_of(interaction: discord.Interaction) -> UserRef:
+def user_of(interaction: Interaction) -> UserRef:
     """The person behind an interaction, as the core knows them."""
     return UserRef("discord", str(interaction.user.id), interaction.user.name)
 
 
-async def private(interaction: discord.Interaction, text: str, **extra: Any) -> None:
+async def private(interaction: Interaction, text: str, **extra: Any) -> None:
     """Answer only the person who asked."""
     await interaction.response.send_message(text, ephemeral=True, **extra)
 

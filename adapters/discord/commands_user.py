@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -9,7 +11,7 @@ from discord.ext import commands
 from adapters.discord.commands_common import bullet_list, private, user_of
 from adapters.discord.locale import speak, text
 from adapters.discord.replies import handle_error
-from adapters.discord.state import first_time
+from adapters.discord.state import Interaction, first_time
 from bot.app import App
 from bot.credits import describe_entry
 from bot.i18n import t
@@ -54,12 +56,12 @@ class ForgetView(discord.ui.View):
         self.user = user
         self.erase.label, self.keep.label = t("dc-forget-erase"), t("dc-forget-keep")
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return await speak(self.app, interaction)
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        return await speak(interaction)
 
     @discord.ui.button(style=discord.ButtonStyle.danger,
                        custom_id="img2img:s:forget")
-    async def erase(self, interaction: discord.Interaction,
+    async def erase(self, interaction: Interaction,
                     button: discord.ui.Button[ForgetView]) -> None:
         count = await self.app.forget_user(self.user)
         self.stop()
@@ -69,12 +71,12 @@ class ForgetView(discord.ui.View):
 
     @discord.ui.button(style=discord.ButtonStyle.secondary,
                        custom_id="img2img:s:keep")
-    async def keep(self, interaction: discord.Interaction,
+    async def keep(self, interaction: Interaction,
                    button: discord.ui.Button[ForgetView]) -> None:
         self.stop()
         await interaction.response.edit_message(content=t("dc-forget-kept"), view=None)
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception,
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception,
                        item: discord.ui.Item[ForgetView]) -> None:
         await handle_error(interaction, error)
 
@@ -88,11 +90,11 @@ class UserCommands(commands.Cog):
         self.app = app
 
     @app_commands.command(name="help", description=text("menu-help"))
-    async def help_(self, interaction: discord.Interaction) -> None:
+    async def help_(self, interaction: Interaction) -> None:
         await private(interaction, help_text(self.app, user_of(interaction)))
 
     @app_commands.command(name="credits", description=text("menu-balance"))
-    async def credits(self, interaction: discord.Interaction) -> None:
+    async def credits(self, interaction: Interaction) -> None:
         if not self.app.config.credits.enabled:
             await private(interaction, t("dc-credits-off"))
             return
@@ -105,43 +107,43 @@ class UserCommands(commands.Cog):
         await private(interaction, answer)
 
     @settings.command(name="show", description=text("dc-cmd-settings-show"))
-    async def settings_show(self, interaction: discord.Interaction) -> None:
+    async def settings_show(self, interaction: Interaction) -> None:
         lines = await self.app.preferences.describe_user(user_of(interaction))
         await private(interaction, f"{t('dc-your-defaults')}\n" + bullet_list(lines))
 
     @settings.command(name="set", description=text("dc-cmd-settings-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     @app_commands.choices(key=KEYS)
-    async def settings_set(self, interaction: discord.Interaction, key: str, value: str) -> None:
+    async def settings_set(self, interaction: Interaction, key: str, value: str) -> None:
         note = await self.app.preferences.set_user(user_of(interaction), key, value)
         await private(interaction, note.render())
 
     @settings_set.autocomplete("value")
-    async def settings_value(self, interaction: discord.Interaction,
+    async def settings_value(self, interaction: Interaction,
                              current: str) -> list[app_commands.Choice[str]]:
         return value_choices(self.app, USER_FIELDS, interaction.namespace.key, current)
 
     @settings.command(name="reset", description=text("dc-cmd-settings-reset"))
     @app_commands.describe(key=text("dc-opt-reset-key"))
     @app_commands.choices(key=KEYS)
-    async def settings_reset(self, interaction: discord.Interaction,
+    async def settings_reset(self, interaction: Interaction,
                              key: str | None = None) -> None:
         note = await self.app.preferences.reset_user(user_of(interaction), key)
         await private(interaction, note.render())
 
     @app_commands.command(name="styles", description=text("menu-styles"))
-    async def styles(self, interaction: discord.Interaction) -> None:
+    async def styles(self, interaction: Interaction) -> None:
         lines = styles_lines(self.app.config.styles) or [t("dc-none-configured")]
         await private(interaction, f"{t('dc-styles')}\n" + bullet_list(lines))
 
     @app_commands.command(name="providers", description=text("menu-providers"))
-    async def providers(self, interaction: discord.Interaction) -> None:
+    async def providers(self, interaction: Interaction) -> None:
         lines = providers_lines(self.app.providers, self.app.service.credits) or [
             t("dc-none-configured")]
         await private(interaction, f"{t('dc-backends')}\n" + bullet_list(lines))
 
     @app_commands.command(name="cancel", description=text("menu-cancel"))
-    async def cancel(self, interaction: discord.Interaction) -> None:
+    async def cancel(self, interaction: Interaction) -> None:
         if not await first_time(interaction):  # a re-delivery must not cancel a second job
             return
         handle = await self.app.cancel_latest(user_of(interaction))
@@ -152,6 +154,6 @@ class UserCommands(commands.Cog):
                           if handle.price else t("error-cancelled"))
 
     @app_commands.command(name="forget", description=text("menu-forget"))
-    async def forget(self, interaction: discord.Interaction) -> None:
+    async def forget(self, interaction: Interaction) -> None:
         await private(interaction, t("dc-forget-question"),
                       view=ForgetView(self.app, user_of(interaction)))

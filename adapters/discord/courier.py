@@ -4,10 +4,11 @@ valid), else a channel message with the bot token that mentions the requester.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 
 from adapters.discord.delivery import Reply, refusal, show_result
-from adapters.discord.state import live_of
 from adapters.discord.stored import StoredInteraction, stored_interaction
 from adapters.discord.views import cancel_view
 from bot.couriers import JobRecord
@@ -15,15 +16,18 @@ from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.jobs import JobHandle
 
+if TYPE_CHECKING:  # the bot's module builds this courier
+    from adapters.discord.client import Img2ImgBot
+
 
 class DiscordCourier:
     """``bot.couriers.Courier`` for Discord; needs only the REST API (no gateway)."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: Img2ImgBot) -> None:
         self.client = client
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
-        live = live_of(self.client)
+        live = self.client.live
         await live.hold(job.id)
         reply = live.surface(job.id)
         if not isinstance(reply, Reply):
@@ -52,4 +56,4 @@ class DiscordCourier:
         stored = stored_interaction(self.client, job)
         if stored is None:
             return
-        live_of(self.client).start(handle, Reply(stored, cancel_view(handle.id)), shown=True)
+        self.client.live.start(handle, Reply(stored, cancel_view(handle.id)), shown=True)

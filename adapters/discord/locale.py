@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 
+from adapters.discord.state import Interaction
 from bot.app import App
 from bot.i18n import DEFAULT, current_locale, negotiate, render
 from bot.models import UserRef
@@ -36,7 +37,7 @@ def shipped(locale: discord.Locale) -> str | None:
     return None if found in (None, DEFAULT) else found
 
 
-async def reader_locale(app: App, interaction: discord.Interaction[Any]) -> str:
+async def reader_locale(app: App, interaction: Interaction) -> str:
     """The language to answer ``interaction`` in (see the module docstring)."""
     if interaction.type is not discord.InteractionType.autocomplete:
         user = UserRef("discord", str(interaction.user.id))
@@ -46,9 +47,9 @@ async def reader_locale(app: App, interaction: discord.Interaction[Any]) -> str:
     return negotiate(interaction.locale.value) or DEFAULT
 
 
-async def speak(app: App, interaction: discord.Interaction[Any]) -> bool:
+async def speak(interaction: Interaction) -> bool:
     """Render the rest of this interaction's task in its reader's language; always True."""
-    current_locale.set(await reader_locale(app, interaction))
+    current_locale.set(await reader_locale(interaction.client.app, interaction))
     return True
 
 

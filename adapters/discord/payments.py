@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from adapters.discord.commands_common import private
 from adapters.discord.locale import text
+from adapters.discord.state import Interaction
 from bot.app import App
 from bot.errors import StorageUnavailable
 from bot.i18n import t, using
@@ -34,7 +35,7 @@ class PaymentCommands(commands.Cog):
         self.app = app
 
     @app_commands.command(name="buy", description=text("dc-cmd-buy"))
-    async def buy(self, interaction: discord.Interaction) -> None:
+    async def buy(self, interaction: Interaction) -> None:
         packs = self.app.payments.offered("discord")  # raises when nothing is for sale
         view = discord.ui.View(timeout=None)
         for pack in packs:
@@ -44,12 +45,12 @@ class PaymentCommands(commands.Cog):
                       view=view)
 
     @app_commands.command(name="paysupport", description=text("menu-paysupport"))
-    async def support(self, interaction: discord.Interaction) -> None:
+    async def support(self, interaction: Interaction) -> None:
         await private(interaction,
                       f"{t('dc-support-header')}\n{self.app.config.payments.support_text}")
 
     @app_commands.command(name="terms", description=text("menu-terms"))
-    async def terms(self, interaction: discord.Interaction) -> None:
+    async def terms(self, interaction: Interaction) -> None:
         await private(interaction, f"{t('dc-terms-header')}\n{self.app.config.payments.terms_text}")
 
     @commands.Cog.listener()

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import discord
-
+from adapters.discord.state import Interaction
 from bot.app import App
 from bot.models import ChatRef
 from bot.places import PlacePolicy, place_chat
@@ -24,14 +23,14 @@ def switch_target(channel: Any) -> tuple[int, bool]:
     return int(channel_id), bool(is_nsfw()) if callable(is_nsfw) else False
 
 
-async def channel_policy(app: App, interaction: discord.Interaction) -> tuple[int, PlacePolicy]:
+async def channel_policy(app: App, interaction: Interaction) -> tuple[int, PlacePolicy]:
     """The channel whose switches apply and the server's policy there."""
     channel_id, marked = switch_target(interaction.channel)
     server = ChatRef("discord", str(interaction.guild_id))
     return channel_id, await app.place_policy(server, str(channel_id), marked_nsfw=marked)
 
 
-async def channel_allows(app: App, interaction: discord.Interaction) -> bool:
+async def channel_allows(app: App, interaction: Interaction) -> bool:
     """Raise ``PolicyError`` where admins switched the bot off in this channel; otherwise the
     ``nsfw_channel`` value for the request's ``ChatRef``. Always False in DMs."""
     if interaction.guild_id is None or interaction.channel is None:

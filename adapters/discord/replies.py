@@ -1,6 +1,6 @@
-"""The one place an error becomes a Discord reply: ``send_error`` and the tree's error handler.
+"""The one place an error becomes a Discord reply: ``handle_error``, the tree's error handler.
 
-Commands and buttons raise ``BotError`` (or call ``send_error``); the user gets its one
+Commands and buttons raise ``BotError``; the user gets its one
 sentence, privately. A public "is thinking…" placeholder left by ``defer()`` is deleted first,
 since the first follow-up would otherwise fill it in for everyone to see.
 """
@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable
-from typing import Any
 
 import discord
 from discord import app_commands
 
 from adapters.discord.locale import speak
-from adapters.discord.state import app_of
+from adapters.discord.state import Interaction
 from bot.errors import BotError, NotAllowed, OptionError
 from bot.i18n import Msg
 
@@ -27,12 +26,12 @@ PLACEHOLDER = "img2img_placeholder"
 UNKNOWN_INTERACTION = 10062
 
 
-def mark_placeholder(interaction: discord.Interaction[Any], blank: bool = True) -> None:
+def mark_placeholder(interaction: Interaction, blank: bool = True) -> None:
     """Record whether this interaction's public deferred reply is still an empty placeholder."""
     interaction.extras[PLACEHOLDER] = blank
 
 
-async def send_text(interaction: discord.Interaction[Any], text: str) -> None:
+async def send_text(interaction: Interaction, text: str) -> None:
     """Say ``text`` to the interaction's user only, whatever state the response is in."""
     try:
         if not interaction.response.is_done():
@@ -46,11 +45,6 @@ async def send_text(interaction: discord.Interaction[Any], text: str) -> None:
     except discord.HTTPException as exc:
         # The interaction expired or the channel is gone: nobody is left to tell.
         log.info("could not send an error reply: %s %s", exc.status, exc.code)
-
-
-async def send_error(interaction: discord.Interaction[Any], error: BotError) -> None:
-    """Show ``error``'s one sentence to the user who caused it."""
-    await send_text(interaction, error.user_message)
 
 
 class Refused(app_commands.CheckFailure):
@@ -70,6 +64,8 @@ def as_bot_error(error: Exception) -> BotError | None:
     if isinstance(original, Refused):
         return original.error
     if isinstance(original, app_commands.TransformerError):
+        if isinstance(original.__cause__, BotError):  # a transformer's own refusal
+            return original.__cause__
         return OptionError(msg=Msg("dc-invalid-value", {"value": repr(original.value)}))
     if isinstance(original, app_commands.NoPrivateMessage):
         return NotAllowed(msg=Msg("dc-server-only"))
@@ -85,7 +81,7 @@ def as_bot_error(error: Exception) -> BotError | None:
     return None
 
 
-async def handle_error(interaction: discord.Interaction[Any], error: Exception) -> None:
+async def handle_error(interaction: Interaction, error: Exception) -> None:
     """Turn any error of a command, button or modal into one private sentence."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
@@ -95,24 +91,14 @@ async def handle_error(interaction: discord.Interaction[Any], error: Exception) 
     if known is None:
         log.error("unexpected error in interaction %s", interaction.id, exc_info=original)
         known = BotError()
-    await send_error(interaction, known)
+    await send_text(interaction, known.user_message)
 
 
-def install_error_handler(tree: app_commands.CommandTree[Any]) -> None:
-    """Make ``handle_error`` the tree's ``on_error`` (every slash and context-menu command)."""
-
-    async def on_error(interaction: discord.Interaction[Any],
-                       error: app_commands.AppCommandError) -> None:
-        await handle_error(interaction, error)
-
-    tree.error(on_error)
-
-
-async def guarded(interaction: discord.Interaction[Any], work: Awaitable[None]) -> None:
+async def guarded(interaction: Interaction, work: Awaitable[None]) -> None:
     """Run a button's or modal's work in its reader's language; its errors get the same
     treatment as commands'."""
     try:
-        await speak(app_of(interaction), interaction)
+        await speak(interaction)
         await work
     except Exception as exc:  # every error becomes a sentence; bugs are logged too
         await handle_error(interaction, exc)

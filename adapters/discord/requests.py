@@ -6,6 +6,7 @@ the image, and hands the request to the core; the job is then shown by ``bot.fol
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -24,7 +25,7 @@ from adapters.discord.inputs import (
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
-from adapters.discord.state import first_time, live_of
+from adapters.discord.state import Interaction, first_time
 from adapters.discord.stored import interaction_origin
 from adapters.discord.suggest import register_autocomplete
 from bot.app import App
@@ -33,7 +34,7 @@ from bot.i18n import Msg, current_locale, t
 from bot.jobs import GenerationRequest
 from bot.limits import MAX_CFG, MAX_SAMPLES, MAX_SEED, MAX_STEPS, MIN_STEPS
 from bot.models import ChatRef, UserRef
-from bot.options import Overrides, overrides_from
+from bot.options import Overrides, overrides_from, parse_value
 from bot.parser import parse_caption
 from bot.rerun import Action
 
@@ -42,7 +43,7 @@ IMG2IMG_OPTIONS = ("image", "prompt", "strength", "steps", "seed", "cfg", "negat
 
 
 
-async def begin(interaction: discord.Interaction[Any]) -> bool:
+async def begin(interaction: Interaction) -> bool:
     """Claim the interaction (False when Discord re-delivered it) and defer it at once."""
     if not await first_time(interaction):
         return False
@@ -51,7 +52,7 @@ async def begin(interaction: discord.Interaction[Any]) -> bool:
     return True
 
 
-async def chat_of(app: App, interaction: discord.Interaction[Any]) -> ChatRef:
+async def chat_of(app: App, interaction: Interaction) -> ChatRef:
     """The server (or DM) whose policy applies; NSFW only where the channel allows it."""
     nsfw = await channel_allows(app, interaction)
     guild_id = interaction.guild_id
@@ -59,7 +60,7 @@ async def chat_of(app: App, interaction: discord.Interaction[Any]) -> ChatRef:
                    nsfw_channel=nsfw)
 
 
-def origin_of(interaction: discord.Interaction[Any], image_url: str,
+def origin_of(interaction: Interaction, image_url: str,
               **extra: str) -> dict[str, Any]:
     """What the job keeps about where it came from (delivery from any process, restart
     notices, reruns)."""
@@ -69,18 +70,18 @@ def origin_of(interaction: discord.Interaction[Any], image_url: str,
             **interaction_origin(interaction), **extra}
 
 
-async def run(app: App, interaction: discord.Interaction[Any], *, chat: ChatRef, image: bytes,
+async def run(app: App, interaction: Interaction, *, chat: ChatRef, image: bytes,
               prompt: str, overrides: Overrides, origin: dict[str, Any]) -> None:
     """Submit the request as the interaction's user and show the job on the deferred reply."""
-    if live_of(interaction.client).stopping:
+    if interaction.client.live.stopping:
         raise QueueFull(msg=Msg("dc-bot-restarting"))
     user = UserRef("discord", str(interaction.user.id), interaction.user.name)
     handle = await app.service.submit(GenerationRequest(
         user=user, chat=chat, image=image, prompt=prompt, overrides=overrides, origin=origin))
-    await follow(live_of(interaction.client), interaction, handle)
+    await follow(interaction.client.live, interaction, handle)
 
 
-async def rerun(app: App, interaction: discord.Interaction[Any], action: Action,
+async def rerun(app: App, interaction: Interaction, action: Action,
                 job_id: str) -> None:
     """A result button: the stored request again, as asked, by whoever pressed it."""
     if not await begin(interaction):
@@ -125,7 +126,7 @@ class TransformModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await guarded(interaction, self._submit(interaction))
 
-    async def _submit(self, interaction: discord.Interaction[Any]) -> None:
+    async def _submit(self, interaction: Interaction) -> None:
         if not await begin(interaction):
             return
         parsed = parse_caption(self.prompt.value)
@@ -140,6 +141,17 @@ class TransformModal(discord.ui.Modal):
     async def on_error(  # type: ignore[override]  # Modal's signature, not BaseView's
             self, interaction: discord.Interaction[Any], error: Exception, /) -> None:
         await handle_error(interaction, error)
+
+
+class OptionValue(app_commands.Transformer[discord.Client]):
+    """An option read as its caption flag is (``bot.options``): a bad value is refused, through
+    the tree's error handler, before the command claims, defers or charges anything."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> Any:
+        return parse_value(self.name, str(value))[1]
 
 
 class RequestCommands(commands.Cog):
@@ -157,28 +169,31 @@ class RequestCommands(commands.Cog):
 
     @app_commands.command(name="img2img", description=text("dc-cmd-img2img"))
     @app_commands.describe(**{name: text(f"dc-opt-{name}") for name in IMG2IMG_OPTIONS})
-    async def img2img(self, interaction: discord.Interaction[Any], image: discord.Attachment,
+    async def img2img(self, interaction: Interaction, image: discord.Attachment,
                       prompt: app_commands.Range[str, 1, 2000],
                       strength: app_commands.Range[float, 0.0, 1.0] | None = None,
                       steps: app_commands.Range[int, MIN_STEPS, MAX_STEPS] | None = None,
                       seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
                       cfg: app_commands.Range[float, 0.0, MAX_CFG] | None = None,
                       negative: app_commands.Range[str, 1, 1000] | None = None,
-                      size: str | None = None, ar: str | None = None, style: str | None = None,
+                      size: app_commands.Transform[tuple[int, int], OptionValue("size")]
+                      | None = None,
+                      ar: app_commands.Transform[tuple[int, int], OptionValue("ar")] | None = None,
+                      style: str | None = None,
                       provider: str | None = None, model: str | None = None,
                       count: app_commands.Range[int, 1, MAX_SAMPLES] | None = None) -> None:
         if not await begin(interaction):
             return
-        overrides = overrides_from({
+        overrides = replace(overrides_from({
             "strength": strength, "steps": steps, "seed": seed, "cfg": cfg, "negative": negative,
-            "size": size, "ar": ar, "style": style, "provider": provider, "model": model,
-            "count": count})
+            "style": style, "provider": provider, "model": model, "count": count}),
+            size=size, aspect=ar)
         chat = await chat_of(self.app, interaction)
         data = await download(self.app, ImageSource.of(image))
         await run(self.app, interaction, chat=chat, image=data, prompt=prompt,
                   overrides=overrides, origin=origin_of(interaction, image.url))
 
-    async def transform(self, interaction: discord.Interaction[Any],
+    async def transform(self, interaction: Interaction,
                         message: discord.Message) -> None:
         if not await first_time(interaction):
             return
@@ -191,6 +206,6 @@ class RequestCommands(commands.Cog):
                                                              interaction.id))
 
     @commands.Cog.listener()
-    async def on_img2img_rerun(self, interaction: discord.Interaction[Any], action: Action,
+    async def on_img2img_rerun(self, interaction: Interaction, action: Action,
                                job_id: str) -> None:
         await guarded(interaction, rerun(self.app, interaction, action, job_id))

@@ -1,32 +1,18 @@
-"""What the adapter keeps on the bot: the app and the jobs it shows (``bot.following``)."""
+"""The ``Interaction`` type whose ``client`` is the adapter's bot (``client.Img2ImgBot``: the
+app, and the jobs it shows through ``bot.following``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import discord
 
-from adapters.discord.stored import AnyInteraction
-from bot.app import App
-from bot.following import Following
+if TYPE_CHECKING:  # the bot's module imports every command module, which use this alias
+    from adapters.discord.client import Img2ImgBot
+
+Interaction: TypeAlias = "discord.Interaction[Img2ImgBot]"
 
 
-def app_of(interaction: AnyInteraction) -> App:
-    """The ``App`` held by the client that answers ``interaction``."""
-    app = getattr(interaction.client, "app", None)
-    if not isinstance(app, App):
-        raise RuntimeError("this client was not built by adapters.discord.client")
-    return app
-
-
-def live_of(client: discord.Client) -> Following:
-    """The jobs shown by ``client``."""
-    live = getattr(client, "live", None)
-    if not isinstance(live, Following):
-        raise RuntimeError("this client was not built by adapters.discord.client")
-    return live
-
-
-async def first_time(interaction: discord.Interaction[Any]) -> bool:
+async def first_time(interaction: Interaction) -> bool:
     """Claim the interaction; False when Discord delivered it before (already answered)."""
-    return await app_of(interaction).service.first_time("discord", str(interaction.id))
+    return await interaction.client.app.first_time("discord", str(interaction.id))

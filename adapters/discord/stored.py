@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import discord
 from discord.utils import snowflake_time
 
 from bot.couriers import JobRecord
+
+if TYPE_CHECKING:  # the bot's module imports this one through the courier
+    from adapters.discord.client import Img2ImgBot
 
 TOKEN_LIFETIME = 15 * 60.0  # Discord's: an interaction token works this long
 TOKEN_MARGIN = 30.0  # an upload started just before the end would fail half-way
@@ -60,7 +63,7 @@ class StoredInteraction:
     """The parts of ``discord.Interaction`` that ``delivery.Reply`` uses, rebuilt from a job;
     ``usable`` is False when the token is missing or too old to try."""
 
-    client: discord.Client
+    client: Img2ImgBot
     channel_id: int
     guild_id: int | None
     user: Requester
@@ -73,10 +76,11 @@ class StoredInteraction:
         return await self.followup.edit_message(ORIGINAL, **fields)
 
 
-AnyInteraction = discord.Interaction[Any] | StoredInteraction  # what a Reply can answer
+# What a Reply can answer.
+AnyInteraction: TypeAlias = "discord.Interaction[Img2ImgBot] | StoredInteraction"
 
 
-def stored_interaction(client: discord.Client, job: JobRecord) -> StoredInteraction | None:
+def stored_interaction(client: Img2ImgBot, job: JobRecord) -> StoredInteraction | None:
     """The job's interaction, or None when the job does not say where it was asked."""
     origin = job.origin
     channel_id = str(origin.get("channel_id", ""))

@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import discord
 import httpx
 from discord import app_commands
 
+from adapters.discord.state import Interaction
 from bot.app import App
 from bot.errors import BotError
 
@@ -58,17 +58,17 @@ def register_autocomplete(command: app_commands.Command[Any, ..., Any], app: App
     models = ModelLists(app)
 
     @command.autocomplete("style")
-    async def style(interaction: discord.Interaction[Any],
+    async def style(interaction: Interaction,
                     current: str) -> list[app_commands.Choice[str]]:
         return choices(sorted(app.config.styles), current)
 
     @command.autocomplete("provider")
-    async def provider(interaction: discord.Interaction[Any],
+    async def provider(interaction: Interaction,
                        current: str) -> list[app_commands.Choice[str]]:
         return choices(app.providers, current)
 
     @command.autocomplete("model")
-    async def model(interaction: discord.Interaction[Any],
+    async def model(interaction: Interaction,
                     current: str) -> list[app_commands.Choice[str]]:
         chosen = getattr(interaction.namespace, "provider", None) or app.config.defaults.provider
         return choices(await models.get(str(chosen)), current)

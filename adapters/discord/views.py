@@ -16,7 +16,7 @@ from typing import Any
 import discord
 
 from adapters.discord.replies import guarded, send_text
-from adapters.discord.state import app_of, first_time
+from adapters.discord.state import Interaction, first_time
 from bot.i18n import t
 from bot.models import UserRef
 from bot.rerun import Action
@@ -32,7 +32,7 @@ RESULT_LOOK: dict[Action, tuple[str, str | None]] = {
 }
 
 
-def requester_key(interaction: discord.Interaction[Any]) -> str:
+def requester_key(interaction: Interaction) -> str:
     return f"discord:{interaction.user.id}"
 
 
@@ -74,10 +74,10 @@ class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB)
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await guarded(interaction, self._delete(interaction))
 
-    async def _delete(self, interaction: discord.Interaction[Any]) -> None:
+    async def _delete(self, interaction: Interaction) -> None:
         if not await first_time(interaction):
             return
-        owner = await app_of(interaction).job_owner(self.job_id) or _message_author(interaction)
+        owner = await interaction.client.app.job_owner(self.job_id) or _message_author(interaction)
         if owner != requester_key(interaction):
             await send_text(interaction, t("dc-only-requester-delete"))
             return
@@ -85,7 +85,7 @@ class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB)
         await interaction.delete_original_response()
 
 
-def _message_author(interaction: discord.Interaction[Any]) -> str | None:
+def _message_author(interaction: Interaction) -> str | None:
     """Who ran the command that made this message (when the job record is gone)."""
     meta = interaction.message.interaction_metadata if interaction.message else None
     return f"discord:{meta.user.id}" if meta is not None else None
@@ -108,10 +108,10 @@ class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB)
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await guarded(interaction, self._cancel(interaction))
 
-    async def _cancel(self, interaction: discord.Interaction[Any]) -> None:
+    async def _cancel(self, interaction: Interaction) -> None:
         if not await first_time(interaction):
             return
-        outcome = await app_of(interaction).cancel_as(self.job_id, UserRef.parse(
+        outcome = await interaction.client.app.cancel_as(self.job_id, UserRef.parse(
             requester_key(interaction)))
         if outcome is CancelOutcome.NOT_YOURS:
             await send_text(interaction, t("dc-only-requester-cancel"))

@@ -43,8 +43,9 @@ async def test_help_errors_refusals_and_the_result_speak_the_users_language(
                                     f"{render('dc-help-how', locale)}")
         assert render("provider-price", locale, count=1) in help_text
 
-        note = await refusal(fake, await ask(fake, {"size": "huge"}, locale=client))
-        assert note.content == render("error-size-format", locale)
+        bad = await ask(fake, {"size": "huge"}, locale=client)  # refused as the answer itself
+        note = await fake.wait_for(lambda: fake.original(bad.token))
+        assert note.ephemeral and note.content == render("error-size-format", locale)
 
         result = await outcome(fake, await ask(fake, locale=client))
         assert result.embed is not None

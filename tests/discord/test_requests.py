@@ -10,6 +10,7 @@ from discord.ext import commands
 from PIL import Image
 
 from bot.app import App
+from bot.i18n import render
 from tests.discord.conftest import bot_config, started
 from tests.discord.helpers import PHOTO, ask, balance, ledger, not_charged, outcome, refusal
 from tests.fakes import discord_payloads as p
@@ -159,10 +160,21 @@ async def test_context_menu_on_a_message_without_image(fake: FakeDiscord, app: A
 async def test_bad_option_is_refused_without_charge(fake: FakeDiscord, a1111: FakeA1111,
                                                     app: App, bot: commands.Bot) -> None:
     rec = await ask(fake, {"size": "huge"})
-    note = await refusal(fake, rec)
-    assert note.content == "--size must look like 768x512."
-    assert fake.original(rec.token).deleted  # type: ignore[union-attr]  # no public trace
+    # Refused by the option's transformer: the private answer itself, with no public placeholder.
+    note = await fake.wait_for(lambda: fake.original(rec.token))
+    assert note.ephemeral and note.content == "--size must look like 768x512."
+    assert fake.followups(rec.token) == []
     assert a1111.img2img_bodies == [] and await not_charged(app)
+
+
+async def test_bad_aspect_ratio_is_refused_before_the_command_runs(
+        fake: FakeDiscord, a1111: FakeA1111, app: App, bot: commands.Bot) -> None:
+    for ratio, msg_id in (("wide", "error-ar-format"), ("9:1", "error-ar-range")):
+        rec = await ask(fake, {"ar": ratio})
+        note = await fake.wait_for(lambda rec=rec: fake.original(rec.token))
+        assert note.ephemeral and note.content == render(msg_id)
+    assert a1111.img2img_bodies == [] and await not_charged(app)
+    assert await app.first_time("discord", str(rec.id))  # never claimed
 
 
 async def test_bad_modal_strength_is_refused(fake: FakeDiscord, a1111: FakeA1111, app: App,
