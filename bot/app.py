@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.diagnose import watch_requests
 from bot.fetcher import GuardedFetcher
 from bot.health import Health
+from bot.model_lists import ModelLists
 from bot.models import ChatRef, ResultLimits, UserRef
 from bot.payments import Payments
 from bot.places import PlacePolicy, place_chat, switches_of
@@ -54,6 +55,10 @@ class App:
     # all: receive platform events and run jobs; gateway: only receive; worker: only run jobs
     # (and deliver them through the platforms' APIs).
     role: str = "all"
+    _models: ModelLists = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._models = ModelLists(self.providers)
 
     # -- credits -------------------------------------------------------------------------------
     async def balance(self, user: UserRef) -> int:
@@ -132,6 +137,10 @@ class App:
                          place: dict[str, str] | None = None) -> Rerun | None:
         """What a result button asks for (``bot.rerun.plan_rerun``)."""
         return await plan_rerun(self.storage, job_id, action, chat_key=chat.key, place=place)
+
+    async def models(self, provider: str) -> list[str]:
+        """The provider's models, for suggestions (cached; [] when it cannot say in time)."""
+        return await self._models.get(provider)
 
     def follows(self, job_id: str) -> bool:
         """This process shows the job's progress right now."""

@@ -124,6 +124,13 @@ def percent(fraction: float, locale: str | None = None) -> str:
     return format_percent(fraction, locale=locale or current_locale.get())
 
 
+def file_size(n: int, locale: str | None = None) -> str:
+    """A file's size in KB (rounded up) below a megabyte, else in MB with one decimal."""
+    if n < 1024 * 1024:
+        return f"{number(-(-n // 1024), locale)} KB"
+    return f"{number(round(n / (1024 * 1024), 1), locale)} MB"
+
+
 def placeholders(text: str) -> set[str]:
     """The ``{name}`` fields of a catalogue string."""
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}

@@ -13,10 +13,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+from babel.numbers import format_currency
+
 from bot.config import PackConfig, PaymentsConfig
 from bot.credits import Credits
 from bot.errors import PaymentRefused, StorageUnavailable
-from bot.i18n import Msg
+from bot.i18n import Msg, current_locale, number, t
 from bot.models import UserRef
 from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
 
@@ -218,10 +220,11 @@ def revenue_lines(days: list[RevenueDay]) -> list[str]:
     """Revenue per day as short lines, newest first: Stars and Discord SKU sales."""
     lines = []
     for day in days:
-        money = (f"{day.price} ⭐" if day.currency == STARS
-                 else f"${day.price / 100:.2f}" if day.price else "price not configured")
-        refunded = f", {day.refunded} refunded" if day.refunded else ""
-        where = "Stars" if day.currency == STARS else "Discord SKUs"
-        lines.append(f"{day.day} {where}: {day.purchases} sold ({day.credits} credits), "
-                     f"{money}{refunded}")
-    return lines or ["no purchases in the last 7 days"]
+        stars = day.currency == STARS
+        money = (f"{number(day.price)} ⭐" if stars
+                 else format_currency(day.price / 100, "USD", locale=current_locale.get())
+                 if day.price else t("revenue-no-price"))
+        line = t("revenue-day", day=day.day, where=t("revenue-stars" if stars else "revenue-skus"),
+                 purchases=day.purchases, credits=day.credits, money=money)
+        lines.append(line + (t("revenue-refunded", refunded=day.refunded) if day.refunded else ""))
+    return lines or [t("revenue-none")]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.errors import PolicyError
-from bot.i18n import Msg
+from bot.i18n import Msg, t
 from bot.models import ChatRef
 from bot.policy import ChatPolicy
 from bot.stored_settings import ChatSettings
@@ -53,6 +53,18 @@ class PlacePolicy:
         if not self.switches.get("enabled", True):
             raise PolicyError(msg=Msg("dc-channel-off"))
         return self.nsfw_place
+
+    def lines(self, place: str) -> list[str]:
+        """What holds in the place (``place``: how the platform names it), and why."""
+        enabled = t("dc-channel-enabled", channel=place, state=on_off(self.enabled))
+        nsfw = t("dc-channel-nsfw", channel=place, state=on_off(self.nsfw))
+        enabled += f" {t('dc-channel-switch')}" if "enabled" in self.switches else ""
+        nsfw += "" if self.marked_nsfw else f" {t('dc-channel-unmarked')}"
+        return [enabled, nsfw]
+
+
+def on_off(value: bool) -> str:
+    return t("dc-on" if value else "dc-off")
 
 
 def switches_of(settings: ChatSettings) -> dict[str, bool]:

@@ -18,7 +18,6 @@ from bot.app import App
 from bot.errors import NotAllowed, PolicyError
 from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
-from bot.payments import revenue_lines
 from bot.setting_fields import CHAT_FIELDS
 
 ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
@@ -34,16 +33,7 @@ def server_of(interaction: Interaction) -> ChatRef:
 async def channel_lines(app: App, interaction: Interaction) -> list[str]:
     """What holds in the channel the command was used in, and why."""
     channel_id, policy = await channel_policy(app, interaction)
-    channel = f"<#{channel_id}>"
-    enabled_line = [t("dc-channel-enabled", channel=channel, state=on_off(policy.enabled))]
-    nsfw_line = [t("dc-channel-nsfw", channel=channel, state=on_off(policy.nsfw))]
-    enabled_line += [t("dc-channel-switch")] if "enabled" in policy.switches else []
-    nsfw_line += [] if policy.marked_nsfw else [t("dc-channel-unmarked")]
-    return [" ".join(enabled_line), " ".join(nsfw_line)]
-
-
-def on_off(value: bool) -> str:
-    return t("dc-on" if value else "dc-off")
+    return policy.lines(f"<#{channel_id}>")
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -135,13 +125,5 @@ class OwnerCommands(commands.Cog):
 
     @app_commands.command(name="stats", description=text("dc-cmd-stats"))
     async def stats(self, interaction: Interaction) -> None:
-        numbers = await self.app.stats()
-        jobs = ", ".join(f"{k} {v}" for k, v in sorted(numbers.jobs.items())) or "none"
-        lines = [f"users: {numbers.users}", f"jobs: {jobs}",
-                 f"jobs in the last 24 h: {numbers.jobs_last_24h}",
-                 f"in progress now: {numbers.in_progress}",
-                 f"credits spent: {numbers.credits_spent}",
-                 f"credits outstanding: {numbers.credits_outstanding}",
-                 f"ledger drift: {len(numbers.drift) or 'none'}",
-                 *(f"sales {line}" for line in revenue_lines(list(numbers.revenue)))]
+        lines = (await self.app.stats()).lines()
         await private(interaction, f"{t('dc-stats')}\n" + bullet_list(lines))

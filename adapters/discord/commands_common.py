@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from discord import app_commands
 
 from adapters.discord.state import Interaction
 from bot.i18n import t
 from bot.models import UserRef
 
 MESSAGE_LIMIT = 2000
+MAX_CHOICES = 25  # Discord shows at most 25 suggestions
 
 
 def user_of(interaction: Interaction) -> UserRef:
@@ -33,3 +37,11 @@ def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:
         out.append(item)
         used += len(item) + 1
     return "\n".join(out)
+
+
+def choices(names: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
+    """Names containing what the user typed, prefix matches first, at most 25."""
+    typed = current.strip().lower()
+    hits = [n for n in names if typed in n.lower() and 0 < len(n) <= 100]
+    hits.sort(key=lambda n: (not n.lower().startswith(typed), n.lower()))
+    return [app_commands.Choice(name=n, value=n) for n in hits[:MAX_CHOICES]]

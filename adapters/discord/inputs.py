@@ -21,7 +21,7 @@ import httpx
 from bot.app import App
 from bot.errors import FetchError, FetchTooLarge, ImageError, UnsafeURL
 from bot.fetcher import origin_of
-from bot.i18n import Msg
+from bot.i18n import Msg, file_size
 from bot.imaging import FORMATS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -43,12 +43,6 @@ class ImageSource:
     @classmethod
     def of(cls, attachment: discord.Attachment) -> ImageSource:
         return cls(attachment.url, attachment.size, attachment.content_type)
-
-
-def _megabytes(n: int) -> str:
-    if n < 1024 * 1024:
-        return f"{-(-n // 1024)} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
 
 
 def looks_like_image(attachment: discord.Attachment) -> bool:
@@ -91,8 +85,8 @@ def hosted_by_discord(app: App, url: str | httpx.URL) -> bool:
 def check(source: ImageSource, max_bytes: int) -> None:
     """Refuse what Discord already says is too big or not an image."""
     if source.size is not None and source.size > max_bytes:
-        raise ImageError(msg=Msg("dc-image-too-big", {"size": _megabytes(source.size),
-                                                      "limit": _megabytes(max_bytes)}))
+        raise ImageError(msg=Msg("dc-image-too-big", {"size": file_size(source.size),
+                                                      "limit": file_size(max_bytes)}))
     if source.content_type and not source.content_type.startswith("image/"):
         raise ImageError(msg=Msg("dc-not-an-image", {"formats": FORMATS}))
 

@@ -67,16 +67,7 @@ def as_bot_error(error: Exception) -> BotError | None:
         if isinstance(original.__cause__, BotError):  # a transformer's own refusal
             return original.__cause__
         return OptionError(msg=Msg("dc-invalid-value", {"value": repr(original.value)}))
-    if isinstance(original, app_commands.NoPrivateMessage):
-        return NotAllowed(msg=Msg("dc-server-only"))
-    if isinstance(original, app_commands.MissingPermissions | app_commands.BotMissingPermissions):
-        missing = ", ".join(p.replace("_", " ").title() for p in original.missing_permissions)
-        who = "dc-need-permission" if isinstance(original, app_commands.MissingPermissions) \
-            else "dc-bot-needs-permission"
-        return NotAllowed(msg=Msg(who, {"permissions": missing}))
-    if isinstance(original, app_commands.CommandOnCooldown):
-        return NotAllowed(msg=Msg("dc-cooldown", {"seconds": round(original.retry_after)}))
-    if isinstance(original, app_commands.CheckFailure):
+    if isinstance(original, app_commands.CheckFailure):  # the bot's checks raise Refused
         return NotAllowed()
     return None
 

@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from adapters.discord.commands_common import choices
 from adapters.discord.delivery import follow
 from adapters.discord.inputs import (
     ONLY_DISCORD,
@@ -27,7 +28,6 @@ from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, handle_error, mark_placeholder
 from adapters.discord.state import Interaction, first_time
 from adapters.discord.stored import interaction_origin
-from adapters.discord.suggest import register_autocomplete
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
 from bot.i18n import Msg, current_locale, t
@@ -162,7 +162,6 @@ class RequestCommands(commands.Cog):
         # discord.py has no context-menu decorator for cog methods: built here, added on load.
         self.menu = app_commands.ContextMenu(name=text("dc-menu-transform"),
                                              callback=self.transform)
-        register_autocomplete(self.img2img, app)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)
@@ -192,6 +191,22 @@ class RequestCommands(commands.Cog):
         data = await download(self.app, ImageSource.of(image))
         await run(self.app, interaction, chat=chat, image=data, prompt=prompt,
                   overrides=overrides, origin=origin_of(interaction, image.url))
+
+    @img2img.autocomplete("style")
+    async def style_names(self, interaction: Interaction,
+                          current: str) -> list[app_commands.Choice[str]]:
+        return choices(sorted(self.app.config.styles), current)
+
+    @img2img.autocomplete("provider")
+    async def provider_names(self, interaction: Interaction,
+                             current: str) -> list[app_commands.Choice[str]]:
+        return choices(self.app.providers, current)
+
+    @img2img.autocomplete("model")
+    async def model_names(self, interaction: Interaction,
+                          current: str) -> list[app_commands.Choice[str]]:
+        provider = interaction.namespace.provider or self.app.config.defaults.provider
+        return choices(await self.app.models(str(provider)), current)
 
     async def transform(self, interaction: Interaction,
                         message: discord.Message) -> None:
