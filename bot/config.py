@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PlainValidator,
     PrivateAttr,
     SecretStr,
@@ -274,7 +275,13 @@ def _settings_of_its_type(raw: Any) -> ProviderSettings:
 
 # A union told apart by ``type`` whose members are the registry's settings classes: a closed
 # pydantic union would import every backend at start and shut out types registered later.
-ProviderTable = Annotated[ProviderSettings, PlainValidator(_settings_of_its_type)]
+ProviderTable = Annotated[
+    ProviderSettings, PlainValidator(_settings_of_its_type),
+    # Written out as the class it is (a WebUI's url too), not as the base's fields.
+    PlainSerializer(lambda settings, info: settings.model_dump(
+        mode=info.mode, by_alias=info.by_alias, exclude_unset=info.exclude_unset,
+        exclude_defaults=info.exclude_defaults, exclude_none=info.exclude_none)),
+]
 
 
 class Config(_Section):

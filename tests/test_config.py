@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,17 @@ def test_payment_packs_are_checked_and_named_in_errors() -> None:
         build_config({"payments": {"packs": [packs[0], {**packs[1], "id": "small"}]}}, environ={})
     with pytest.raises(ConfigError, match=r"payments.packs.0.credits"):
         build_config({"payments": {"packs": [{"id": "x", "credits": 0}]}}, environ={})
+
+
+def test_a_providers_table_is_typed_by_its_type_and_written_out_whole() -> None:
+    """Each table becomes its backend's settings class; dumping the config (as the benchmarks
+    do to start a copy) keeps that class's own keys and warns about nothing."""
+    config = build_config({"providers": {"webui": {"type": "a1111", "url": "http://webui:7860",
+                                                    "cost": 3}}}, {})
+    assert type(config.providers["webui"]).__name__ == "A1111Settings"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dumped = config.model_dump(mode="json")
+    assert dumped["providers"]["webui"]["url"] == "http://webui:7860"
+    again = build_config(dumped, {})
+    assert again.providers["webui"] == config.providers["webui"]
