@@ -25,6 +25,7 @@ from bot.payments import Payments
 from bot.places import PlacePolicy, place_chat, switches_of
 from bot.policy import ChatPolicy
 from bot.preferences import Preferences
+from bot.presenter import providers_lines
 from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.providers.http import make_client
@@ -137,6 +138,10 @@ class App:
                          place: dict[str, str] | None = None) -> Rerun | None:
         """What a result button asks for (``bot.rerun.plan_rerun``)."""
         return await plan_rerun(self.storage, job_id, action, chat_key=chat.key, place=place)
+
+    def provider_lines(self) -> list[str]:
+        """Each backend with what it costs, for /providers and the help."""
+        return providers_lines(self.providers, self.service.credits)
 
     async def models(self, provider: str) -> list[str]:
         """The provider's models, for suggestions (cached; [] when it cannot say in time)."""

@@ -16,7 +16,7 @@ from bot.app import App
 from bot.credits import describe_entry
 from bot.i18n import t
 from bot.models import UserRef
-from bot.presenter import options_help, providers_lines, styles_lines
+from bot.presenter import options_help, styles_lines
 from bot.setting_fields import USER_FIELDS, SettingField, find, value_names
 
 COMMANDS = "/img2img · /credits · /settings · /styles · /providers · /cancel · /forget · /buy"
@@ -37,8 +37,7 @@ def value_choices(app: App, fields: tuple[SettingField, ...], key: str | None,
 def help_text(app: App, user: UserRef) -> str:
     """How to ask, the options, styles and backends, and the commands this user may use."""
     sections = [(t("help-options"), options_help()), (t("help-styles"), styles_lines(
-        app.config.styles)), (t("help-providers"), providers_lines(app.providers,
-                                                                   app.service.credits))]
+        app.config.styles)), (t("help-providers"), app.provider_lines())]
     parts = [f"**{t('help-how-title')}**\n{t('dc-help-how')}"]
     parts += [f"**{title}**\n{bullet_list(lines, 600)}" for title, lines in sections if lines]
     parts.append(f"**{t('help-commands')}**\n{COMMANDS}\n{t('dc-help-admins')}")
@@ -138,8 +137,7 @@ class UserCommands(commands.Cog):
 
     @app_commands.command(name="providers", description=text("menu-providers"))
     async def providers(self, interaction: Interaction) -> None:
-        lines = providers_lines(self.app.providers, self.app.service.credits) or [
-            t("dc-none-configured")]
+        lines = self.app.provider_lines() or [t("dc-none-configured")]
         await private(interaction, f"{t('dc-backends')}\n" + bullet_list(lines))
 
     @app_commands.command(name="cancel", description=text("menu-cancel"))
