@@ -23,7 +23,6 @@ from bot.model_lists import ModelLists
 from bot.models import ChatRef, ResultLimits, UserRef
 from bot.payments import Payments
 from bot.places import PlacePolicy, place_chat, switches_of
-from bot.policy import ChatPolicy
 from bot.preferences import Preferences
 from bot.presenter import providers_lines
 from bot.providers import build_providers
@@ -33,6 +32,7 @@ from bot.rerun import Action, Rerun, plan_rerun
 from bot.service import CancelOutcome, GenerationService
 from bot.stats import Stats
 from bot.store import core_storage
+from bot.stored_settings import ChatPolicy
 from storage import Storage, open_storage
 from storage.base import JobRecord, LedgerEntry
 

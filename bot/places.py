@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from bot.errors import PolicyError
 from bot.i18n import Msg, t
 from bot.models import ChatRef
-from bot.policy import ChatPolicy
-from bot.stored_settings import ChatSettings
+from bot.stored_settings import ChatPolicy, ChatSettings
 
 SWITCHES = ("enabled", "nsfw")
 

@@ -5,19 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
+from bot.config import DefaultsConfig
 from bot.errors import OptionError
 from bot.i18n import DEFAULT, Msg, negotiate, t
+from bot.limits import MAX_STEPS, MIN_STEPS, STEPS_STEP, STRENGTH_STEP
 from bot.models import ChatRef, UserRef
 from bot.options import Overrides, parse_value, quote
-from bot.policy import ChatPolicy, describe_policy
+from bot.policy import describe_policy
 from bot.setting_fields import CHAT_FIELDS, USER_FIELDS, Kind, SettingField, find, set_value
-from bot.stored_settings import ChatSettings, UserSettings
+from bot.stored_settings import ChatPolicy, ChatSettings, UserSettings
 from storage.base import Storage
 
 # The settings read while one platform event is handled: the locale, the request's defaults
 # and its preferences come from one read.
 _READ: ContextVar[dict[str, UserSettings] | None] = ContextVar("settings_read", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """The values a user's next request starts from (before any chat's rules)."""
+
+    strength: float
+    steps: int
+    style: str | None
+    file: bool
 
 
 class Preferences:
@@ -57,6 +70,27 @@ class Preferences:
 
     async def user_pref(self, user: UserRef, name: str) -> bool:
         return bool(getattr((await self.user(user)).prefs, name, False))
+
+    async def starting(self, user: UserRef, base: DefaultsConfig) -> Starting:
+        mine = await self.user(user)
+        own = mine.overrides
+        return Starting(strength=base.strength if own.strength is None else own.strength,
+                        steps=base.steps if own.steps is None else own.steps,
+                        style=own.style or base.style, file=mine.prefs.file)
+
+    async def nudge(self, user: UserRef, key: str, up: bool, base: DefaultsConfig) -> Msg | None:
+        """One press of a settings keyboard's −/+ button on ``strength`` or ``steps``: one
+        step (``bot.limits``) within the bounds; None where the value is at a bound already."""
+        now = await self.starting(user, base)
+        if key == "strength":
+            step = STRENGTH_STEP if up else -STRENGTH_STEP
+            value: float = round(min(1.0, max(0.0, now.strength + step)), 2)
+        else:
+            step = STEPS_STEP if up else -STEPS_STEP
+            value = min(MAX_STEPS, max(MIN_STEPS, now.steps + step))
+        if value == getattr(now, key):
+            return None
+        return await self.set_user(user, key, f"{value:g}")
 
     async def language(self, user: UserRef) -> str | None:
         """The locale the user chose with ``/set language``, if any."""
@@ -112,7 +146,7 @@ class Preferences:
         return ChatSettings.load(await self.storage.chat_settings(chat.key))
 
     async def chat_policy(self, chat: ChatRef) -> ChatPolicy:
-        return ChatPolicy.from_settings(await self.chat(chat))
+        return (await self.chat(chat)).policy
 
     async def set_chat(self, chat: ChatRef, key: str, value: str) -> Msg:
         """``/chatset key value`` (the caller has checked admin rights)."""
@@ -132,7 +166,7 @@ class Preferences:
 
     async def describe_chat(self, chat: ChatRef) -> list[str]:
         settings = await self.chat(chat)
-        lines = describe_policy(ChatPolicy.from_settings(settings))
+        lines = describe_policy(settings.policy)
         lines += [f"default {k}: {v}" for k, v in settings.defaults.items()]
         if settings.language:
             lines.append(f"language: {settings.language}")

@@ -27,11 +27,11 @@ from bot.jobs import GenerationRequest, JobHandle
 from bot.lease import hold_exclusively
 from bot.options import clean_text
 from bot.pipeline import Pipeline
-from bot.policy import ChatPolicy, check_text
+from bot.policy import check_text
 from bot.preferences import Preferences
 from bot.providers.base import Provider
 from bot.settings import Layers, resolve
-from bot.stored_settings import ChatSettings
+from bot.stored_settings import ChatPolicy, ChatSettings
 from storage.base import Blob, JobRecord, QueueLimits, Storage
 from storage.errors import QueueLimitReached
 
@@ -128,7 +128,7 @@ class GenerationService:
                 "length": len(prompt), "limit": limits.max_prompt_chars}))
         chat_settings = ChatSettings() if request.chat.private else ChatSettings.load(
             await self.storage.chat_settings(request.chat.key))
-        policy = ChatPolicy() if request.chat.private else ChatPolicy.from_settings(chat_settings)
+        policy = ChatPolicy() if request.chat.private else chat_settings.policy
         check_text(policy, prompt, request.overrides.negative_prompt or "")
         await self._check_rate(request, policy)
         # Where the job will likely start here, the trial decode is the preparation itself.

@@ -15,9 +15,9 @@ from bot.errors import OptionError, PolicyError
 from bot.i18n import Msg, t
 from bot.models import Capability, Params
 from bot.options import Overrides
-from bot.policy import ChatPolicy
 from bot.providers.base import Provider
 from bot.sizing import output_size
+from bot.stored_settings import ChatPolicy
 
 IGNORED_WITHOUT = (
     ("strength", Capability.STRENGTH, "--strength"),
@@ -78,7 +78,7 @@ def _choose_provider(merged: Overrides, layers: Layers, base: Overrides, policy:
     if name not in providers:
         raise OptionError(msg=Msg("error-unknown-provider",
                                   {"name": repr(name), "available": ", ".join(providers)}))
-    allowed = policy.allowed_providers
+    allowed = policy.providers
     if allowed and name not in allowed:
         if layers.request.provider is not None:
             raise PolicyError(msg=Msg("error-chat-backends", {"names": ", ".join(allowed)}))
@@ -97,9 +97,9 @@ def _choose_style(style: str | None, styles: Mapping[str, StyleConfig],
     if style not in styles:
         raise OptionError(msg=Msg("error-unknown-style",
                                   {"name": repr(style), "styles": ", ".join(sorted(styles))}))
-    if policy.allowed_styles and style not in policy.allowed_styles:
+    if policy.styles and style not in policy.styles:
         raise PolicyError(msg=Msg("error-chat-styles",
-                                  {"names": ", ".join(policy.allowed_styles)}))
+                                  {"names": ", ".join(policy.styles)}))
     return styles[style]
 
 
@@ -144,7 +144,7 @@ def resolve(
                          provider=provider.label))
         samples = max_samples
 
-    caps = [m for m in (policy.max_side, max_side) if m]
+    caps = [m for m in (policy.max_size, max_side) if m]
     width, height = output_size(input_size, rules, size=merged.size, aspect=merged.aspect,
                                 max_side=min(caps) if caps else None)
     if merged.size is not None and (width, height) != merged.size:

@@ -78,8 +78,8 @@ class UserSettings(_Defaults):
     language: str | None = None
 
 
-class Policy(Stored):
-    """A chat's rules (a place of a chat keeps only ``enabled`` and ``nsfw`` here)."""
+class ChatPolicy(Stored):
+    """A chat's moderation rules (a place of a chat keeps only ``enabled`` and ``nsfw``)."""
 
     enabled: bool = True
     nsfw: bool = False
@@ -98,5 +98,5 @@ class Policy(Stored):
 class ChatSettings(_Defaults):
     """A chat's defaults for its members, its policy and its default language."""
 
-    policy: Policy = Policy()
+    policy: ChatPolicy = ChatPolicy()
     language: str | None = None

@@ -68,9 +68,8 @@ async def chat_text(app: App, chat: ChatRef) -> str:
 
 async def chat_keyboard(app: App, chat: ChatRef) -> InlineKeyboardMarkup:
     policy = await app.preferences.chat_policy(chat)
-    state = {"enabled": policy.enabled, "nsfw": policy.nsfw}
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=f"{key}: {'on' if state[key] else 'off'}",
+        InlineKeyboardButton(text=f"{key}: {'on' if getattr(policy, key) else 'off'}",
                              callback_data=f"s:c:{key}") for key in TOGGLES]])
 
 
@@ -118,8 +117,7 @@ async def chat_toggle(query: CallbackQuery, bot: Bot, app: App) -> None:
         return
     chat = chat_ref(message.chat)
     policy = await app.preferences.chat_policy(chat)
-    now_on = policy.enabled if key == "enabled" else policy.nsfw
-    note = await app.preferences.set_chat(chat, key, "off" if now_on else "on")
+    note = await app.preferences.set_chat(chat, key, "off" if getattr(policy, key) else "on")
     # Two quick presses can render the same text; the setting itself is saved either way.
     with contextlib.suppress(TelegramBadRequest):
         await message.edit_text(await chat_text(app, chat), parse_mode="HTML",

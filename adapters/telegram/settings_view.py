@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -12,7 +11,6 @@ from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import OptionError
 from bot.i18n import Msg
-from bot.limits import MAX_STEPS, MIN_STEPS, STEPS_STEP, STRENGTH_STEP
 from bot.models import UserRef
 
 log = logging.getLogger(__name__)
@@ -21,27 +19,8 @@ MAX_CALLBACK_BYTES = 64
 STYLES_PER_ROW = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Current:
-    """The values a user's next request starts from (before any chat's rules)."""
-
-    strength: float
-    steps: int
-    style: str | None
-    file: bool
-
-
-async def current(app: App, user: UserRef) -> Current:
-    mine = await app.preferences.user_defaults(user)
-    base = app.config.defaults
-    return Current(strength=base.strength if mine.strength is None else mine.strength,
-                   steps=base.steps if mine.steps is None else mine.steps,
-                   style=mine.style or base.style,
-                   file=await app.preferences.user_pref(user, "file"))
-
-
 async def settings_text(app: App, user: UserRef) -> str:
-    now = await current(app, user)
+    now = await app.preferences.starting(user, app.config.defaults)
     lines = ["<b>Your defaults</b>", *map(esc, await app.preferences.describe_user(user)), "",
              f"Next request: strength {now.strength:g} · steps {now.steps} · style "
              f"{esc(now.style or 'none')} · full-resolution file {'on' if now.file else 'off'}",
@@ -55,7 +34,7 @@ def _button(text: str, owner: int, action: str) -> InlineKeyboardButton:
 
 
 async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
-    now = await current(app, user)
+    now = await app.preferences.starting(user, app.config.defaults)
     owner = int(user.id)
     rows = [[_button("Strength −", owner, "s-"), _button("Strength +", owner, "s+")],
             [_button("Steps −", owner, "n-"), _button("Steps +", owner, "n+")]]
@@ -78,17 +57,11 @@ def forget_keyboard(owner: int) -> InlineKeyboardMarkup:
 
 async def _change(app: App, user: UserRef, action: str) -> Msg | None:
     """Apply one settings button; returns its confirmation, or None if nothing changed."""
-    now = await current(app, user)
+    now = await app.preferences.starting(user, app.config.defaults)
     prefs = app.preferences
-    if action in ("s-", "s+"):
-        delta = STRENGTH_STEP if action == "s+" else -STRENGTH_STEP
-        strength = round(min(1.0, max(0.0, now.strength + delta)), 2)
-        return None if strength == now.strength else await prefs.set_user(
-            user, "strength", f"{strength:g}")
-    if action in ("n-", "n+"):
-        delta = STEPS_STEP if action == "n+" else -STEPS_STEP
-        steps = min(MAX_STEPS, max(MIN_STEPS, now.steps + delta))
-        return None if steps == now.steps else await prefs.set_user(user, "steps", str(steps))
+    if action in ("s-", "s+", "n-", "n+"):
+        return await prefs.nudge(user, "strength" if action[0] == "s" else "steps",
+                                 action[1] == "+", app.config.defaults)
     if action.startswith("y:"):
         name = action.removeprefix("y:")
         if not name:

@@ -16,11 +16,11 @@ import pytest
 from bot.config import CreditsConfig, DefaultsConfig
 from bot.credits import Credits
 from bot.options import Overrides
-from bot.policy import ChatPolicy
 from bot.providers.base import Provider
 from bot.providers.scenario import ScenarioProvider
 from bot.settings import Layers, resolve
 from bot.sizing import megapixel_units, output_size
+from bot.stored_settings import ChatPolicy
 from storage.base import Storage
 from tests.core.every_backend import BACKENDS, every_backend
 

@@ -19,7 +19,7 @@ async def test_an_unversioned_chat_row_reads_and_is_rewritten_with_the_version(
                                                          "gone_key": 3}})
     prefs = Preferences(store)
     policy = await prefs.chat_policy(GROUP)
-    assert policy.nsfw and policy.locked == {"steps"} and policy.enabled
+    assert policy.nsfw and policy.locked == ["steps"] and policy.enabled
     assert (await prefs.chat(GROUP)).overrides.steps == 20
 
     note = await prefs.set_chat(GROUP, "max_steps", "30")
