@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.config import CreditsConfig
+from bot.errors import OptionError
+from bot.i18n import Msg
 from bot.models import Params, SizeRules, UserRef
 from bot.sizing import megapixel_units, output_size
 from storage.base import LedgerEntry, Storage
 
+MAX_GRANT = 1_000_000  # credits one owner grant may give or take
 
 def today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
@@ -64,3 +67,15 @@ def describe_entry(entry: LedgerEntry) -> str:
     if entry.kind == "purchase" or (entry.kind == "refund" and entry.amount < 0):
         label = f"{label} ({entry.note.split(' by ')[0]})"  # the pack; who refunded stays out
     return f"{when} {entry.amount:+d} {label}"
+
+
+def grant_amount(text: str, usage: Msg) -> int:
+    """An owner grant's amount: a whole number, nonzero, at most ``MAX_GRANT`` either way
+    (``usage`` is the platform's own how-to, for text that is no number at all)."""
+    try:
+        amount = int(text)
+    except ValueError:
+        raise OptionError(msg=usage) from None
+    if amount == 0 or abs(amount) > MAX_GRANT:
+        raise OptionError(msg=Msg("error-grant-amount", {"max": MAX_GRANT}))
+    return amount

@@ -11,6 +11,7 @@ from bot.events import Done, Failed, JobEvent, Progress, Queued, Started
 from bot.i18n import DEFAULT, Duration, number, percent, render, t
 from bot.options import SPEC_LIST
 from bot.providers.base import Provider
+from bot.stats import Stats
 
 EXAMPLE = "/img2img a watercolor painting --strength 0.6"
 
@@ -119,3 +120,14 @@ def restarting() -> str:
 # English, for the core's own notices that are not rendered per reader yet.
 DELIVERY_DEFERRED = render("delivery-deferred", DEFAULT)
 RESTARTING = render("restarting", DEFAULT)
+
+
+def stats_lines(stats: Stats) -> list[str]:
+    """The owners' figures, one line each (job states stay the storage's words)."""
+    jobs = ", ".join(f"{status} {number(count)}" for status, count in sorted(stats.jobs.items()))
+    return [t("stats-users", users=stats.users, count=stats.credits_outstanding),
+            t("stats-jobs", jobs=jobs or t("stats-none")),
+            t("stats-last-day", count=stats.jobs_last_24h),
+            t("stats-spent", count=stats.credits_spent),
+            t("stats-in-progress", count=stats.in_progress),
+            t("stats-providers", names=", ".join(stats.providers) or t("stats-none"))]

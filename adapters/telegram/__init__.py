@@ -14,6 +14,7 @@ from adapters.telegram import buttons, commands_admin, commands_user, payments, 
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.courier import TelegramCourier
 from adapters.telegram.locale import LocaleMiddleware
+from adapters.telegram.replies import on_error
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
 from adapters.telegram.watch import ApiWatch
 from bot.app import App
@@ -33,6 +34,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["following"] = Following(app, "telegram")
     dp.update.outer_middleware(OncePerUpdate(app.service))
     dp.update.middleware(LocaleMiddleware(app))
+    dp.errors.middleware(LocaleMiddleware(app))  # errors are told in the user's language too
+    dp.errors.register(on_error)
     dp.include_routers(*(module.make_router() for module in (
         commands_admin, commands_user, payments, buttons, requests)))
     return dp

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.types import CallbackQuery, Message
 
+from adapters.telegram.callbacks import CancelJob, RerunJob
 from adapters.telegram.delivery import Target, show
 from adapters.telegram.inputs import ImageRef, chat_of, download, image_in, user_of
-from adapters.telegram.replies import answer_error
 from bot.app import App
-from bot.errors import BotError, ImageError
+from bot.errors import ImageError
 from bot.following import Following
-from bot.i18n import t
+from bot.i18n import Msg, current_locale, t
 from bot.jobs import GenerationRequest
-from bot.rerun import Action, Rerun
+from bot.rerun import Rerun
 from bot.service import CancelOutcome
 
-GONE = "This result is too old to reuse; please send the image again."
-
-
+GONE = Msg("tg-result-gone")
 CANCEL_ANSWERS = {CancelOutcome.CANCELLED: "cancel-done",
                   CancelOutcome.NOT_YOURS: "cancel-not-yours",
                   CancelOutcome.FINISHED: "cancel-finished",
@@ -26,46 +24,44 @@ CANCEL_ANSWERS = {CancelOutcome.CANCELLED: "cancel-done",
 
 
 def make_router() -> Router:
-    """The buttons under progress (cancel) and under results (reruns)."""
+    """The buttons under progress (cancel) and under results (reruns); then any other press,
+    which no factory parsed (an old format), is told that its button expired."""
     router = Router(name="telegram-buttons")
-    router.callback_query.register(cancel_pressed, F.data.startswith("c:"))
-    router.callback_query.register(result_pressed, F.data.startswith("r:"))
+    router.callback_query.register(cancel_pressed, CancelJob.filter())
+    router.callback_query.register(result_pressed, RerunJob.filter())
+    router.callback_query.register(expired)
     return router
 
 
-async def cancel_pressed(callback: CallbackQuery, app: App) -> None:
+async def cancel_pressed(callback: CallbackQuery, callback_data: CancelJob, app: App) -> None:
     """Cancel: only the requester may, and only while the job is unfinished."""
-    job_id = (callback.data or "")[2:]
-    outcome = await app.cancel_as(job_id, user_of(callback.from_user))
+    outcome = await app.cancel_as(callback_data.job_id, user_of(callback.from_user))
     await callback.answer(t(CANCEL_ANSWERS[outcome]),
                           show_alert=outcome is CancelOutcome.NOT_YOURS)
 
 
-async def result_pressed(callback: CallbackQuery, bot: Bot, app: App,
+async def result_pressed(callback: CallbackQuery, callback_data: RerunJob, bot: Bot, app: App,
                          following: Following) -> None:
     """🔁 / ➖ / ➕ / ♻️ under a result: the same request again, charged to the presser."""
-    _, _, rest = (callback.data or "").partition(":")
-    action_name, _, job_id = rest.partition(":")
     result = callback.message
-    if action_name not in {a.value for a in Action} or not isinstance(result, Message):
-        await callback.answer(GONE, show_alert=True)
-        return
-    try:
-        rerun = await app.plan_rerun(job_id, Action(action_name), chat=chat_of(result.chat))
-        if rerun is None:
-            raise ImageError(GONE)
-        ref, target = _input_of(result, rerun, app)
-        data = await download(bot, ref, app)
-        handle = await app.service.submit(GenerationRequest(
-            user=user_of(callback.from_user), chat=chat_of(result.chat), image=data,
-            prompt=rerun.prompt, overrides=rerun.overrides,
-            origin={"chat_id": result.chat.id, "message_id": target.reply_to,
-                    "file_id": ref.file_id}))
-    except BotError as exc:
-        await answer_error(callback, exc)
-        return
+    if not isinstance(result, Message):
+        raise ImageError(msg=GONE)
+    chat = chat_of(result.chat)
+    rerun = await app.plan_rerun(callback_data.job_id, callback_data.action, chat=chat)
+    if rerun is None:
+        raise ImageError(msg=GONE)
+    ref, target = _input_of(result, rerun, app)
+    handle = await app.service.submit(GenerationRequest(
+        user=user_of(callback.from_user), chat=chat, image=await download(bot, ref, app),
+        prompt=rerun.prompt, overrides=rerun.overrides,
+        origin={"chat_id": result.chat.id, "message_id": target.reply_to, "file_id": ref.file_id,
+                "locale": current_locale.get()}))
     await callback.answer(t("rerun-started"))
     show(following, bot, handle, target)
+
+
+async def expired(callback: CallbackQuery) -> None:
+    await callback.answer(t("button-expired"), show_alert=True)
 
 
 def _input_of(result: Message, rerun: Rerun, app: App) -> tuple[ImageRef, Target]:
@@ -77,7 +73,7 @@ def _input_of(result: Message, rerun: Rerun, app: App) -> tuple[ImageRef, Target
     if rerun.use_result:
         ref = image_in(result, app.config)
         if ref is None:
-            raise ImageError(GONE)
+            raise ImageError(msg=GONE)
         return ref, Target(result.chat.id, result.message_id)
     request = result.reply_to_message
     ref = image_in(request, app.config) if request is not None else None
@@ -87,6 +83,6 @@ def _input_of(result: Message, rerun: Rerun, app: App) -> tuple[ImageRef, Target
     if ref is None:
         file_id = rerun.origin.get("file_id")
         if not file_id:
-            raise ImageError(GONE)
+            raise ImageError(msg=GONE)
         ref = ImageRef(str(file_id), None, reply_to or result.message_id)
     return ref, Target(result.chat.id, reply_to)

@@ -1,63 +1,57 @@
-"""Group-admin commands (/chatsettings, /chatset, /chatreset) and owner commands (/grant,
-/stats). Rights are checked on the server side for every command and button."""
+"""Group-admin commands (/chatsettings, /chatset, /chatreset) behind ``IsChatAdmin`` and owner
+commands (/grant, /stats; /refund in payments) behind ``IsOwner``, checked for every command
+and button; a refused one is answered by ``not_admin`` / ``not_owner``."""
 
 from __future__ import annotations
 
 import contextlib
 
-from aiogram import Bot, F, Router
+from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from adapters.telegram.admin import is_chat_admin
-from adapters.telegram.commands_user import chat_ref, respond, user_ref
-from adapters.telegram.replies import answer_error, esc, reply_error
+from adapters.telegram.callbacks import ChatToggle, Toggle, button
+from adapters.telegram.filters import IsChatAdmin, IsOwner
+from adapters.telegram.inputs import chat_of, user_of
+from adapters.telegram.replies import esc, reply_error, respond
+from bot import presenter
 from bot.app import App
+from bot.credits import grant_amount
 from bot.errors import BotError, NotAllowed, OptionError
+from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
 from bot.payments import revenue_lines
 from bot.setting_fields import CHAT_FIELDS, Kind
 
-GROUPS_ONLY = "Chat settings work in groups: send this in the group you administer."
-NOT_ADMIN = "Only this group's admins can change its settings."
-NOT_OWNER = "Only the bot's owners can do that."
-GRANT_USAGE = "Use /grant USER_ID N, or reply to the user's message with /grant N."
-MAX_GRANT = 1_000_000
-TOGGLES = tuple(f.key for f in CHAT_FIELDS if f.kind is Kind.SWITCH)
+ADMIN_COMMANDS = ("chatsettings", "chatset", "chatreset")
+OWNER_COMMANDS = ("grant", "stats", "refund")
+GRANT_USAGE = Msg("tg-grant-usage")
 
 
 def make_router() -> Router:
-    """A fresh router with the admin and owner commands (one dispatcher per router)."""
+    """A fresh admin router: the commands behind their filters, then the refusals."""
     router = Router(name="telegram-admin-commands")
-    router.message.register(chat_settings, Command("chatsettings"))
-    router.message.register(chat_set, Command("chatset"))
-    router.message.register(chat_reset, Command("chatreset"))
-    router.message.register(grant, Command("grant"))
-    router.message.register(stats, Command("stats"))
-    router.callback_query.register(chat_toggle, F.data.startswith("s:c:"))
+    admin, owner = IsChatAdmin(), IsOwner()
+    router.message.register(chat_settings, Command("chatsettings"), admin)
+    router.message.register(chat_set, Command("chatset"), admin)
+    router.message.register(chat_reset, Command("chatreset"), admin)
+    router.callback_query.register(chat_toggle, ChatToggle.filter(), admin)
+    router.message.register(not_admin, Command(*ADMIN_COMMANDS))
+    router.callback_query.register(not_admin, ChatToggle.filter())
+    router.message.register(grant, Command("grant"), owner)
+    router.message.register(stats, Command("stats"), owner)
+    router.message.register(not_owner, Command(*OWNER_COMMANDS), ~owner)
     return router
 
 
-async def admin_chat(message: Message, bot: Bot, app: App) -> ChatRef | None:
-    """The group if the sender administers it; otherwise says why not and returns None."""
-    if message.chat.type == "private":
-        await reply_error(message, NotAllowed(GROUPS_ONLY))
-        return None
-    if not await is_chat_admin(bot, app, message):
-        await reply_error(message, NotAllowed(NOT_ADMIN))
-        return None
-    return chat_ref(message.chat)
+async def not_admin(event: Message | CallbackQuery) -> None:
+    private = isinstance(event, Message) and event.chat.type == "private"
+    raise NotAllowed(msg=Msg("tg-groups-only" if private else "tg-not-admin"))
 
 
-async def owner(message: Message, app: App) -> UserRef | None:
-    """The sender if they are one of the bot's owners; otherwise refuses and returns None."""
-    user = message.from_user
-    if user is None or message.sender_chat is not None or not app.config.is_owner(
-            f"telegram:{user.id}"):
-        await reply_error(message, NotAllowed(NOT_OWNER))
-        return None
-    return user_ref(user)
+async def not_owner(message: Message) -> None:
+    raise NotAllowed(msg=Msg("tg-not-owner"))
 
 
 async def chat_text(app: App, chat: ChatRef) -> str:
@@ -69,20 +63,17 @@ async def chat_text(app: App, chat: ChatRef) -> str:
 async def chat_keyboard(app: App, chat: ChatRef) -> InlineKeyboardMarkup:
     policy = await app.preferences.chat_policy(chat)
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=f"{key}: {'on' if getattr(policy, key) else 'off'}",
-                             callback_data=f"s:c:{key}") for key in TOGGLES]])
+        button(f"{key}: {'on' if getattr(policy, key) else 'off'}", ChatToggle(key=key))
+        for key in Toggle]])
 
 
-async def chat_settings(message: Message, bot: Bot, app: App) -> None:
-    chat = await admin_chat(message, bot, app)
-    if chat is not None:
-        await respond(message, await chat_text(app, chat), await chat_keyboard(app, chat))
+async def chat_settings(message: Message, app: App) -> None:
+    chat = chat_of(message.chat)
+    await respond(message, await chat_text(app, chat), await chat_keyboard(app, chat))
 
 
-async def chat_set(message: Message, command: CommandObject, bot: Bot, app: App) -> None:
-    chat = await admin_chat(message, bot, app)
-    if chat is None:
-        return
+async def chat_set(message: Message, command: CommandObject, app: App) -> None:
+    chat = chat_of(message.chat)
     key, _, value = (command.args or "").strip().partition(" ")
     if not key or not value.strip():
         keys = [f"<code>{f.key}</code>: {esc(f.help_text())}" for f in CHAT_FIELDS
@@ -98,29 +89,21 @@ async def chat_set(message: Message, command: CommandObject, bot: Bot, app: App)
     await respond(message, esc(note.render()))
 
 
-async def chat_reset(message: Message, bot: Bot, app: App) -> None:
-    chat = await admin_chat(message, bot, app)
-    if chat is not None:
-        await respond(message, esc((await app.preferences.reset_chat(chat)).render()))
+async def chat_reset(message: Message, app: App) -> None:
+    await respond(message, esc((await app.preferences.reset_chat(chat_of(message.chat))).render()))
 
 
-async def chat_toggle(query: CallbackQuery, bot: Bot, app: App) -> None:
+async def chat_toggle(query: CallbackQuery, callback_data: ChatToggle, app: App) -> None:
     """An on/off button under /chatsettings; the presser's rights are checked again."""
-    key = (query.data or "").removeprefix("s:c:")
-    message = query.message
-    if key not in TOGGLES or not isinstance(message, Message):
-        await answer_error(query, OptionError("That button is out of date; send /chatsettings "
-                                              "again."))
-        return
-    if not await is_chat_admin(bot, app, query):
-        await answer_error(query, NotAllowed(NOT_ADMIN))
-        return
-    chat = chat_ref(message.chat)
+    key, message = callback_data.key, query.message
+    if not isinstance(message, Message):
+        raise OptionError(msg=Msg("button-expired"))
+    chat = chat_of(message.chat)
     policy = await app.preferences.chat_policy(chat)
     note = await app.preferences.set_chat(chat, key, "off" if getattr(policy, key) else "on")
     # Two quick presses can render the same text; the setting itself is saved either way.
     with contextlib.suppress(TelegramBadRequest):
-        await message.edit_text(await chat_text(app, chat), parse_mode="HTML",
+        await message.edit_text(await chat_text(app, chat),
                                 reply_markup=await chat_keyboard(app, chat))
     await query.answer(note.render())
 
@@ -131,53 +114,23 @@ def grant_args(message: Message, args: str | None) -> tuple[UserRef, int]:
     replied = message.reply_to_message
     if len(words) == 1 and replied is not None and replied.from_user is not None:
         if replied.from_user.is_bot:
-            raise OptionError("Bots have no credits; reply to a person's message.")
-        target, amount = user_ref(replied.from_user), words[0]
-    elif len(words) == 2:
-        ident = words[0].removeprefix("telegram:")
-        if not ident.lstrip("-").isdigit():
-            raise OptionError(GRANT_USAGE)
-        target, amount = UserRef("telegram", ident), words[1]
-    else:
-        raise OptionError(GRANT_USAGE)
-    try:
-        number = int(amount)
-    except ValueError:
-        raise OptionError(GRANT_USAGE) from None
-    if number == 0 or abs(number) > MAX_GRANT:
-        raise OptionError(f"The amount must be a whole number from 1 to {MAX_GRANT} "
-                          "(negative to take credits away).")
-    return target, number
+            raise OptionError(msg=Msg("tg-grant-bot"))
+        return user_of(replied.from_user), grant_amount(words[0], GRANT_USAGE)
+    ident = words[0].removeprefix("telegram:") if len(words) == 2 else ""
+    if not ident.lstrip("-").isdigit():
+        raise OptionError(msg=GRANT_USAGE)
+    return UserRef("telegram", ident), grant_amount(words[1], GRANT_USAGE)
 
 
 async def grant(message: Message, command: CommandObject, app: App) -> None:
-    by = await owner(message, app)
-    if by is None:
-        return
-    try:
-        target, amount = grant_args(message, command.args)
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
-    balance = await app.grant(target, amount, by=by)
-    await respond(message, f"{'Granted' if amount > 0 else 'Took'} {abs(amount)} credit"
-                  f"{'s' if abs(amount) != 1 else ''} {'to' if amount > 0 else 'from'} "
-                  f"{esc(target.name or target.id)}; their balance is now {balance}.")
+    target, amount = grant_args(message, command.args)
+    balance = await app.grant(target, amount, by=user_of(message.from_user))
+    await respond(message, t("tg-granted" if amount > 0 else "tg-took", count=abs(amount),
+                             user=esc(target.name or target.id), balance=balance))
 
 
 async def stats(message: Message, app: App) -> None:
-    if await owner(message, app) is None:
-        return
     numbers = await app.stats()
-    jobs = ", ".join(f"{status} {count}" for status, count in sorted(numbers.jobs.items()))
-    lines = ["<b>Stats</b>",
-             f"Users: {numbers.users} (holding {numbers.credits_outstanding} credits)",
-             f"Jobs: {esc(jobs or 'none')}",
-             f"Jobs in the last 24 h: {numbers.jobs_last_24h}",
-             f"Credits spent: {numbers.credits_spent}",
-             f"Queued or running now: {numbers.in_progress}",
-             f"Providers: {esc(', '.join(numbers.providers) or 'none')}",
-             "", "<b>Sales</b> (last 7 days)",
-             *map(esc, revenue_lines(list(numbers.revenue)))]
+    lines = [f"<b>{t('stats-title')}</b>", *map(esc, presenter.stats_lines(numbers)),
+             "", f"<b>{t('stats-sales')}</b>", *map(esc, revenue_lines(list(numbers.revenue)))]
     await respond(message, "\n".join(lines))
-

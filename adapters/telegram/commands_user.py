@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Chat, InlineKeyboardMarkup, Message, User
+from aiogram.types import CallbackQuery, Message
 
-from adapters.telegram.replies import answer_error, esc, reply_error
+from adapters.telegram.callbacks import UserSetting
+from adapters.telegram.inputs import user_of
+from adapters.telegram.replies import esc, reply_error, respond
 from adapters.telegram.settings_view import (
     apply_press,
     forget_keyboard,
@@ -17,37 +19,20 @@ from adapters.telegram.settings_view import (
 from bot import presenter
 from bot.app import App
 from bot.credits import describe_entry
-from bot.errors import BotError, NotAllowed
-from bot.i18n import t
-from bot.models import ChatRef, UserRef
+from bot.errors import BotError, NotAllowed, UserError
+from bot.i18n import Msg, t
+from bot.models import UserRef
 
-ANONYMOUS = "Anonymous admins have no personal account here; send this as yourself."
-NOT_YOURS = "These buttons are someone else's; send /settings for yours."
 HISTORY_LINES = 5
+COMMANDS = ("/balance · /settings · /set KEY VALUE · /reset [KEY] · /styles · /providers · "
+            "/cancel · /forget · /buy · /paysupport · /terms")
 
 
-def user_ref(user: User) -> UserRef:
-    return UserRef("telegram", str(user.id), user.full_name)
-
-
-def chat_ref(chat: Chat) -> ChatRef:
-    return ChatRef("telegram", str(chat.id), private=chat.type == "private")
-
-
-async def respond(message: Message, text: str,
-                  markup: InlineKeyboardMarkup | None = None) -> Message:
-    """Answer in a private chat; reply in a group so the asker sees whom it is for."""
-    if message.chat.type == "private":
-        return await message.answer(text, parse_mode="HTML", reply_markup=markup)
-    return await message.reply(text, parse_mode="HTML", reply_markup=markup)
-
-
-async def asker(message: Message) -> UserRef | None:
-    """The person behind a command, or None (after saying why) for an anonymous admin."""
+def asker(message: Message) -> UserRef:
+    """The person behind a command; an anonymous admin (posting as the group) has no account."""
     if message.from_user is None or message.sender_chat is not None:
-        await respond(message, esc(ANONYMOUS))
-        return None
-    return user_ref(message.from_user)
+        raise UserError(msg=Msg("tg-anonymous"))
+    return user_of(message.from_user)
 
 
 def make_router() -> Router:
@@ -63,19 +48,16 @@ def make_router() -> Router:
     router.message.register(providers, Command("providers"))
     router.message.register(cancel, Command("cancel"))
     router.message.register(forget, Command("forget"))
-    router.callback_query.register(settings_press, F.data.startswith("s:u:"))
+    router.callback_query.register(settings_press, UserSetting.filter())
     return router
 
 
 async def start(message: Message, app: App) -> None:
-    user = await asker(message)
-    if user is None:
-        return
-    lines = [f"👋 Hi {esc(user.name)}! I turn your photos into new images."]
+    user = asker(message)
+    lines = [t("tg-start-hello", name=esc(user.name))]
     if app.config.credits.enabled:
         lines.append(t("balance-line", count=await app.balance(user)))
-    lines += ["Send a photo with a caption like:", f"<code>{esc(presenter.EXAMPLE)}</code>",
-              "/help lists every option; /settings keeps your favourites."]
+    lines += [t("tg-start-example"), f"<code>{esc(presenter.EXAMPLE)}</code>", t("tg-start-more")]
     await respond(message, "\n".join(lines))
 
 
@@ -88,10 +70,7 @@ async def help_(message: Message, app: App) -> None:
               "", f"<b>{t('help-styles')}</b> (<code>--style NAME</code>)",
               *map(esc, presenter.styles_lines(app.config.styles)),
               "", f"<b>{t('help-providers')}</b> (<code>--provider NAME</code>)",
-              *map(esc, presenter.providers_lines(app.providers, app.service.credits)),
-              "", f"<b>{t('help-commands')}</b>",
-              "/balance · /settings · /set KEY VALUE · /reset [KEY] · /styles · /providers · "
-              "/cancel · /forget · /buy · /paysupport · /terms"]
+              *map(esc, app.provider_lines()), "", f"<b>{t('help-commands')}</b>", COMMANDS]
     if not private:
         lines.append(t("help-admins"))
     if message.from_user and app.config.is_owner(f"telegram:{message.from_user.id}"):
@@ -100,31 +79,24 @@ async def help_(message: Message, app: App) -> None:
 
 
 async def balance(message: Message, app: App) -> None:
-    user = await asker(message)
-    if user is None:
-        return
+    user = asker(message)
     if not app.config.credits.enabled:
         await respond(message, t("credits-off"))
         return
     lines = [t("balance-line", count=await app.balance(user))]
-    history = await app.history(user, HISTORY_LINES)
-    if history:
-        lines += ["", "<b>Recent movements</b>", *(esc(describe_entry(e)) for e in history)]
+    if history := await app.history(user, HISTORY_LINES):
+        lines += ["", f"<b>{t('tg-recent')}</b>", *(esc(describe_entry(e)) for e in history)]
     await respond(message, "\n".join(lines))
 
 
 async def settings(message: Message, app: App) -> None:
-    user = await asker(message)
-    if user is None:
-        return
+    user = asker(message)
     await respond(message, await settings_text(app, user),
                   await settings_keyboard(app, user))
 
 
 async def set_default(message: Message, command: CommandObject, app: App) -> None:
-    user = await asker(message)
-    if user is None:
-        return
+    user = asker(message)
     key, _, value = (command.args or "").strip().partition(" ")
     if not key or not value.strip():
         await respond(message, "Usage: <code>/set KEY VALUE</code>, e.g. <code>/set strength "
@@ -140,9 +112,7 @@ async def set_default(message: Message, command: CommandObject, app: App) -> Non
 
 
 async def reset_default(message: Message, command: CommandObject, app: App) -> None:
-    user = await asker(message)
-    if user is None:
-        return
+    user = asker(message)
     try:
         note = await app.preferences.reset_user(user, (command.args or "").strip() or None)
     except BotError as exc:
@@ -152,48 +122,31 @@ async def reset_default(message: Message, command: CommandObject, app: App) -> N
 
 
 async def styles(message: Message, app: App) -> None:
-    lines = presenter.styles_lines(app.config.styles) or ["(no styles configured)"]
-    await respond(message, "<b>Styles</b> (<code>--style NAME</code>)\n"
+    lines = presenter.styles_lines(app.config.styles) or [t("tg-none-configured")]
+    await respond(message, f"<b>{t('help-styles')}</b> (<code>--style NAME</code>)\n"
                   + "\n".join(map(esc, lines)))
 
 
 async def providers(message: Message, app: App) -> None:
-    lines = (presenter.providers_lines(app.providers, app.service.credits)
-             or ["(no providers configured)"])
-    await respond(message, "<b>Providers</b> (<code>--provider NAME</code>)\n"
+    lines = app.provider_lines() or [t("tg-none-configured")]
+    await respond(message, f"<b>{t('help-providers')}</b> (<code>--provider NAME</code>)\n"
                   + "\n".join(map(esc, lines)))
 
 
 async def cancel(message: Message, app: App) -> None:
-    user = await asker(message)
-    if user is None:
-        return
-    handle = await app.cancel_latest(user)
+    handle = await app.cancel_latest(asker(message))
     text = ("cancel-none" if handle is None else
             "cancel-latest-refunded" if handle.price else "cancel-latest")
     await respond(message, t(text))
 
 
 async def forget(message: Message) -> None:
-    if await asker(message) is None:
-        return
-    assert message.from_user is not None  # asker checked it
-    await respond(message, "This erases your personal settings and the prompts of your past "
-                  "requests. Your credit history stays, for the audit trail. Erase?",
-                  forget_keyboard(message.from_user.id))
+    await respond(message, t("tg-forget-question"), forget_keyboard(int(asker(message).id)))
 
 
-async def settings_press(query: CallbackQuery, app: App) -> None:
+async def settings_press(query: CallbackQuery, callback_data: UserSetting, app: App) -> None:
     """A press on the /settings or /forget keyboard; only its owner may use it."""
-    owner, _, action = (query.data or "").removeprefix("s:u:").partition(":")
-    if owner != str(query.from_user.id):
-        await answer_error(query, NotAllowed(NOT_YOURS))
-        return
-    user = user_ref(query.from_user)
-    try:
-        toast = await apply_press(app, user, action, query.message)
-    except BotError as exc:
-        await answer_error(query, exc)
-        return
-    await query.answer(toast)
-
+    if callback_data.owner != query.from_user.id:
+        raise NotAllowed(msg=Msg("tg-settings-not-yours"))
+    await query.answer(await apply_press(app, user_of(query.from_user), callback_data,
+                                         query.message))

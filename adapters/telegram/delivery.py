@@ -22,16 +22,19 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from adapters.telegram.callbacks import CancelJob, RerunJob, button
 from adapters.telegram.limits import limits_of
 from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
+from bot.i18n import t
 from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData, UserRef
 from bot.presenter import result_fields, result_filename
+from bot.rerun import Action
 from bot.status import Edit
 
 log = logging.getLogger(__name__)
@@ -59,16 +62,16 @@ class Target:
 
 def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text="✖️ Cancel", callback_data=f"c:{job_id}")]])
+        button(t("tg-button-cancel"), CancelJob(job_id=job_id))]])
 
 
 def result_keyboard(job_id: str) -> InlineKeyboardMarkup:
-    def button(text: str, action: str) -> InlineKeyboardButton:
-        return InlineKeyboardButton(text=text, callback_data=f"r:{action}:{job_id}")
+    def rerun(text_id: str, action: Action) -> InlineKeyboardButton:
+        return button(t(text_id), RerunJob(action=action, job_id=job_id))
 
     return InlineKeyboardMarkup(inline_keyboard=[
-        [button("🔁 Again", "again"), button("♻️ Use as input", "reuse")],
-        [button("➖ Strength", "weaker"), button("➕ Strength", "stronger")]])
+        [rerun("tg-button-again", Action.AGAIN), rerun("tg-button-reuse", Action.REUSE)],
+        [rerun("tg-button-weaker", Action.WEAKER), rerun("tg-button-stronger", Action.STRONGER)]])
 
 
 class ChatStatus:

@@ -15,11 +15,11 @@ from aiogram.types import Chat, Message, User
 from bot.app import App
 from bot.config import Config
 from bot.errors import FetchError, FetchTooLarge, ImageError, UserError
+from bot.i18n import Msg, file_size, t
 from bot.models import ChatRef, UserRef
 
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
                               "heic", "heif", "avif"})
-ALBUM_NOTICE = "You sent an album: one image per request, so I used the captioned one."
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ def user_of(user: User | None, sender_chat: Chat | None = None) -> UserRef:
     if sender_chat is not None:
         return UserRef("telegram", str(sender_chat.id), sender_chat.title or "")
     if user is None:
-        raise UserError("I cannot tell who sent this.")
+        raise UserError(msg=Msg("tg-who"))
     return UserRef("telegram", str(user.id), user.full_name)
 
 
@@ -50,13 +50,12 @@ def download_limit(config: Config) -> int:
     return min(telegram, config.limits.max_input_bytes)
 
 
-def _mb(n: int) -> str:
-    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n / 1024:.0f} KB"
-
-
 def _too_big(size: int, limit: int) -> ImageError:
-    return ImageError(f"The file is {_mb(size)}; the limit is {_mb(limit)}. Please send a "
-                      "smaller image.")
+    return ImageError(msg=Msg("tg-too-big", {"size": file_size(size), "limit": file_size(limit)}))
+
+
+def _failed(msg_id: str = "tg-fetch-again", limit: int = 0) -> ImageError:
+    return ImageError(msg=Msg(msg_id, {"limit": file_size(limit)} if limit else {}))
 
 
 def image_in(message: Message, config: Config) -> ImageRef | None:
@@ -72,11 +71,11 @@ def image_in(message: Message, config: Config) -> ImageRef | None:
         return ImageRef(best.file_id, best.file_size, message.message_id)
     document = message.document
     if document is not None:
-        name = document.file_name or "This file"
+        name = document.file_name or t("tg-this-file")
         extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         mime = document.mime_type or ""
         if not (mime.startswith("image/") or extension in IMAGE_EXTENSIONS):
-            raise ImageError(f"{name} is not an image; please send a JPEG, PNG or WebP picture.")
+            raise ImageError(msg=Msg("tg-not-an-image", {"name": name}))
         if document.file_size is not None and document.file_size > limit:
             raise _too_big(document.file_size, limit)
         return ImageRef(document.file_id, document.file_size, message.message_id)
@@ -106,7 +105,7 @@ async def download(bot: Bot, ref: ImageRef, app: App) -> bytes:
         if file.file_size is not None and file.file_size > limit:
             raise _too_big(file.file_size, limit)
         if not file.file_path:
-            raise ImageError("I could not fetch that image from Telegram; please send it again.")
+            raise _failed("tg-fetch-resend")
         if bot.session.api.is_local:  # the Bot API server's own disk, read by aiogram
             buffer = io.BytesIO()
             await bot.download_file(file.file_path, destination=buffer, timeout=60)
@@ -116,16 +115,12 @@ async def download(bot: Bot, ref: ImageRef, app: App) -> bytes:
                 await cast(AiohttpSession, bot.session).create_session(),
                 bot.session.api.file_url(bot.token, file.file_path), max_bytes=limit)
     except TelegramBadRequest as exc:
-        if "too big" in exc.message:
-            raise ImageError(f"The file is over Telegram's {_mb(limit)} download limit; please "
-                             "send a smaller image.") from exc
-        raise ImageError("I could not fetch that image from Telegram; please send it "
-                         "again.") from exc
+        too_big = "too big" in exc.message
+        raise _failed("tg-over-telegram-limit" if too_big else "tg-fetch-resend", limit) from exc
     except FetchTooLarge as exc:
-        raise ImageError(f"The file is larger than the {_mb(limit)} limit; please send a "
-                         "smaller image.") from exc
+        raise _failed("tg-over-limit", limit) from exc
     except (FetchError, TelegramAPIError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise ImageError("I could not fetch that image from Telegram; please try again.") from exc
+        raise _failed() from exc
     if len(data) > limit:
         raise _too_big(len(data), limit)
     return data

@@ -8,33 +8,27 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     LabeledPrice,
     Message,
     PreCheckoutQuery,
 )
 
-from adapters.telegram import payment_texts as texts
-from adapters.telegram.commands_admin import owner
-from adapters.telegram.commands_user import asker, respond, user_ref
-from adapters.telegram.replies import answer_error, esc, reply_error
+from adapters.telegram.callbacks import BuyPack, button
+from adapters.telegram.commands_user import asker
+from adapters.telegram.filters import IsOwner
+from adapters.telegram.inputs import user_of
+from adapters.telegram.replies import esc, respond
 from bot.app import App
-from bot.errors import BotError, OptionError, PaymentRefused, StorageUnavailable
+from bot.errors import OptionError, PaymentRefused, StorageUnavailable
+from bot.i18n import Msg, render, t
 from bot.models import UserRef
 from bot.payments import STARS, pack_title
 
 log = logging.getLogger(__name__)
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
-
-
-class BuyPack(CallbackData, prefix="buy"):
-    """The button under /buy for one pack."""
-
-    pack_id: str
 
 
 def make_router() -> Router:
@@ -43,7 +37,7 @@ def make_router() -> Router:
     router.message.register(buy, Command("buy"))
     router.message.register(support, Command("paysupport"))
     router.message.register(terms, Command("terms"))
-    router.message.register(refund, Command("refund"))
+    router.message.register(refund, Command("refund"), IsOwner())
     router.callback_query.register(pack_pressed, BuyPack.filter())
     router.pre_checkout_query.register(pre_checkout)
     router.message.register(paid, F.successful_payment)
@@ -52,66 +46,50 @@ def make_router() -> Router:
 
 
 async def buy(message: Message, app: App) -> None:
-    if await asker(message) is None:
-        return
-    try:
-        packs = app.payments.offered("telegram")
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
-    keyboard = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-        text=texts.PACK_BUTTON.format(title=pack_title(p), stars=p.stars),
-        callback_data=BuyPack(pack_id=p.id).pack())] for p in packs])
-    await respond(message, f"{texts.BUY_HEADER}\n{texts.BUY_FOOTER}", keyboard)
+    asker(message)
+    keyboard = InlineKeyboardMarkup(inline_keyboard=[[button(
+        t("tg-pack-button", title=pack_title(p), stars=p.stars), BuyPack(pack_id=p.id))]
+        for p in app.payments.offered("telegram")])
+    await respond(message, f"{t('tg-buy-header')}\n{t('tg-buy-footer')}", keyboard)
 
 
 async def pack_pressed(query: CallbackQuery, callback_data: BuyPack, bot: Bot, app: App) -> None:
     """A pack's button: an invoice for the presser, in the chat the button is in."""
     chat_id = query.message.chat.id if query.message else query.from_user.id
-    try:
-        invoice = app.payments.invoice(callback_data.pack_id, user_ref(query.from_user))
-    except BotError as exc:
-        await answer_error(query, exc)
-        return
+    invoice = app.payments.invoice(callback_data.pack_id, user_of(query.from_user))
     await bot.send_invoice(chat_id=chat_id, title=invoice.title,
                            description=invoice.description, payload=invoice.payload,
                            currency=STARS, provider_token="",
                            prices=[LabeledPrice(label=invoice.title, amount=invoice.price)])
-    await query.answer(texts.INVOICE_SENT)
+    await query.answer(t("tg-invoice-sent"))
 
 
 async def pre_checkout(query: PreCheckoutQuery, app: App) -> None:
-    """Answered at once (Telegram waits 10 s): ok only for a pack on sale, bought by its payer."""
-    try:
-        app.payments.check_checkout(query.invoice_payload, user_ref(query.from_user),
-                                    query.currency, query.total_amount)
-    except BotError as exc:
-        await query.answer(ok=False, error_message=exc.user_message)
-        return
+    """Answered at once (Telegram waits 10 s): ok only for a pack on sale, bought by its payer;
+    a refusal is answered by ``on_error``."""
+    app.payments.check_checkout(query.invoice_payload, user_of(query.from_user),
+                                query.currency, query.total_amount)
     await query.answer(ok=True)
 
 
 async def paid(message: Message, app: App) -> None:
     """The payment went through: grant the pack once, keyed by its charge id."""
     payment = message.successful_payment
-    assert payment is not None and message.from_user is not None  # the filter and Telegram
-    buyer = user_ref(message.from_user)
+    assert payment is not None  # the filter
+    charge = payment.telegram_payment_charge_id
     details = app.payments.read_payload(payment.invoice_payload)
     if details is None:  # not an invoice of ours: nothing to grant, but say so in the log
-        log.error("payment %s has an unknown payload", payment.telegram_payment_charge_id)
+        log.error("payment %s has an unknown payload", charge)
         return
-    charge = payment.telegram_payment_charge_id
     try:
         outcome = await app.payments.grant(app.payments.stars_purchase(
-            details, buyer, charge, payment.total_amount))
+            details, user_of(message.from_user), charge, payment.total_amount))
     except StorageUnavailable:  # logged with everything needed to grant it by hand
-        await message.answer(texts.NOT_RECORDED.format(charge=esc(charge)), parse_mode="HTML")
+        await message.answer(t("tg-not-recorded", charge=esc(charge)))
         return
-    if not outcome.granted:
-        await message.answer(texts.ALREADY_GRANTED.format(balance=outcome.balance))
-        return
-    await message.answer(texts.THANKS.format(credits=details.credits, balance=outcome.balance,
-                                             charge=esc(charge)), parse_mode="HTML")
+    await message.answer(t("tg-thanks", count=details.credits, balance=outcome.balance,
+                           charge=esc(charge)) if outcome.granted
+                         else t("tg-already-granted", count=outcome.balance))
 
 
 async def refunded_notice(message: Message) -> None:
@@ -119,11 +97,12 @@ async def refunded_notice(message: Message) -> None:
 
 
 async def support(message: Message, app: App) -> None:
-    await respond(message, f"{texts.SUPPORT_HEADER}\n{esc(app.config.payments.support_text)}")
+    await respond(message, f"<b>{t('tg-support-header')}</b>\n"
+                  f"{esc(app.config.payments.support_text)}")
 
 
 async def terms(message: Message, app: App) -> None:
-    await respond(message, f"{texts.TERMS_HEADER}\n{esc(app.config.payments.terms_text)}")
+    await respond(message, f"<b>{t('tg-terms-header')}</b>\n{esc(app.config.payments.terms_text)}")
 
 
 def refund_args(args: str | None) -> tuple[str, bool]:
@@ -131,37 +110,30 @@ def refund_args(args: str | None) -> tuple[str, bool]:
     force = "--force" in words
     rest = [w for w in words if w != "--force"]
     if len(rest) != 1:
-        raise OptionError(texts.REFUND_USAGE)
+        raise OptionError(msg=Msg("tg-refund-usage"))
     return rest[0], force
 
 
 async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -> None:
     """Owners: give the Stars back, then take the pack's credits back and tell the buyer."""
-    by = await owner(message, app)
-    if by is None:
-        return
+    charge, force = refund_args(command.args)
+    purchase = await app.payments.refundable(charge, "telegram", force=force)
+    buyer = UserRef.parse(purchase.user_key)
     try:
-        charge, force = refund_args(command.args)
-        purchase = await app.payments.refundable(charge, "telegram", force=force)
-        buyer = UserRef.parse(purchase.user_key)
-        try:
-            await bot.refund_star_payment(user_id=int(buyer.id),
-                                          telegram_payment_charge_id=charge)
-        except TelegramBadRequest as exc:
-            # Refunded at Telegram but not here (a crash in between): record it now.
-            if ALREADY_REFUNDED not in exc.message:
-                raise PaymentRefused(texts.REFUND_REFUSED_BY_TELEGRAM.format(
-                    reason=exc.message.removeprefix("Bad Request: "))) from exc
-        done = await app.payments.record_refund(purchase, by)
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
+        await bot.refund_star_payment(user_id=int(buyer.id), telegram_payment_charge_id=charge)
+    except TelegramBadRequest as exc:
+        # Refunded at Telegram but not here (a crash in between): record it now.
+        if ALREADY_REFUNDED not in exc.message:
+            raise PaymentRefused(msg=Msg("tg-refund-refused", {
+                "reason": exc.message.removeprefix("Bad Request: ")})) from exc
+    done = await app.payments.record_refund(purchase, user_of(message.from_user))
     try:
-        await bot.send_message(int(buyer.id), texts.BUYER_TOLD.format(
-            credits=purchase.credits, stars=purchase.price, balance=done.balance))
+        locale = await app.locale_for(buyer, None, None)  # the buyer's language, not the owner's
+        await bot.send_message(int(buyer.id), render(
+            "tg-buyer-told", locale, count=purchase.credits, stars=purchase.price,
+            balance=done.balance))
     except TelegramAPIError as exc:  # blocked the bot: the owner's answer still says it all
         log.info("refund notice to %s not delivered: %s", buyer.key, exc)
-    await respond(message, texts.REFUNDED.format(
-        stars=purchase.price, charge=esc(charge), credits=purchase.credits,
-        pack=esc(purchase.pack_id), balance=done.balance))
-
+    await respond(message, t("tg-refunded", stars=purchase.price, charge=esc(charge),
+                             count=purchase.credits, pack=esc(purchase.pack_id),
+                             balance=done.balance))

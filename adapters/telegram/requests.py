@@ -7,63 +7,41 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from adapters.telegram.delivery import Target, show
-from adapters.telegram.inputs import (
-    ALBUM_NOTICE,
-    chat_of,
-    download,
-    find_image,
-    image_in,
-    user_of,
-)
-from adapters.telegram.replies import esc, reply_error
+from adapters.telegram.inputs import chat_of, download, find_image, image_in, user_of
+from adapters.telegram.replies import esc
 from adapters.telegram.transport import PENDING
 from bot.app import App
-from bot.errors import BotError, EventHandled
 from bot.following import Following
-from bot.i18n import current_locale
+from bot.i18n import current_locale, t
 from bot.jobs import GenerationRequest
 from bot.parser import parse_caption
 from bot.presenter import EXAMPLE
 
-HOW_TO = (
-    "Send me a photo with the caption <code>{example}</code>, or send the image as a file "
-    "with that caption (full resolution), or reply to a photo with "
-    "<code>/img2img your prompt</code>.{private}\nOptions and styles: /help")
-PRIVATE_HINT = "\nIn this chat a caption with just the prompt works too."
-NEEDS_CAPTION = ("Add a caption saying what to make of it, e.g. <code>a watercolor painting"
-                 "</code>, or reply to the photo with <code>/img2img your prompt</code>.")
-
 
 def how_to(private: bool) -> str:
-    return HOW_TO.format(example=esc(EXAMPLE), private=PRIVATE_HINT if private else "")
+    return t("tg-how-to", example=esc(EXAMPLE)) + (
+        "\n" + t("tg-how-to-private") if private else "") + "\n" + t("tg-how-to-help")
 
 
 async def submit_message(message: Message, bot: Bot, app: App, following: Following,
                          text: str) -> None:
     """The shared path: find the image, parse, download, submit, then follow the job."""
-    try:
-        ref = find_image(message, app.config)
-        if ref is None:
-            await message.reply(how_to(message.chat.type == "private"), parse_mode="HTML")
-            return
-        parsed = parse_caption(text)
-        data = await download(bot, ref, app)
-        notices = (ALBUM_NOTICE,) if message.media_group_id else ()
-        pending = PENDING.get()
-        handle = await app.service.submit(GenerationRequest(
-            user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
-            image=data, prompt=parsed.prompt, overrides=parsed.overrides,
-            origin={"chat_id": message.chat.id, "message_id": message.message_id,
-                    "file_id": ref.file_id, "notices": list(notices),
-                    "locale": current_locale.get()},
-            event_id=pending.update_id if pending is not None else None))
-        if pending is not None:
-            pending.recorded = True
-    except EventHandled:
-        return  # a redelivery: the job was made the first time
-    except BotError as exc:
-        await reply_error(message, exc)
+    ref = find_image(message, app.config)
+    if ref is None:
+        await message.reply(how_to(message.chat.type == "private"))
         return
+    parsed = parse_caption(text)
+    data = await download(bot, ref, app)
+    notices = (t("tg-album"),) if message.media_group_id else ()
+    pending = PENDING.get()
+    handle = await app.service.submit(GenerationRequest(
+        user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
+        image=data, prompt=parsed.prompt, overrides=parsed.overrides,
+        origin={"chat_id": message.chat.id, "message_id": message.message_id,
+                "file_id": ref.file_id, "notices": list(notices), "locale": current_locale.get()},
+        event_id=pending.update_id if pending is not None else None))
+    if pending is not None:
+        pending.recorded = True
     show(following, bot, handle, Target(message.chat.id, message.message_id), notices)
 
 
@@ -80,12 +58,8 @@ async def private_prompt(message: Message, bot: Bot, app: App, following: Follow
 
 async def private_uncaptioned(message: Message, app: App) -> None:
     """An image alone: say how to ask (album members without a caption are left alone)."""
-    try:
-        image_in(message, app.config)  # a non-image file is told so at once
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
-    await message.reply(NEEDS_CAPTION, parse_mode="HTML")
+    image_in(message, app.config)  # a non-image file is told so at once
+    await message.reply(t("tg-needs-caption"))
 
 
 def make_router() -> Router:

@@ -1,4 +1,4 @@
-"""The /settings message and its keyboard (callback data ``s:u:<user id>:<action>``)."""
+"""The /settings message and its keyboard (callback data ``callbacks.UserSetting``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from adapters.telegram.callbacks import UserSetting, button, fits
 from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import OptionError
@@ -15,7 +16,6 @@ from bot.models import UserRef
 
 log = logging.getLogger(__name__)
 
-MAX_CALLBACK_BYTES = 64
 STYLES_PER_ROW = 3
 
 
@@ -29,8 +29,8 @@ async def settings_text(app: App, user: UserRef) -> str:
     return "\n".join(lines)
 
 
-def _button(text: str, owner: int, action: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=f"s:u:{owner}:{action}")
+def _button(text: str, owner: int, action: str, arg: str = "") -> InlineKeyboardButton:
+    return button(text, UserSetting(owner=owner, action=action, arg=arg))
 
 
 async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
@@ -39,10 +39,10 @@ async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
     rows = [[_button("Strength −", owner, "s-"), _button("Strength +", owner, "s+")],
             [_button("Steps −", owner, "n-"), _button("Steps +", owner, "n+")]]
     names = [name for name in sorted(app.config.styles)
-             if len(f"s:u:{owner}:y:{name}".encode()) <= MAX_CALLBACK_BYTES]
-    style_buttons = [_button(f"{'✓ ' if name == now.style else ''}{name}", owner, f"y:{name}")
+             if fits(UserSetting(owner=owner, action="y", arg=name))]
+    style_buttons = [_button(f"{'✓ ' if name == now.style else ''}{name}", owner, "y", name)
                      for name in names]
-    style_buttons.append(_button(f"{'✓ ' if now.style is None else ''}no style", owner, "y:"))
+    style_buttons.append(_button(f"{'✓ ' if now.style is None else ''}no style", owner, "y"))
     rows += [style_buttons[i:i + STYLES_PER_ROW]
              for i in range(0, len(style_buttons), STYLES_PER_ROW)]
     rows.append([_button(f"📎 Full-resolution file: {'on' if now.file else 'off'}", owner, "f")])
@@ -55,15 +55,14 @@ def forget_keyboard(owner: int) -> InlineKeyboardMarkup:
         _button("🗑 Yes, erase", owner, "forget"), _button("Keep", owner, "keep")]])
 
 
-async def _change(app: App, user: UserRef, action: str) -> Msg | None:
+async def _change(app: App, user: UserRef, action: str, name: str) -> Msg | None:
     """Apply one settings button; returns its confirmation, or None if nothing changed."""
     now = await app.preferences.starting(user, app.config.defaults)
     prefs = app.preferences
     if action in ("s-", "s+", "n-", "n+"):
         return await prefs.nudge(user, "strength" if action[0] == "s" else "steps",
                                  action[1] == "+", app.config.defaults)
-    if action.startswith("y:"):
-        name = action.removeprefix("y:")
+    if action == "y":
         if not name:
             return await prefs.reset_user(user, "style")
         if name not in app.config.styles:
@@ -76,9 +75,10 @@ async def _change(app: App, user: UserRef, action: str) -> Msg | None:
     raise OptionError("That button is out of date; send /settings again.")
 
 
-async def apply_press(app: App, user: UserRef, action: str,
+async def apply_press(app: App, user: UserRef, press: UserSetting,
                       message: Message | InaccessibleMessage | None) -> str:
     """Handle a settings or forget button; edits the message and returns the toast text."""
+    action = press.action
     target = message if isinstance(message, Message) else None
     if action in ("forget", "keep"):
         if action == "keep":
@@ -90,7 +90,7 @@ async def apply_press(app: App, user: UserRef, action: str,
         if target is not None:
             await _edit(target, esc(text), None)
         return text
-    note = await _change(app, user, action)
+    note = await _change(app, user, action, press.arg)
     if note is None:
         return "Already at the limit."
     if target is not None:
@@ -100,7 +100,7 @@ async def apply_press(app: App, user: UserRef, action: str,
 
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
     try:
-        await message.edit_text(text, parse_mode="HTML", reply_markup=markup)
+        await message.edit_text(text, reply_markup=markup)
     except TelegramBadRequest as exc:
         # Two quick presses can render the same text, or the message may be gone.
         log.info("settings message not edited: %s", exc)

@@ -26,10 +26,15 @@ from PIL import Image
 from adapters.telegram import run_telegram
 from bot.app import App, running_app
 from bot.config import build_config
+from bot.i18n import LOCALES, render
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.fakes.telegram_model import SentMessage
 from tests.fakes.telegram_updates import GROUP_ID, USER_ID
+
+# The result's 🔁 button in every shipped language: a result is recognised in any of them.
+AGAIN_LABELS = {render("tg-button-again", locale) for locale in LOCALES}
+CANCEL_LABELS = {render("tg-button-cancel", locale) for locale in LOCALES}
 
 __all__ = ["GROUP_ID", "OWNER_ID", "TOKEN", "USER_ID", "Harness", "image_size",
            "make_settings", "start_telegram"]
@@ -103,7 +108,8 @@ class Harness:
         def found() -> SentMessage | None:
             return next((m for m in self.fake.messages(message["chat"]["id"])
                          if m.reply_to_message_id == message["message_id"]
-                         and m.kind in ("photo", "document") and "🔁 Again" in m.button_texts),
+                         and m.kind in ("photo", "document")
+                         and AGAIN_LABELS & set(m.button_texts)),
                         None)
         return await self.fake.wait_for(found, timeout, what="a result")
 
@@ -118,7 +124,7 @@ class Harness:
         """Jobs are over and no status message in the chat still offers Cancel."""
         await self.idle(timeout)
         await self.fake.wait_for(lambda: not any(
-            "✖️ Cancel" in m.button_texts for m in self.fake.messages(chat_id)), timeout,
+            CANCEL_LABELS & set(m.button_texts) for m in self.fake.messages(chat_id)), timeout,
             what="status messages to settle")
 
     async def balance(self, user_id: int = USER_ID) -> int | None:
