@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import User
 
@@ -33,6 +34,9 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp["app"] = app
     dp["following"] = Following(app, "telegram")
     dp.update.outer_middleware(OncePerUpdate(app.service))
+    # aiogram's own error middleware once more, inside OncePerUpdate: the user is told before
+    # the update is recorded (a locked database makes that record wait its busy timeout).
+    dp.update.outer_middleware(ErrorsMiddleware(dp))
     dp.update.middleware(LocaleMiddleware(app))
     dp.errors.middleware(LocaleMiddleware(app))  # errors are told in the user's language too
     dp.errors.register(on_error)
