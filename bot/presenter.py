@@ -125,9 +125,9 @@ RESTARTING = render("restarting", DEFAULT)
 def stats_lines(stats: Stats) -> list[str]:
     """The owners' figures, one line each (job states stay the storage's words)."""
     jobs = ", ".join(f"{status} {number(count)}" for status, count in sorted(stats.jobs.items()))
-    return [t("stats-users", users=stats.users, count=stats.credits_outstanding),
-            t("stats-jobs", jobs=jobs or t("stats-none")),
-            t("stats-last-day", count=stats.jobs_last_24h),
-            t("stats-spent", count=stats.credits_spent),
-            t("stats-in-progress", count=stats.in_progress),
-            t("stats-providers", names=", ".join(stats.providers) or t("stats-none"))]
+    return [t("tg-stats-users", users=stats.users, count=stats.credits_outstanding),
+            t("tg-stats-jobs", jobs=jobs or t("tg-stats-none")),
+            t("tg-stats-last-day", count=stats.jobs_last_24h),
+            t("tg-stats-spent", count=stats.credits_spent),
+            t("tg-stats-in-progress", count=stats.in_progress),
+            t("tg-stats-providers", names=", ".join(stats.providers) or t("tg-stats-none"))]

@@ -131,6 +131,6 @@ async def grant(message: Message, command: CommandObject, app: App) -> None:
 
 async def stats(message: Message, app: App) -> None:
     numbers = await app.stats()
-    lines = [f"<b>{t('stats-title')}</b>", *map(esc, presenter.stats_lines(numbers)),
-             "", f"<b>{t('stats-sales')}</b>", *map(esc, revenue_lines(list(numbers.revenue)))]
+    lines = [f"<b>{t('tg-stats-title')}</b>", *map(esc, presenter.stats_lines(numbers)),
+             "", f"<b>{t('tg-stats-sales')}</b>", *map(esc, revenue_lines(list(numbers.revenue)))]
     await respond(message, "\n".join(lines))
