@@ -147,10 +147,6 @@ class App:
         """The provider's models, for suggestions (cached; [] when it cannot say in time)."""
         return await self._models.get(provider)
 
-    def provider_lines(self) -> list[str]:
-        """One line per backend with what an image at its default size costs (/providers)."""
-        return providers_lines(self.providers, self.service.credits)
-
     def follows(self, job_id: str) -> bool:
         """This process shows the job's progress right now."""
         return self.service.follows(job_id)
