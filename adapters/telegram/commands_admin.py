@@ -78,8 +78,8 @@ async def chat_set(message: Message, command: CommandObject, app: App) -> None:
     if not key or not value.strip():
         keys = [f"<code>{f.key}</code>: {esc(f.help_text())}" for f in CHAT_FIELDS
                 if f.kind is not Kind.OPTION]
-        await respond(message, "Usage: <code>/chatset KEY VALUE</code>\n" + "\n".join(keys)
-                      + "\nAny option name (e.g. <code>steps 20</code>) sets the chat's default.")
+        await respond(message, "\n".join([t("tg-chatset-usage"), *keys,
+                                           t("tg-chatset-any-option")]))
         return
     try:
         note = await app.preferences.set_chat(chat, key, value.strip())

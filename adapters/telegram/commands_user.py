@@ -99,9 +99,7 @@ async def set_default(message: Message, command: CommandObject, app: App) -> Non
     user = asker(message)
     key, _, value = (command.args or "").strip().partition(" ")
     if not key or not value.strip():
-        await respond(message, "Usage: <code>/set KEY VALUE</code>, e.g. <code>/set strength "
-                      "0.5</code> or <code>/set file on</code>. The keys are the options in "
-                      "/help.")
+        await respond(message, t("tg-set-usage"))
         return
     try:
         note = await app.preferences.set_user(user, key, value.strip())

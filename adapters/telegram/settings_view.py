@@ -11,7 +11,7 @@ from adapters.telegram.callbacks import UserSetting, button, fits
 from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import OptionError
-from bot.i18n import Msg
+from bot.i18n import Msg, t
 from bot.models import UserRef
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,16 @@ STYLES_PER_ROW = 3
 
 async def settings_text(app: App, user: UserRef) -> str:
     now = await app.preferences.starting(user, app.config.defaults)
-    lines = ["<b>Your defaults</b>", *map(esc, await app.preferences.describe_user(user)), "",
-             f"Next request: strength {now.strength:g} · steps {now.steps} · style "
-             f"{esc(now.style or 'none')} · full-resolution file {'on' if now.file else 'off'}",
-             "", "Buttons change them; so do <code>/set KEY VALUE</code> and "
-             "<code>/reset [KEY]</code>. A group's admins may lock some values."]
+    lines = [f"<b>{esc(t('tg-set-title'))}</b>",
+             *map(esc, await app.preferences.describe_user(user)), "",
+             esc(t("tg-set-next", strength=now.strength, steps=now.steps,
+                   style=now.style or t("tg-set-none"), file=_state(now.file))),
+             "", t("tg-set-hint")]
     return "\n".join(lines)
+
+
+def _state(on: bool) -> str:
+    return t("tg-set-on") if on else t("tg-set-off")
 
 
 def _button(text: str, owner: int, action: str, arg: str = "") -> InlineKeyboardButton:
@@ -36,23 +40,27 @@ def _button(text: str, owner: int, action: str, arg: str = "") -> InlineKeyboard
 async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
     now = await app.preferences.starting(user, app.config.defaults)
     owner = int(user.id)
-    rows = [[_button("Strength −", owner, "s-"), _button("Strength +", owner, "s+")],
-            [_button("Steps −", owner, "n-"), _button("Steps +", owner, "n+")]]
+    rows = [[_button(t("tg-set-strength-down"), owner, "s-"),
+             _button(t("tg-set-strength-up"), owner, "s+")],
+            [_button(t("tg-set-steps-down"), owner, "n-"),
+             _button(t("tg-set-steps-up"), owner, "n+")]]
     names = [name for name in sorted(app.config.styles)
              if fits(UserSetting(owner=owner, action="y", arg=name))]
     style_buttons = [_button(f"{'✓ ' if name == now.style else ''}{name}", owner, "y", name)
                      for name in names]
-    style_buttons.append(_button(f"{'✓ ' if now.style is None else ''}no style", owner, "y"))
+    style_buttons.append(_button(f"{'✓ ' if now.style is None else ''}{t('tg-set-no-style')}",
+                                 owner, "y"))
     rows += [style_buttons[i:i + STYLES_PER_ROW]
              for i in range(0, len(style_buttons), STYLES_PER_ROW)]
-    rows.append([_button(f"📎 Full-resolution file: {'on' if now.file else 'off'}", owner, "f")])
-    rows.append([_button("↩️ Reset all", owner, "r")])
+    rows.append([_button(t("tg-set-file", state=_state(now.file)), owner, "f")])
+    rows.append([_button(t("tg-set-reset-all"), owner, "r")])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def forget_keyboard(owner: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[
-        _button("🗑 Yes, erase", owner, "forget"), _button("Keep", owner, "keep")]])
+        _button(t("tg-forget-erase"), owner, "forget"),
+        _button(t("tg-forget-keep"), owner, "keep")]])
 
 
 async def _change(app: App, user: UserRef, action: str, name: str) -> Msg | None:
@@ -66,13 +74,13 @@ async def _change(app: App, user: UserRef, action: str, name: str) -> Msg | None
         if not name:
             return await prefs.reset_user(user, "style")
         if name not in app.config.styles:
-            raise OptionError(f"There is no style {name!r} any more; see /styles.")
+            raise OptionError(msg=Msg("error-style-gone", {"name": repr(name)}))
         return await prefs.set_user(user, "style", name)
     if action == "f":
         return await prefs.set_user(user, "file", "off" if now.file else "on")
     if action == "r":
         return await prefs.reset_user(user)
-    raise OptionError("That button is out of date; send /settings again.")
+    raise OptionError(msg=Msg("error-button-stale"))
 
 
 async def apply_press(app: App, user: UserRef, press: UserSetting,
@@ -82,17 +90,16 @@ async def apply_press(app: App, user: UserRef, press: UserSetting,
     target = message if isinstance(message, Message) else None
     if action in ("forget", "keep"):
         if action == "keep":
-            text = "Nothing was erased."
+            text = t("tg-forget-kept")
         else:
             erased = await app.forget_user(user)
-            text = (f"Done: your settings and the prompts of {erased} past "
-                    f"request{'s' if erased != 1 else ''} are erased.")
+            text = t("tg-forget-done", count=erased)
         if target is not None:
             await _edit(target, esc(text), None)
         return text
     note = await _change(app, user, action, press.arg)
     if note is None:
-        return "Already at the limit."
+        return t("tg-set-at-limit")
     if target is not None:
         await _edit(target, await settings_text(app, user), await settings_keyboard(app, user))
     return note.render()

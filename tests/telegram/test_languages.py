@@ -154,3 +154,15 @@ async def test_a_backends_refusal_reaches_the_reader_in_their_language(
         await fake.wait_for(lambda: (status.text or "").startswith("⚠️"), what="the failure")
         assert (status.text or "").startswith("⚠️ " + render("error-invalid-request", "ru"))
         assert await tg.balance(SPEAKER) == settings["credits"]["initial"]
+
+
+async def test_the_settings_menu_and_its_buttons_speak_the_users_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
+    fake.add_user(SPEAKER, language_code="de")
+    async with start_telegram(fake, a1111, settings) as tg:
+        menu = await say(tg, "/settings", user_id=SPEAKER)
+        usage = await say(tg, "/set", user_id=SPEAKER)
+    assert (menu.text or "").startswith(render("tg-set-title", "de"))
+    assert render("tg-set-strength-up", "de") in menu.button_texts
+    assert render("tg-set-reset-all", "de") in menu.button_texts
+    assert (usage.text or "").startswith("So geht's: /set KEY VALUE")
