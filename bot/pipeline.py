@@ -319,8 +319,16 @@ class Pipeline:
             log.exception("delivery of job %s crashed", job.id)
             await self._refused(job, DeliveryRefused(str(exc)), handle)
             return
-        if await self._persist(self.storage.confirm_delivery, job.id, ref,
-                                               keep_results=self.jobs.keep_results > 0):
+        # The platform shows the result now: record it even when a stop arrives meanwhile,
+        # or the next start would send it again (one short transaction delays the stop).
+        confirm = asyncio.ensure_future(self._persist(
+            self.storage.confirm_delivery, job.id, ref, keep_results=self.jobs.keep_results > 0))
+        try:
+            confirmed = await asyncio.shield(confirm)
+        except asyncio.CancelledError:
+            await asyncio.gather(confirm, return_exceptions=True)
+            raise
+        if confirmed:
             metrics.job_transition(job.id, job.user_key, job.provider, "delivered",
                                    price=job.price)
         self._forget(handle, done)
