@@ -171,7 +171,8 @@ class Pipeline:
                         self.instance, name, limit=limit, platforms=self._shared(),
                         lease=self.jobs.lease)
                 except Exception as exc:  # a broken database: say it once, keep trying
-                    await self._storage_failed(exc)
+                    # A request accepted meanwhile (the database works again) ends the wait.
+                    await self._storage_failed(exc, wake)
                 if claim is None:
                     await _wait(wake, self.jobs.poll)
             job_id = claim.job.id
@@ -468,14 +469,18 @@ class Pipeline:
                     raise  # the next start repairs it once this process's lease has run out
                 await self._storage_failed(exc)
 
-    async def _storage_failed(self, exc: Exception) -> None:
+    async def _storage_failed(self, exc: Exception, wake: asyncio.Event | None = None) -> None:
         """A loop's storage call failed: the storage has logged the cause (once per cause);
-        back off, so that the requests of users get their turn on a locked database."""
+        back off, so that the requests of users get their turn on a locked database. ``wake``
+        set (new work was stored) ends the back-off early."""
         if not self._storage_down:
             log.debug("storage failed: %s", exc)
         self._storage_down = True
         self._outage_delay = min(MAX_OUTAGE_BACKOFF, max(OUTAGE_BACKOFF, 2 * self._outage_delay))
-        await asyncio.sleep(self._outage_delay)
+        if wake is None:
+            await asyncio.sleep(self._outage_delay)
+        else:
+            await _wait(wake, self._outage_delay)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
