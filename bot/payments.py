@@ -55,6 +55,14 @@ class PaidPack:
 
 
 @dataclass(frozen=True, slots=True)
+class SkuGrant:
+    """An entitlement taken: whether to consume it, and the thanks owed the buyer (once)."""
+
+    consume: bool
+    thanks: Msg | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Refund:
     """A refund recorded: the purchase, and the buyer's balance after it."""
 
@@ -182,6 +190,30 @@ class Payments:
     def counts_entitlement(self, is_test: bool) -> bool:
         """Test entitlements (no start date) count only with ``discord_test = true``."""
         return self.config.discord_test or not is_test
+
+    def sku_ids(self) -> list[int]:
+        """Every SKU a pack sells, sales on or off: each is granted when bought."""
+        return [p.discord_sku for p in self.config.packs if p.discord_sku]
+
+    async def take_entitlement(self, buyer: UserRef, sku_id: int, entitlement_id: str, *,
+                               is_test: bool) -> SkuGrant:
+        """Grant the pack a Discord entitlement bought, once (keyed by its id).
+
+        A test entitlement that does not count, or one for a SKU no pack sells, is left
+        unconsumed; a grant made before (a re-delivery) is consumed without a second thanks.
+        """
+        if not self.counts_entitlement(is_test):
+            log.info("test entitlement %s ignored ([payments] discord_test is off)",
+                     entitlement_id)
+            return SkuGrant(consume=False)
+        pack = self.pack_for_sku(sku_id)
+        if pack is None:
+            log.warning("entitlement %s is for SKU %s, which no pack sells; left unconsumed",
+                        entitlement_id, sku_id)
+            return SkuGrant(consume=False)
+        outcome = await self.grant(self.sku_purchase(pack, buyer, entitlement_id))
+        thanks = Msg("dc-thanks", {"count": pack.credits, "balance": outcome.balance})
+        return SkuGrant(consume=True, thanks=thanks if outcome.granted else None)
 
     # -- refunds ------------------------------------------------------------------------------
     async def refundable(self, charge_id: str, platform: str, *, force: bool) -> PurchaseRecord:

@@ -28,6 +28,18 @@ class Rerun:
     use_result: bool
     origin: dict[str, object]
 
+    @property
+    def input_url(self) -> str:
+        """Where the job's input image was fetched from ("" when unknown)."""
+        return str(self.origin.get("image_url", ""))
+
+    @property
+    def input_origin(self) -> dict[str, str]:
+        """The origin fields (``source_*``: the message the input came from) that the new
+        job keeps: it runs on the same input, unless it uses the result instead."""
+        return {} if self.use_result else {key: str(value) for key, value in self.origin.items()
+                                           if key.startswith("source_")}
+
 
 async def plan_rerun(storage: Storage, job_id: str, action: Action, *, chat_key: str,
                      place: Mapping[str, str] | None = None) -> Rerun | None:

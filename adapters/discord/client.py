@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -22,11 +21,10 @@ from adapters.discord.replies import handle_error
 from adapters.discord.requests import RequestCommands
 from adapters.discord.state import Interaction
 from adapters.discord.sync import sync_if_changed
-from adapters.discord.views import DYNAMIC_ITEMS
+from adapters.discord.views import JobButton
 from adapters.discord.watch import rest_trace, watch_gateway
 from bot.app import App
 from bot.config import DiscordConfig
-from bot.errors import StorageUnavailable
 from bot.following import Following
 
 log = logging.getLogger(__name__)
@@ -51,7 +49,6 @@ class Img2ImgBot(commands.Bot):
         super().__init__(**options)
         self.app = app
         self.live = Following(app, "discord")
-        self.background: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
         """Buttons of earlier runs work again; commands sync only when they changed."""
@@ -61,30 +58,13 @@ class Img2ImgBot(commands.Bot):
         for cog in (UserCommands(self.app), AdminCommands(self.app), OwnerCommands(self.app),
                     payments.PaymentCommands(self, self.app), RequestCommands(self, self.app)):
             await self.add_cog(cog)
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.add_dynamic_items(JobButton)
         await self.tree.set_translator(CatalogueTranslator())
         try:
             await sync_if_changed(self, self.tree, self.app.config)
         except discord.HTTPException as exc:
             log.error("syncing discord commands failed (%s %s); will retry at the next start",
                       exc.status, exc.code)
-        task = asyncio.create_task(self._purchases(), name="discord-unconsumed-purchases")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-
-    async def _purchases(self) -> None:
-        """Finish purchases made while the bot was down (or whose consume failed)."""
-        await self.wait_until_ready()
-        try:
-            done = await payments.take_unconsumed(self, self.app)
-        except discord.HTTPException as exc:
-            log.error("listing entitlements failed (%s %s); retried at the next start",
-                      exc.status, exc.code)
-            return
-        except StorageUnavailable:  # logged by the grant; the entitlement stays unconsumed
-            return
-        if done:
-            log.info("finished %d discord purchase(s) left unconsumed", done)
 
 
 # Bot's Client and AutoShardedClient type their connection state differently; the sharded

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, private, user_of
+from adapters.discord.commands_common import bullet_list, chat_of, private, user_of
 from adapters.discord.commands_user import value_choices
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
-from adapters.discord.replies import Refused
+from adapters.discord.replies import NotOwner
 from adapters.discord.state import Interaction, first_time
 from bot.app import App
-from bot.errors import NotAllowed, PolicyError
+from bot.errors import PolicyError
 from bot.i18n import Msg, t
-from bot.models import ChatRef, UserRef
+from bot.models import UserRef
 from bot.setting_fields import CHAT_FIELDS
 
 ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
           app_commands.Choice(name=text("dc-off"), value="off")]
 NO_MENTIONS = discord.AllowedMentions.none()
+# Discord hides the admin group from others, but a server can grant it to anyone: the bot checks.
+# (Discord computes ``interaction.permissions`` with Administrator granting everything.)
+manage_server = app_commands.checks.has_permissions(manage_guild=True)
 
 
-def server_of(interaction: Interaction) -> ChatRef:
-    """The server's settings key (the cog's check has made sure there is one)."""
-    return ChatRef("discord", str(interaction.guild_id))
+@app_commands.check
+def owners_only(interaction: Interaction) -> bool:
+    """Only the bot's owners (``credits.owners``) may."""
+    if not interaction.client.app.config.is_owner(user_of(interaction).key):
+        raise NotOwner()
+    return True
 
 
 async def channel_lines(app: App, interaction: Interaction) -> list[str]:
@@ -45,25 +49,19 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        # Discord hides the group from others, but a server can grant it to anyone: check here.
-        if interaction.guild_id is None:
-            raise Refused(NotAllowed(msg=Msg("dc-server-only")))
-        if not (interaction.permissions.manage_guild or interaction.permissions.administrator):
-            raise Refused(NotAllowed(msg=Msg("dc-need-manage-server")))
-        return True
-
+    @manage_server
     @app_commands.command(name="show", description=text("dc-cmd-admin-show"))
     async def show(self, interaction: Interaction) -> None:
-        server = server_of(interaction)
+        server = chat_of(interaction)
         lines = await self.app.preferences.describe_chat(server)
         lines += await channel_lines(self.app, interaction)
         await private(interaction, f"{t('dc-server-settings')}\n" + bullet_list(lines))
 
+    @manage_server
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     async def set_(self, interaction: Interaction, key: str, value: str) -> None:
-        note = await self.app.preferences.set_chat(server_of(interaction), key, value)
+        note = await self.app.preferences.set_chat(chat_of(interaction), key, value)
         where = " " + t("dc-nsfw-where") if note == Msg("setting-on", {"key": "nsfw"}) else ""
         await private(interaction, note.render() + where)
 
@@ -79,11 +77,13 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
                         current: str) -> list[app_commands.Choice[str]]:
         return value_choices(self.app, CHAT_FIELDS, interaction.namespace.key, current)
 
+    @manage_server
     @app_commands.command(name="reset", description=text("dc-cmd-admin-reset"))
     async def reset(self, interaction: Interaction) -> None:
-        await self.app.preferences.reset_chat(server_of(interaction))
+        await self.app.preferences.reset_chat(chat_of(interaction))
         await private(interaction, t("dc-server-reset"))
 
+    @manage_server
     @app_commands.command(name="channel", description=text("dc-cmd-admin-channel"))
     @app_commands.describe(enabled=text("dc-opt-enabled"), nsfw=text("dc-opt-nsfw"))
     @app_commands.choices(enabled=ON_OFF, nsfw=ON_OFF)
@@ -94,7 +94,7 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
             raise PolicyError(msg=Msg("dc-nsfw-unmarked"))
         for key, value in (("enabled", enabled), ("nsfw", nsfw)):
             if value is not None:
-                await self.app.set_place_switch(server_of(interaction), str(channel_id), key,
+                await self.app.set_place_switch(chat_of(interaction), str(channel_id), key,
                                                 value == "on")
         lines = await channel_lines(self.app, interaction)
         await private(interaction, bullet_list(lines))
@@ -106,11 +106,7 @@ class OwnerCommands(commands.Cog):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        if not self.app.config.is_owner(user_of(interaction).key):
-            raise Refused(NotAllowed(msg=Msg("dc-owners-only")))
-        return True
-
+    @owners_only
     @app_commands.command(name="grant", description=text("dc-cmd-grant"))
     @app_commands.describe(user=text("dc-opt-user"), amount=text("dc-opt-amount"))
     async def grant(self, interaction: Interaction, user: discord.User,
@@ -123,6 +119,7 @@ class OwnerCommands(commands.Cog):
                                      user=user.mention, balance=balance),
                       allowed_mentions=NO_MENTIONS)
 
+    @owners_only
     @app_commands.command(name="stats", description=text("dc-cmd-stats"))
     async def stats(self, interaction: Interaction) -> None:
         lines = (await self.app.stats()).lines()

@@ -9,7 +9,7 @@ from discord import app_commands
 
 from adapters.discord.state import Interaction
 from bot.i18n import t
-from bot.models import UserRef
+from bot.models import ChatRef, UserRef
 
 MESSAGE_LIMIT = 2000
 MAX_CHOICES = 25  # Discord shows at most 25 suggestions
@@ -18,6 +18,13 @@ MAX_CHOICES = 25  # Discord shows at most 25 suggestions
 def user_of(interaction: Interaction) -> UserRef:
     """The person behind an interaction, as the core knows them."""
     return UserRef("discord", str(interaction.user.id), interaction.user.name)
+
+
+def chat_of(interaction: Interaction, *, nsfw_channel: bool = False) -> ChatRef:
+    """The server whose settings apply (in DMs, the DM channel: a private chat)."""
+    guild_id = interaction.guild_id
+    return ChatRef("discord", str(guild_id or interaction.channel_id), private=guild_id is None,
+                   nsfw_channel=nsfw_channel)
 
 
 async def private(interaction: Interaction, text: str, **extra: Any) -> None:

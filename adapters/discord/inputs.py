@@ -23,6 +23,7 @@ from bot.errors import FetchError, FetchTooLarge, ImageError, UnsafeURL
 from bot.fetcher import origin_of
 from bot.i18n import Msg, file_size
 from bot.imaging import FORMATS
+from bot.rerun import Rerun
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # The CDN (attachments), the media proxy and the external-image proxy (embeds).
@@ -130,3 +131,14 @@ async def refetch(app: App, client: discord.Client, origin: dict[str, Any]) -> b
     if found is None:
         raise ImageError(msg=GONE)
     return await download(app, found)
+
+
+async def rerun_input(app: App, interaction: discord.Interaction[Any],
+                      plan: Rerun) -> tuple[bytes, str]:
+    """A rerun's image and its URL: the result under the pressed button, or the job's input."""
+    if not plan.use_result:
+        return await refetch(app, interaction.client, plan.origin), plan.input_url
+    result = find_image(interaction.message) if interaction.message else None
+    if result is None:
+        raise ImageError(msg=Msg("dc-result-gone"))
+    return await download(app, result), result.url

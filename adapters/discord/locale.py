@@ -1,9 +1,9 @@
 """Which language to answer in, and the command names and descriptions Discord shows per locale.
 
-A reply's language is the user's ``/settings set language`` choice, else the client's
-``interaction.locale``, else English. (A server default is not offered by the core yet, so
-there is no server layer.) Discord has no Persian client locale, so Persian readers choose
-it with ``/settings set language fa``; their command menu stays English.
+A reply's language is the user's ``/settings set language`` choice, else the server's
+(``/img2img-admin set language``), else the client's ``interaction.locale``, else English
+(``App.locale_for``). Discord has no Persian client locale, so Persian readers choose it with
+``/settings set language fa``; their command menu stays English.
 
 The locale is set in ``bot.i18n.current_locale`` once per interaction, in the check that
 discord.py runs in the same task as the command, button or modal callback, so everything
@@ -18,10 +18,9 @@ import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 
+from adapters.discord.commands_common import chat_of, user_of
 from adapters.discord.state import Interaction
-from bot.app import App
 from bot.i18n import DEFAULT, current_locale, negotiate, render
-from bot.models import UserRef
 
 
 def text(msg_id: str, /, **extras: Any) -> locale_str:
@@ -37,19 +36,13 @@ def shipped(locale: discord.Locale) -> str | None:
     return None if found in (None, DEFAULT) else found
 
 
-async def reader_locale(app: App, interaction: Interaction) -> str:
-    """The language to answer ``interaction`` in (see the module docstring)."""
-    if interaction.type is not discord.InteractionType.autocomplete:
-        user = UserRef("discord", str(interaction.user.id))
-        chosen = await app.preferences.language(user)
-        if chosen:
-            return chosen
-    return negotiate(interaction.locale.value) or DEFAULT
-
-
 async def speak(interaction: Interaction) -> bool:
     """Render the rest of this interaction's task in its reader's language; always True."""
-    current_locale.set(await reader_locale(interaction.client.app, interaction))
+    if interaction.type is discord.InteractionType.autocomplete:  # due in 3 s: no lookups
+        current_locale.set(negotiate(interaction.locale.value) or DEFAULT)
+        return True
+    current_locale.set(await interaction.client.app.locale_for(
+        user_of(interaction), chat_of(interaction), interaction.locale.value))
     return True
 
 

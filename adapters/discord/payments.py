@@ -8,6 +8,7 @@ finished then. The rules live in ``bot.payments``; this module only translates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -20,7 +21,7 @@ from adapters.discord.locale import text
 from adapters.discord.state import Interaction
 from bot.app import App
 from bot.errors import StorageUnavailable
-from bot.i18n import t, using
+from bot.i18n import t
 from bot.models import UserRef
 from bot.payments import pack_title
 
@@ -53,6 +54,24 @@ class PaymentCommands(commands.Cog):
     async def terms(self, interaction: Interaction) -> None:
         await private(interaction, f"{t('dc-terms-header')}\n{self.app.config.payments.terms_text}")
 
+    async def cog_load(self) -> None:
+        self.unconsumed = asyncio.create_task(self._unconsumed(),
+                                              name="discord-unconsumed-purchases")
+
+    async def _unconsumed(self) -> None:
+        """Finish purchases made while the bot was down (or whose consume failed)."""
+        await self.bot.wait_until_ready()
+        try:
+            done = await take_unconsumed(self.bot, self.app)
+        except discord.HTTPException as exc:
+            log.error("listing entitlements failed (%s %s); retried at the next start",
+                      exc.status, exc.code)
+            return
+        except StorageUnavailable:  # logged by the grant; the entitlement stays unconsumed
+            return
+        if done:
+            log.info("finished %d discord purchase(s) left unconsumed", done)
+
     @commands.Cog.listener()
     async def on_entitlement_create(self, entitlement: discord.Entitlement) -> None:
         # A database down for good: logged by the grant; the next start lists it again.
@@ -61,24 +80,18 @@ class PaymentCommands(commands.Cog):
 
 
 async def take(bot: discord.Client, app: App, entitlement: discord.Entitlement) -> bool:
-    """Grant a purchased pack (once) and consume its entitlement; True once consumed."""
+    """Grant a purchased pack (once, ``Payments.take_entitlement``) and consume its
+    entitlement; True once consumed."""
     if entitlement.user_id is None or entitlement.consumed or entitlement.deleted:
         return False
-    if not app.payments.counts_entitlement(entitlement.starts_at is None):
-        log.info("test entitlement %s ignored ([payments] discord_test is off)", entitlement.id)
-        return False
-    pack = app.payments.pack_for_sku(entitlement.sku_id)
-    if pack is None:
-        log.warning("entitlement %s is for SKU %s, which no pack sells; left unconsumed",
-                    entitlement.id, entitlement.sku_id)
-        return False
     buyer = UserRef("discord", str(entitlement.user_id))
-    outcome = await app.payments.grant(app.payments.sku_purchase(pack, buyer,
-                                                                 str(entitlement.id)))
-    if outcome.granted:  # a DM outside any interaction: in the buyer's chosen language
-        with using(await app.preferences.language(buyer)):
-            thanks = t("dc-thanks", count=pack.credits, balance=outcome.balance)
-        await _thank(bot, entitlement.user_id, thanks)
+    taken = await app.payments.take_entitlement(buyer, entitlement.sku_id, str(entitlement.id),
+                                                is_test=entitlement.starts_at is None)
+    if taken.thanks is not None:  # a DM outside any interaction: in the buyer's chosen language
+        await _thank(bot, entitlement.user_id,
+                     taken.thanks.render(await app.preferences.language(buyer)))
+    if not taken.consume:
+        return False
     try:
         await entitlement.consume()
     except discord.HTTPException as exc:
@@ -98,7 +111,7 @@ async def _thank(bot: discord.Client, user_id: int, text: str) -> None:
 
 async def take_unconsumed(bot: discord.Client, app: App) -> int:
     """At start: finish every purchase not yet consumed (bought while down, or a failed consume)."""
-    skus = [discord.Object(p.discord_sku) for p in app.config.payments.packs if p.discord_sku]
+    skus = [discord.Object(sku) for sku in app.payments.sku_ids()]
     if not skus:
         return 0
     done = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.discord.commands_common import chat_of
 from adapters.discord.state import Interaction
 from bot.app import App
 from bot.models import ChatRef
@@ -26,8 +27,8 @@ def switch_target(channel: Any) -> tuple[int, bool]:
 async def channel_policy(app: App, interaction: Interaction) -> tuple[int, PlacePolicy]:
     """The channel whose switches apply and the server's policy there."""
     channel_id, marked = switch_target(interaction.channel)
-    server = ChatRef("discord", str(interaction.guild_id))
-    return channel_id, await app.place_policy(server, str(channel_id), marked_nsfw=marked)
+    return channel_id, await app.place_policy(chat_of(interaction), str(channel_id),
+                                              marked_nsfw=marked)
 
 
 async def channel_allows(app: App, interaction: Interaction) -> bool:

@@ -47,13 +47,13 @@ async def send_text(interaction: Interaction, text: str) -> None:
         log.info("could not send an error reply: %s %s", exc.status, exc.code)
 
 
-class Refused(app_commands.CheckFailure):
-    """A command check's refusal, with the sentence the user gets (checks must raise a
-    ``CheckFailure`` for discord.py to hand it to the tree's error handler)."""
+class NotOwner(app_commands.CheckFailure):
+    """The owners-only check's refusal (``commands_admin.owners_only``)."""
 
-    def __init__(self, error: BotError) -> None:
-        super().__init__(str(error))
-        self.error = error
+
+# What each check of discord.py (or the bot) refuses with.
+CHECK_REFUSALS = {app_commands.MissingPermissions: Msg("dc-need-manage-server"),
+                  NotOwner: Msg("dc-owners-only")}
 
 
 def as_bot_error(error: Exception) -> BotError | None:
@@ -61,14 +61,12 @@ def as_bot_error(error: Exception) -> BotError | None:
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(original, BotError):
         return original
-    if isinstance(original, Refused):
-        return original.error
     if isinstance(original, app_commands.TransformerError):
         if isinstance(original.__cause__, BotError):  # a transformer's own refusal
             return original.__cause__
         return OptionError(msg=Msg("dc-invalid-value", {"value": repr(original.value)}))
-    if isinstance(original, app_commands.CheckFailure):  # the bot's checks raise Refused
-        return NotAllowed()
+    if isinstance(original, app_commands.CheckFailure):
+        return NotAllowed(msg=CHECK_REFUSALS.get(type(original)))
     return None
 
 

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import choices
+from adapters.discord.commands_common import chat_of, choices, user_of
 from adapters.discord.delivery import follow
 from adapters.discord.inputs import (
     ONLY_DISCORD,
@@ -21,7 +21,7 @@ from adapters.discord.inputs import (
     download,
     find_image,
     hosted_by_discord,
-    refetch,
+    rerun_input,
 )
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
@@ -33,14 +33,13 @@ from bot.errors import ImageError, QueueFull, UserError
 from bot.i18n import Msg, current_locale, t
 from bot.jobs import GenerationRequest
 from bot.limits import MAX_CFG, MAX_SAMPLES, MAX_SEED, MAX_STEPS, MIN_STEPS
-from bot.models import ChatRef, UserRef
+from bot.models import ChatRef
 from bot.options import Overrides, overrides_from, parse_value
 from bot.parser import parse_caption
 from bot.rerun import Action
 
 IMG2IMG_OPTIONS = ("image", "prompt", "strength", "steps", "seed", "cfg", "negative", "size", "ar",
                    "style", "provider", "model", "count")
-
 
 
 async def begin(interaction: Interaction) -> bool:
@@ -52,57 +51,41 @@ async def begin(interaction: Interaction) -> bool:
     return True
 
 
-async def chat_of(app: App, interaction: Interaction) -> ChatRef:
+async def policed_chat(app: App, interaction: Interaction) -> ChatRef:
     """The server (or DM) whose policy applies; NSFW only where the channel allows it."""
-    nsfw = await channel_allows(app, interaction)
-    guild_id = interaction.guild_id
-    return ChatRef("discord", str(guild_id or interaction.channel_id), private=guild_id is None,
-                   nsfw_channel=nsfw)
+    return chat_of(interaction, nsfw_channel=await channel_allows(app, interaction))
 
 
-def origin_of(interaction: Interaction, image_url: str,
-              **extra: str) -> dict[str, Any]:
-    """What the job keeps about where it came from (delivery from any process, restart
-    notices, reruns)."""
-    return {"channel_id": str(interaction.channel_id), "guild_id": str(interaction.guild_id or ""),
-            "interaction_id": str(interaction.id), "image_url": image_url,
-            "user_name": interaction.user.display_name, "locale": current_locale.get(),
-            **interaction_origin(interaction), **extra}
+async def run(app: App, interaction: Interaction, *, chat: ChatRef, image: bytes, prompt: str,
+              overrides: Overrides, image_url: str, **origin: str) -> None:
+    """Submit the request as the interaction's user and show the job on the deferred reply.
 
-
-async def run(app: App, interaction: Interaction, *, chat: ChatRef, image: bytes,
-              prompt: str, overrides: Overrides, origin: dict[str, Any]) -> None:
-    """Submit the request as the interaction's user and show the job on the deferred reply."""
+    The job keeps where it came from (``origin``: delivery from any process, restart notices,
+    reruns) and what another process needs to answer the interaction.
+    """
     if interaction.client.live.stopping:
         raise QueueFull(msg=Msg("dc-bot-restarting"))
-    user = UserRef("discord", str(interaction.user.id), interaction.user.name)
+    origin |= {"channel_id": str(interaction.channel_id), "interaction_id": str(interaction.id),
+               "guild_id": str(interaction.guild_id or ""), "image_url": image_url,
+               "user_name": interaction.user.display_name, "locale": current_locale.get()}
     handle = await app.service.submit(GenerationRequest(
-        user=user, chat=chat, image=image, prompt=prompt, overrides=overrides, origin=origin))
+        user=user_of(interaction), chat=chat, image=image, prompt=prompt, overrides=overrides,
+        origin=origin | interaction_origin(interaction)))
     await follow(interaction.client.live, interaction, handle)
 
 
-async def rerun(app: App, interaction: Interaction, action: Action,
-                job_id: str) -> None:
+async def rerun(app: App, interaction: Interaction, action: Action, job_id: str) -> None:
     """A result button: the stored request again, as asked, by whoever pressed it."""
     if not await begin(interaction):
         return
-    chat = await chat_of(app, interaction)
+    chat = await policed_chat(app, interaction)
     plan = await app.plan_rerun(job_id, action, chat=chat,
                                 place={"channel_id": str(interaction.channel_id)})
     if plan is None:
         raise UserError(msg=Msg("dc-request-gone"))
-    if plan.use_result:
-        result = find_image(interaction.message) if interaction.message else None
-        if result is None:
-            raise ImageError(msg=Msg("dc-result-gone"))
-        image, url = await download(app, result), result.url
-    else:
-        image = await refetch(app, interaction.client, plan.origin)
-        url = str(plan.origin.get("image_url", ""))
-    kept = {k: str(plan.origin[k]) for k in ("source_channel_id", "source_message_id")
-            if k in plan.origin and not plan.use_result}
+    image, url = await rerun_input(app, interaction, plan)
     await run(app, interaction, chat=chat, image=image, prompt=plan.prompt,
-              overrides=plan.overrides, origin=origin_of(interaction, url, after=job_id, **kept))
+              overrides=plan.overrides, image_url=url, after=job_id, **plan.input_origin)
 
 
 class TransformModal(discord.ui.Modal):
@@ -131,12 +114,12 @@ class TransformModal(discord.ui.Modal):
             return
         parsed = parse_caption(self.prompt.value)
         overrides = parsed.overrides.merged(overrides_from({"strength": self.strength.value}))
-        chat = await chat_of(self.app, interaction)
+        chat = await policed_chat(self.app, interaction)
         image = await download(self.app, self.source)
         await run(self.app, interaction, chat=chat, image=image, prompt=parsed.prompt,
-                  overrides=overrides, origin=origin_of(interaction, self.source.url,
-                                   source_channel_id=str(self.message.channel.id),
-                                   source_message_id=str(self.message.id)))
+                  overrides=overrides, image_url=self.source.url,
+                  source_channel_id=str(self.message.channel.id),
+                  source_message_id=str(self.message.id))
 
     async def on_error(  # type: ignore[override]  # Modal's signature, not BaseView's
             self, interaction: discord.Interaction[Any], error: Exception, /) -> None:
@@ -187,10 +170,10 @@ class RequestCommands(commands.Cog):
             "strength": strength, "steps": steps, "seed": seed, "cfg": cfg, "negative": negative,
             "style": style, "provider": provider, "model": model, "count": count}),
             size=size, aspect=ar)
-        chat = await chat_of(self.app, interaction)
+        chat = await policed_chat(self.app, interaction)
         data = await download(self.app, ImageSource.of(image))
         await run(self.app, interaction, chat=chat, image=data, prompt=prompt,
-                  overrides=overrides, origin=origin_of(interaction, image.url))
+                  overrides=overrides, image_url=image.url)
 
     @img2img.autocomplete("style")
     async def style_names(self, interaction: Interaction,

@@ -1,4 +1,4 @@
-"""Buttons that survive restarts: DynamicItems matched by their custom_id, registered at start.
+"""Buttons that survive restarts: one DynamicItem matched by its custom_id, registered at start.
 
 ``img2img:r:<action>:<job>`` (🔁 again, strength − / +, ♻️ use as input) makes a new request
 by whoever presses it, charged to them under this server's policy; ``img2img:d:<job>`` (🗑)
@@ -23,66 +23,61 @@ from bot.rerun import Action
 from bot.service import CancelOutcome
 
 Button = discord.ui.Button[discord.ui.View]
-JOB = r"(?P<job>[0-9a-f]{1,64})"
-RESULT_LOOK: dict[Action, tuple[str, str | None]] = {
-    Action.AGAIN: ("dc-button-again", "🔁"),
-    Action.WEAKER: ("dc-button-weaker", None),
-    Action.STRONGER: ("dc-button-stronger", None),
-    Action.REUSE: ("dc-button-reuse", "♻️"),
+DELETE, CANCEL = "d", "c"
+# kind (r:<action>, d or c) → label id, emoji, style
+LOOK: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
+    "r:again": ("dc-button-again", "🔁", discord.ButtonStyle.secondary),
+    "r:weaker": ("dc-button-weaker", None, discord.ButtonStyle.secondary),
+    "r:stronger": ("dc-button-stronger", None, discord.ButtonStyle.secondary),
+    "r:reuse": ("dc-button-reuse", "♻️", discord.ButtonStyle.secondary),
+    DELETE: ("dc-button-delete", "🗑", discord.ButtonStyle.danger),
+    CANCEL: ("dc-button-cancel", "✖️", discord.ButtonStyle.secondary),
 }
+CANCEL_ANSWERS = {CancelOutcome.NOT_YOURS: "dc-only-requester-cancel",
+                  CancelOutcome.FINISHED: "dc-not-in-progress",
+                  CancelOutcome.TOO_LATE: "dc-not-in-progress"}
 
 
-def requester_key(interaction: Interaction) -> str:
-    return f"discord:{interaction.user.id}"
+class JobButton(discord.ui.DynamicItem[Button], template=r"img2img:(?P<kind>r:(?:again|weaker|"
+                r"stronger|reuse)|d|c):(?P<job>[0-9a-f]{1,64})"):
+    """A button under a job's message: a rerun, 🗑 or Cancel, as its kind says."""
 
-
-class ResultButton(discord.ui.DynamicItem[Button],
-                   template=r"img2img:r:(?P<action>again|weaker|stronger|reuse):" + JOB):
-    """A result button that runs the request again, changed as its action says."""
-
-    def __init__(self, action: Action, job_id: str) -> None:
-        label, emoji = RESULT_LOOK[action]
-        super().__init__(discord.ui.Button(label=t(label), emoji=emoji,
-                                           style=discord.ButtonStyle.secondary,
-                                           custom_id=f"img2img:r:{action.value}:{job_id}"))
-        self.action = action
+    def __init__(self, kind: str, job_id: str) -> None:
+        label, emoji, style = LOOK[kind]
+        super().__init__(discord.ui.Button(label=t(label), emoji=emoji, style=style,
+                                           custom_id=f"img2img:{kind}:{job_id}"))
+        self.kind = kind
         self.job_id = job_id
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> ResultButton:
-        return cls(Action(match["action"]), match["job"])
+                             match: re.Match[str], /) -> JobButton:
+        return cls(match["kind"], match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        interaction.client.dispatch("img2img_rerun", interaction, self.action, self.job_id)
+        if self.kind.startswith("r:"):
+            action = Action(self.kind.removeprefix("r:"))
+            interaction.client.dispatch("img2img_rerun", interaction, action, self.job_id)
+        else:
+            await guarded(interaction, self._pressed(interaction))
 
-
-class DeleteButton(discord.ui.DynamicItem[Button], template=r"img2img:d:" + JOB):
-    """🗑: deletes the result message; anyone but the requester is refused privately."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label=t("dc-button-delete"), emoji="🗑",
-                                           style=discord.ButtonStyle.danger,
-                                           custom_id=f"img2img:d:{job_id}"))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> DeleteButton:
-        return cls(match["job"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await guarded(interaction, self._delete(interaction))
-
-    async def _delete(self, interaction: Interaction) -> None:
+    async def _pressed(self, interaction: Interaction) -> None:
         if not await first_time(interaction):
             return
-        owner = await interaction.client.app.job_owner(self.job_id) or _message_author(interaction)
-        if owner != requester_key(interaction):
-            await send_text(interaction, t("dc-only-requester-delete"))
-            return
-        await interaction.response.defer()
-        await interaction.delete_original_response()
+        app, requester = interaction.client.app, UserRef("discord", str(interaction.user.id))
+        if self.kind == CANCEL:
+            outcome = await app.cancel_as(self.job_id, requester)
+            if outcome is not CancelOutcome.CANCELLED:
+                await send_text(interaction, t(CANCEL_ANSWERS[outcome]))
+                return
+        else:  # 🗑: for the requester only (the message's author once the job record is gone)
+            owner = await app.job_owner(self.job_id) or _message_author(interaction)
+            if owner != requester.key:
+                await send_text(interaction, t("dc-only-requester-delete"))
+                return
+        await interaction.response.defer()  # a cancelled job's message turns into "Cancelled"
+        if self.kind == DELETE:
+            await interaction.delete_original_response()
 
 
 def _message_author(interaction: Interaction) -> str | None:
@@ -91,50 +86,17 @@ def _message_author(interaction: Interaction) -> str | None:
     return f"discord:{meta.user.id}" if meta is not None else None
 
 
-class CancelButton(discord.ui.DynamicItem[Button], template=r"img2img:c:" + JOB):
-    """Cancels a queued or running job; its own message then says so."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(discord.ui.Button(label=t("dc-button-cancel"), emoji="✖️",
-                                           style=discord.ButtonStyle.secondary,
-                                           custom_id=f"img2img:c:{job_id}"))
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
-                             match: re.Match[str], /) -> CancelButton:
-        return cls(match["job"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await guarded(interaction, self._cancel(interaction))
-
-    async def _cancel(self, interaction: Interaction) -> None:
-        if not await first_time(interaction):
-            return
-        outcome = await interaction.client.app.cancel_as(self.job_id, UserRef.parse(
-            requester_key(interaction)))
-        if outcome is CancelOutcome.NOT_YOURS:
-            await send_text(interaction, t("dc-only-requester-cancel"))
-        elif outcome is CancelOutcome.CANCELLED:
-            await interaction.response.defer()  # the job's message turns into "Cancelled"
-        else:
-            await send_text(interaction, t("dc-not-in-progress"))
-
-
-DYNAMIC_ITEMS = (ResultButton, DeleteButton, CancelButton)
+def job_view(job_id: str, *kinds: str) -> discord.ui.View:
+    """A job's buttons: ``result_view`` under a result, ``cancel_view`` under its progress."""
+    view = discord.ui.View(timeout=None)
+    for kind in kinds:
+        view.add_item(JobButton(kind, job_id))
+    return view
 
 
 def result_view(job_id: str) -> discord.ui.View:
-    """The buttons under a result."""
-    view = discord.ui.View(timeout=None)
-    for action in RESULT_LOOK:
-        view.add_item(ResultButton(action, job_id))
-    view.add_item(DeleteButton(job_id))
-    return view
+    return job_view(job_id, *(f"r:{action.value}" for action in Action), DELETE)
 
 
 def cancel_view(job_id: str) -> discord.ui.View:
-    """The Cancel button under a job's progress."""
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
-    return view
+    return job_view(job_id, CANCEL)
