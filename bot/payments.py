@@ -24,7 +24,6 @@ from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
 
 log = logging.getLogger(__name__)
 
-NOT_OFFERED = "Buying credits is not offered here."
 PAYLOAD_PREFIX = "buy1"
 STARS = "XTR"
 # A database outage is retried for about a minute (0.25 s doubling, 9 tries): Telegram does
@@ -97,7 +96,7 @@ class Payments:
         """Like ``packs`` but refuses with a sentence when nothing is for sale."""
         packs = self.packs(platform)
         if not packs:
-            raise PaymentRefused(NOT_OFFERED)
+            raise PaymentRefused(msg=Msg("pay-error-not-offered"))
         return packs
 
     def pack(self, platform: str, pack_id: str) -> PackConfig:

@@ -7,11 +7,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.errors import NotAllowed
+from bot.i18n import Msg
 from bot.limits import STRENGTH_STEP
 from bot.options import Overrides
 from storage.base import Storage
-
-ELSEWHERE = "These buttons work only in the chat where the image was made."
 
 
 class Action(StrEnum):
@@ -55,7 +54,7 @@ async def plan_rerun(storage: Storage, job_id: str, action: Action, *, chat_key:
         return None
     if job.chat_key != chat_key or any(str(job.origin.get(key)) != value
                                        for key, value in (place or {}).items()):
-        raise NotAllowed(ELSEWHERE)
+        raise NotAllowed(msg=Msg("error-buttons-elsewhere"))
     asked = Overrides.from_dict(job.params.get("request", {}))
     resolved = job.params.get("resolved", {})
     strength = float(resolved.get("strength", asked.strength or 0.6))

@@ -55,7 +55,7 @@ class SettingField:
 
     def help_text(self) -> str:
         if self.kind is Kind.OPTION:
-            return f"default {SPECS[self.path[-1]].help}"
+            return t("setting-help-default", help=SPECS[self.path[-1]].help)
         return t(self.help)
 
 

@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, chat_of, private, user_of
+from adapters.discord.commands_common import bullet_list, chat_of, choices, private, user_of
 from adapters.discord.commands_user import value_choices
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
@@ -68,9 +68,8 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     @set_.autocomplete("key")
     async def set_key(self, interaction: Interaction,
                       current: str) -> list[app_commands.Choice[str]]:
-        hits = [f for f in CHAT_FIELDS if current.lower() in f.key]
-        return [app_commands.Choice(name=f"{f.key}: {f.help_text()}"[:100], value=f.key)
-                for f in hits][:25]
+        helps = {f.key: f.help_text() for f in CHAT_FIELDS}
+        return choices(helps, current, ranked=False, label=lambda key: f"{key}: {helps[key]}")
 
     @set_.autocomplete("value")
     async def set_value(self, interaction: Interaction,

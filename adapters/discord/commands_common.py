@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from discord import app_commands
@@ -46,9 +46,12 @@ def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:
     return "\n".join(out)
 
 
-def choices(names: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
-    """Names containing what the user typed, prefix matches first, at most 25."""
+def choices(names: Iterable[str], current: str, *, ranked: bool = True,
+            label: Callable[[str], str] = str.strip) -> list[app_commands.Choice[str]]:
+    """Names containing what the user typed (prefix matches first when ``ranked``, else in
+    their own order), at most 25, each shown as ``label(name)``."""
     typed = current.strip().lower()
     hits = [n for n in names if typed in n.lower() and 0 < len(n) <= 100]
-    hits.sort(key=lambda n: (not n.lower().startswith(typed), n.lower()))
-    return [app_commands.Choice(name=n, value=n) for n in hits[:MAX_CHOICES]]
+    if ranked:
+        hits.sort(key=lambda n: (not n.lower().startswith(typed), n.lower()))
+    return [app_commands.Choice(name=label(n)[:100], value=n) for n in hits[:MAX_CHOICES]]

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, private, user_of
+from adapters.discord.commands_common import bullet_list, choices, private, user_of
 from adapters.discord.locale import speak, text
 from adapters.discord.replies import handle_error
 from adapters.discord.state import Interaction, first_time
@@ -19,7 +19,6 @@ from bot.models import UserRef
 from bot.presenter import options_help, styles_lines
 from bot.setting_fields import USER_FIELDS, SettingField, find, value_names
 
-COMMANDS = "/img2img · /credits · /settings · /styles · /providers · /cancel · /forget · /buy"
 # Each key is described by the /img2img option of the same name.
 KEYS = [app_commands.Choice(name=text(f"dc-opt-{f.key}", prefix=f.key), value=f.key)
         for f in USER_FIELDS]
@@ -30,8 +29,7 @@ def value_choices(app: App, fields: tuple[SettingField, ...], key: str | None,
     """Suggestions for a setting's value where it takes names (locks, switches, styles...)."""
     names = value_names(find(fields, key or ""), styles=app.config.styles,
                         providers=app.providers)
-    return [app_commands.Choice(name=n.strip(), value=n) for n in names
-            if current.lower() in n.lower()][:25]
+    return choices(names, current, ranked=False)
 
 
 def help_text(app: App, user: UserRef) -> str:
@@ -40,7 +38,7 @@ def help_text(app: App, user: UserRef) -> str:
         app.config.styles)), (t("help-providers"), app.provider_lines())]
     parts = [f"**{t('help-how-title')}**\n{t('dc-help-how')}"]
     parts += [f"**{title}**\n{bullet_list(lines, 600)}" for title, lines in sections if lines]
-    parts.append(f"**{t('help-commands')}**\n{COMMANDS}\n{t('dc-help-admins')}")
+    parts.append(f"**{t('help-commands')}**\n{t('dc-help-commands')}\n{t('dc-help-admins')}")
     if app.config.is_owner(user.key):
         parts.append(t("dc-help-owners"))
     return "\n\n".join(parts)
