@@ -15,7 +15,7 @@ from discord.ext import commands
 from adapters.discord import payments
 from adapters.discord.commands_admin import AdminCommands, OwnerCommands
 from adapters.discord.commands_user import UserCommands
-from adapters.discord.courier import DiscordCourier
+from adapters.discord.delivery import DiscordCourier
 from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import handle_error
 from adapters.discord.requests import RequestCommands

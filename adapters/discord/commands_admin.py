@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, chat_of, choices, private, user_of
+from adapters.discord.commands_common import chat_of, choices, private, private_list, user_of
 from adapters.discord.commands_user import value_choices
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
@@ -55,7 +55,7 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
         server = chat_of(interaction)
         lines = await self.app.preferences.describe_chat(server)
         lines += await channel_lines(self.app, interaction)
-        await private(interaction, f"{t('dc-server-settings')}\n" + bullet_list(lines))
+        await private_list(interaction, t("dc-server-settings"), lines)
 
     @manage_server
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
@@ -96,7 +96,7 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
                 await self.app.set_place_switch(chat_of(interaction), str(channel_id), key,
                                                 value == "on")
         lines = await channel_lines(self.app, interaction)
-        await private(interaction, bullet_list(lines))
+        await private_list(interaction, None, lines)
 
 
 class OwnerCommands(commands.Cog):
@@ -122,4 +122,4 @@ class OwnerCommands(commands.Cog):
     @app_commands.command(name="stats", description=text("dc-cmd-stats"))
     async def stats(self, interaction: Interaction) -> None:
         lines = (await self.app.stats()).lines()
-        await private(interaction, f"{t('dc-stats')}\n" + bullet_list(lines))
+        await private_list(interaction, t("dc-stats"), lines)

@@ -8,10 +8,10 @@ from typing import Any
 from discord import app_commands
 
 from adapters.discord.state import Interaction
-from bot.i18n import t
+from bot import listing
 from bot.models import ChatRef, UserRef
 
-MESSAGE_LIMIT = 2000
+LIST_LIMIT = 2000 - 100  # a message holds 2,000 characters; room for a title
 MAX_CHOICES = 25  # Discord shows at most 25 suggestions
 
 
@@ -32,26 +32,15 @@ async def private(interaction: Interaction, text: str, **extra: Any) -> None:
     await interaction.response.send_message(text, ephemeral=True, **extra)
 
 
-def bullet_list(lines: list[str], limit: int = MESSAGE_LIMIT - 100) -> str:
-    """Lines as a bulleted list that fits a message, with a note when some were left out."""
-    out: list[str] = []
-    used = 0
-    for index, line in enumerate(lines):
-        item = f"• {line}"
-        if used + len(item) + 1 > limit:
-            out.append(t("dc-more", count=len(lines) - index))
-            break
-        out.append(item)
-        used += len(item) + 1
-    return "\n".join(out)
+async def private_list(interaction: Interaction, title: str | None, lines: list[str]) -> None:
+    """Answer only the asker with ``lines`` as a bulleted list that fits, under ``title``."""
+    body = listing.bullet_list(lines, LIST_LIMIT)
+    await private(interaction, "\n".join(filter(None, (title, body))))
 
 
 def choices(names: Iterable[str], current: str, *, ranked: bool = True,
             label: Callable[[str], str] = str.strip) -> list[app_commands.Choice[str]]:
     """Names containing what the user typed (prefix matches first when ``ranked``, else in
     their own order), at most 25, each shown as ``label(name)``."""
-    typed = current.strip().lower()
-    hits = [n for n in names if typed in n.lower() and 0 < len(n) <= 100]
-    if ranked:
-        hits.sort(key=lambda n: (not n.lower().startswith(typed), n.lower()))
-    return [app_commands.Choice(name=label(n)[:100], value=n) for n in hits[:MAX_CHOICES]]
+    return [app_commands.Choice(name=label(n)[:100], value=n)
+            for n in listing.matching(names, current, ranked=ranked)[:MAX_CHOICES]]

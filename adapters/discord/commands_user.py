@@ -8,13 +8,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import bullet_list, choices, private, user_of
+from adapters.discord.commands_common import choices, private, private_list, user_of
 from adapters.discord.locale import speak, text
 from adapters.discord.replies import handle_error
 from adapters.discord.state import Interaction, first_time
 from bot.app import App
 from bot.credits import describe_entry
 from bot.i18n import t
+from bot.listing import bullet_list
 from bot.models import UserRef
 from bot.presenter import options_help, styles_lines
 from bot.setting_fields import USER_FIELDS, SettingField, find, value_names
@@ -96,17 +97,14 @@ class UserCommands(commands.Cog):
             await private(interaction, t("dc-credits-off"))
             return
         user = user_of(interaction)
-        balance = await self.app.balance(user)
+        title = f"**{t('dc-balance', count=await self.app.balance(user))}**"
         lines = [describe_entry(e) for e in await self.app.history(user, 10)]
-        answer = f"**{t('dc-balance', count=balance)}**"
-        if lines:
-            answer += f"\n{t('dc-recent')}\n" + bullet_list(lines)
-        await private(interaction, answer)
+        await private_list(interaction, f"{title}\n{t('dc-recent')}" if lines else title, lines)
 
     @settings.command(name="show", description=text("dc-cmd-settings-show"))
     async def settings_show(self, interaction: Interaction) -> None:
         lines = await self.app.preferences.describe_user(user_of(interaction))
-        await private(interaction, f"{t('dc-your-defaults')}\n" + bullet_list(lines))
+        await private_list(interaction, t("dc-your-defaults"), lines)
 
     @settings.command(name="set", description=text("dc-cmd-settings-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
@@ -131,12 +129,12 @@ class UserCommands(commands.Cog):
     @app_commands.command(name="styles", description=text("menu-styles"))
     async def styles(self, interaction: Interaction) -> None:
         lines = styles_lines(self.app.config.styles) or [t("dc-none-configured")]
-        await private(interaction, f"{t('dc-styles')}\n" + bullet_list(lines))
+        await private_list(interaction, t("dc-styles"), lines)
 
     @app_commands.command(name="providers", description=text("menu-providers"))
     async def providers(self, interaction: Interaction) -> None:
         lines = self.app.provider_lines() or [t("dc-none-configured")]
-        await private(interaction, f"{t('dc-backends')}\n" + bullet_list(lines))
+        await private_list(interaction, t("dc-backends"), lines)
 
     @app_commands.command(name="cancel", description=text("menu-cancel"))
     async def cancel(self, interaction: Interaction) -> None:

@@ -1,5 +1,10 @@
 """A job on Discord: the deferred reply shows its status with a Cancel button, then its result.
 
+Delivery works from whichever process runs the job (``DiscordCourier``): through the
+interaction's reply (the live one where this process received it, else its stored webhook
+while the token is valid), else a channel message with the bot token that mentions the
+requester.
+
 ``bot.following`` times the status (``[discord] status_after``, ``progress_interval``). If
 someone deletes the reply, the status stops and the result comes as a new follow-up; once the
 interaction token has expired (15 minutes), it is posted in the channel, mentioning the
@@ -12,13 +17,14 @@ import contextlib
 import io
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from adapters.discord.replies import mark_placeholder
-from adapters.discord.stored import AnyInteraction, StoredInteraction
+from adapters.discord.stored import AnyInteraction, StoredInteraction, stored_interaction
 from adapters.discord.views import cancel_view, result_view
+from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
@@ -27,6 +33,9 @@ from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
 from bot.presenter import result_fields, result_filename
 from bot.status import Edit
+
+if TYPE_CHECKING:  # the bot's module builds the courier
+    from adapters.discord.client import Img2ImgBot
 
 log = logging.getLogger(__name__)
 EMBED_COLOUR = discord.Colour(0x5865F2)
@@ -162,3 +171,42 @@ async def follow(following: Following, interaction: AnyInteraction, handle: JobH
     """Show the job on the interaction's deferred reply until it ends; the result itself goes
     through the courier, which uses this reply while it is shown."""
     await following.follow(handle, Reply(interaction, cancel_view(handle.id)), shown=True)
+
+
+class DiscordCourier:
+    """``bot.couriers.Courier`` for Discord; needs only the REST API (no gateway)."""
+
+    def __init__(self, client: Img2ImgBot) -> None:
+        self.client = client
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        live = self.client.live
+        await live.hold(job.id)
+        reply = live.surface(job.id)
+        if not isinstance(reply, Reply):
+            reply = Reply(self._stored(job))
+        return await show_result(reply, job.id, done, str(job.params.get("prompt", "")))
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        stored = self._stored(job)
+        channel = self.client.get_partial_messageable(stored.channel_id, guild_id=stored.guild_id)
+        try:
+            await channel.send(f"{stored.user.mention} {text}",
+                               allowed_mentions=discord.AllowedMentions(
+                                   everyone=False, roles=False, users=[stored.user]))
+        except discord.HTTPException as exc:
+            raise refusal(exc) from exc
+
+    def _stored(self, job: JobRecord) -> StoredInteraction:
+        stored = stored_interaction(self.client, job)
+        if stored is None:
+            raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+        return stored
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        """Show a job accepted elsewhere on its interaction's reply (while the token works;
+        after that its end comes as a channel message)."""
+        stored = stored_interaction(self.client, job)
+        if stored is None:
+            return
+        self.client.live.start(handle, Reply(stored, cancel_view(handle.id)), shown=True)

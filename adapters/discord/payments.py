@@ -61,14 +61,20 @@ class PaymentCommands(commands.Cog):
     async def _unconsumed(self) -> None:
         """Finish purchases made while the bot was down (or whose consume failed)."""
         await self.bot.wait_until_ready()
+        skus = [discord.Object(sku) for sku in self.app.payments.sku_ids()]
+        if not skus:
+            return
+        done = 0
         try:
-            done = await take_unconsumed(self.bot, self.app)
+            async for entitlement in self.bot.entitlements(limit=None, skus=skus,
+                                                           exclude_ended=True):
+                if not entitlement.consumed and await self.take(entitlement):
+                    done += 1
         except discord.HTTPException as exc:
             log.error("listing entitlements failed (%s %s); retried at the next start",
                       exc.status, exc.code)
-            return
         except StorageUnavailable:  # logged by the grant; the entitlement stays unconsumed
-            return
+            pass
         if done:
             log.info("finished %d discord purchase(s) left unconsumed", done)
 
@@ -76,29 +82,28 @@ class PaymentCommands(commands.Cog):
     async def on_entitlement_create(self, entitlement: discord.Entitlement) -> None:
         # A database down for good: logged by the grant; the next start lists it again.
         with contextlib.suppress(StorageUnavailable):
-            await take(self.bot, self.app, entitlement)
+            await self.take(entitlement)
 
-
-async def take(bot: discord.Client, app: App, entitlement: discord.Entitlement) -> bool:
-    """Grant a purchased pack (once, ``Payments.take_entitlement``) and consume its
-    entitlement; True once consumed."""
-    if entitlement.user_id is None or entitlement.consumed or entitlement.deleted:
-        return False
-    buyer = UserRef("discord", str(entitlement.user_id))
-    taken = await app.payments.take_entitlement(buyer, entitlement.sku_id, str(entitlement.id),
-                                                is_test=entitlement.starts_at is None)
-    if taken.thanks is not None:  # a DM outside any interaction: in the buyer's chosen language
-        await _thank(bot, entitlement.user_id,
-                     taken.thanks.render(await app.preferences.language(buyer)))
-    if not taken.consume:
-        return False
-    try:
-        await entitlement.consume()
-    except discord.HTTPException as exc:
-        log.warning("consuming entitlement %s failed (%s %s); retried at the next start",
-                    entitlement.id, exc.status, exc.code)
-        return False
-    return True
+    async def take(self, entitlement: discord.Entitlement) -> bool:
+        """Grant a purchased pack (once, ``Payments.take_entitlement``) and consume its
+        entitlement; True once consumed."""
+        if entitlement.user_id is None or entitlement.consumed or entitlement.deleted:
+            return False
+        buyer = UserRef("discord", str(entitlement.user_id))
+        taken = await self.app.payments.take_entitlement(
+            buyer, entitlement.sku_id, str(entitlement.id), is_test=entitlement.starts_at is None)
+        if taken.thanks is not None:  # a DM outside any interaction: in the buyer's language
+            await _thank(self.bot, entitlement.user_id,
+                         taken.thanks.render(await self.app.preferences.language(buyer)))
+        if not taken.consume:
+            return False
+        try:
+            await entitlement.consume()
+        except discord.HTTPException as exc:
+            log.warning("consuming entitlement %s failed (%s %s); retried at the next start",
+                        entitlement.id, exc.status, exc.code)
+            return False
+        return True
 
 
 async def _thank(bot: discord.Client, user_id: int, text: str) -> None:
@@ -107,15 +112,3 @@ async def _thank(bot: discord.Client, user_id: int, text: str) -> None:
         await user.send(text)
     except discord.HTTPException as exc:  # DMs closed: /credits shows the purchase anyway
         log.info("purchase note to %s not delivered: %s %s", user_id, exc.status, exc.code)
-
-
-async def take_unconsumed(bot: discord.Client, app: App) -> int:
-    """At start: finish every purchase not yet consumed (bought while down, or a failed consume)."""
-    skus = [discord.Object(sku) for sku in app.payments.sku_ids()]
-    if not skus:
-        return 0
-    done = 0
-    async for entitlement in bot.entitlements(limit=None, skus=skus, exclude_ended=True):
-        if not entitlement.consumed and await take(bot, app, entitlement):
-            done += 1
-    return done
