@@ -16,10 +16,10 @@ from adapters.discord import payments
 from adapters.discord.commands_admin import AdminCommands, OwnerCommands
 from adapters.discord.commands_user import UserCommands
 from adapters.discord.delivery import DiscordCourier
+from adapters.discord.interactions import Interaction
 from adapters.discord.locale import CatalogueTranslator, speak
 from adapters.discord.replies import handle_error
 from adapters.discord.requests import RequestCommands
-from adapters.discord.state import Interaction
 from adapters.discord.sync import sync_if_changed
 from adapters.discord.views import JobButton
 from adapters.discord.watch import rest_trace, watch_gateway

@@ -6,12 +6,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import chat_of, choices, private, private_list, user_of
 from adapters.discord.commands_user import value_choices
+from adapters.discord.interactions import (
+    Interaction,
+    chat_of,
+    choices,
+    first_time,
+    private,
+    private_list,
+    user_of,
+)
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
 from adapters.discord.replies import NotOwner
-from adapters.discord.state import Interaction, first_time
 from bot.app import App
 from bot.errors import PolicyError
 from bot.i18n import Msg, t

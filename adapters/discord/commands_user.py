@@ -8,10 +8,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import choices, private, private_list, user_of
+from adapters.discord.interactions import (
+    Interaction,
+    choices,
+    first_time,
+    private,
+    private_list,
+    user_of,
+)
 from adapters.discord.locale import speak, text
 from adapters.discord.replies import handle_error
-from adapters.discord.state import Interaction, first_time
 from bot.app import App
 from bot.credits import describe_entry
 from bot.i18n import t

@@ -18,8 +18,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import locale_str
 
-from adapters.discord.commands_common import chat_of, user_of
-from adapters.discord.state import Interaction
+from adapters.discord.interactions import Interaction, chat_of, user_of
 from bot.i18n import DEFAULT, current_locale, negotiate, render
 
 

@@ -16,9 +16,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import private
+from adapters.discord.interactions import Interaction, private
 from adapters.discord.locale import text
-from adapters.discord.state import Interaction
 from bot.app import App
 from bot.errors import StorageUnavailable
 from bot.i18n import t

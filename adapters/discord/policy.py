@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.discord.commands_common import chat_of
-from adapters.discord.state import Interaction
+from adapters.discord.interactions import Interaction, chat_of
 from bot.app import App
 from bot.models import ChatRef
 from bot.places import PlacePolicy, place_chat

@@ -14,8 +14,8 @@ from collections.abc import Awaitable
 import discord
 from discord import app_commands
 
+from adapters.discord.interactions import Interaction
 from adapters.discord.locale import speak
-from adapters.discord.state import Interaction
 from bot.errors import BotError, NotAllowed, OptionError
 from bot.i18n import Msg
 

@@ -13,7 +13,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_common import chat_of, choices, user_of
 from adapters.discord.delivery import follow
 from adapters.discord.inputs import (
     ONLY_DISCORD,
@@ -23,10 +22,10 @@ from adapters.discord.inputs import (
     hosted_by_discord,
     rerun_input,
 )
+from adapters.discord.interactions import Interaction, chat_of, choices, first_time, user_of
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
-from adapters.discord.replies import guarded, handle_error, mark_placeholder
-from adapters.discord.state import Interaction, first_time
+from adapters.discord.replies import guarded, mark_placeholder
 from adapters.discord.stored import interaction_origin
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
@@ -120,10 +119,6 @@ class TransformModal(discord.ui.Modal):
                   overrides=overrides, image_url=self.source.url,
                   source_channel_id=str(self.message.channel.id),
                   source_message_id=str(self.message.id))
-
-    async def on_error(  # type: ignore[override]  # Modal's signature, not BaseView's
-            self, interaction: discord.Interaction[Any], error: Exception, /) -> None:
-        await handle_error(interaction, error)
 
 
 class OptionValue(app_commands.Transformer[discord.Client]):

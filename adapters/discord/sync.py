@@ -30,10 +30,6 @@ def command_payload(tree: app_commands.CommandTree[Any],
     return sorted(payload, key=lambda c: (c.get("type", 1), c["name"]))
 
 
-def command_hash(payload: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
 def state_path(config: Config) -> Path | None:
     """Where the hashes live: beside the database file (None for an in-memory database)."""
     try:
@@ -58,13 +54,6 @@ def _signature(command: dict[str, Any]) -> tuple[Any, ...]:
     return command.get("type", 1), command["name"], command.get("description", ""), options
 
 
-async def _unchanged_remotely(tree: app_commands.CommandTree[Any],
-                              guild: discord.abc.Snowflake | None,
-                              payload: list[dict[str, Any]]) -> bool:
-    remote = [cast(dict[str, Any], c.to_dict()) for c in await tree.fetch_commands(guild=guild)]
-    return sorted(map(_signature, remote)) == sorted(map(_signature, payload))
-
-
 async def sync_if_changed(client: discord.Client, tree: app_commands.CommandTree[Any],
                           config: Config) -> bool:
     """Sync the tree when its commands differ from the last sync; True if it synced."""
@@ -74,21 +63,22 @@ async def sync_if_changed(client: discord.Client, tree: app_commands.CommandTree
     if guild is not None:
         tree.copy_global_to(guild=guild)
     payload = command_payload(tree, guild)
-    digest = command_hash(payload)
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     key = f"{client.application_id}:{guild.id if guild else 'global'}"
     path = state_path(config)
-    if path is None:
-        if await _unchanged_remotely(tree, guild, payload):
+    state = _read(path) if path else {}
+    if path is None:  # an in-memory database keeps no file: Discord's own list is compared
+        remote = [cast(dict[str, Any], c.to_dict()) for c in await tree.fetch_commands(guild=guild)]
+        if sorted(map(_signature, remote)) == sorted(map(_signature, payload)):
             log.info("discord commands unchanged; not syncing")
             return False
-    elif _read(path).get(key) == digest:
+    elif state.get(key) == digest:
         log.info("discord commands unchanged since the last sync; not syncing")
         return False
     await tree.sync(guild=guild)
     log.info("synced %d discord commands (%s)", len(payload), key)
     if path is not None:
-        state = _read(path)
-        state[key] = digest
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+        path.write_text(json.dumps(state | {key: digest}, indent=1, sort_keys=True),
+                        encoding="utf-8")
     return True

@@ -15,8 +15,8 @@ from typing import Any
 
 import discord
 
+from adapters.discord.interactions import Interaction, first_time
 from adapters.discord.replies import guarded, send_text
-from adapters.discord.state import Interaction, first_time
 from bot.i18n import t
 from bot.models import UserRef
 from bot.rerun import Action

@@ -1,18 +1,32 @@
-"""Small helpers shared by the user and admin commands: who is asking, lists as text."""
+"""An interaction as the adapter sees it: who asks and where, claiming it, private answers.
+
+``Interaction`` is the type whose ``client`` is the adapter's bot (``client.Img2ImgBot``: the
+app, and the jobs it shows through ``bot.following``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import discord
 from discord import app_commands
 
-from adapters.discord.state import Interaction
 from bot import listing
 from bot.models import ChatRef, UserRef
 
+if TYPE_CHECKING:  # the bot's module imports every command module, which use this alias
+    from adapters.discord.client import Img2ImgBot
+
+Interaction: TypeAlias = "discord.Interaction[Img2ImgBot]"
+
 LIST_LIMIT = 2000 - 100  # a message holds 2,000 characters; room for a title
 MAX_CHOICES = 25  # Discord shows at most 25 suggestions
+
+
+async def first_time(interaction: Interaction) -> bool:
+    """Claim the interaction; False when Discord delivered it before (already answered)."""
+    return await interaction.client.app.first_time("discord", str(interaction.id))
 
 
 def user_of(interaction: Interaction) -> UserRef:
