@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+from babel.dates import format_datetime
+
 from bot.config import CreditsConfig
 from bot.errors import OptionError
-from bot.i18n import Msg
+from bot.i18n import Msg, current_locale, number, t
 from bot.models import Params, SizeRules, UserRef
 from bot.sizing import megapixel_units, output_size
 from storage.base import LedgerEntry, Storage
 
 MAX_GRANT = 1_000_000  # credits one owner grant may give or take
+LEDGER_KINDS = ("initial", "daily", "grant", "reserve", "refund")  # with a ledger-* text
+
 
 def today() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
@@ -60,13 +64,21 @@ class Credits:
 
 
 def describe_entry(entry: LedgerEntry) -> str:
-    """One ledger row as a short human line."""
-    when = dt.datetime.fromtimestamp(entry.created_at, dt.UTC).strftime("%b %d %H:%M")
-    label = {"initial": "welcome", "daily": "daily top-up", "grant": "grant",
-             "reserve": "image", "refund": "refund"}.get(entry.kind, entry.kind)
-    if entry.kind == "purchase" or (entry.kind == "refund" and entry.amount < 0):
-        label = f"{label} ({entry.note.split(' by ')[0]})"  # the pack; who refunded stays out
-    return f"{when} {entry.amount:+d} {label}"
+    """One ledger row as a short line in the reader's language ("Dec 02 14:05 -1 image")."""
+    locale = current_locale.get()
+    when = format_datetime(dt.datetime.fromtimestamp(entry.created_at, dt.UTC), "MMM dd HH:mm",
+                           tzinfo=dt.UTC, locale=locale)
+    amount = ("+" if entry.amount >= 0 else "-") + number(abs(entry.amount))
+    pack = entry.note.split()[1] if entry.note.startswith("pack ") else ""
+    if entry.kind == "purchase" or (entry.kind == "refund" and entry.amount < 0 and pack):
+        # The pack, never who refunded it.
+        what = t("ledger-purchase" if entry.kind == "purchase" else "ledger-pack-refund",
+                 pack=pack)
+    elif entry.kind in LEDGER_KINDS:
+        what = t(f"ledger-{entry.kind}")
+    else:  # a kind newer than this code: its stored name
+        what = entry.kind
+    return t("ledger-line", when=when, amount=amount, what=what)
 
 
 def grant_amount(text: str, usage: Msg) -> int:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from bot.errors import PolicyError
-from bot.i18n import Msg
+from bot.i18n import Msg, t
 from bot.stored_settings import ChatPolicy
 
 
@@ -29,17 +29,23 @@ def check_text(policy: ChatPolicy, *texts: str) -> None:
             raise PolicyError(msg=Msg("error-banned-word"))
 
 
+def on_off(value: bool) -> str:
+    """A switch's state as the reader's word for on or off."""
+    return t("value-on" if value else "value-off")
+
+
 def describe_policy(policy: ChatPolicy) -> list[str]:
-    """Human lines for /chatsettings."""
+    """Human lines for /chatsettings (keys as typed in /chatset, values in the reader's words)."""
+    off, none, every = t("value-off"), t("value-none"), t("value-all")
     return [
-        f"enabled: {'on' if policy.enabled else 'off'}",
-        f"locked: {', '.join(sorted(policy.locked)) or 'none'}",
-        f"max_steps: {policy.max_steps or 'off'}", f"max_size: {policy.max_size or 'off'}",
-        f"max_images: {policy.max_images or 'off'}",
-        f"providers: {', '.join(policy.providers) or 'all'}",
-        f"styles: {', '.join(policy.styles) or 'all'}",
+        f"enabled: {on_off(policy.enabled)}",
+        f"locked: {', '.join(sorted(policy.locked)) or none}",
+        f"max_steps: {policy.max_steps or off}", f"max_size: {policy.max_size or off}",
+        f"max_images: {policy.max_images or off}",
+        f"providers: {', '.join(policy.providers) or every}",
+        f"styles: {', '.join(policy.styles) or every}",
         f"banned_words: {len(policy.banned_words)}",
-        f"forced_negative: {policy.forced_negative or 'off'}",
-        f"nsfw: {'on' if policy.nsfw else 'off'}", f"cooldown: {policy.cooldown:g} s",
-        f"daily_limit: {policy.daily_limit or 'off'}",
+        f"forced_negative: {policy.forced_negative or off}",
+        f"nsfw: {on_off(policy.nsfw)}", f"cooldown: {policy.cooldown:g} s",
+        f"daily_limit: {policy.daily_limit or off}",
     ]

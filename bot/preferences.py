@@ -13,7 +13,7 @@ from bot.i18n import DEFAULT, Msg, negotiate, t
 from bot.limits import MAX_STEPS, MIN_STEPS, STEPS_STEP, STRENGTH_STEP
 from bot.models import ChatRef, UserRef
 from bot.options import Overrides, parse_value, quote
-from bot.policy import describe_policy
+from bot.policy import describe_policy, on_off
 from bot.setting_fields import CHAT_FIELDS, USER_FIELDS, Kind, SettingField, find, set_value
 from bot.stored_settings import ChatPolicy, ChatSettings, UserSettings
 from storage.base import Storage
@@ -136,7 +136,7 @@ class Preferences:
     async def describe_user(self, user: UserRef) -> list[str]:
         settings = await self.user(user)
         lines = [f"{k}: {v}" for k, v in settings.defaults.items()]
-        lines += [f"{k}: {'on' if getattr(settings.prefs, k) else 'off'}"
+        lines += [f"{k}: {on_off(getattr(settings.prefs, k))}"
                   for k in sorted(settings.prefs.model_fields_set)]
         if settings.language:
             lines.append(f"language: {settings.language}")
@@ -167,7 +167,7 @@ class Preferences:
     async def describe_chat(self, chat: ChatRef) -> list[str]:
         settings = await self.chat(chat)
         lines = describe_policy(settings.policy)
-        lines += [f"default {k}: {v}" for k, v in settings.defaults.items()]
+        lines += [t("setting-line-default", key=k, value=v) for k, v in settings.defaults.items()]
         if settings.language:
             lines.append(f"language: {settings.language}")
         return lines

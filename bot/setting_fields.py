@@ -223,3 +223,9 @@ def value_names(field: SettingField | None, *, styles: Iterable[str],
     if field.kind is Kind.OPTION and field.path[-1] in ("style", "provider"):
         return source[f"{field.path[-1]}s"]
     return list(field.choices) or source.get(field.source, [])
+
+
+def key_value(args: str | None) -> tuple[str, str]:
+    """``KEY VALUE`` as typed after a set command; an empty value where either is missing."""
+    key, _, value = (args or "").strip().partition(" ")
+    return key, value.strip()

@@ -14,15 +14,16 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from adapters.telegram.callbacks import ChatToggle, Toggle, button
 from adapters.telegram.filters import IsChatAdmin, IsOwner
 from adapters.telegram.inputs import chat_of, user_of
-from adapters.telegram.replies import esc, reply_error, respond
+from adapters.telegram.replies import esc, respond
 from bot import presenter
 from bot.app import App
 from bot.credits import grant_amount
-from bot.errors import BotError, NotAllowed, OptionError
+from bot.errors import NotAllowed, OptionError
 from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
 from bot.payments import revenue_lines
-from bot.setting_fields import CHAT_FIELDS, Kind
+from bot.policy import on_off
+from bot.setting_fields import CHAT_FIELDS, Kind, key_value
 
 ADMIN_COMMANDS = ("chatsettings", "chatset", "chatreset")
 OWNER_COMMANDS = ("grant", "stats", "refund")
@@ -56,14 +57,13 @@ async def not_owner(message: Message) -> None:
 
 async def chat_text(app: App, chat: ChatRef) -> str:
     lines = await app.preferences.describe_chat(chat)
-    return ("<b>This chat's settings</b>\n" + "\n".join(map(esc, lines))
-            + "\n\nChange with <code>/chatset KEY VALUE</code>; /chatreset undoes everything.")
+    return "\n".join([f"<b>{t('tg-chat-title')}</b>", *map(esc, lines), "", t("tg-chat-hint")])
 
 
 async def chat_keyboard(app: App, chat: ChatRef) -> InlineKeyboardMarkup:
     policy = await app.preferences.chat_policy(chat)
     return InlineKeyboardMarkup(inline_keyboard=[[
-        button(f"{key}: {'on' if getattr(policy, key) else 'off'}", ChatToggle(key=key))
+        button(f"{key}: {on_off(getattr(policy, key))}", ChatToggle(key=key))
         for key in Toggle]])
 
 
@@ -73,19 +73,14 @@ async def chat_settings(message: Message, app: App) -> None:
 
 
 async def chat_set(message: Message, command: CommandObject, app: App) -> None:
-    chat = chat_of(message.chat)
-    key, _, value = (command.args or "").strip().partition(" ")
-    if not key or not value.strip():
+    key, value = key_value(command.args)
+    if not value:
         keys = [f"<code>{f.key}</code>: {esc(f.help_text())}" for f in CHAT_FIELDS
                 if f.kind is not Kind.OPTION]
         await respond(message, "\n".join([t("tg-chatset-usage"), *keys,
                                            t("tg-chatset-any-option")]))
         return
-    try:
-        note = await app.preferences.set_chat(chat, key, value.strip())
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
+    note = await app.preferences.set_chat(chat_of(message.chat), key, value)
     await respond(message, esc(note.render()))
 
 

@@ -9,7 +9,7 @@ from aiogram.types import CallbackQuery, Message
 
 from adapters.telegram.callbacks import UserSetting
 from adapters.telegram.inputs import user_of
-from adapters.telegram.replies import esc, reply_error, respond
+from adapters.telegram.replies import esc, respond
 from adapters.telegram.settings_view import (
     apply_press,
     forget_keyboard,
@@ -19,9 +19,10 @@ from adapters.telegram.settings_view import (
 from bot import presenter
 from bot.app import App
 from bot.credits import describe_entry
-from bot.errors import BotError, NotAllowed, UserError
+from bot.errors import NotAllowed, UserError
 from bot.i18n import Msg, t
 from bot.models import UserRef
+from bot.setting_fields import key_value
 
 HISTORY_LINES = 5
 COMMANDS = ("/balance · /settings · /set KEY VALUE · /reset [KEY] · /styles · /providers · "
@@ -97,25 +98,15 @@ async def settings(message: Message, app: App) -> None:
 
 async def set_default(message: Message, command: CommandObject, app: App) -> None:
     user = asker(message)
-    key, _, value = (command.args or "").strip().partition(" ")
-    if not key or not value.strip():
+    key, value = key_value(command.args)
+    if not value:
         await respond(message, t("tg-set-usage"))
         return
-    try:
-        note = await app.preferences.set_user(user, key, value.strip())
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
-    await respond(message, esc(note.render()))
+    await respond(message, esc((await app.preferences.set_user(user, key, value)).render()))
 
 
 async def reset_default(message: Message, command: CommandObject, app: App) -> None:
-    user = asker(message)
-    try:
-        note = await app.preferences.reset_user(user, (command.args or "").strip() or None)
-    except BotError as exc:
-        await reply_error(message, exc)
-        return
+    note = await app.preferences.reset_user(asker(message), (command.args or "").strip() or None)
     await respond(message, esc(note.render()))
 
 

@@ -26,6 +26,7 @@ from adapters.telegram.callbacks import CancelJob, RerunJob, button
 from adapters.telegram.limits import limits_of
 from adapters.telegram.replies import esc
 from bot.app import App
+from bot.captions import NOTICE, fit_caption, utf16_len
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
@@ -33,7 +34,7 @@ from bot.i18n import t
 from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
 from bot.models import ImageData, UserRef
-from bot.presenter import result_fields, result_filename
+from bot.presenter import result_filename
 from bot.rerun import Action
 from bot.status import Edit
 
@@ -90,8 +91,8 @@ class ChatStatus:
     async def send(self, text: str, *, cancel: bool) -> str | None:
         try:
             sent = await self.bot.send_message(
-                self.target.chat_id, esc(text), parse_mode="HTML",
-                reply_parameters=self.target.reply(), reply_markup=self.markup if cancel else None)
+                self.target.chat_id, esc(text), reply_parameters=self.target.reply(),
+                reply_markup=self.markup if cancel else None)
         except TelegramAPIError as exc:
             log.warning("progress message not sent: %s", exc)
             return None
@@ -102,7 +103,7 @@ class ChatStatus:
         try:
             await self.bot.edit_message_text(
                 text=esc(text), chat_id=self.target.chat_id, message_id=self.message_id,
-                parse_mode="HTML", reply_markup=self.markup if cancel else None)
+                reply_markup=self.markup if cancel else None)
         except TelegramBadRequest as exc:
             if "not modified" in exc.message:
                 return Edit.SHOWN
@@ -140,34 +141,9 @@ def show(following: Following, bot: Bot, handle: JobHandle, target: Target,
 
 def result_caption(done: Done, prompt: str, notices: tuple[str, ...]) -> str:
     """HTML caption whose visible text stays within Telegram's 1,024 characters."""
-    (label, _), *rest = result_fields(done, prompt)
-    lines = [f"<b>{esc(name)}:</b> {esc(value)}" for name, value in rest]
-    visible = sum(_units(f"{name}: {value}") + 1 for name, value in rest)
-    notice_lines = [f"ℹ️ {esc(n)}" for n in notices]
-    notice_units = sum(_units(f"ℹ️ {n}") + 1 for n in notices)
-    if visible + notice_units > CAPTION_LIMIT - 200:
-        notice_lines, notice_units = [], 0
-    budget = CAPTION_LIMIT - visible - notice_units - _units(f"{label}: ")
-    head = f"<b>{esc(label)}:</b> {esc(_trim(prompt, budget))}"
-    return "\n".join([head, *lines, *notice_lines])
-
-
-def _units(text: str) -> int:
-    """Length as Telegram counts it (UTF-16 code units)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _trim(text: str, budget: int) -> str:
-    if _units(text) <= budget:
-        return text
-    out = []
-    used = 1  # the ellipsis
-    for char in text:
-        used += _units(char)
-        if used > budget:
-            break
-        out.append(char)
-    return "".join(out).rstrip() + "…"
+    caption = fit_caption(done, prompt, notices, CAPTION_LIMIT, utf16_len)
+    return "\n".join([*(f"<b>{esc(name)}:</b> {esc(value)}" for name, value in caption.fields),
+                      *(f"{NOTICE}{esc(n)}" for n in caption.notices)])
 
 
 def fits_photo(image: ImageData) -> bool:
@@ -203,14 +179,14 @@ async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done
                 as_photo = True
             if as_photo:
                 sent = await bot.send_photo(target.chat_id, BufferedInputFile(image.data, name),
-                                            caption=text, parse_mode="HTML", reply_markup=markup,
+                                            caption=text, reply_markup=markup,
                                             reply_parameters=target.reply())
                 first = sent.message_id if first is None else first
             if not as_photo or also_file:
                 sent = await bot.send_document(
                     target.chat_id, BufferedInputFile(image.data, name),
-                    caption=None if as_photo else text, parse_mode="HTML",
-                    reply_markup=None if as_photo else markup, reply_parameters=target.reply())
+                    caption=None if as_photo else text, reply_markup=None if as_photo else markup,
+                    reply_parameters=target.reply())
                 first = sent.message_id if first is None else first
         except TelegramAPIError as exc:
             log.warning("result of job %s not delivered: %s", job_id, exc)

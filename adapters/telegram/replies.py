@@ -44,12 +44,7 @@ async def on_error(event: ErrorEvent) -> None:
     elif update.pre_checkout_query is not None:
         await update.pre_checkout_query.answer(ok=False, error_message=text)
     elif update.message is not None:
-        await reply_error(update.message, error)
-
-
-async def reply_error(message: Message, error: BotError) -> None:
-    """For the settings handlers, which catch their own errors until they move to the core."""
-    await _reply(message, "⚠️ " + esc(error.user_message))
+        await _reply(update.message, "⚠️ " + esc(text))
 
 
 async def _reply(message: Message, text: str) -> None:

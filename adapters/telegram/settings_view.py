@@ -13,6 +13,7 @@ from bot.app import App
 from bot.errors import OptionError
 from bot.i18n import Msg, t
 from bot.models import UserRef
+from bot.policy import on_off
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,9 @@ async def settings_text(app: App, user: UserRef) -> str:
     lines = [f"<b>{esc(t('tg-set-title'))}</b>",
              *map(esc, await app.preferences.describe_user(user)), "",
              esc(t("tg-set-next", strength=now.strength, steps=now.steps,
-                   style=now.style or t("tg-set-none"), file=_state(now.file))),
+                   style=now.style or t("value-none"), file=on_off(now.file))),
              "", t("tg-set-hint")]
     return "\n".join(lines)
-
-
-def _state(on: bool) -> str:
-    return t("tg-set-on") if on else t("tg-set-off")
 
 
 def _button(text: str, owner: int, action: str, arg: str = "") -> InlineKeyboardButton:
@@ -52,7 +49,7 @@ async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
                                  owner, "y"))
     rows += [style_buttons[i:i + STYLES_PER_ROW]
              for i in range(0, len(style_buttons), STYLES_PER_ROW)]
-    rows.append([_button(t("tg-set-file", state=_state(now.file)), owner, "f")])
+    rows.append([_button(t("tg-set-file", state=on_off(now.file)), owner, "f")])
     rows.append([_button(t("tg-set-reset-all"), owner, "r")])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from babel.dates import format_datetime
 
 from bot.i18n import LOCALES, negotiate, render
 from bot.imaging import FORMATS
@@ -166,3 +168,22 @@ async def test_the_settings_menu_and_its_buttons_speak_the_users_language(
     assert render("tg-set-strength-up", "de") in menu.button_texts
     assert render("tg-set-reset-all", "de") in menu.button_texts
     assert (usage.text or "").startswith("So geht's: /set KEY VALUE")
+
+
+@pytest.mark.parametrize("code", ["ru", "de"])
+async def test_balance_shows_its_ledger_lines_in_the_users_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any], code: str) -> None:
+    fake.add_user(SPEAKER, language_code=code)
+    async with start_telegram(fake, a1111, settings) as tg:
+        update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
+        await tg.result(update)
+        await tg.settled(SPEAKER)
+        lines = ((await say(tg, "/balance", user_id=SPEAKER)).text or "").splitlines()
+        assert lines[:3] == [render("balance-line", code, count=9), "",
+                             render("tg-recent", code)]
+        image, welcome = lines[3:]
+        month = format_datetime(datetime.now(UTC), "MMM", tzinfo=UTC, locale=code)
+        assert image.startswith(month) and welcome.startswith(month)
+        assert image.endswith(f" -1 {render('ledger-reserve', code)}")
+        assert welcome.endswith(f" +10 {render('ledger-initial', code)}")
+        assert "image" not in image and "welcome" not in welcome
