@@ -9,7 +9,7 @@ deadline) need no call: the pipeline sends them through each platform's courier.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,8 +17,10 @@ import httpx
 
 from bot.config import Config
 from bot.diagnose import watch_requests
+from bot.errors import PolicyError
 from bot.fetcher import GuardedFetcher
 from bot.health import Health
+from bot.i18n import Msg
 from bot.model_lists import ModelLists
 from bot.models import ChatRef, ResultLimits, UserRef
 from bot.payments import Payments
@@ -109,12 +111,17 @@ class App:
         switches = switches_of(await self.preferences.chat(place_chat(chat.platform, place_id)))
         return PlacePolicy(await self.chat_policy(chat), switches, marked_nsfw)
 
-    async def set_place_switch(self, chat: ChatRef, place_id: str, key: str, on: bool) -> str:
-        """Switch the bot (``enabled``) or NSFW (``nsfw``) on or off in one place of a chat
-        (the caller has checked admin rights); returns the confirmation."""
-        note = await self.preferences.set_chat(place_chat(chat.platform, place_id), key,
-                                               "on" if on else "off")
-        return note.render()
+    async def switch_place(self, chat: ChatRef, place_id: str, switches: Mapping[str, bool], *,
+                           marked_nsfw: bool) -> PlacePolicy:
+        """Switch the bot (``enabled``) and NSFW (``nsfw``) on or off in one place of a chat (the
+        caller has checked admin rights); NSFW goes on only where the platform marks the place
+        NSFW (``marked_nsfw``). Returns the policy that holds there now."""
+        if switches.get("nsfw") and not marked_nsfw:
+            raise PolicyError(msg=Msg("dc-nsfw-unmarked"))
+        for key, on in switches.items():
+            await self.preferences.set_chat(place_chat(chat.platform, place_id), key,
+                                            "on" if on else "off")
+        return await self.place_policy(chat, place_id, marked_nsfw=marked_nsfw)
 
     # -- events --------------------------------------------------------------------------------
     async def first_time(self, platform: str, event_id: str) -> bool:

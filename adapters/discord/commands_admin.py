@@ -20,7 +20,6 @@ from adapters.discord.locale import text
 from adapters.discord.policy import channel_policy, switch_target
 from adapters.discord.replies import NotOwner
 from bot.app import App
-from bot.errors import PolicyError
 from bot.i18n import Msg, t
 from bot.models import UserRef
 from bot.setting_fields import CHAT_FIELDS
@@ -96,14 +95,11 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     async def channel(self, interaction: Interaction, enabled: str | None = None,
                       nsfw: str | None = None) -> None:
         channel_id, marked = switch_target(interaction.channel)
-        if nsfw == "on" and not marked:
-            raise PolicyError(msg=Msg("dc-nsfw-unmarked"))
-        for key, value in (("enabled", enabled), ("nsfw", nsfw)):
-            if value is not None:
-                await self.app.set_place_switch(chat_of(interaction), str(channel_id), key,
-                                                value == "on")
-        lines = await channel_lines(self.app, interaction)
-        await private_list(interaction, None, lines)
+        switches = {key: value == "on" for key, value in (("enabled", enabled), ("nsfw", nsfw))
+                    if value is not None}
+        policy = await self.app.switch_place(chat_of(interaction), str(channel_id), switches,
+                                             marked_nsfw=marked)
+        await private_list(interaction, None, policy.lines(f"<#{channel_id}>"))
 
 
 class OwnerCommands(commands.Cog):

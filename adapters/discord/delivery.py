@@ -1,14 +1,10 @@
 """A job on Discord: the deferred reply shows its status with a Cancel button, then its result.
 
-Delivery works from whichever process runs the job (``DiscordCourier``): through the
-interaction's reply (the live one where this process received it, else its stored webhook
-while the token is valid), else a channel message with the bot token that mentions the
-requester.
-
-``bot.following`` times the status (``[discord] status_after``, ``progress_interval``). If
-someone deletes the reply, the status stops and the result comes as a new follow-up; once the
-interaction token has expired (15 minutes), it is posted in the channel, mentioning the
-requester.
+``bot.following`` times the status (``[discord] status_after``, ``progress_interval``).
+Whichever process runs the job delivers it (``DiscordCourier``): in the interaction's reply
+(the live one where this process received it, else its stored webhook); if someone deleted
+the reply, as a new follow-up; once the interaction token has expired (15 minutes), in the
+channel with the bot token, mentioning the requester.
 """
 
 from __future__ import annotations

@@ -56,9 +56,8 @@ CHECK_REFUSALS = {app_commands.MissingPermissions: Msg("dc-need-manage-server"),
                   NotOwner: Msg("dc-owners-only")}
 
 
-def as_bot_error(error: Exception) -> BotError | None:
-    """The ``BotError`` an app-command error stands for, or None for a bug."""
-    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+def as_bot_error(original: Exception) -> BotError | None:
+    """The ``BotError`` an error stands for (unwrapped from discord.py's), or None for a bug."""
     if isinstance(original, BotError):
         return original
     if isinstance(original, app_commands.TransformerError):
@@ -76,7 +75,7 @@ async def handle_error(interaction: Interaction, error: Exception) -> None:
     if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
         log.warning("interaction %s expired before the bot answered", interaction.id)
         return
-    known = as_bot_error(error)
+    known = as_bot_error(original)
     if known is None:
         log.error("unexpected error in interaction %s", interaction.id, exc_info=original)
         known = BotError()

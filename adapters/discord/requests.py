@@ -1,6 +1,6 @@
 """Ways to ask: ``/img2img``, the "Transform with img2img" context menu, the result buttons.
 
-Each claims the interaction (``mark_event``: a re-delivery is ignored), defers it at once, gets
+Each claims the interaction (``first_time``: a re-delivery is ignored), defers it at once, gets
 the image, and hands the request to the core; the job is then shown by ``bot.following``.
 """
 
