@@ -1,10 +1,13 @@
-"""Building the bot: endpoints from config, intents, sharding, commands, and the start-up hook."""
+"""Building the bot: endpoints from config, intents, sharding, commands, the start-up hook, and
+Discord's share of health (gateway state) and metrics (every REST answer)."""
 
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -22,7 +25,7 @@ from adapters.discord.replies import handle_error
 from adapters.discord.requests import RequestCommands
 from adapters.discord.sync import sync_if_changed
 from adapters.discord.views import JobButton
-from adapters.discord.watch import rest_trace, watch_gateway
+from bot import metrics
 from bot.app import App
 from bot.config import DiscordConfig
 from bot.following import Following
@@ -66,6 +69,16 @@ class Img2ImgBot(commands.Bot):
             log.error("syncing discord commands failed (%s %s); will retry at the next start",
                       exc.status, exc.code)
 
+    # Discord is healthy from READY (or RESUMED) until the gateway drops.
+    async def on_ready(self) -> None:
+        self.app.health.up("discord", f"gateway connected as {self.user}")
+
+    async def on_resumed(self) -> None:
+        self.app.health.answered("discord")
+
+    async def on_disconnect(self) -> None:
+        self.app.health.down("discord", "gateway disconnected; reconnecting")
+
 
 # Bot's Client and AutoShardedClient type their connection state differently; the sharded
 # client's is a subclass, so the bot works the same on it.
@@ -103,9 +116,27 @@ def build_bot(app: App, **options: Any) -> Img2ImgBot:
     settings = app.config.discord or DiscordConfig()
     options = bot_options(**options)
     if settings.sharded or settings.shard_ids:
-        bot: Img2ImgBot = ShardedImg2ImgBot(app, shard_count=settings.shard_count,
-                                            shard_ids=settings.shard_ids, **options)
-    else:
-        bot = Img2ImgBot(app, **options)
-    watch_gateway(bot, app.health)
-    return bot
+        return ShardedImg2ImgBot(app, shard_count=settings.shard_count,
+                                 shard_ids=settings.shard_ids, **options)
+    return Img2ImgBot(app, **options)
+
+
+def rest_trace() -> aiohttp.TraceConfig:
+    """An aiohttp trace for discord.py's REST session: counts errors and 429s."""
+
+    async def on_end(_: aiohttp.ClientSession, __: SimpleNamespace,
+                     params: aiohttp.TraceRequestEndParams) -> None:
+        status = params.response.status
+        if status == 429:
+            metrics.platform_rate_limited("discord")
+        elif status >= 400:
+            metrics.platform_error("discord", f"http_{status}")
+
+    async def on_exception(_: aiohttp.ClientSession, __: SimpleNamespace,
+                           params: aiohttp.TraceRequestExceptionParams) -> None:
+        metrics.platform_error("discord", "network")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_exception)
+    return trace

@@ -94,22 +94,21 @@ class Reply:
         return True
 
     async def final(self, *, content: str, embed: discord.Embed | None = None,
-                    files: Callable[[], list[discord.File]] | None = None,
+                    files: Callable[[], list[discord.File]] = list,
                     view: discord.ui.View | None = None) -> str:
         """Show the job's end: in the reply, else a new follow-up, else in the channel;
-        returns the message id, or raises ``DeliveryRefused`` if even the channel refused."""
+        returns the message id, or raises ``DeliveryRefused`` if even the channel refused.
+        ``files`` makes the attachments afresh for each try (a sent ``File`` is spent)."""
         interaction = self.interaction
-        attachments = files() if files else []
         if self.usable and await self.change(content=content, embed=embed,
-                                             attachments=attachments, view=view):
+                                             attachments=files(), view=view):
             return str(self.message_id)
-        extra: dict[str, Any] = {"embed": embed} if embed is not None else {}
-        if view is not None:
-            extra["view"] = view
+        extra: dict[str, Any] = {key: value for key, value in (("embed", embed), ("view", view))
+                                 if value is not None}
         if not self.expired:
             try:
                 sent = await interaction.followup.send(
-                    content=content, files=files() if files else [], wait=True, **extra)
+                    content=content, files=files(), wait=True, **extra)
                 return str(sent.id)
             except discord.HTTPException as exc:
                 log.info("discord follow-up failed (%s %s); posting in the channel",
@@ -119,7 +118,7 @@ class Reply:
         try:
             message = await channel.send(
                 content=" ".join(filter(None, (interaction.user.mention, content))),
-                files=files() if files else [],
+                files=files(),
                 allowed_mentions=discord.AllowedMentions(users=[interaction.user]), **extra)
         except discord.HTTPException as exc:
             log.warning("could not deliver a job's end on discord: %s %s", exc.status, exc.code)

@@ -111,21 +111,18 @@ async def download(app: App, source: ImageSource) -> bytes:
 
 async def refetch(app: App, client: discord.Client, origin: dict[str, Any]) -> bytes:
     """A job's input again: from its URL, else from the message it came from (fresh URLs)."""
-    url = origin.get("image_url")
+    url, channel_id, message_id = (str(origin.get(key) or "") for key in (
+        "image_url", "source_channel_id", "source_message_id"))
     if url:
         try:
-            return await download(app, ImageSource(str(url)))
+            return await download(app, ImageSource(url))
         except ImageError:
-            if not origin.get("source_message_id"):
+            if not message_id:
                 raise
-    source_channel, source_message = origin.get("source_channel_id"), origin.get(
-        "source_message_id")
-    if not (source_channel and source_message):
-        raise ImageError(msg=GONE)
-    channel = client.get_partial_messageable(int(source_channel))
     try:
-        message = await channel.fetch_message(int(source_message))
-    except discord.HTTPException as exc:
+        channel = client.get_partial_messageable(int(channel_id))
+        message = await channel.fetch_message(int(message_id))
+    except (ValueError, discord.HTTPException) as exc:  # not stored, or gone
         raise ImageError(msg=GONE) from exc
     found = find_image(message)
     if found is None:
