@@ -1,5 +1,6 @@
-"""The bot answers in the reader's Discord locale, or the one chosen with /settings set language;
-the synced commands carry their descriptions in every shipped locale Discord has."""
+"""The bot answers in the language chosen with /settings set language, else the server's default,
+else the reader's Discord locale; the synced commands carry their descriptions in every shipped
+locale Discord has."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.fakes import discord_payloads as p
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
+from tests.fakes.discord_world import ADMIN
 
 # Discord has no Persian client locale: a Persian reader picks it with /settings set language.
 CHOSEN = {"fa"}
@@ -83,3 +85,16 @@ async def test_synced_commands_carry_every_shipped_locale(
     key = next(o for o in synced["settings"]["options"] if o["name"] == "set")["options"][0]
     steps = next(c for c in key["choices"] if c["value"] == "steps")
     assert steps["name_localizations"]["ru"] == f"steps: {render('dc-opt-steps', 'ru')}"
+
+
+async def test_a_servers_default_language_is_used_unless_a_member_chose_their_own(
+        tmp_path: Path, fake: FakeDiscord, a1111: FakeA1111) -> None:
+    async with started(fake, bot_config(tmp_path / "bot.db", fake, a1111)):
+        rec = await fake.inject_interaction(p.slash_command(
+            "img2img-admin set", {"key": "language", "value": "de"}, user=ADMIN))
+        await fake.wait_for(lambda: fake.original(rec.token))
+        help_text = (await answer(fake, "help")).content  # an English client, in the server
+        assert help_text.startswith(f"**{render('help-how-title', 'de')}**")
+        await answer(fake, "settings set", {"key": "language", "value": "es"})
+        assert (await answer(fake, "help")).content.startswith(
+            f"**{render('help-how-title', 'es')}**")
