@@ -23,8 +23,8 @@ def bullet_list(lines: list[str], limit: int) -> str:
 
 def matching(names: Iterable[str], typed: str, *, ranked: bool = True,
              longest: int = 100) -> list[str]:
-    """The names containing ``typed`` (any case, at most ``longest`` long): those it starts
-    first, then the rest, by name, when ``ranked``; in their own order otherwise."""
+    """The names containing ``typed`` (any case, at most ``longest`` long): with ``ranked``,
+    those starting with it first, then the rest, each group by name; else in their own order."""
     typed = typed.strip().lower()
     hits = [n for n in names if typed in n.lower() and 0 < len(n) <= longest]
     if ranked:
