@@ -41,17 +41,13 @@ IMG2IMG_OPTIONS = ("image", "prompt", "strength", "steps", "seed", "cfg", "negat
                    "style", "provider", "model", "count")
 
 
-async def begin(interaction: Interaction) -> bool:
-    """Claim the interaction (False when Discord re-delivered it) and defer it at once."""
+async def begin(app: App, interaction: Interaction) -> ChatRef | None:
+    """Claim the interaction and defer it at once; the server (or DM) whose policy applies, NSFW
+    only where the channel allows it (None: Discord delivered the interaction before)."""
     if not await first_time(interaction):
-        return False
+        return None
     await interaction.response.defer(thinking=True)
     mark_placeholder(interaction)
-    return True
-
-
-async def policed_chat(app: App, interaction: Interaction) -> ChatRef:
-    """The server (or DM) whose policy applies; NSFW only where the channel allows it."""
     return chat_of(interaction, nsfw_channel=await channel_allows(app, interaction))
 
 
@@ -75,9 +71,8 @@ async def run(app: App, interaction: Interaction, *, chat: ChatRef, image: bytes
 
 async def rerun(app: App, interaction: Interaction, action: Action, job_id: str) -> None:
     """A result button: the stored request again, as asked, by whoever pressed it."""
-    if not await begin(interaction):
+    if (chat := await begin(app, interaction)) is None:
         return
-    chat = await policed_chat(app, interaction)
     plan = await app.plan_rerun(job_id, action, chat=chat,
                                 place={"channel_id": str(interaction.channel_id)})
     if plan is None:
@@ -109,11 +104,10 @@ class TransformModal(discord.ui.Modal):
         await guarded(interaction, self._submit(interaction))
 
     async def _submit(self, interaction: Interaction) -> None:
-        if not await begin(interaction):
+        if (chat := await begin(self.app, interaction)) is None:
             return
         parsed = parse_caption(self.prompt.value)
         overrides = parsed.overrides.merged(overrides_from({"strength": self.strength.value}))
-        chat = await policed_chat(self.app, interaction)
         image = await download(self.app, self.source)
         await run(self.app, interaction, chat=chat, image=image, prompt=parsed.prompt,
                   overrides=overrides, image_url=self.source.url,
@@ -159,13 +153,12 @@ class RequestCommands(commands.Cog):
                       style: str | None = None,
                       provider: str | None = None, model: str | None = None,
                       count: app_commands.Range[int, 1, MAX_SAMPLES] | None = None) -> None:
-        if not await begin(interaction):
+        if (chat := await begin(self.app, interaction)) is None:
             return
         overrides = replace(overrides_from({
             "strength": strength, "steps": steps, "seed": seed, "cfg": cfg, "negative": negative,
             "style": style, "provider": provider, "model": model, "count": count}),
             size=size, aspect=ar)
-        chat = await policed_chat(self.app, interaction)
         data = await download(self.app, ImageSource.of(image))
         await run(self.app, interaction, chat=chat, image=data, prompt=prompt,
                   overrides=overrides, image_url=image.url)
