@@ -63,20 +63,14 @@ class ForgetView(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         return await speak(interaction)
 
-    @discord.ui.button(style=discord.ButtonStyle.danger,
-                       custom_id="img2img:s:forget")
-    async def erase(self, interaction: Interaction,
-                    button: discord.ui.Button[ForgetView]) -> None:
+    @discord.ui.button(style=discord.ButtonStyle.danger, custom_id="img2img:s:forget")
+    async def erase(self, interaction: Interaction, button: discord.ui.Button[ForgetView]) -> None:
         count = await self.app.forget_user(self.user)
         self.stop()
-        await interaction.response.edit_message(
-            content=t("dc-forget-done", count=count),
-            view=None)
+        await interaction.response.edit_message(content=t("dc-forget-done", count=count), view=None)
 
-    @discord.ui.button(style=discord.ButtonStyle.secondary,
-                       custom_id="img2img:s:keep")
-    async def keep(self, interaction: Interaction,
-                   button: discord.ui.Button[ForgetView]) -> None:
+    @discord.ui.button(style=discord.ButtonStyle.secondary, custom_id="img2img:s:keep")
+    async def keep(self, interaction: Interaction, button: discord.ui.Button[ForgetView]) -> None:
         self.stop()
         await interaction.response.edit_message(content=t("dc-forget-kept"), view=None)
 
@@ -127,8 +121,7 @@ class UserCommands(commands.Cog):
     @settings.command(name="reset", description=text("dc-cmd-settings-reset"))
     @app_commands.describe(key=text("dc-opt-reset-key"))
     @app_commands.choices(key=KEYS)
-    async def settings_reset(self, interaction: Interaction,
-                             key: str | None = None) -> None:
+    async def settings_reset(self, interaction: Interaction, key: str | None = None) -> None:
         note = await self.app.preferences.reset_user(user_of(interaction), key)
         await private(interaction, note.render())
 
@@ -146,12 +139,10 @@ class UserCommands(commands.Cog):
     async def cancel(self, interaction: Interaction) -> None:
         if not await first_time(interaction):  # a re-delivery must not cancel a second job
             return
-        handle = await self.app.cancel_latest(user_of(interaction))
-        if handle is None:
-            await private(interaction, t("dc-nothing-to-cancel"))
-        else:
-            await private(interaction, t("dc-cancelled-refunded", count=handle.price)
-                          if handle.price else t("error-cancelled"))
+        job = await self.app.cancel_latest(user_of(interaction))
+        answer = ("dc-nothing-to-cancel" if job is None else
+                  "dc-cancelled-refunded" if job.price else "error-cancelled")
+        await private(interaction, t(answer, count=job.price if job else 0))
 
     @app_commands.command(name="forget", description=text("menu-forget"))
     async def forget(self, interaction: Interaction) -> None:

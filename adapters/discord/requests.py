@@ -179,8 +179,7 @@ class RequestCommands(commands.Cog):
         provider = interaction.namespace.provider or self.app.config.defaults.provider
         return choices(await self.app.models(str(provider)), current)
 
-    async def transform(self, interaction: Interaction,
-                        message: discord.Message) -> None:
+    async def transform(self, interaction: Interaction, message: discord.Message) -> None:
         if not await first_time(interaction):
             return
         source = find_image(message)
