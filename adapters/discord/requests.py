@@ -29,7 +29,7 @@ from adapters.discord.replies import guarded, mark_placeholder
 from adapters.discord.stored import interaction_origin
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
-from bot.i18n import Msg, current_locale, t
+from bot.i18n import Msg, t
 from bot.jobs import GenerationRequest
 from bot.limits import MAX_CFG, MAX_SAMPLES, MAX_SEED, MAX_STEPS, MIN_STEPS
 from bot.models import ChatRef
@@ -55,17 +55,14 @@ async def run(app: App, interaction: Interaction, *, chat: ChatRef, image: bytes
               overrides: Overrides, image_url: str, **origin: str) -> None:
     """Submit the request as the interaction's user and show the job on the deferred reply.
 
-    The job keeps where it came from (``origin``: delivery from any process, restart notices,
-    reruns) and what another process needs to answer the interaction.
+    The job keeps where its image came from (``image_url``, ``origin``: for reruns) and what
+    another process needs to answer the interaction (``stored.interaction_origin``).
     """
     if interaction.client.live.stopping:
         raise QueueFull(msg=Msg("dc-bot-restarting"))
-    origin |= {"channel_id": str(interaction.channel_id), "interaction_id": str(interaction.id),
-               "guild_id": str(interaction.guild_id or ""), "image_url": image_url,
-               "user_name": interaction.user.display_name, "locale": current_locale.get()}
     handle = await app.service.submit(GenerationRequest(
         user=user_of(interaction), chat=chat, image=image, prompt=prompt, overrides=overrides,
-        origin=origin | interaction_origin(interaction)))
+        origin={**interaction_origin(interaction), "image_url": image_url, **origin}))
     await follow(interaction.client.live, interaction, handle)
 
 

@@ -16,6 +16,7 @@ import discord
 from discord.utils import snowflake_time
 
 from bot.couriers import JobRecord
+from bot.i18n import current_locale
 
 if TYPE_CHECKING:  # the bot's module imports this one through the courier
     from adapters.discord.client import Img2ImgBot
@@ -27,8 +28,12 @@ ORIGINAL = cast(int, "@original")  # Discord's id for an interaction's first rep
 
 
 def interaction_origin(interaction: discord.Interaction[Any]) -> dict[str, Any]:
-    """What a job keeps so that another process can answer the interaction."""
-    return {"application_id": str(interaction.application_id),
+    """What a job keeps so that another process can answer the interaction (in the language it
+    was asked in), or tell its requester in the channel."""
+    return {"channel_id": str(interaction.channel_id), "interaction_id": str(interaction.id),
+            "guild_id": str(interaction.guild_id or ""), "locale": current_locale.get(),
+            "user_name": interaction.user.display_name,
+            "application_id": str(interaction.application_id),
             "attachment_limit": interaction.filesize_limit,
             "secret": {"interaction_token": interaction.token}}
 
