@@ -81,6 +81,10 @@ class Pipeline:
         self._running: dict[str, asyncio.Task[None]] = {}
         self.claims = False
         self._wake = {name: asyncio.Event() for name in providers}
+        # Local slots free per provider, and whether jobs may wait in the shared queue for them.
+        self._free = {name: p.settings.max_concurrency for name, p in providers.items()}
+        self._waiting = dict.fromkeys(providers, True)
+        self._wakes = dict.fromkeys(providers, 0)
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._storage_down = False
@@ -131,8 +135,8 @@ class Pipeline:
         self.couriers[platform] = courier
         if not shared:
             self._pinned.add(platform)
-        for event in self._wake.values():
-            event.set()
+        for name in self._wake:
+            self.wake(name)
         self._outbox_wake.set()
 
     def affinity_for(self, platform: str) -> str | None:
@@ -144,8 +148,11 @@ class Pipeline:
         return [p for p in self.couriers if p not in self._pinned]
 
     def wake(self, provider: str) -> None:
+        """A job of ``provider`` may be waiting: claim it when a slot is free."""
         event = self._wake.get(provider)
         if event is not None:
+            self._waiting[provider] = True
+            self._wakes[provider] += 1
             event.set()
 
     def courier(self, job: JobRecord) -> Courier:
@@ -157,15 +164,17 @@ class Pipeline:
 
     # -- claiming ------------------------------------------------------------------------------
     async def _claim_loop(self, name: str) -> None:
+        """Claim while a local slot is free and a job may be waiting: after a stored request,
+        a claim that left others queued, a requeue, or each ``poll`` (other processes' jobs).
+        A slot freed with nothing known to wait costs no claim."""
         provider = self.providers[name]
         limit = provider.settings.max_concurrency
-        slots = asyncio.Semaphore(limit)
         wake = self._wake[name]
         while True:
-            await slots.acquire()
-            claim: Claim | None = None
-            while claim is None:
-                wake.clear()
+            wake.clear()
+            claimed = False
+            while self._free[name] > 0:
+                wakes = self._wakes[name]
                 try:
                     claim = await self.storage.claim_job(
                         self.instance, name, limit=limit, platforms=self._shared(),
@@ -173,22 +182,42 @@ class Pipeline:
                 except Exception as exc:  # a broken database: say it once, keep trying
                     # A request accepted meanwhile (the database works again) ends the wait.
                     await self._storage_failed(exc, wake)
-                if claim is None:
-                    await _wait(wake, self.jobs.poll)
-            job_id = claim.job.id
-            task = asyncio.create_task(self._run(claim, provider), name=f"job-{job_id}")
-            self._running[job_id] = task
-            task.add_done_callback(self._ran(job_id, slots, name))
-            await self.show_positions(name)
+                    continue
+                # A request stored during the claim may not have been seen by it.
+                self._waiting[name] = (claim is not None and claim.more) or \
+                    self._wakes[name] != wakes
+                if claim is not None:
+                    self._begin(claim, provider, name)
+                    claimed = True
+                if not self._waiting[name]:
+                    break
+            if claimed:
+                await self.show_positions(name)
+            await _wait(wake, self.jobs.poll)
 
-    def _ran(self, job_id: str, slots: asyncio.Semaphore,
-             name: str) -> Callable[[asyncio.Task[None]], None]:
+    def _begin(self, claim: Claim, provider: Provider, name: str) -> None:
+        """Run a claimed job in one of this process's slots of its provider."""
+        job_id = claim.job.id
+        self._free[name] -= 1
+        freed = False
+
+        def free_slot() -> None:  # once the result is stored, or the job ended otherwise
+            nonlocal freed
+            if freed:
+                return
+            freed = True
+            self._free[name] += 1
+            if self._waiting[name]:  # a freed slot is no news of a waiting job: no wake()
+                self._wake[name].set()
+
+        task = asyncio.create_task(self._run(claim, provider, free_slot), name=f"job-{job_id}")
+        self._running[job_id] = task
+
         def done(_: asyncio.Task[None]) -> None:
             self._running.pop(job_id, None)
-            slots.release()
-            self.wake(name)
+            free_slot()
 
-        return done
+        task.add_done_callback(done)
 
     def keeps_prepared(self) -> bool:
         """Whether a job accepted now may keep its provider input in memory until it starts
@@ -204,10 +233,8 @@ class Pipeline:
                                       rules.input_format, rules.max_input_bytes)
 
     def busy(self, name: str) -> bool:
-        """Whether every slot of ``name`` in this process is running a job."""
-        running = sum(1 for job_id in self._running
-                      if (h := self.handles.get(job_id)) is not None and h.params.provider == name)
-        return running >= self.providers[name].settings.max_concurrency
+        """Whether every slot of ``name`` in this process is taken by a job."""
+        return self._free[name] <= 0
 
     async def show_positions(self, name: str) -> None:
         """Tell the local handles of queued ``name`` jobs where they stand in the shared queue."""
@@ -235,7 +262,8 @@ class Pipeline:
         return handle
 
     # -- running -------------------------------------------------------------------------------
-    async def _run(self, claim: Claim, provider: Provider) -> None:
+    async def _run(self, claim: Claim, provider: Provider,
+                   free_slot: Callable[[], None]) -> None:
         job = claim.job
         metrics.job_transition(job.id, job.user_key, job.provider, "running")
         handle = self.handles.get(job.id) or self._adopt(job)
@@ -271,6 +299,7 @@ class Pipeline:
             self.storage.store_result, job.id, self.instance, images, seed=result.seed,
             metadata=metadata,
             deadline=time.time() + self.jobs.delivery_deadline)
+        free_slot()  # the provider is done with it; delivery needs no slot
         if not stored:  # our lease ran out and the job went back to the queue
             log.warning("job %s was taken back from this process before its result was stored",
                         job.id)
@@ -417,8 +446,8 @@ class Pipeline:
         if recovery.requeued:
             log.warning("%d job(s) of a stopped process are being made again",
                         len(recovery.requeued))
-            for event in self._wake.values():
-                event.set()
+            for name in self._wake:
+                self.wake(name)
         if recovery.refunded:
             log.warning("refunded %d job(s) of a stopped process past their attempts",
                         len(recovery.refunded))

@@ -128,6 +128,8 @@ class Claim:
 
     job: JobRecord
     upload: Blob | None
+    # Other jobs this instance could claim were still queued: claim again when a slot frees.
+    more: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,11 @@ class SQLiteJobQueue:
                                             (job_id,)).fetchone())
             blob = conn.execute("SELECT mime, data FROM job_blobs WHERE job_id = ? AND "
                                 "kind = 'input'", (job_id,)).fetchone()
-            return Claim(job, Blob(blob[0], bytes(blob[1])) if blob else None)
+            more = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE provider = ? AND status = 'queued' AND "
+                f"(affinity = ? OR (affinity IS NULL AND platform IN ({_marks(platforms)}))))",
+                (provider, instance, *platforms)).fetchone()[0]
+            return Claim(job, Blob(blob[0], bytes(blob[1])) if blob else None, bool(more))
 
         return await self._tx(fn, background=True)
 

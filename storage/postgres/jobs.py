@@ -148,8 +148,12 @@ class PostgresJobQueue:
                                provider, row["user_key"], now)
             blob = await conn.fetchrow("SELECT mime, data FROM job_blobs WHERE job_id = $1 AND "
                                        "kind = 'input'", job_id)
+            more = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE provider = $1 AND status = 'queued' AND "
+                "(affinity = $2 OR (affinity IS NULL AND platform = ANY($3))))", provider,
+                instance, list(platforms))
             return Claim(job_from_row(row), Blob(blob["mime"], bytes(blob["data"]))
-                         if blob else None)
+                         if blob else None, bool(more))
 
     async def queue_order(self, provider: str) -> list[str]:
         rows = await self._fetch(

@@ -1,0 +1,81 @@
+"""How often the pipeline asks storage for work: a claim per job, none that finds nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import App, running_app
+from bot.config import build_config
+from bot.events import Done
+from bot.providers import PROVIDERS
+from storage.base import Claim
+from tests.core.test_service import ALICE, BOB, ScriptedProvider, request
+
+
+@pytest.fixture
+async def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[App]:
+    monkeypatch.setitem(PROVIDERS, "scripted", "tests.core.test_service:ScriptedProvider")
+    ScriptedProvider.behaviour = {}
+    config = build_config({
+        "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+        "credits": {"initial": 100, "daily_free": 0},
+        "defaults": {"provider": "main"},
+        "limits": {"max_queued_per_user": 10},
+        # Idle polls (for other processes' jobs) would add claims of their own: none here.
+        "jobs": {"poll": 60},
+        "providers": {"main": {"type": "scripted", "cost": 1, "max_concurrency": 2,
+                               "timeout": 5}},
+    }, environ={})
+    async with running_app(config) as built:
+        yield built
+
+
+def count_claims(app: App, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record each claim from now on: whether it found a job."""
+    found: list[bool] = []
+    real = app.storage.claim_job
+
+    async def counted(*args: Any, **kwargs: Any) -> Claim | None:
+        claim = await real(*args, **kwargs)
+        found.append(claim is not None)
+        return claim
+
+    monkeypatch.setattr(app.storage, "claim_job", counted)
+    return found
+
+
+async def test_jobs_one_after_another_cost_no_empty_claim(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.sleep(0.2)  # the claim made at start (the queue was empty) is done
+    found = count_claims(app, monkeypatch)
+    for _ in range(5):
+        handle = await app.service.submit(request())
+        assert isinstance(await handle.wait(), Done)
+    await asyncio.sleep(0.2)  # a claim woken by the last job's end would show now
+    assert False not in found
+    assert len(found) <= 5
+    assert await app.storage.balance(ALICE.key) == 95 and await app.storage.drift() == []
+
+
+async def test_a_busy_queue_claims_each_job_once_and_stops_when_it_is_empty(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.sleep(0.2)
+    found = count_claims(app, monkeypatch)
+    gate = asyncio.Event()
+    ScriptedProvider.behaviour = {"gate": gate}
+    handles = [await app.service.submit(request(user=user)) for user in (ALICE, BOB) * 4]
+    await asyncio.sleep(0.2)
+    assert found.count(True) == 2  # both slots taken; the rest wait without claims
+    gate.set()
+    for handle in handles:
+        assert isinstance(await handle.wait(), Done)
+    await asyncio.sleep(0.2)
+    assert found.count(True) == 8
+    # A request stored while a claim ran may cost one more look; a finished job costs none.
+    assert found.count(False) <= 1
+    assert await app.storage.drift() == []
