@@ -7,6 +7,7 @@ from typing import Any
 from tests.fakes.server import jpeg_bytes
 from tests.fakes.telegram_model import SentMessage
 from tests.telegram.conftest import GROUP_ID, USER_ID, Harness, image_size
+from tests.texts import en
 
 FRIEND = 777
 
@@ -38,10 +39,10 @@ async def _press(tg: Harness, result: SentMessage, button: str, user_id: int) ->
 async def test_again_is_charged_to_whoever_presses_it(tg: Harness) -> None:
     request, result = await _first_result(tg, "/img2img a lighthouse --seed 42")
     assert tg.a1111.img2img_bodies[0]["seed"] == 42
-    again = await _press(tg, result, "Again", FRIEND)
-    assert tg.fake.callback_answers[-1]["text"] == "On its way…"
+    again = await _press(tg, result, en("dc-button-again"), FRIEND)
+    assert tg.fake.callback_answers[-1]["text"] == en("rerun-started")
     assert again.reply_to_message_id == request["message"]["message_id"]
-    assert "Prompt: a lighthouse" in (again.caption or "")
+    assert f"{en('field-prompt')}: a lighthouse" in (again.caption or "")
     assert tg.a1111.img2img_bodies[1]["seed"] == -1  # a new random seed
     assert await tg.balance(USER_ID) == 9 and await tg.balance(FRIEND) == 9
     assert await tg.ledger(FRIEND) == [("initial", 10), ("reserve", -1)]
@@ -59,14 +60,14 @@ async def test_strength_buttons_keep_the_seed(tg: Harness) -> None:
     bodies = tg.a1111.img2img_bodies
     assert [b["denoising_strength"] for b in bodies] == [0.5, 0.4, 0.6]
     assert [b["seed"] for b in bodies] == [7, 7, 7]
-    assert "Strength: 0.4" in (weaker.caption or "")
-    assert "Strength: 0.6" in (stronger.caption or "")
+    assert f"{en('field-strength')}: 0.4" in (weaker.caption or "")
+    assert f"{en('field-strength')}: 0.6" in (stronger.caption or "")
     assert await tg.balance() == 7
 
 
 async def test_reuse_feeds_the_result_back_in(tg: Harness) -> None:
     _, result = await _first_result(tg, "/img2img a lighthouse")
-    reused = await _press(tg, result, "Use as input", FRIEND)
+    reused = await _press(tg, result, en("dc-button-reuse"), FRIEND)
     assert reused.reply_to_message_id == result.message_id
     assert tg.fake.files[result.file_id or ""].file_path in tg.fake.downloads
     body = tg.a1111.img2img_bodies[1]
@@ -77,11 +78,11 @@ async def test_reuse_feeds_the_result_back_in(tg: Harness) -> None:
 async def test_a_press_without_credits_is_refused_in_an_alert(tg: Harness) -> None:
     _, result = await _first_result(tg, "/img2img a lighthouse")
     await tg.app.storage.ensure_user(f"telegram:{FRIEND}", initial=0, daily_free=0, today="x")
-    tg.send(tg.fake.build.press(result, "Again", user_id=FRIEND))
+    tg.send(tg.fake.build.press(result, en("dc-button-again"), user_id=FRIEND))
     await tg.fake.wait_for(lambda: tg.fake.callback_answers, what="an answer")
     answer = tg.fake.callback_answers[-1]
-    assert answer["show_alert"] and answer["text"] == (
-        "This costs 1 credit and your balance is 0.")
+    assert answer["show_alert"] and answer["text"] == en("error-insufficient-credits", count=1,
+                                                         balance=0)
     await tg.idle()
     assert len(tg.a1111.img2img_bodies) == 1 and await tg.balance(FRIEND) == 0
 
@@ -91,7 +92,7 @@ async def test_a_result_of_a_reply_request_reuses_the_stored_input(tg: Harness) 
     request = tg.send(tg.fake.build.reply(photo, "/img2img make it night"))
     result = await tg.result(request)
     await tg.settled(GROUP_ID)
-    again = await _press(tg, result, "Again", USER_ID)
+    again = await _press(tg, result, en("dc-button-again"), USER_ID)
     assert again.reply_to_message_id == request["message"]["message_id"]
     file_id = photo["message"]["photo"][-1]["file_id"]
     assert tg.fake.downloads.count(tg.fake.files[file_id].file_path) == 2
@@ -106,7 +107,7 @@ async def test_a_forged_press_from_another_chat_is_refused_and_fetches_nothing(
                                               chat_id=FRIEND, user_id=FRIEND))
     own = await tg.result(own_request)
     await tg.settled(FRIEND)
-    forged = victim.button("Again")["callback_data"]
+    forged = victim.button(en("dc-button-again"))["callback_data"]
     assert forged.startswith("r:again:")
     downloads, jobs = list(tg.fake.downloads), len(tg.a1111.img2img_bodies)
     answers = len(tg.fake.callback_answers)

@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.telegram.conftest import USER_ID, image_size
+from tests.texts import field
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +53,8 @@ poll_interval = 0.05
             and m.reply_to_message_id == update["message"]["message_id"], timeout=10)
         body = a1111.img2img_bodies[0]
         assert image_size(result.data) == (body["width"], body["height"])
-        assert "Strength: 0.4" in (result.caption or "") and "Balance: 4" in (result.caption or "")
+        assert field("strength", 0.4) in (result.caption or "")
+        assert field("balance", 4) in (result.caption or "")
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 10)
     finally:

@@ -18,10 +18,11 @@ from tests.telegram.conftest import (
     start_telegram,
 )
 from tests.telegram.talk import press, say
+from tests.texts import en, plain, warning
 
 ADMIN_ID = 777
-NOT_ADMIN = "⚠️ Only this group's admins can change its settings."
-NOT_OWNER = "⚠️ Only the bot's owners can do that."
+NOT_ADMIN = warning("tg-not-admin")
+NOT_OWNER = warning("dc-owners-only")
 
 
 @pytest.fixture(autouse=True)
@@ -45,18 +46,17 @@ async def test_non_admin_refused_admin_accepted_and_the_group_obeys(tg: Harness)
 
     reply = await say(tg, "/chatset banned_words add dragon", chat_id=GROUP_ID,
                       user_id=ADMIN_ID)
-    assert reply.text == "1 banned word."
+    assert reply.text == en("setting-banned-words", count=1)
     reply = await say(tg, "/chatset steps 10", chat_id=GROUP_ID, user_id=ADMIN_ID)
-    assert reply.text == "Chat default steps is now 10."
+    assert reply.text == en("setting-chat-default", key="steps", value=10)
     reply = await say(tg, "/chatset@img2img_test_bot lock steps", chat_id=GROUP_ID,
                       user_id=ADMIN_ID)
-    assert reply.text == "steps is locked."
+    assert reply.text == en("setting-locked", key="steps")
     assert member_lookups(tg.fake, ADMIN_ID) == 1  # cached between commands
 
     refused = tg.send(tg.fake.build.photo(caption="/img2img a red Dragon", chat_id=GROUP_ID))
-    reply = await tg.reply(refused, contains="does not allow")
-    assert reply.text == ("⚠️ Your prompt uses a word this chat does not allow; nothing was "
-                          "charged.")
+    reply = await tg.reply(refused, contains=en("error-banned-word"))
+    assert reply.text == warning("error-banned-word")
     assert ("reserve", -1) not in await tg.ledger()
     assert tg.a1111.img2img_bodies == []
 
@@ -70,7 +70,7 @@ async def test_non_admin_refused_admin_accepted_and_the_group_obeys(tg: Harness)
 
 async def test_anonymous_admin_counts_as_admin(tg: Harness) -> None:
     reply = await say(tg, "/chatset nsfw on", chat_id=GROUP_ID, anonymous_admin=True)
-    assert reply.text == "nsfw is now on."
+    assert reply.text == en("setting-on", key="nsfw")
     assert (await chat_settings(tg))["policy"]["nsfw"] is True
     assert tg.fake.counts["getChatMember"] == 0
 
@@ -84,11 +84,11 @@ async def test_chatsettings_and_its_buttons_check_the_presser(tg: Harness) -> No
     assert shown.button_texts == ["enabled: on", "nsfw: off"]
 
     answer = await press(tg, shown, "nsfw", user_id=USER_ID)
-    assert answer["show_alert"] and answer["text"] == NOT_ADMIN.removeprefix("⚠️ ")
+    assert answer["show_alert"] and answer["text"] == en("tg-not-admin")
     assert await chat_settings(tg) == {}
 
     answer = await press(tg, shown, "nsfw", user_id=ADMIN_ID)
-    assert answer["text"] == "nsfw is now on."
+    assert answer["text"] == en("setting-on", key="nsfw")
     assert shown.button_texts == ["enabled: on", "nsfw: on"]
     assert shown.text is not None and "nsfw: on" in shown.text
 
@@ -100,22 +100,22 @@ async def test_chatreset_and_usage(tg: Harness) -> None:
     assert shown.text is not None and "forced_negative: <blurry> & ugly" in shown.text
 
     reply = await say(tg, "/chatset", chat_id=GROUP_ID, user_id=ADMIN_ID)
-    assert reply.text is not None and reply.text.startswith("Usage: /chatset KEY VALUE")
+    assert reply.text is not None and reply.text.startswith(plain("tg-chatset-usage"))
     assert "banned_words: add WORDS" in reply.text
     reply = await say(tg, "/chatset max_steps 9999", chat_id=GROUP_ID, user_id=ADMIN_ID)
-    assert reply.text == "⚠️ max_steps must be a whole number from 1 to 150, or off."
+    assert reply.text == warning("error-setting-number", key="max_steps", low=1, high=150)
 
     reply = await say(tg, "/chatreset", chat_id=GROUP_ID)
     assert reply.text == NOT_ADMIN
     assert await chat_settings(tg) != {}
     reply = await say(tg, "/chatreset", chat_id=GROUP_ID, user_id=ADMIN_ID)
-    assert reply.text == "This chat's settings are back to the defaults."
+    assert reply.text == en("settings-chat-reset")
     assert await chat_settings(tg) == {}
 
 
 async def test_admin_commands_in_a_private_chat_explain_groups(tg: Harness) -> None:
     reply = await say(tg, "/chatset nsfw on")
-    assert reply.text == "⚠️ Chat settings work in groups: send this in the group you administer."
+    assert reply.text == warning("tg-groups-only")
 
 
 async def test_demoted_admin_is_refused_once_the_cache_expires(
@@ -123,7 +123,7 @@ async def test_demoted_admin_is_refused_once_the_cache_expires(
     settings = make_settings(tmp_path, fake, a1111, telegram={"admin_cache_seconds": 0})
     async with start_telegram(fake, a1111, settings) as tg:
         reply = await say(tg, "/chatset cooldown 30", chat_id=GROUP_ID, user_id=ADMIN_ID)
-        assert reply.text == "Cooldown: 30 s."
+        assert reply.text == en("setting-cooldown", value=30)
         fake.set_member(GROUP_ID, ADMIN_ID, "member")
         reply = await say(tg, "/chatset cooldown 0", chat_id=GROUP_ID, user_id=ADMIN_ID)
         assert reply.text == NOT_ADMIN
@@ -132,17 +132,17 @@ async def test_demoted_admin_is_refused_once_the_cache_expires(
 
 async def test_grant_by_owner_by_id_and_by_reply(tg: Harness) -> None:
     reply = await say(tg, "/grant 555 5", user_id=OWNER_ID)
-    assert reply.text == "Granted 5 credits to 555; their balance is now 15."
+    assert reply.text == en("tg-granted", count=5, user="555", balance=15)
 
     said = tg.fake.build.text("please, more credits", chat_id=GROUP_ID)
     reply = await say(tg, "/grant 3", chat_id=GROUP_ID, user_id=OWNER_ID, reply_to=said)
-    assert reply.text == "Granted 3 credits to User555; their balance is now 18."
+    assert reply.text == en("tg-granted", count=3, user="User555", balance=18)
     assert await tg.ledger() == [("initial", 10), ("grant", 5), ("grant", 3)]
     entries = await tg.app.storage.ledger(f"telegram:{USER_ID}", 1)
     assert entries[0].note == f"granted by telegram:{OWNER_ID}"
 
     reply = await say(tg, "/grant 555 lots", user_id=OWNER_ID)
-    assert reply.text == "⚠️ Use /grant USER_ID N, or reply to the user's message with /grant N."
+    assert reply.text == warning("tg-grant-usage")
     reply = await say(tg, "/grant 555 5")
     assert reply.text == NOT_OWNER
     reply = await say(tg, "/grant 555 5", chat_id=GROUP_ID, anonymous_admin=True)
@@ -158,9 +158,10 @@ async def test_stats_for_owners_only(tg: Harness) -> None:
     reply = await say(tg, "/stats", user_id=OWNER_ID)
     assert reply.text is not None
     lines = reply.text.splitlines()
-    assert lines[0] == "Stats"
-    assert "Users: 1 (holding 9 credits)" in lines and "Jobs: delivered 1" in lines
-    assert "Credits spent: 1" in lines and "Queued or running now: 0" in lines
+    assert lines[0] == en("tg-stats-title")
+    assert en("tg-stats-users", users=1, count=9) in lines
+    assert en("tg-stats-jobs", jobs="delivered 1") in lines
+    assert en("tg-stats-spent", count=1) in lines and en("tg-stats-in-progress", count=0) in lines
     reply = await say(tg, "/stats")
     assert reply.text == NOT_OWNER
 

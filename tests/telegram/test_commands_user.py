@@ -9,6 +9,7 @@ import pytest
 from bot.presenter import EXAMPLE
 from tests.telegram.conftest import GROUP_ID, USER_ID, Harness
 from tests.telegram.talk import press, say
+from tests.texts import en, plain, warning
 
 OTHER_ID = 777
 
@@ -17,7 +18,7 @@ async def generate(tg: Harness, caption: str = "/img2img a cat") -> str:
     """Ask for an image through the photo flow; the job id (from the result's buttons)."""
     request = tg.send(tg.fake.build.photo(caption=caption))
     result = await tg.result(request)
-    return str(result.button("Again")["callback_data"]).rsplit(":", 1)[-1]
+    return str(result.button(en("dc-button-again"))["callback_data"]).rsplit(":", 1)[-1]
 
 
 async def user_settings(tg: Harness, user_id: int = USER_ID) -> dict[str, Any]:
@@ -36,21 +37,22 @@ async def test_start_shows_welcome_balance_and_example(tg: Harness) -> None:
     reply = await say(tg, "/start")
     assert reply.parse_mode == "HTML"
     assert reply.text is not None
-    assert "Your balance: 10 credits." in reply.text
+    assert en("balance-line", count=10) in reply.text
     assert EXAMPLE in reply.text and "/help" in reply.text
 
 
 async def test_help_lists_syntax_options_styles_and_providers(tg: Harness) -> None:
     reply = await say(tg, "/help")
     assert reply.text is not None
-    assert "/img2img PROMPT [options]" in reply.text
-    assert "--strength / -s / --denoise: how much to change the photo" in reply.text
+    assert plain("help-how") in reply.text
+    assert f"--strength / -s / --denoise: {en('option-strength')}" in reply.text
     assert "neon: … <lora:neon> & glow" in reply.text
-    assert "webui: a1111, 1 credit per image" in reply.text
-    assert "captioned with just the prompt" in reply.text  # private chats only
-    assert "Owners:" not in reply.text and "/chatset" not in reply.text
+    assert f"webui: a1111, {en('provider-price', count=1)}" in reply.text
+    assert en("help-private") in reply.text  # private chats only
+    owners = en("help-owners").split()[0]  # the section's heading word
+    assert owners not in reply.text and "/chatset" not in reply.text
     group = await say(tg, "/help@img2img_test_bot", chat_id=GROUP_ID)
-    assert group.text is not None and "Group admins: /chatsettings" in group.text
+    assert group.text is not None and en("help-admins") in group.text
     assert group.reply_to_message_id is not None  # in a group the bot replies to the asker
 
 
@@ -60,7 +62,7 @@ async def test_balance_shows_recent_ledger_movements(tg: Harness) -> None:
     reply = await say(tg, "/balance")
     assert reply.text is not None
     lines = reply.text.splitlines()
-    assert lines[0] == "Your balance: 9 credits."
+    assert lines[0] == en("balance-line", count=9)
     assert lines[-2].endswith("-1 image") and lines[-1].endswith("+10 welcome")
 
 
@@ -69,35 +71,35 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
     assert menu.text is not None and "strength 0.6 · steps 25 · style none" in menu.text
     assert all(len(b["callback_data"].encode()) <= 64 for row in menu.buttons for b in row)
 
-    answer = await press(tg, menu, "Strength +")
-    assert answer["text"] == "Your default strength is now 0.7."
+    answer = await press(tg, menu, en("tg-set-strength-up"))
+    assert answer["text"] == en("setting-user-default", key="strength", value=0.7)
     assert "strength 0.7" in (menu.text or "")  # the same message, edited
-    await press(tg, menu, "Steps −")
+    await press(tg, menu, en("tg-set-steps-down"))
     await press(tg, menu, "anime")
     assert "✓ anime" in menu.button_texts
-    answer = await press(tg, menu, "Full-resolution file")
-    assert answer["text"] == "file is now on."
-    assert "📎 Full-resolution file: on" in menu.button_texts
+    answer = await press(tg, menu, en("tg-set-file", state="on").removesuffix(": on"))
+    assert answer["text"] == en("setting-on", key="file")
+    assert en("tg-set-file", state="on") in menu.button_texts
     assert await user_settings(tg) == {"version": 1, "defaults": {"strength": 0.7, "steps": 20,
                                                     "style": "anime"}, "prefs": {"file": True}}
 
     # Someone else's press changes nothing.
-    answer = await press(tg, menu, "Strength +", user_id=OTHER_ID)
-    assert answer["show_alert"] and "someone else" in answer["text"]
+    answer = await press(tg, menu, en("tg-set-strength-up"), user_id=OTHER_ID)
+    assert answer["show_alert"] and answer["text"] == en("tg-settings-not-yours")
     assert (await user_settings(tg))["defaults"]["strength"] == 0.7
 
     reply = await say(tg, "/set steps 30")
-    assert reply.text == "Your default steps is now 30."
+    assert reply.text == en("setting-user-default", key="steps", value=30)
     reply = await say(tg, "/set steps 999")
-    assert reply.text is not None and reply.text.startswith("⚠️ --steps must be")
+    assert reply.text == warning("error-number-whole", option="--steps", low=1, high=150)
     reply = await say(tg, "/set")
-    assert reply.text is not None and reply.text.startswith("Usage: /set KEY VALUE")
+    assert reply.text is not None and reply.text.startswith(plain("tg-set-usage"))
     reply = await say(tg, "/reset strength")
-    assert reply.text == "Your strength is back to the default."
+    assert reply.text == en("settings-user-reset-key", key="strength")
     assert await user_settings(tg) == {"version": 1, "defaults": {"steps": 30, "style": "anime"},
                                        "prefs": {"file": True}}
     reply = await say(tg, "/reset")
-    assert reply.text == "Your settings are back to the defaults."
+    assert reply.text == en("settings-user-reset")
     assert await user_settings(tg) == {}
 
     # The next request starts from the personal defaults.
@@ -109,36 +111,37 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
 async def test_settings_reset_button_and_limits(tg: Harness) -> None:
     await say(tg, "/set strength 1")
     menu = await say(tg, "/settings")
-    answer = await press(tg, menu, "Strength +")
-    assert answer["text"] == "Already at the limit."
-    answer = await press(tg, menu, "Reset all")
-    assert answer["text"] == "Your settings are back to the defaults."
+    answer = await press(tg, menu, en("tg-set-strength-up"))
+    assert answer["text"] == en("tg-set-at-limit")
+    answer = await press(tg, menu, en("tg-set-reset-all"))
+    assert answer["text"] == en("settings-user-reset")
     assert await user_settings(tg) == {}
     assert "strength 0.6 ·" in (menu.text or "")
 
 
 async def test_styles_and_providers(tg: Harness) -> None:
     styles = await say(tg, "/styles")
-    assert styles.text == ("Styles (--style NAME)\nanime: …, anime style\n"
+    assert styles.text == (f"{en('help-styles')} (--style NAME)\nanime: …, anime style\n"
                            "neon: … <lora:neon> & glow")
     providers = await say(tg, "/providers")
-    assert providers.text == "Providers (--provider NAME)\nwebui: a1111, 1 credit per image"
+    assert providers.text == (f"{en('help-providers')} (--provider NAME)\n"
+                              f"webui: a1111, {en('provider-price', count=1)}")
 
 
 async def test_cancel_refunds_the_queued_job(tg: Harness) -> None:
     reply = await say(tg, "/cancel")
-    assert reply.text == "You have no image queued or in progress."
+    assert reply.text == en("cancel-none")
     tg.a1111.delay = 5
     tg.send(tg.fake.build.photo(caption="/img2img first"))
     await tg.fake.wait_for(lambda: tg.a1111.img2img_bodies, what="the first job to run")
     tg.send(tg.fake.build.photo(caption="/img2img second"))
     await tg.fake.wait_for(lambda: len(tg.app.service.active) == 2, what="a queued job")
     queued = max(tg.app.service.active.values(), key=lambda h: h.created)
-    await tg.fake.wait_for(lambda: "⏳ Next in line…" in tg.fake.texts(USER_ID),
+    await tg.fake.wait_for(lambda: en("status-next") in tg.fake.texts(USER_ID),
                            what="its status message")  # so the next message is the answer
 
     reply = await say(tg, "/cancel")
-    assert reply.text == "Cancelled your latest request; its credits are refunded."
+    assert reply.text == en("cancel-latest-refunded")
     job = await tg.app.storage.get_job(queued.id)
     assert job is not None and job.status == "cancelled"
     assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("reserve", -1),
@@ -160,15 +163,14 @@ async def test_forget_erases_prompts_and_settings_after_confirmation(tg: Harness
     assert job is not None and job.params["prompt"] == "my secret prompt"
 
     ask = await say(tg, "/forget")
-    assert ask.button_texts == ["🗑 Yes, erase", "Keep"]
-    await press(tg, ask, "Keep")
-    assert ask.text == "Nothing was erased." and ask.buttons == []
+    assert ask.button_texts == [en("tg-forget-erase"), en("tg-forget-keep")]
+    await press(tg, ask, en("tg-forget-keep"))
+    assert ask.text == en("tg-forget-kept") and ask.buttons == []
     assert await user_settings(tg) != {}
 
     ask = await say(tg, "/forget")
-    answer = await press(tg, ask, "Yes, erase")
-    assert answer["text"] == ask.text == (
-        "Done: your settings and the prompts of 1 past request are erased.")
+    answer = await press(tg, ask, en("tg-forget-erase"))
+    assert answer["text"] == ask.text == en("tg-forget-done", count=1)
     assert await user_settings(tg) == {}
     job = await tg.app.storage.get_job(job_id)
     assert job is not None and job.params == {} and job.origin == {}
@@ -177,4 +179,4 @@ async def test_forget_erases_prompts_and_settings_after_confirmation(tg: Harness
 
 async def test_anonymous_admin_has_no_personal_balance(tg: Harness) -> None:
     reply = await say(tg, "/balance", chat_id=GROUP_ID, anonymous_admin=True)
-    assert reply.text is not None and "send this as yourself" in reply.text
+    assert reply.text == warning("tg-anonymous")

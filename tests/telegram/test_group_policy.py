@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.models import ChatRef
 from tests.telegram.conftest import GROUP_ID, USER_ID, Harness
+from tests.texts import en, warning
 
 GROUP = ChatRef("telegram", str(GROUP_ID))
 
@@ -12,8 +13,7 @@ async def test_banned_word_is_refused_without_charge(tg: Harness) -> None:
     await tg.app.preferences.set_chat(GROUP, "banned_words", "add dog")
     update = tg.send(tg.fake.build.photo(caption="/img2img a Dog in a hat", chat_id=GROUP_ID))
     answer = await tg.reply(update)
-    assert answer.text == ("⚠️ Your prompt uses a word this chat does not allow; nothing was "
-                           "charged.")
+    assert answer.text == warning("error-banned-word")
     await tg.idle()
     assert not tg.a1111.img2img_bodies and await tg.ledger() == []
     # The same words in a private chat are the user's business.
@@ -28,6 +28,6 @@ async def test_a_locked_field_wins_and_the_user_is_told(tg: Harness) -> None:
                                          chat_id=GROUP_ID))
     result = await tg.result(update)
     assert tg.a1111.img2img_bodies[0]["denoising_strength"] == 0.3
-    assert "Strength: 0.3" in (result.caption or "")
-    assert "This chat locks strength at 0.3." in (result.caption or "")
+    assert f"{en('field-strength')}: 0.3" in (result.caption or "")
+    assert en("notice-locked", name="strength", value=0.3) in (result.caption or "")
     assert await tg.balance(USER_ID) == 9

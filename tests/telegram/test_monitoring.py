@@ -12,6 +12,7 @@ from tests.fakes.server import jpeg_bytes
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.telegram.bot_process import bot_process, free_port
 from tests.telegram.conftest import USER_ID, Harness
+from tests.texts import pattern
 
 
 def sample(metrics: str, name: str, **labels: str) -> float:
@@ -124,7 +125,7 @@ async def test_in_webhook_mode_one_server_takes_updates_and_health(
         assert await fake.deliver_webhook(None, update, secret_token="wrong") == 401
         assert await fake.deliver_webhook(None, update, secret_token="hook-secret-123") == 200
         await fake.wait_for_message(  # the /start answer, sent through the webhook's reply
-            USER_ID, lambda m: "I turn your photos into new images" in (m.text or ""),
+            USER_ID, lambda m: pattern("tg-start-hello").search(m.text or "") is not None,
             timeout=20)
         metrics_page = await client.get(f"{base}/metrics")
         assert metrics_page.status_code == 200 and "img2img_queue_depth" in metrics_page.text

@@ -7,6 +7,7 @@ from typing import Any
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, make_settings, start_telegram
+from tests.texts import en
 
 
 def _settings(tmp_path: Any, fake: FakeTelegram, a1111: FakeA1111,
@@ -21,7 +22,7 @@ async def test_an_upload_refused_past_the_retries_is_delivered_later(
     async with start_telegram(fake, a1111, _settings(tmp_path, fake, a1111)) as tg:
         update = tg.send(fake.build.photo(caption="/img2img a cat"))
         status = await tg.reply(update, kind="text")
-        await fake.wait_for(lambda: "could not be sent yet" in (status.text or ""),
+        await fake.wait_for(lambda: status.text == en("delivery-deferred"),
                             timeout=15, what="the user told the image waits")
         result = await tg.result(update, timeout=30)
         assert result.kind == "photo"
@@ -42,9 +43,7 @@ async def test_an_upload_refused_until_the_deadline_is_refunded_and_the_user_tol
     async with start_telegram(fake, a1111, settings) as tg:
         update = tg.send(fake.build.photo(caption="/img2img a cat"))
         notice = await fake.wait_for_message(
-            USER_ID, lambda m: "could not be delivered" in (m.text or ""), timeout=30)
-        assert notice.text == ("⚠️ Your image was made, but it could not be delivered; your 1 "
-                               "credit was refunded. Please send it again.")
+            USER_ID, lambda m: m.text == en("notice-expired-refunded", count=1), timeout=30)
         assert notice.reply_to_message_id == update["message"]["message_id"]
         assert await tg.balance() == 10
         assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("refund", 1)]

@@ -14,6 +14,7 @@ from tests.fakes.telegram_model import SentMessage
 from tests.fakes.telegram_payments import Payment
 from tests.telegram.conftest import OWNER_ID, USER_ID, Harness, make_settings, start_telegram
 from tests.telegram.talk import press, say
+from tests.texts import en, pattern, plain, plain_head, warning
 
 OTHER_ID = 556
 PACKS = [{"id": "small", "credits": 100, "stars": 50},
@@ -32,7 +33,7 @@ async def invoice_for(tg: Harness, pack: str = "100 credits", user_id: int = USE
     before = len(tg.fake.invoices(user_id))
     shown = await say(tg, "/buy", user_id=user_id)
     answer = await press(tg, shown, pack, user_id=user_id)
-    assert answer["text"] == "Invoice sent."
+    assert answer["text"] == en("tg-invoice-sent")
     return await tg.fake.wait_for(lambda: tg.fake.invoices(user_id)[before:] and
                                   tg.fake.invoices(user_id)[-1], what="an invoice")
 
@@ -41,7 +42,8 @@ async def bought(tg: Harness, user_id: int = USER_ID) -> Payment:
     """A paid small pack, once the bot has said thank you."""
     payment = await tg.fake.pay(await invoice_for(tg, user_id=user_id), user_id)
     assert payment.answer["ok"] is True and payment.charge is not None
-    await tg.fake.wait_for_message(user_id, lambda m: "Thank you" in (m.text or ""))
+    thanks = plain_head("tg-thanks", count=100)
+    await tg.fake.wait_for_message(user_id, lambda m: thanks in (m.text or ""))
     return payment
 
 
@@ -65,14 +67,14 @@ async def test_a_purchase_grants_once_even_when_the_payment_is_delivered_twice(
     assert payment.charge is not None and payment.update is not None
     thanks = tg.fake.last_message(USER_ID)
     assert thanks is not None and thanks.text is not None
-    assert "100 credits were added; your balance is 110" in thanks.text
-    assert payment.charge.charge_id in thanks.text
+    assert thanks.text == plain("tg-thanks", count=100, balance=110,
+                                charge=payment.charge.charge_id)
 
     tg.send(payment.update, redeliver=True)  # the very same update again
     again = tg.send(tg.fake.payment_update(payment.charge))  # a new update, the same charge
     note = await tg.fake.wait_for_message(
         USER_ID, lambda m: m.message_id > again["message"]["message_id"])
-    assert note.text == "This payment was already added to your balance (110 credits)."
+    assert note.text == en("tg-already-granted", count=110)
     await tg.idle()
     assert await tg.ledger() == [("initial", 10), ("purchase", 100)]
     await tg.assert_ledger_consistent()
@@ -86,21 +88,18 @@ async def test_pre_checkout_is_refused_for_a_pack_gone_a_stranger_or_payments_of
     invoice = await invoice_for(tg)
     stranger = await tg.fake.pay(invoice, OTHER_ID)
     assert stranger.answer["ok"] is False and stranger.charge is None
-    assert stranger.answer["error_message"] == ("This invoice was made for someone else; send "
-                                                "/buy for your own.")
+    assert stranger.answer["error_message"] == en("pay-error-not-yours")
 
     tg.app.payments.config.packs = [p for p in tg.app.payments.config.packs if p.id != "small"]
     gone = await tg.fake.pay(invoice, USER_ID)
     assert gone.answer == {"pre_checkout_query_id": gone.answer["pre_checkout_query_id"],
-                           "ok": False, "error_message": "That pack is no longer on sale; send "
-                           "/buy to see the packs."}
+                           "ok": False, "error_message": en("pay-error-pack-gone")}
 
     big = await invoice_for(tg, "Big pack")
     tg.app.payments.config.enabled = False
     off = await tg.fake.pay(big, USER_ID)
     assert off.answer["ok"] is False
-    assert off.answer["error_message"] == ("Buying credits is switched off right now; nothing "
-                                           "was charged.")
+    assert off.answer["error_message"] == en("pay-error-off")
     assert tg.fake.charges == {}
     assert await tg.ledger() == []  # nobody was charged or granted anything
 
@@ -110,17 +109,17 @@ async def test_owner_refund_gives_the_stars_back_and_writes_the_ledger_row(tg: H
     assert payment.charge is not None
     charge = payment.charge.charge_id
     reply = await say(tg, f"/refund {charge}", user_id=OWNER_ID)
-    assert reply.text == (f"Refunded 50 ⭐ of charge {charge} (100 credits, pack small); the "
-                          "buyer's balance is now 10.")
+    assert reply.text == plain("tg-refunded", stars=50, charge=charge, count=100, pack="small",
+                               balance=10)
     [call] = tg.fake.calls_to("refundStarPayment")
     assert call.params == {"user_id": USER_ID, "telegram_payment_charge_id": charge}
     assert payment.charge.refunded
     told = await tg.fake.wait_for_message(USER_ID, lambda m: (m.text or "").startswith("↩️"))
-    assert told.text == "↩️ Your purchase of 100 credits was refunded (50 ⭐). Balance: 10."
+    assert told.text == en("tg-buyer-told", count=100, stars=50, balance=10)
     assert await tg.ledger() == [("initial", 10), ("purchase", 100), ("refund", -100)]
 
     again = await say(tg, f"/refund {charge}", user_id=OWNER_ID)
-    assert again.text == "⚠️ That purchase was already refunded."
+    assert again.text == warning("pay-error-refunded")
     assert len(tg.fake.calls_to("refundStarPayment")) == 1
     await tg.idle()
     await tg.assert_ledger_consistent()
@@ -137,11 +136,11 @@ async def test_a_partly_spent_pack_is_refunded_only_with_force(
         await tg.idle()
         charge = payment.charge.charge_id
         refused = await say(tg, f"/refund {charge}", user_id=OWNER_ID)
-        assert refused.text == ("⚠️ The buyer has already spent 1 of the pack's 100 credits; add "
-                                "--force to refund anyway (their balance then goes below zero).")
+        assert refused.text == warning("pay-error-spent", spent=1, credits=100)
         assert fake.calls_to("refundStarPayment") == []
         forced = await say(tg, f"/refund --force {charge}", user_id=OWNER_ID)
-        assert forced.text is not None and forced.text.endswith("balance is now -1.")
+        assert forced.text == plain("tg-refunded", stars=50, charge=charge, count=100,
+                                    pack="small", balance=-1)
         assert await tg.balance() == -1
         assert await tg.ledger() == [("purchase", 100), ("reserve", -1), ("refund", -100)]
         await tg.assert_ledger_consistent()
@@ -151,11 +150,11 @@ async def test_refund_is_for_owners_and_needs_a_known_charge(tg: Harness) -> Non
     payment = await bought(tg)
     assert payment.charge is not None
     reply = await say(tg, f"/refund {payment.charge.charge_id}")
-    assert reply.text == "⚠️ Only the bot's owners can do that."
+    assert reply.text == warning("dc-owners-only")
     unknown = await say(tg, "/refund stxNOPE", user_id=OWNER_ID)
-    assert unknown.text == "⚠️ No purchase has the charge id stxNOPE."
+    assert unknown.text == warning("pay-error-no-purchase", charge="stxNOPE")
     usage = await say(tg, "/refund", user_id=OWNER_ID)
-    assert usage.text is not None and "/refund CHARGE_ID [--force]" in usage.text
+    assert usage.text == warning("tg-refund-usage")
     assert tg.fake.calls_to("refundStarPayment") == []
     assert await tg.ledger() == [("initial", 10), ("purchase", 100)]
 
@@ -166,20 +165,22 @@ async def test_a_refund_done_at_telegram_but_not_recorded_is_recorded_again(
     assert payment.charge is not None
     payment.charge.refunded = True  # as if the bot died right after refundStarPayment
     reply = await say(tg, f"/refund {payment.charge.charge_id}", user_id=OWNER_ID)
-    assert reply.text is not None and reply.text.startswith("Refunded 50 ⭐")
+    assert reply.text == plain("tg-refunded", stars=50, charge=payment.charge.charge_id,
+                               count=100, pack="small", balance=10)
     assert await tg.ledger() == [("initial", 10), ("purchase", 100), ("refund", -100)]
 
 
 async def test_support_terms_and_stats(tg: Harness) -> None:
     support = await say(tg, "/paysupport")
-    assert support.text is not None and support.text.startswith("Payment support\n")
+    assert support.text is not None and support.text.startswith(en("tg-support-header") + "\n")
     assert "charge id" in support.text
     terms = await say(tg, "/terms")
     assert terms.text is not None and "no cash value" in terms.text
     await bought(tg)
     stats = await say(tg, "/stats", user_id=OWNER_ID)
     assert stats.text is not None
-    assert "Stars: 1 sold (100 credits), 50 ⭐" in stats.text
+    assert pattern("revenue-day", where=en("revenue-stars"), purchases=1, credits=100,
+                   money="50 ⭐").search(stats.text)
 
 
 @pytest.fixture
@@ -191,4 +192,4 @@ async def no_packs(tmp_path: Path, fake: FakeTelegram, a1111: FakeA1111,
 
 async def test_without_packs_buying_is_not_offered(no_packs: Harness) -> None:
     reply = await say(no_packs, "/buy")
-    assert reply.text == "⚠️ Buying credits is not offered here."
+    assert reply.text == warning("error-payment-refused")

@@ -8,6 +8,7 @@ from typing import Any
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import GROUP_ID, USER_ID, start_telegram
+from tests.texts import en, head, warning
 
 INTERVAL = 0.2
 
@@ -21,16 +22,16 @@ async def test_progress_is_edited_then_the_result_arrives(
         second = tg.send(fake.build.photo(caption="/img2img two", user_id=777))
         status = await tg.reply(first, kind="text")
         queued = await tg.reply(second, kind="text")
-        assert status.button_texts == ["✖️ Cancel"]
+        assert status.button_texts == [en("tg-button-cancel")]
         await tg.result(first, timeout=5)
         await tg.result(second, timeout=5)
         await tg.settled()
         shown = [h["text"] for h in status.history] + [status.text]
-        assert any("Generating" in line and "%" in line for line in shown), shown
+        assert any(en("status-generating-word") in line and "%" in line for line in shown), shown
         assert status.deleted  # the result replaced it
         # The second job waited its turn and said so.
         lines = [h["text"] for h in queued.history] + [queued.text]
-        assert any("Queued: position" in line or "Next in line" in line for line in lines)
+        assert any(head("status-queued") in line or en("status-next") in line for line in lines)
         # At most one edit per interval per message.
         for message in (status, queued):
             times = [h["at"] for h in message.history]
@@ -46,14 +47,14 @@ async def test_cancel_button_is_for_the_requester_only(
         update = tg.send(fake.build.photo(caption="/img2img slow", chat_id=GROUP_ID))
         status = await tg.reply(update, kind="text")
         await fake.wait_for(lambda: a1111.img2img_bodies, what="the job to start")
-        tg.send(fake.build.press(status, "Cancel", user_id=999))
+        tg.send(fake.build.press(status, en("tg-button-cancel"), user_id=999))
         await fake.wait_for(lambda: fake.callback_answers, what="an answer")
-        assert fake.callback_answers[-1]["text"] == "Only the person who asked can cancel this."
-        tg.send(fake.build.press(status, "Cancel"))
+        assert fake.callback_answers[-1]["text"] == en("cancel-not-yours")
+        tg.send(fake.build.press(status, en("tg-button-cancel")))
         await fake.wait_for(lambda: len(fake.callback_answers) == 2, what="an answer")
-        assert fake.callback_answers[-1]["text"] == "Cancelled."
-        await fake.wait_for(lambda: "Cancelled" in (status.text or ""), what="the status")
-        assert status.text == "⚠️ Cancelled. Your credits were refunded (balance: 10)."
+        assert fake.callback_answers[-1]["text"] == en("cancel-done")
+        told = warning("failure-refunded-balance", message=en("error-cancelled"), balance=10)
+        await fake.wait_for(lambda: status.text == told, what="the status")
         assert not status.buttons
         await tg.idle()
         assert fake.photos(GROUP_ID) == []
@@ -63,7 +64,7 @@ async def test_cancel_button_is_for_the_requester_only(
         tg.send(fake.build.callback(status, status.history[0]["reply_markup"][
             "inline_keyboard"][0][0]["callback_data"]))
         await fake.wait_for(lambda: len(fake.callback_answers) == 3, what="an answer")
-        assert "already finished" in fake.callback_answers[-1]["text"]
+        assert fake.callback_answers[-1]["text"] in (en("cancel-finished"), en("cancel-too-late"))
 
 
 async def test_a_deleted_status_message_is_not_an_error(

@@ -8,6 +8,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import InternalServer, jpeg_bytes, png_bytes
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, Harness, start_telegram
+from tests.texts import WARNING, en, head, warning
 
 
 async def _refused(tg: Harness, update: dict[str, Any]) -> str:
@@ -24,18 +25,18 @@ async def _refused(tg: Harness, update: dict[str, Any]) -> str:
 
 async def test_bad_options(tg: Harness) -> None:
     text = await _refused(tg, tg.fake.build.photo(caption="/img2img a cat --strenght 0.5"))
-    assert text.startswith("⚠️ Unknown option --strenght")
+    assert text.startswith(WARNING + head("error-unknown-option", option="--strenght"))
     text = await _refused(tg, tg.fake.build.photo(caption="/img2img a cat --strength 7"))
     assert "strength" in text.lower()
     text = await _refused(tg, tg.fake.build.photo(caption="/img2img --steps 20"))
-    assert "describe what to make" in text
+    assert text == warning("error-prompt-missing")
 
 
 async def test_non_image_file_is_refused_without_downloading(tg: Harness) -> None:
     update = tg.fake.build.document(b"%PDF-1.7 ...", file_name="notes.pdf",
                                     caption="/img2img a cat")
     text = await _refused(tg, update)
-    assert "notes.pdf is not an image" in text
+    assert text == warning("tg-not-an-image", name="notes.pdf")
     assert tg.fake.downloads == [] and not tg.fake.calls_to("getFile")
 
 
@@ -43,17 +44,17 @@ async def test_corrupt_image_is_refused(tg: Harness) -> None:
     broken = png_bytes((200, 200))[:300]
     text = await _refused(tg, tg.fake.build.document(broken, file_name="broken.png",
                                                      caption="/img2img a cat"))
-    assert "damaged" in text or "cannot be read" in text
+    assert text in (warning("error-image-damaged"), warning("error-image-incomplete"))
     text = await _refused(tg, tg.fake.build.document(b"just text", file_name="fake.jpg",
                                                      caption="/img2img a cat"))
-    assert "not an image I can read" in text
+    assert text.startswith(WARNING + head("error-image-unreadable"))
 
 
 async def test_file_over_20_mb_is_refused_before_any_download(tg: Harness) -> None:
     update = tg.fake.build.document(png_bytes((64, 64)), file_name="huge.png",
                                     file_size=25 * 2**20, caption="/img2img a cat")
     text = await _refused(tg, update)
-    assert "25 MB" in text and "20 MB" in text
+    assert text == warning("tg-too-big", size="25 MB", limit="20 MB")
     assert not tg.fake.calls_to("getFile") and tg.fake.downloads == []
 
 
@@ -64,7 +65,7 @@ async def test_the_size_getfile_reports_is_checked_before_any_download(tg: Harne
                                     file_size=25 * 2**20, caption="/img2img a cat")
     del update["message"]["document"]["file_size"]
     text = await _refused(tg, update)
-    assert "25 MB" in text and "20 MB" in text
+    assert text == warning("tg-too-big", size="25 MB", limit="20 MB")
     assert tg.fake.calls_to("getFile") and tg.fake.downloads == []
     assert await tg.balance() in (None, 10)
 
@@ -74,7 +75,7 @@ async def test_a_bot_api_redirect_into_the_network_is_not_followed(tg: Harness) 
     async with InternalServer() as internal:
         tg.fake.file_redirect = f"{internal.base_url}/secret.png"
         text = await _refused(tg, tg.fake.build.photo(caption="/img2img a cat"))
-        assert text == "⚠️ I could not fetch that image from Telegram; please try again."
+        assert text == warning("tg-fetch-again")
         assert internal.requests == []
     assert await tg.balance() in (None, 10)
 
@@ -85,7 +86,7 @@ async def test_insufficient_credits(fake: FakeTelegram, a1111: FakeA1111,
     async with start_telegram(fake, a1111, settings) as tg:
         update = tg.send(tg.fake.build.photo(caption="/img2img a cat"))
         answer = await tg.reply(update)
-        assert answer.text == "⚠️ This costs 1 credit and your balance is 0."
+        assert answer.text == warning("error-insufficient-credits", count=1, balance=0)
         assert not a1111.img2img_bodies and await tg.balance() == 0
         assert await tg.ledger() == []
 
@@ -95,10 +96,8 @@ async def test_backend_failure_is_refunded_and_explained(tg: Harness) -> None:
     update = tg.send(tg.fake.build.photo(jpeg_bytes((640, 480)), caption="/img2img a cat"))
     await tg.idle()
     status = await tg.reply(update)
-    await tg.fake.wait_for(lambda: (status.text or "").endswith("(balance: 10)."),
-                           what="the error")
-    assert status.text == ("⚠️ The image service could not finish this image. "
-                           "Your credits were refunded (balance: 10).")
+    told = warning("failure-refunded-balance", message=en("error-job-failed"), balance=10)
+    await tg.fake.wait_for(lambda: status.text == told, what="the error")
     assert status.buttons == []  # no Cancel left on a finished job
     assert tg.fake.photos(USER_ID) == []
     assert await tg.balance() == 10

@@ -12,6 +12,7 @@ from bot.models import ImageData, UserRef
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, Harness, image_size, start_telegram
+from tests.texts import field
 
 
 def _png(size: tuple[int, int]) -> bytes:
@@ -40,7 +41,7 @@ async def test_a_result_too_unequal_for_a_photo_goes_as_a_document(
         result = await tg.result(update)
         assert result.kind == "document" and fake.photos(USER_ID) == []
         assert image_size(result.data) == (4096, 128)
-        assert "Prompt: a banner" in (result.caption or "")
+        assert field("prompt", "a banner") in (result.caption or "")
         assert not [c for c in fake.calls_to("sendPhoto") if not c.ok]
 
 
@@ -51,8 +52,8 @@ async def test_a_long_prompt_is_trimmed_to_fit_the_caption(tg: Harness) -> None:
     caption = result.caption or ""
     assert len(caption.encode("utf-16-le")) // 2 <= 1024
     first_line = caption.split("\n")[0]
-    assert first_line.startswith("Prompt: a <cat> & a dog") and first_line.endswith("…")
-    assert "Seed: " in caption and "Balance: 9" in caption
+    assert first_line.startswith(field("prompt", "a <cat> & a dog")) and first_line.endswith("…")
+    assert field("seed", "") in caption and field("balance", 9) in caption
     assert not [c for c in tg.fake.calls_to("sendPhoto") if not c.ok]
 
 

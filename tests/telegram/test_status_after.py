@@ -8,6 +8,7 @@ from typing import Any
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, start_telegram
+from tests.texts import en
 
 # What a job costs in Bot API calls (polling, startup and the incoming photo aside).
 JOB_METHODS = ("getFile", "sendMessage", "editMessageText", "deleteMessage", "sendChatAction",
@@ -57,7 +58,7 @@ async def test_a_slow_job_still_shows_its_status_progress_and_action(
         await tg.result(update, timeout=10)
         await tg.settled()
         shown = [h["text"] for h in status.history] + [status.text]
-        assert any("Generating" in line and "%" in line for line in shown), shown
+        assert any(en("status-generating-word") in line and "%" in line for line in shown), shown
         assert status.deleted
         assert "upload_photo" in fake.actions(USER_ID)
 

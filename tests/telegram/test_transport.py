@@ -16,6 +16,7 @@ from tests.dead_process import left_running
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, Harness, image_size, start_telegram
+from tests.texts import en, field
 
 
 def _free_port() -> int:
@@ -85,7 +86,7 @@ async def test_webhook_checks_the_secret_token(fake: FakeTelegram, a1111: FakeA1
         right = fake.build.photo(caption="/img2img a dog")
         assert await fake.deliver_webhook(url, right, secret_token="right-secret_1") == 200
         result = await tg.result(right)
-        assert "Prompt: a dog" in (result.caption or "")
+        assert field("prompt", "a dog") in (result.caption or "")
         await tg.settled()
         assert len(a1111.img2img_bodies) == 1 and await tg.balance() == 9
         assert not fake.calls_to("getUpdates")
@@ -113,11 +114,10 @@ async def test_a_job_a_crash_interrupted_is_made_again(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
     request = await _crashed(fake, settings, attempts=1)
     async with start_telegram(fake, a1111, settings) as tg:
-        await _told(fake, request, "⏳ The bot restarted while making your image; it is being "
-                    "made again.")
+        await _told(fake, request, en("notice-requeued"))
         result = await fake.wait_for_message(
             USER_ID, lambda m: m.reply_to_message_id == request["message_id"], kind="photo")
-        assert "🔁 Again" in result.button_texts
+        assert en("tg-button-again") in result.button_texts
         await tg.settled()
         assert await tg.balance() == 9
         assert await tg.ledger() == [("initial", 10), ("reserve", -1)]
@@ -130,8 +130,7 @@ async def test_a_job_interrupted_twice_is_refunded_and_its_user_told(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
     request = await _crashed(fake, settings, attempts=2)
     async with start_telegram(fake, a1111, settings) as tg:
-        await _told(fake, request, "⚠️ The bot restarted before your image was done; your 1 "
-                    "credit was refunded. Please send it again.")
+        await _told(fake, request, en("notice-restarted-refunded", count=1))
         assert await tg.balance() == 10
         assert await tg.ledger() == [("initial", 10), ("reserve", -1), ("refund", 1)]
     async with start_telegram(fake, a1111, settings):
@@ -150,8 +149,7 @@ async def test_a_stop_hands_running_jobs_to_the_next_start(
         tg.stop.set()
         async with asyncio.timeout(3):
             await tg.task
-        assert "restarting" in (status.text or "") and status.buttons == []
-        assert "made as soon as it is back" in (status.text or "")
+        assert status.text == en("restarting") and status.buttons == []
     a1111.delay = 0.05
     async with start_telegram(fake, a1111, settings) as tg:
         await tg.result(update)
