@@ -21,11 +21,14 @@ from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_payloads import component_press
 from tests.fakes.discord_world import ADMIN, GUILD, MEMBER, NSFW
+from tests.texts import en
+
+WEAKER = en("dc-button-weaker")
 
 
 def seed_of(msg: FakeMessage) -> int:
     assert msg.embed is not None
-    return int(next(f["value"] for f in msg.embed["fields"] if f["name"] == "Seed"))
+    return int(next(f["value"] for f in msg.embed["fields"] if f["name"] == en("field-seed")))
 
 
 def colour(seed: int) -> tuple[int, int, int]:
@@ -67,8 +70,9 @@ async def test_again_is_a_new_request_charged_to_the_presser(
 async def test_strength_buttons_keep_the_seed(fake: FakeDiscord, a1111: FakeA1111, app: App,
                                               bot: commands.Bot) -> None:
     result = await first_result(fake)
-    weaker = await outcome(fake, await fake.press(result, label="Strength −", user=MEMBER))
-    stronger = await outcome(fake, await fake.press(result, label="Strength +", user=MEMBER))
+    weaker = await outcome(fake, await fake.press(result, label=WEAKER, user=MEMBER))
+    stronger = await outcome(fake, await fake.press(result, label=en("dc-button-stronger"),
+                                                    user=MEMBER))
     _, low, high = a1111.img2img_bodies
     assert (low["denoising_strength"], high["denoising_strength"]) == (0.5, 0.7)
     assert low["seed"] == high["seed"] == seed_of(result)
@@ -91,7 +95,7 @@ async def test_delete_is_for_the_requester_only(fake: FakeDiscord, app: App,
     other = await fake.press(result, emoji="🗑", user=ADMIN)
     refused = await fake.wait_for(lambda: fake.original(other.token))
     assert refused.ephemeral
-    assert refused.content == "Only the person who asked for this image can delete it."
+    assert refused.content == en("dc-only-requester-delete")
     assert not result.deleted
     await fake.press(result, emoji="🗑", user=MEMBER)
     await fake.wait_for(lambda: result.deleted)
@@ -104,7 +108,7 @@ async def test_a_press_follows_the_servers_policy(fake: FakeDiscord, a1111: Fake
     press = await fake.press(result, emoji="🔁", user=ADMIN)
     note = await fake.wait_for(lambda: next((m for m in fake.followups(press.token)
                                              if m.ephemeral), None))
-    assert note.content == "Your prompt uses a word this chat does not allow; nothing was charged."
+    assert note.content == en("error-banned-word")
     assert len(a1111.img2img_bodies) == 1 and await balance(app, ADMIN) == 20
 
 
@@ -115,7 +119,7 @@ async def test_buttons_work_after_a_restart(fake: FakeDiscord, a1111: FakeA1111,
     async with started(fake, config) as (app, _):
         again = await outcome(fake, await fake.press(result, emoji="🔁", user=MEMBER))
         assert again.embed is not None and len(a1111.img2img_bodies) == 2
-        weaker = await outcome(fake, await fake.press(result, label="Strength −", user=MEMBER))
+        weaker = await outcome(fake, await fake.press(result, label=WEAKER, user=MEMBER))
         assert seed_of(weaker) == seed_of(result)
         await fake.press(result, emoji="🗑", user=MEMBER)
         await fake.wait_for(lambda: result.deleted)
@@ -139,7 +143,7 @@ async def test_a_forged_press_from_another_channel_is_refused_and_fetches_nothin
         elsewhere, forged, user=ADMIN, guild=GUILD, channel=NSFW))
     note = await fake.wait_for(lambda: next((m for m in fake.followups(press.token)
                                              if m.ephemeral), None))
-    assert note.content == "These buttons work only in the chat where the image was made."
+    assert note.content == en("error-buttons-elsewhere")
     assert fake.cdn_gets == fetched  # the photo posted in #general was not fetched again
     assert len(a1111.img2img_bodies) == jobs
     assert await balance(app, ADMIN) == 19  # their own image only

@@ -25,10 +25,11 @@ from tests.fakes.discord_world import (
     FakeChannel,
     FakeUser,
 )
+from tests.texts import en
 
 SERVER = f"discord:{GUILD.id}"
-NEEDS_MANAGE = "You need the Manage Server permission to change the bot's settings."
-OWNERS_ONLY = "Only the bot's owners can do that."
+NEEDS_MANAGE = en("dc-need-manage-server")
+OWNERS_ONLY = en("dc-owners-only")
 
 
 async def reply(fake: FakeDiscord, command: str, options: dict[str, Any] | None = None, *,
@@ -69,13 +70,13 @@ async def test_set_needs_manage_server_checked_by_the_bot(fake: FakeDiscord, app
     assert await app.storage.chat_settings(SERVER) == {}
 
     done = await reply(fake, "img2img-admin set", {"key": "max_steps", "value": "30"})
-    assert done.ephemeral and done.content == "max_steps is now 30."
+    assert done.ephemeral and done.content == en("setting-number", key="max_steps", value=30)
     owner = await reply(fake, "img2img-admin set", {"key": "steps", "value": "20"}, user=OWNER)
-    assert owner.content == "Chat default steps is now 20."
+    assert owner.content == en("setting-chat-default", key="steps", value=20)
     assert await app.storage.chat_settings(SERVER) == {"version": 1, "defaults": {"steps": 20},
                                                        "policy": {"max_steps": 30}}
     bad = await reply(fake, "img2img-admin set", {"key": "max_steps", "value": "lots"})
-    assert bad.content == "max_steps must be a whole number from 1 to 150, or off."
+    assert bad.content == en("error-setting-number", key="max_steps", low=1, high=150)
 
     for command in ("img2img-admin show", "img2img-admin reset"):
         assert (await reply(fake, command, user=MEMBER)).content == NEEDS_MANAGE
@@ -84,18 +85,19 @@ async def test_set_needs_manage_server_checked_by_the_bot(fake: FakeDiscord, app
 async def test_show_and_reset(fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
     await reply(fake, "img2img-admin set", {"key": "lock", "value": "strength"})
     nsfw = await reply(fake, "img2img-admin set", {"key": "nsfw", "value": "on"})
-    assert nsfw.content == "nsfw is now on. NSFW results come only in channels Discord marks NSFW."
+    assert nsfw.content == f"{en('setting-on', key='nsfw')} {en('dc-nsfw-where')}"
     shown = await reply(fake, "img2img-admin show")
-    assert shown.ephemeral and shown.content.startswith("Server settings:\n• enabled: on\n")
+    assert shown.ephemeral
+    assert shown.content.startswith(f"{en('dc-server-settings')}\n• enabled: on\n")
     lines = shown.content.splitlines()
     assert "• locked: strength" in lines and "• nsfw: on" in lines
     assert lines[-2:] == [f"• <#{GENERAL.id}> enabled: on",
-                          f"• <#{GENERAL.id}> nsfw: off (Discord does not mark it NSFW)"]
+                          f"• <#{GENERAL.id}> nsfw: off {en('dc-channel-unmarked')}"]
     in_nsfw = await reply(fake, "img2img-admin show", channel=NSFW)
     assert in_nsfw.content.splitlines()[-1] == f"• <#{NSFW.id}> nsfw: on"
 
     reset = await reply(fake, "img2img-admin reset")
-    assert reset.content.startswith("This server's settings are back to the defaults")
+    assert reset.content == en("dc-server-reset")
     assert await app.storage.chat_settings(SERVER) == {}
 
 
@@ -113,10 +115,10 @@ async def test_setting_keys_autocomplete(fake: FakeDiscord, bot: commands.Bot) -
 async def test_banned_word_then_refused_in_a_request(fake: FakeDiscord, app: App,
                                                       bot: commands.Bot) -> None:
     done = await reply(fake, "img2img-admin set", {"key": "banned_words", "value": "add dragon"})
-    assert done.content == "1 banned word."
+    assert done.content == en("setting-banned-words", count=1)
     asked = await ask(fake, {"prompt": "a red Dragon over hills"}, user=MEMBER)
     note = await refusal(fake, asked)
-    assert note.content == "Your prompt uses a word this chat does not allow; nothing was charged."
+    assert note.content == en("error-banned-word")
     assert await ledger(app) == []  # refused before anything was charged
     fine = await ask(fake, {"prompt": "a red kite over hills"}, user=MEMBER)
     assert (await outcome(fake, fine)).embeds
@@ -126,8 +128,7 @@ async def test_channel_nsfw_only_where_discord_marks_it(fake: FakeDiscord, app: 
                                                         bot: commands.Bot) -> None:
     add_probe(bot, app)
     refused = await reply(fake, "img2img-admin channel", {"nsfw": "on"}, channel=GENERAL)
-    assert refused.ephemeral and refused.content.startswith(
-        "NSFW can be switched on only in a channel Discord marks NSFW")
+    assert refused.ephemeral and refused.content == en("dc-nsfw-unmarked")
     assert await app.storage.chat_settings(f"discord:{GENERAL.id}") == {}
 
     await reply(fake, "img2img-admin set", {"key": "nsfw", "value": "on"})
@@ -150,10 +151,10 @@ async def test_channel_switched_off_refuses_requests_there(fake: FakeDiscord, ap
                                                            bot: commands.Bot) -> None:
     add_probe(bot, app)
     off = await reply(fake, "img2img-admin channel", {"enabled": "off"}, channel=GENERAL)
-    assert off.content.startswith(f"• <#{GENERAL.id}> enabled: off (channel switch)")
+    assert off.content.startswith(f"• <#{GENERAL.id}> enabled: off {en('dc-channel-switch')}")
     asked = await ask(fake, user=MEMBER, channel=GENERAL)
     note = await refusal(fake, asked)
-    assert note.content == "The bot is switched off in this channel by the server's admins."
+    assert note.content == en("dc-channel-off")
     assert await ledger(app) == []  # refused before anything was charged
     elsewhere = await reply(fake, "probe", user=MEMBER, channel=NSFW)
     assert elsewhere.content == "allowed, nsfw_channel=True"
@@ -171,12 +172,12 @@ async def test_grant_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands
     assert await app.service.credits.history(member) == []
 
     granted = await reply(fake, "grant", {"user": MEMBER, "amount": 50}, user=OWNER)
-    assert granted.content == f"Granted 50 credits to <@{MEMBER.id}>; their balance is 70."
+    assert granted.content == en("dc-granted", count=50, user=f"<@{MEMBER.id}>", balance=70)
     [grant, welcome] = await app.service.credits.history(member)
     assert (grant.kind, grant.amount, grant.note) == ("grant", 50, f"granted by discord:{OWNER.id}")
     assert welcome.kind == "initial"
     taken = await reply(fake, "grant", {"user": MEMBER, "amount": -5}, user=OWNER)
-    assert taken.content == f"Took 5 credits from <@{MEMBER.id}>; their balance is 65."
+    assert taken.content == en("dc-took", count=5, user=f"<@{MEMBER.id}>", balance=65)
 
     payload = p.slash_command("grant", {"user": MEMBER, "amount": 7}, user=OWNER)
     once = await fake.inject_interaction(payload)
@@ -193,7 +194,9 @@ async def test_stats_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands
     await app.service.credits.grant(user_ref(MEMBER), 3)
     stats = await reply(fake, "stats", user=OWNER)
     assert stats.ephemeral
-    assert stats.content.splitlines() == [
-        "Stats:", "• users: 1", "• jobs: none", "• jobs in the last 24 h: 0",
-        "• in progress now: 0", "• credits spent: 0", "• credits outstanding: 23",
-        "• ledger drift: none", "• sales no purchases in the last 7 days"]
+    none = en("stats-none")
+    assert stats.content.splitlines() == [en("dc-stats"), *(f"• {line}" for line in (
+        en("stats-users", users=1), en("stats-jobs", jobs=none), en("stats-jobs-day", jobs=0),
+        en("stats-in-progress", jobs=0), en("stats-spent", credits=0),
+        en("stats-outstanding", credits=23), en("stats-drift", rows=none),
+        en("stats-sales", line=en("revenue-none"))))]

@@ -13,6 +13,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import MEMBER, FakeUser
+from tests.texts import en, warning
 
 
 async def reply(fake: FakeDiscord, command: str, options: dict[str, Any] | None = None,
@@ -32,35 +33,36 @@ async def test_credits_shows_the_balance_and_ledger_privately(
         fake: FakeDiscord, app: App, bot: commands.Bot) -> None:
     first = await reply(fake, "credits")
     assert first.ephemeral
-    assert first.content.startswith("**Balance: 20 credits**\nRecent:\n• ")
-    assert first.content.endswith("+20 welcome")
+    assert first.content.startswith(f"**{en('dc-balance', count=20)}**\n{en('dc-recent')}\n• ")
+    assert first.content.endswith(f"+20 {en('ledger-initial')}")
     await app.service.credits.grant(user_ref(MEMBER), 5)
     second = await reply(fake, "credits")
-    assert "**Balance: 25 credits**" in second.content
+    assert f"**{en('dc-balance', count=25)}**" in second.content
     assert [line.split()[-2:] for line in second.content.splitlines()[2:]] == [
-        ["+5", "grant"], ["+20", "welcome"]]
+        ["+5", en("ledger-grant")], ["+20", en("ledger-initial")]]
 
 
 async def test_settings_set_show_and_reset(fake: FakeDiscord, app: App,
                                            bot: commands.Bot) -> None:
     done = await reply(fake, "settings set", {"key": "strength", "value": "0.4"})
-    assert done.ephemeral and done.content == "Your default strength is now 0.4."
+    assert done.ephemeral and done.content == en("setting-user-default", key="strength",
+                                                    value=0.4)
     await reply(fake, "settings set", {"key": "file", "value": "on"})
     assert await app.storage.user_settings(user_ref(MEMBER).key) == {
         "version": 1, "defaults": {"strength": 0.4}, "prefs": {"file": True}}
 
     shown = await reply(fake, "settings show")
-    assert shown.content == "Your defaults:\n• strength: 0.4\n• file: on"
+    assert shown.content == f"{en('dc-your-defaults')}\n• strength: 0.4\n• file: on"
 
     refused = await reply(fake, "settings set", {"key": "steps", "value": "900"})
-    assert refused.ephemeral and refused.content == \
-        "--steps must be a whole number from 1 to 150."
+    assert refused.ephemeral and refused.content == en("error-number-whole", option="--steps",
+                                                       low=1, high=150)
     one = await reply(fake, "settings reset", {"key": "strength"})
-    assert one.content == "Your strength is back to the default."
+    assert one.content == en("settings-user-reset-key", key="strength")
     assert await app.storage.user_settings(user_ref(MEMBER).key) == {"version": 1, "defaults": {},
                                                                 "prefs": {"file": True}}
     every = await reply(fake, "settings reset")
-    assert every.content == "Your settings are back to the defaults."
+    assert every.content == en("settings-user-reset")
     assert await app.storage.user_settings(user_ref(MEMBER).key) == {}
 
 
@@ -81,8 +83,9 @@ async def test_styles_and_providers(fake: FakeDiscord, bot: commands.Bot) -> Non
     styles = await reply(fake, "styles")
     assert styles.ephemeral and "• anime: …, anime style, clean line art" in styles.content
     providers = await reply(fake, "providers")
-    assert providers.content == ("Backends:\n• webui: a1111, 1 credit per image\n"
-                                 "• echo: echo, 1 credit per image")
+    price = en("provider-price", count=1)
+    assert providers.content == (f"{en('dc-backends')}\n• webui: a1111, {price}\n"
+                                 f"• echo: echo, {price}")
 
 
 async def test_cancel_refunds_the_newest_queued_job(fake: FakeDiscord, app: App,
@@ -95,18 +98,18 @@ async def test_cancel_refunds_the_newest_queued_job(fake: FakeDiscord, app: App,
     assert await balance(app) == 18
 
     cancelled = await reply(fake, "cancel")
-    assert cancelled.ephemeral and cancelled.content == "Cancelled and refunded 1 credit."
+    assert cancelled.ephemeral and cancelled.content == en("dc-cancelled-refunded", count=1)
     shown = await outcome(fake, second)
-    assert shown.content.startswith("⚠️ Cancelled")
+    assert shown.content.startswith(warning("error-cancelled"))
     assert await balance(app) == 19
     assert (await ledger(app))[-1] == ("refund", 1)
     assert fake.original(first.token) is not None and len(app.service.active) == 1
 
     again = await reply(fake, "cancel")
-    assert again.content == "Cancelled and refunded 1 credit."
+    assert again.content == en("dc-cancelled-refunded", count=1)
     await outcome(fake, first)
     nothing = await reply(fake, "cancel")
-    assert nothing.content == "You have no image in progress."
+    assert nothing.content == en("dc-nothing-to-cancel")
     assert await balance(app) == 20
 
 
@@ -117,16 +120,16 @@ async def test_forget_asks_then_erases_prompts_and_settings(
     await app.preferences.set_user(user_ref(MEMBER), "steps", "30")
 
     question = await reply(fake, "forget")
-    assert question.ephemeral and question.content.startswith("Erase the prompts")
-    kept = await fake.press(question, label="Keep", user=MEMBER)
+    assert question.ephemeral and question.content == en("dc-forget-question")
+    kept = await fake.press(question, label=en("dc-forget-keep"), user=MEMBER)
     await fake.wait_for(lambda: kept.response_type == 7)
-    assert question.content == "Nothing was erased." and question.buttons == []
+    assert question.content == en("dc-forget-kept") and question.buttons == []
     assert await app.storage.user_settings(user_ref(MEMBER).key) != {}
 
     again = await reply(fake, "forget")
-    erase = await fake.press(again, label="Erase my data", user=MEMBER)
+    erase = await fake.press(again, label=en("dc-forget-erase"), user=MEMBER)
     await fake.wait_for(lambda: erase.response_type == 7)
-    assert again.content == "Done: your settings and the prompts of 1 image are erased."
+    assert again.content == en("dc-forget-done", count=1)
     assert await app.storage.user_settings(user_ref(MEMBER).key) == {}
     [job_id] = await job_ids(app)
     job = await app.storage.get_job(job_id)

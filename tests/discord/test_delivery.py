@@ -18,6 +18,9 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import ADMIN, GENERAL, MEMBER, OWNER
+from tests.texts import en, head, pattern, warning
+
+GENERATING = f"{en('status-generating-word')} ·"
 
 
 def contents(msg: FakeMessage) -> list[str]:
@@ -27,7 +30,7 @@ def contents(msg: FakeMessage) -> list[str]:
 
 def progress_shown(fake: FakeDiscord, token: str) -> FakeMessage | None:
     msg = fake.original(token)
-    return msg if msg is not None and msg.content.startswith("🎨 Generating ·") else None
+    return msg if msg is not None and msg.content.startswith(GENERATING) else None
 
 
 async def test_progress_edits_then_the_result(tmp_path: Path, fake: FakeDiscord,
@@ -38,15 +41,17 @@ async def test_progress_edits_then_the_result(tmp_path: Path, fake: FakeDiscord,
         rec = await ask(fake)
         msg = await outcome(fake, rec)
     said = contents(msg)
-    progress = [s for s in said if s.startswith("🎨 Generating ·")]
-    assert said[1] == "⏳ Next in line…" and progress
-    assert any("%" in s for s in progress) and any(" left" in s for s in progress)
-    assert all([b["label"] for b in _buttons(h)] == ["Cancel"] for h in msg.history[1:])
+    progress = [s for s in said if s.startswith(GENERATING)]
+    assert said[1] == en("status-next") and progress
+    assert any("%" in s for s in progress)
+    assert any(pattern("status-eta").search(s) for s in progress)
+    cancel = [en("dc-button-cancel")]
+    assert all([b["label"] for b in _buttons(h)] == cancel for h in msg.history[1:])
     # Throttled: A1111 is polled every 20 ms, but edits come at most every 0.25 s.
     times = [datetime.fromisoformat(h["edited_timestamp"]) for h in msg.history[2:]]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
     assert all(gap >= 0.2 for gap in gaps) and len(msg.history) <= 10
-    assert msg.embed is not None and "Cancel" not in [b["label"] for b in msg.buttons]
+    assert msg.embed is not None and en("dc-button-cancel") not in [b["label"] for b in msg.buttons]
 
 
 def _buttons(data: dict[str, object]) -> list[dict[str, object]]:
@@ -62,7 +67,7 @@ async def test_queue_position_is_shown(fake: FakeDiscord, a1111: FakeA1111, app:
     results = [await outcome(fake, rec) for rec in records]
     assert all(msg.embed is not None for msg in results)
     # One worker: while one job runs, another waits behind the next in line.
-    assert any("⏳ Queued: position 2" in contents(msg) for msg in results)
+    assert any(en("status-queued", position=2) in contents(msg) for msg in results)
 
 
 async def test_cancel_button(fake: FakeDiscord, a1111: FakeA1111, app: App,
@@ -70,14 +75,15 @@ async def test_cancel_button(fake: FakeDiscord, a1111: FakeA1111, app: App,
     a1111.delay = 5
     rec = await ask(fake)
     progress = await fake.wait_for(lambda: progress_shown(fake, rec.token))
-    other = await fake.press(progress, label="Cancel", user=ADMIN)
+    other = await fake.press(progress, label=en("dc-button-cancel"), user=ADMIN)
     refused = await fake.wait_for(lambda: fake.original(other.token))
     assert refused.ephemeral
-    assert refused.content == "Only the person who asked for this image can cancel it."
-    mine = await fake.press(progress, label="Cancel", user=MEMBER)
+    assert refused.content == en("dc-only-requester-cancel")
+    mine = await fake.press(progress, label=en("dc-button-cancel"), user=MEMBER)
     msg = await outcome(fake, rec)
     assert mine.callbacks == [{"type": 6}]
-    assert msg.content == "⚠️ Cancelled. Your credits were refunded (balance: 20)."
+    assert msg.content == warning("failure-refunded-balance", message=en("error-cancelled"),
+                                  balance=20)
     assert msg.buttons == []
     assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
 
@@ -90,9 +96,9 @@ async def test_cancel_after_the_end_says_so(fake: FakeDiscord, a1111: FakeA1111,
     stale = FakeMessage(progress.id, progress.channel_id, progress.guild_id, progress.author,
                         components=list(progress.components))
     await outcome(fake, rec)
-    press = await fake.press(stale, label="Cancel", user=MEMBER)
+    press = await fake.press(stale, label=en("dc-button-cancel"), user=MEMBER)
     note = await fake.wait_for(lambda: fake.original(press.token))
-    assert note.ephemeral and note.content == "This image is no longer in progress."
+    assert note.ephemeral and note.content == en("dc-not-in-progress")
     assert await balance(app) == 19
 
 
@@ -118,7 +124,7 @@ async def test_expired_token_posts_the_result_in_the_channel(
                                             if m.interaction_token is None and m.embeds])
     assert posted.content.startswith(f"<@{MEMBER.id}>")
     assert posted.file().startswith(b"\x89PNG")
-    assert [b["label"] for b in posted.buttons][-1] == "Delete"
+    assert [b["label"] for b in posted.buttons][-1] == en("dc-button-delete")
 
 
 async def test_result_larger_than_the_limit_is_shrunk(fake: FakeDiscord, app: App,
@@ -141,8 +147,9 @@ async def test_result_larger_than_the_limit_is_shrunk(fake: FakeDiscord, app: Ap
 async def test_notices_are_shown(fake: FakeDiscord, a1111: FakeA1111, app: App,
                                  bot: commands.Bot) -> None:
     msg = await outcome(fake, await ask(fake, {"size": "500x500"}))
-    assert msg.content == "ℹ️ Size adjusted to 496x496 for WebUI."
-    assert any("ℹ️ Size adjusted" in s for s in contents(msg)[1:-1])
+    notice = f"ℹ️ {en('notice-size-adjusted', width=496, height=496, provider='WebUI')}"
+    assert msg.content == notice
+    assert any(f"ℹ️ {head('notice-size-adjusted')}" in s for s in contents(msg)[1:-1])
 
 
 async def test_only_slow_jobs_spend_edits_on_progress(tmp_path: Path, fake: FakeDiscord,
@@ -154,4 +161,4 @@ async def test_only_slow_jobs_spend_edits_on_progress(tmp_path: Path, fake: Fake
         slow = await outcome(fake, await ask(fake, user=ADMIN))
     assert quick.embed is not None and slow.embed is not None
     assert not any(s.startswith(("⏳", "🎨")) for s in contents(quick))  # deferral, result
-    assert any(s.startswith("🎨 Generating ·") for s in contents(slow))
+    assert any(s.startswith(GENERATING) for s in contents(slow))

@@ -18,6 +18,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import ADMIN
+from tests.texts import en
 
 # Discord has no Persian client locale: a Persian reader picks it with /settings set language.
 CHOSEN = {"fa"}
@@ -80,7 +81,7 @@ async def test_synced_commands_carry_every_shipped_locale(
         if command.get("type", 1) == 1:
             assert set(command["description_localizations"]) == set(wanted), command["name"]
             assert "name_localizations" not in command or not command["name_localizations"]
-    menu = synced["Transform with img2img"]
+    menu = synced[en("dc-menu-transform")]
     assert menu["name_localizations"]["de"] == render("dc-menu-transform", "de")
     key = next(o for o in synced["settings"]["options"] if o["name"] == "set")["options"][0]
     steps = next(c for c in key["choices"] if c["value"] == "steps")

@@ -20,6 +20,7 @@ from tests.discord.helpers import ask, ledger, outcome, user_ref
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_world import GENERAL, GUILD, MEMBER
+from tests.texts import en
 
 
 async def test_commands_sync_only_when_they_changed(fake: FakeDiscord, config: Config,
@@ -27,7 +28,7 @@ async def test_commands_sync_only_when_they_changed(fake: FakeDiscord, config: C
     async with started(fake, config):
         pass
     names = {c["name"] for c in fake.commands()}
-    assert {"img2img", "Transform with img2img", "credits", "settings",
+    assert {"img2img", en("dc-menu-transform"), "credits", "settings",
             "img2img-admin"} <= names
     assert (tmp_path / STATE_FILE).exists()
     async with started(fake, config):
@@ -61,8 +62,8 @@ async def test_restart_notice_for_a_job_a_crash_interrupted(fake: FakeDiscord, c
                            origin={"channel_id": str(GENERAL.id)})
     async with started(fake, config) as (app, _):
         [notice] = await fake.wait_for(lambda: fake.channel_messages(GENERAL.id))
-        assert notice.content == (f"<@{MEMBER.id}> ⚠️ The bot restarted before your image was "
-                                  "done; your 1 credit was refunded. Please send it again.")
+        assert notice.content == (f"<@{MEMBER.id}> "
+                                  f"{en('notice-restarted-refunded', count=1)}")
         assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
     async with started(fake, config):  # told once only
         await asyncio.sleep(0.1)

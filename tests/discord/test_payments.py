@@ -17,13 +17,14 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import ADMIN, MEMBER, OWNER, FakeUser, dm_channel
+from tests.texts import en, pattern
 
 SKU = 1_300_000_000_000_000_001
 OTHER_SKU = 1_300_000_000_000_000_002
 PACKS = [{"id": "small", "credits": 100, "discord_sku": SKU, "discord_price_cents": 199},
          {"id": "stars-only", "credits": 5, "stars": 10}]
 MEMBER_REF = user_ref(MEMBER)
-THANKS = "✅ Thank you! 100 credits were added; your balance is 120."
+THANKS = en("dc-thanks", count=100, balance=120)
 
 
 def shop_config(tmp_path: Path, fake: FakeDiscord, a1111: FakeA1111, **payments: Any) -> Config:
@@ -49,7 +50,7 @@ async def test_buy_shows_one_premium_button_per_pack(tmp_path: Path, fake: FakeD
     async with started(fake, shop_config(tmp_path, fake, a1111)):
         shown = await reply(fake, "buy")
         assert shown.ephemeral
-        assert shown.content.splitlines()[1] == "100 credits: 100 credits"
+        assert shown.content.splitlines()[1] == en("dc-pack-line", title="100 credits", count=100)
         [button] = shown.buttons
         assert button["style"] == 6 and int(button["sku_id"]) == SKU
         assert "custom_id" not in button and "label" not in button
@@ -72,9 +73,10 @@ async def test_a_purchase_grants_once_and_is_consumed(tmp_path: Path, fake: Fake
         assert await app.storage.drift() == []
 
         shown = await reply(fake, "credits")
-        assert "+100 purchase (pack small)" in shown.content
+        assert f"+100 {en('ledger-purchase', pack='small')}" in shown.content
         stats = await reply(fake, "stats", user=OWNER)
-        assert "Discord SKUs: 1 sold (100 credits), $1.99" in stats.content
+        assert pattern("revenue-day", where=en("revenue-skus"), purchases=1, credits=100,
+                       money="$1.99").search(stats.content)
 
 
 async def test_a_purchase_made_while_the_bot_was_down_is_granted_at_start(

@@ -14,6 +14,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import GENERAL, GUILD, NSFW
+from tests.texts import en
 
 SERVER = ChatRef("discord", str(GUILD.id))
 
@@ -32,7 +33,7 @@ async def test_banned_word_is_refused(fake: FakeDiscord, a1111: FakeA1111, app: 
                                       bot: commands.Bot) -> None:
     await app.preferences.set_chat(SERVER, "banned_words", "add cat")
     note = await refusal(fake, await ask(fake, {"prompt": "a Cat on a sofa"}))
-    assert note.content == "Your prompt uses a word this chat does not allow; nothing was charged."
+    assert note.content == en("error-banned-word")
     assert a1111.img2img_bodies == [] and await not_charged(app)
 
 
@@ -43,7 +44,7 @@ async def test_locked_field_wins_over_the_request(fake: FakeDiscord, a1111: Fake
     msg = await outcome(fake, await ask(fake, {"steps": 40}))
     [body] = a1111.img2img_bodies
     assert body["steps"] == 20
-    assert msg.content == "ℹ️ This chat locks steps at 20."
+    assert msg.content == f"ℹ️ {en('notice-locked', name='steps', value=20)}"
 
 
 async def test_nsfw_only_in_channels_discord_marks_nsfw(fake: FakeDiscord, app: App,
@@ -69,6 +70,6 @@ async def test_bot_switched_off_in_a_channel(fake: FakeDiscord, a1111: FakeA1111
                                              bot: commands.Bot) -> None:
     await app.preferences.set_chat(channel_chat(GENERAL.id), "enabled", "off")
     note = await refusal(fake, await ask(fake, channel=GENERAL))
-    assert note.content == "The bot is switched off in this channel by the server's admins."
+    assert note.content == en("dc-channel-off")
     assert fake.cdn_gets == [] and a1111.img2img_bodies == [] and await not_charged(app)
     assert (await outcome(fake, await ask(fake, channel=NSFW))).embed is not None

@@ -19,14 +19,18 @@ from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import GENERAL, MEMBER, OUTSIDER
 from tests.fakes.server import InternalServer, png_bytes
+from tests.texts import en, warning
 
-RESULT_BUTTONS = ["Again", "Strength −", "Strength +", "Use as input", "Delete"]
+MENU = en("dc-menu-transform")
+RESULT_BUTTONS = [en(f"dc-button-{b}") for b in ("again", "weaker", "stronger", "reuse", "delete")]
+FIELDS = ("prompt", "seed", "strength", "provider", "style", "size", "cost", "balance")
 
 
 def fields(msg: FakeMessage) -> dict[str, str]:
-    """The result embed's fields by name."""
+    """The result embed's fields, keyed by their message id's last word ("field-seed": "seed")."""
     assert msg.embed is not None
-    return {f["name"]: f["value"] for f in msg.embed["fields"]}
+    keys = {en(f"field-{key}"): key for key in FIELDS}
+    return {keys.get(f["name"], f["name"]): f["value"] for f in msg.embed["fields"]}
 
 
 async def test_slash_command_without_options(fake: FakeDiscord, a1111: FakeA1111, app: App,
@@ -37,15 +41,15 @@ async def test_slash_command_without_options(fake: FakeDiscord, a1111: FakeA1111
     assert not msg.ephemeral and msg.embed is not None
     assert msg.embed["description"] == "a cat"
     shown = fields(msg)
-    assert shown["Strength"] == "0.6" and shown["Provider"] == "WebUI"
-    assert shown["Cost"] == "1" and shown["Balance"] == "19"
+    assert shown["strength"] == "0.6" and shown["provider"] == "WebUI"
+    assert shown["cost"] == "1" and shown["balance"] == "19"
     [body] = a1111.img2img_bodies
-    seed = int(shown["Seed"])  # the fake paints each image in its seed's colour
+    seed = int(shown["seed"])  # the fake paints each image in its seed's colour
     pixel = Image.open(io.BytesIO(msg.file())).getpixel((0, 0))
     assert pixel == (seed % 256, seed // 256 % 256, seed // 65536 % 256)
     assert body["prompt"] == "a cat" and body["denoising_strength"] == 0.6
     [attachment] = msg.attachments
-    assert attachment.filename == f"img2img-{shown['Seed']}.png"
+    assert attachment.filename == f"img2img-{shown['seed']}.png"
     assert msg.embed["image"]["url"] == f"attachment://{attachment.filename}"
     assert Image.open(io.BytesIO(attachment.data)).format == "PNG"
     assert [b["label"] for b in msg.buttons] == RESULT_BUTTONS
@@ -65,17 +69,17 @@ async def test_slash_command_with_options(fake: FakeDiscord, a1111: FakeA1111, a
     assert body["prompt"] == "a castle, anime style, clean line art"
     assert "blurry" in body["negative_prompt"]
     shown = fields(msg)
-    assert shown["Seed"] == "1234" and shown["Style"] == "anime" and shown["Size"] == "768x512"
+    assert shown["seed"] == "1234" and shown["style"] == "anime" and shown["size"] == "768x512"
     assert [a.filename for a in msg.attachments] == ["img2img-1234-1.png", "img2img-1234-2.png"]
-    cost = int(shown["Cost"])
-    assert cost >= 2 and await balance(app) == 20 - cost == int(shown["Balance"])
+    cost = int(shown["cost"])
+    assert cost >= 2 and await balance(app) == 20 - cost == int(shown["balance"])
 
 
 async def test_aspect_ratio_option(fake: FakeDiscord, a1111: FakeA1111, app: App,
                                    bot: commands.Bot) -> None:
     msg = await outcome(fake, await ask(fake, {"ar": "1:2"}))
     [body] = a1111.img2img_bodies
-    assert body["height"] > body["width"] and fields(msg)["Size"] == f"{body['width']}x" \
+    assert body["height"] > body["width"] and fields(msg)["size"] == f"{body['width']}x" \
         f"{body['height']}"
 
 
@@ -85,16 +89,16 @@ async def test_slash_command_in_a_dm(fake: FakeDiscord, a1111: FakeA1111, app: A
     rec = await fake.inject_interaction(p.slash_command(
         "img2img", {"image": att, "prompt": "a dog"}, user=OUTSIDER, guild=None))
     msg = await outcome(fake, rec)
-    assert msg.guild_id is None and fields(msg)["Balance"] == "19"
+    assert msg.guild_id is None and fields(msg)["balance"] == "19"
 
 
 async def test_context_menu_opens_a_modal_then_runs(fake: FakeDiscord, a1111: FakeA1111,
                                                     app: App, bot: commands.Bot) -> None:
     att = fake.add_attachment("holiday.jpg", png_bytes((300, 200)), channel_id=GENERAL.id)
     target = p.user_message("look at this", attachments=[att], author=MEMBER)
-    rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+    rec = await fake.inject_interaction(p.message_command(MENU, target))
     modal = await fake.wait_for(lambda: fake.modal(rec.token))
-    assert modal["title"] == "Transform with img2img"
+    assert modal["title"] == MENU
     assert modal["custom_id"] == f"img2img:m:{rec.id}"
     submit = await fake.submit_modal(rec.token, {"prompt": "at sunset --steps 12",
                                                  "strength": "0.3"})
@@ -111,10 +115,10 @@ async def test_context_menu_on_an_image_embed(fake: FakeDiscord, a1111: FakeA111
                                               bot: commands.Bot) -> None:
     url = fake.add_attachment("linked.png", png_bytes((200, 200)))["url"]
     target = p.user_message(url, embeds=[p.image_embed(url, width=200, height=200)])
-    rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+    rec = await fake.inject_interaction(p.message_command(MENU, target))
     await fake.wait_for(lambda: fake.modal(rec.token))
     msg = await outcome(fake, await fake.submit_modal(rec.token, {"prompt": "pop art"}))
-    assert fields(msg)["Strength"] == "0.6" and len(a1111.img2img_bodies) == 1
+    assert fields(msg)["strength"] == "0.6" and len(a1111.img2img_bodies) == 1
 
 
 async def test_an_embed_pointing_into_the_network_is_refused_unrequested(
@@ -122,9 +126,9 @@ async def test_an_embed_pointing_into_the_network_is_refused_unrequested(
     async with InternalServer() as internal:
         secret = f"{internal.base_url}/secret.png"
         target = p.user_message(secret, embeds=[p.image_embed(secret, proxy_url=secret)])
-        rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+        rec = await fake.inject_interaction(p.message_command(MENU, target))
         note = await fake.wait_for(lambda: fake.original(rec.token))
-        assert note.ephemeral and note.content == "I can only use images uploaded to Discord."
+        assert note.ephemeral and note.content == en("dc-only-discord-images")
         assert fake.modal(rec.token) is None
         assert internal.requests == []  # its access log
     assert a1111.img2img_bodies == [] and await not_charged(app)
@@ -138,11 +142,11 @@ async def test_a_media_proxy_redirect_into_the_network_is_refused_unrequested(
         proxied = f"{fake.base_url}/external/secret.png"
         target = p.user_message("look", embeds=[p.image_embed(
             f"{internal.base_url}/secret.png", proxy_url=proxied)])
-        rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+        rec = await fake.inject_interaction(p.message_command(MENU, target))
         await fake.wait_for(lambda: fake.modal(rec.token))
         submit = await fake.submit_modal(rec.token, {"prompt": "pop art"})
         note = await refusal(fake, submit)
-        assert note.content == "I can only use images uploaded to Discord."
+        assert note.content == en("dc-only-discord-images")
         assert fake.cdn_gets == ["/external/secret.png"]  # the proxy was asked, once
         assert internal.requests == []
     assert a1111.img2img_bodies == [] and await not_charged(app)
@@ -151,9 +155,9 @@ async def test_a_media_proxy_redirect_into_the_network_is_refused_unrequested(
 async def test_context_menu_on_a_message_without_image(fake: FakeDiscord, app: App,
                                                        bot: commands.Bot) -> None:
     rec = await fake.inject_interaction(p.message_command(
-        "Transform with img2img", p.user_message("just words")))
+        MENU, p.user_message("just words")))
     msg = await fake.wait_for(lambda: fake.original(rec.token))
-    assert msg.ephemeral and msg.content.startswith("That message has no image")
+    assert msg.ephemeral and msg.content == en("dc-no-image")
     assert fake.modal(rec.token) is None
 
 
@@ -162,7 +166,7 @@ async def test_bad_option_is_refused_without_charge(fake: FakeDiscord, a1111: Fa
     rec = await ask(fake, {"size": "huge"})
     # Refused by the option's transformer: the private answer itself, with no public placeholder.
     note = await fake.wait_for(lambda: fake.original(rec.token))
-    assert note.ephemeral and note.content == "--size must look like 768x512."
+    assert note.ephemeral and note.content == en("error-size-format")
     assert fake.followups(rec.token) == []
     assert a1111.img2img_bodies == [] and await not_charged(app)
 
@@ -181,11 +185,11 @@ async def test_bad_modal_strength_is_refused(fake: FakeDiscord, a1111: FakeA1111
                                              bot: commands.Bot) -> None:
     att = fake.add_attachment("a.png", PHOTO)
     rec = await fake.inject_interaction(p.message_command(
-        "Transform with img2img", p.user_message(attachments=[att])))
+        MENU, p.user_message(attachments=[att])))
     await fake.wait_for(lambda: fake.modal(rec.token))
     submit = await fake.submit_modal(rec.token, {"prompt": "x", "strength": "strong"})
     note = await refusal(fake, submit)
-    assert note.content == "--strength must be a number from 0 to 1."
+    assert note.content == en("error-number", option="--strength", low=0, high=1)
     assert a1111.img2img_bodies == []
 
 
@@ -193,7 +197,7 @@ async def test_non_image_is_refused_before_download(fake: FakeDiscord, a1111: Fa
                                                     app: App, bot: commands.Bot) -> None:
     rec = await ask(fake, image=b"just some notes\n", filename="notes.txt")
     note = await refusal(fake, rec)
-    assert note.content.startswith("That file is not an image; please attach a JPEG, PNG")
+    assert note.content == en("dc-not-an-image", formats=en("image-formats"))
     assert fake.cdn_gets == [] and a1111.img2img_bodies == []
     assert await not_charged(app)
 
@@ -202,7 +206,7 @@ async def test_corrupt_image_is_refused_without_charge(fake: FakeDiscord, a1111:
                                                        app: App, bot: commands.Bot) -> None:
     rec = await ask(fake, image=PHOTO[: len(PHOTO) // 2], filename="broken.png")
     note = await refusal(fake, rec)
-    assert note.content == "This image is damaged or incomplete and cannot be read."
+    assert note.content == en("error-image-incomplete")
     assert a1111.img2img_bodies == [] and await not_charged(app)
 
 
@@ -212,7 +216,7 @@ async def test_attachment_above_the_limit_is_not_downloaded(
     async with started(fake, config) as (app, _):
         rec = await ask(fake, image=png_bytes((64, 48)) + b"\0" * 4000)
         note = await refusal(fake, rec)
-        assert note.content == "The image is 5 KB; the limit is 2 KB."
+        assert note.content == en("dc-image-too-big", size="5 KB", limit="2 KB")
         assert fake.cdn_gets == [] and await not_charged(app)
 
 
@@ -220,7 +224,7 @@ async def test_insufficient_credits(tmp_path: Path, fake: FakeDiscord, a1111: Fa
     config = bot_config(tmp_path / "bot.db", fake, a1111, credits={"initial": 0})
     async with started(fake, config) as (app, _):
         note = await refusal(fake, await ask(fake))
-        assert note.content == "This costs 1 credit and your balance is 0."
+        assert note.content == en("error-insufficient-credits", count=1, balance=0)
         assert a1111.img2img_bodies == [] and await balance(app) == 0
 
 
@@ -229,8 +233,8 @@ async def test_backend_failure_is_refunded_and_explained(fake: FakeDiscord, a111
     a1111.fail("oom")
     msg = await outcome(fake, await ask(fake))
     # The backend's one sentence, then the refund notice, written once.
-    assert msg.content == ("⚠️ The image server ran out of GPU memory; try a smaller size or "
-                           "fewer images. Your credits were refunded (balance: 20).")
+    assert msg.content == warning("failure-refunded-balance", balance=20, message=(
+        "The image server ran out of GPU memory; try a smaller size or fewer images."))
     assert msg.buttons == [] and msg.attachments == [] and not msg.ephemeral
     assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
 

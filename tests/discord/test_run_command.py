@@ -18,6 +18,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_model import FakeMessage
 from tests.fakes.discord_world import GENERAL, MEMBER
+from tests.texts import en
 
 
 def write_config(tmp: Path, fake: FakeDiscord, a1111: FakeA1111, log_level: str = "WARNING"
@@ -100,8 +101,7 @@ async def test_a_crash_mid_job_is_made_again_and_told_at_the_next_start(
         def posted() -> list[FakeMessage]:
             return [m for m in fake.channel_messages(GENERAL.id) if m.interaction_token is None]
         [notice] = await fake.wait_for(lambda: len(posted()) == 1 and posted())
-        assert notice.content == (f"<@{MEMBER.id}> ⏳ The bot restarted while making your "
-                                  "image; it is being made again.")
+        assert notice.content == f"<@{MEMBER.id}> {en('notice-requeued')}"
         # Within the token's 15 minutes, the result replaces the reply's progress.
         result = await fake.wait_for(lambda: (m := fake.original(rec.token)) and m.embeds and m)
         assert result.embed is not None and len(posted()) == 1

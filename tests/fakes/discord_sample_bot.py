@@ -63,7 +63,7 @@ class ConfirmView(discord.ui.View):
         await interaction.response.edit_message(content="confirmed", view=None)
 
 
-class PromptModal(discord.ui.Modal, title="Transform with img2img"):
+class PromptModal(discord.ui.Modal, title="Remix with img2img"):
     prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Prompt", custom_id="prompt")
     strength: discord.ui.TextInput[Any] = discord.ui.TextInput(
         label="Strength", custom_id="strength", default="0.6", required=False)
@@ -176,7 +176,7 @@ def make_bot(cls: type[Bot] = commands.Bot, *, sync: bool = True,
             return
         await interaction.response.send_message(f"server {key}={value}")
 
-    @app_commands.context_menu(name="Transform with img2img")
+    @app_commands.context_menu(name="Remix with img2img")
     async def transform(interaction: discord.Interaction, message: discord.Message) -> None:
         await interaction.response.send_modal(PromptModal(message))
 

@@ -133,9 +133,9 @@ async def test_context_menu_opens_modal_and_submit_reaches_on_submit(
         fake: FakeDiscord, bot: commands.Bot) -> None:
     att = fake.add_attachment("photo.jpg", png_bytes(), channel_id=GENERAL.id)
     target = p.user_message("look", attachments=[att], author=MEMBER)
-    rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+    rec = await fake.inject_interaction(p.message_command("Remix with img2img", target))
     modal = await fake.wait_for(lambda: fake.modal(rec.token))
-    assert modal["custom_id"] == "img2img:modal" and modal["title"] == "Transform with img2img"
+    assert modal["custom_id"] == "img2img:modal" and modal["title"] == "Remix with img2img"
     assert [c["type"] for c in modal["components"]] == [1, 1, 18]
 
     submit = await fake.submit_modal(rec.token, {"prompt": "sunset", "style": "anime"})
@@ -146,7 +146,7 @@ async def test_context_menu_opens_modal_and_submit_reaches_on_submit(
 async def test_context_menu_on_an_image_embed(fake: FakeDiscord, bot: commands.Bot) -> None:
     url = fake.add_attachment("linked.png", png_bytes())["url"]
     target = p.user_message(url, embeds=[p.image_embed(url)])
-    rec = await fake.inject_interaction(p.message_command("Transform with img2img", target))
+    rec = await fake.inject_interaction(p.message_command("Remix with img2img", target))
     await fake.wait_for(lambda: fake.modal(rec.token))
     submit = await fake.submit_modal(rec.token, {"prompt": "x", "strength": "0.3"})
     reply = await fake.wait_for(lambda: fake.original(submit.token))
@@ -182,7 +182,7 @@ async def test_command_sync_is_counted_and_can_be_skipped(fake: FakeDiscord,
                                                           bot: commands.Bot) -> None:
     assert fake.put_count == 1
     names = {c["name"]: c for c in fake.commands()}
-    assert {"img2img", "settings", "img2img-admin", "Transform with img2img"} <= set(names)
+    assert {"img2img", "settings", "img2img-admin", "Remix with img2img"} <= set(names)
     assert names["img2img-admin"]["default_member_permissions"] == "32"
     first_ids = {c["id"] for c in fake.commands()}
     await bot.close()
