@@ -15,6 +15,7 @@ from PIL import Image
 
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import jpeg_bytes
+from tests.texts import en
 
 
 def write_config(tmp: Path, url: str) -> Path:
@@ -97,7 +98,8 @@ async def test_bad_option_is_a_clear_error_and_costs_nothing(tmp_path: Path) -> 
         photo.write_bytes(jpeg_bytes())
         code, _, stderr = await cli(config, "transform", str(photo), "x", "--steps", "999",
                                     "-o", str(tmp_path / "o.png"))
-        assert code == 2 and "--steps must be a whole number from 1 to 150" in stderr
+        assert code == 2
+        assert en("error-number-whole", option="--steps", low=1, high=150) in stderr
         assert fake.img2img_bodies == []
 
 

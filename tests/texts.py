@@ -9,7 +9,12 @@ checks that no other test file holds a copy of an English catalogue text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import pytest
+
+from bot.errors import BotError
 from bot.i18n import DEFAULT, catalogue, placeholders, render
 from tests.fakes.telegram_text import parse_html
 
@@ -58,3 +63,13 @@ def pattern(msg_id: str, /, **params: object) -> re.Pattern[str]:
     """The text with each parameter not given matching any one-line value; use ``fullmatch``."""
     pieces = _with_unknowns(msg_id, params).split(_UNKNOWN)
     return re.compile(r"[^\n]+?".join(re.escape(piece) for piece in pieces))
+
+
+@contextmanager
+def raises_message(error: type[BotError], msg_id: str, /, **params: object) -> Iterator[None]:
+    """``pytest.raises`` for an error that carries the message ``msg_id`` with ``params``."""
+    with pytest.raises(error) as caught:
+        yield
+    msg = caught.value.msg
+    assert msg is not None and msg.id == msg_id, (msg, str(caught.value))
+    assert {key: msg.params.get(key) for key in params} == params, msg

@@ -10,6 +10,7 @@ from bot import imaging
 from bot.errors import ImageError
 from bot.models import SizeRules
 from bot.sizing import megapixel_units, output_size, snap
+from tests.texts import raises_message
 
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
 
@@ -32,23 +33,23 @@ def test_probe_applies_exif_rotation_to_the_size() -> None:
     assert (info.width, info.height) == (200, 300)
 
 
-@pytest.mark.parametrize(("data", "fragment"), [
-    (b"", "empty"),
-    (b"hello, this is text", "not an image"),
-    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG"),
+@pytest.mark.parametrize(("data", "msg_id"), [
+    (b"", "error-image-empty"),
+    (b"hello, this is text", "error-image-unreadable"),
+    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>', "error-image-svg"),
 ])
-def test_probe_refuses_non_images(data: bytes, fragment: str) -> None:
-    with pytest.raises(ImageError, match=fragment):
+def test_probe_refuses_non_images(data: bytes, msg_id: str) -> None:
+    with raises_message(ImageError, msg_id):
         imaging.probe(data, **LIMITS)
 
 
 def test_probe_refuses_truncated_and_oversized() -> None:
     jpeg = encoded(Image.effect_noise((400, 400), 50).convert("RGB"), "JPEG")
-    with pytest.raises(ImageError, match="damaged"):
+    with raises_message(ImageError, "error-image-incomplete"):
         imaging.probe(jpeg[: len(jpeg) // 2], **LIMITS)
-    with pytest.raises(ImageError, match="limit is"):
+    with raises_message(ImageError, "error-image-too-big"):
         imaging.probe(jpeg, max_bytes=100, max_pixels=10**9)
-    with pytest.raises(ImageError, match="megapixels"):
+    with raises_message(ImageError, "error-image-too-many-pixels"):
         imaging.probe(jpeg, max_bytes=10**9, max_pixels=1000)
 
 

@@ -7,6 +7,7 @@ from bot.places import PlacePolicy
 from bot.policy import ChatPolicy
 from bot.stats import Stats
 from storage.base import Drift, RevenueDay
+from tests.texts import en
 
 SALES = (RevenueDay("2026-12-01", "discord", "USD", 2, 200, 398, 1),
          RevenueDay("2026-12-01", "telegram", "XTR", 1, 100, 1500, 0))
@@ -22,13 +23,19 @@ def figures(**changes: object) -> Stats:
 
 def test_figures_in_english() -> None:
     assert figures().lines() == [
-        "users: 1200", "jobs: done 3, failed 1", "jobs in the last 24 h: 2",
-        "in progress now: 1", "credits spent: 7", "credits outstanding: 23",
-        "ledger drift: none", "sales no purchases in the last 7 days"]
+        en("stats-users", users=1200), en("stats-jobs", jobs="done 3, failed 1"),
+        en("stats-jobs-day", jobs=2), en("stats-in-progress", jobs=1),
+        en("stats-spent", credits=7), en("stats-outstanding", credits=23),
+        en("stats-drift", rows=en("stats-none")), en("stats-sales", line=en("revenue-none"))]
     lines = figures(drift=(Drift("discord:1", 5, 4),), revenue=SALES).lines()
-    assert lines[6] == "ledger drift: 1"
-    assert lines[7:] == ["sales 2026-12-01 Discord SKUs: 2 sold (200 credits), $3.98, 1 refunded",
-                         "sales 2026-12-01 Stars: 1 sold (100 credits), 1500 ⭐"]
+    assert lines[6] == en("stats-drift", rows=1)
+    day = {"day": "2026-12-01", "where": en("revenue-skus"), "purchases": 2, "credits": 200}
+    assert lines[7:] == [
+        en("stats-sales", line=en("revenue-day", **day, money="$3.98")
+           + en("revenue-refunded", refunded=1)),
+        en("stats-sales", line=en("revenue-day", **{**day, "where": en("revenue-stars"),
+                                                   "purchases": 1, "credits": 100},
+                                  money="1500 ⭐"))]
 
 
 def test_figures_in_german_use_the_catalogue_and_german_money() -> None:
@@ -43,8 +50,11 @@ def test_figures_in_german_use_the_catalogue_and_german_money() -> None:
 
 def test_a_place_says_what_holds_there_and_why() -> None:
     off_here = PlacePolicy(ChatPolicy(), {"enabled": False}, marked_nsfw=False)
-    assert off_here.lines("#general") == ["#general enabled: off (channel switch)",
-                                          "#general nsfw: off (Discord does not mark it NSFW)"]
+    assert off_here.lines("#general") == [
+        en("dc-channel-enabled", channel="#general", state=en("dc-off")) + " "
+        + en("dc-channel-switch"),
+        en("dc-channel-nsfw", channel="#general", state=en("dc-off")) + " "
+        + en("dc-channel-unmarked")]
     with using("ru"):
         lines = PlacePolicy(ChatPolicy(), {}, marked_nsfw=True).lines("#art")
     assert lines[0] == render("dc-channel-enabled", "ru", channel="#art",

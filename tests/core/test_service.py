@@ -30,6 +30,7 @@ from bot.options import Overrides
 from bot.providers import PROVIDERS
 from bot.providers.base import Provider, Reporter
 from tests.fakes.server import jpeg_bytes
+from tests.texts import en, raises_message
 
 PHOTO = jpeg_bytes((640, 480))
 ALICE = UserRef("telegram", "1")
@@ -108,7 +109,7 @@ async def test_failure_refunds_in_full(app: App) -> None:
     handle = await app.service.submit(request("fail please"))
     final = await handle.wait()
     assert isinstance(final, Failed) and final.refunded and final.balance == 10
-    assert "unavailable" in final.message
+    assert final.message == en("error-provider-unavailable")
     record = await app.storage.get_job(handle.id)
     assert record is not None and record.status == "failed" and record.charge == "refunded"
 
@@ -123,9 +124,9 @@ async def test_price_scales_with_images_and_megapixels(app: App) -> None:
 async def test_refusals_cost_nothing(app: App) -> None:
     with pytest.raises(ImageError):
         await app.service.submit(request(image=b"not an image"))
-    with pytest.raises(OptionError, match="Unknown provider"):
+    with raises_message(OptionError, "error-unknown-provider"):
         await app.service.submit(request(provider="nope"))
-    with pytest.raises(OptionError, match="describe"):
+    with raises_message(OptionError, "error-prompt-missing"):
         await app.service.submit(request(" "))
     with pytest.raises(InsufficientCredits):
         await app.service.submit(request(samples=4, size=(2048, 2048)))
@@ -171,7 +172,7 @@ async def test_queue_limits(app: App) -> None:
     gate = asyncio.Event()
     ScriptedProvider.behaviour = {"gate": gate}
     first = await app.service.submit(request())
-    with pytest.raises(QueueFull, match="in progress"):
+    with pytest.raises(QueueFull, match="in progress"):  # not from the catalogue yet
         await app.service.submit(request())
     gate.set()
     await first.wait()
@@ -216,12 +217,12 @@ async def test_chat_policy_banned_word_locks_and_caps(app: App) -> None:
     await app.preferences.set_chat(GROUP, "steps", "12")
     await app.preferences.set_chat(GROUP, "lock", "steps")
     await app.preferences.set_chat(GROUP, "max_images", "1")
-    with pytest.raises(PolicyError, match="does not allow"):
+    with raises_message(PolicyError, "error-banned-word"):
         await app.service.submit(request("some GORE here", chat=GROUP))
     handle = await app.service.submit(request("a cat", chat=GROUP, steps=40, samples=3))
     assert handle.params.steps == 12 and handle.params.samples == 1
-    assert any("locks steps at 12" in n for n in handle.notices)
-    assert any("At most 1" in n for n in handle.notices)
+    assert en("notice-locked", name="steps", value=12) in handle.notices
+    assert en("notice-chat-max-images", count=1) in handle.notices
     assert handle.params.nsfw_allowed is False
     await handle.wait()
 
@@ -230,10 +231,10 @@ async def test_chat_disabled_and_cooldown(app: App) -> None:
     await app.preferences.set_chat(GROUP, "cooldown", "60")
     handle = await app.service.submit(request(chat=GROUP))
     await handle.wait()
-    with pytest.raises(PolicyError, match="wait"):
+    with raises_message(PolicyError, "error-cooldown"):
         await app.service.submit(request(chat=GROUP))
     await app.preferences.set_chat(GROUP, "enabled", "off")
-    with pytest.raises(PolicyError, match="switched off"):
+    with raises_message(PolicyError, "error-chat-disabled"):
         await app.service.submit(request(chat=GROUP))
 
 
@@ -350,6 +351,6 @@ async def test_a_photo_is_decoded_once_per_job_and_a_damaged_one_costs_nothing(
     assert isinstance(await handle.wait(), Done) and handle.prepared is None
     assert made == [(512, 384)]  # at submission (held) or when the job started (beyond it)
     assert received and imaging.image_size(received[0]) == (512, 384)
-    with pytest.raises(ImageError, match="damaged"):
+    with raises_message(ImageError, "error-image-incomplete"):
         await app.service.submit(request(image=PHOTO[: len(PHOTO) // 2]))
     assert await app.storage.balance(ALICE.key) == 9 and app.service.active == {}

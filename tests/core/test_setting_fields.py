@@ -7,6 +7,7 @@ import pytest
 from bot.errors import OptionError
 from bot.i18n import DEFAULT, catalogue
 from bot.setting_fields import CHAT_FIELDS, USER_FIELDS, Kind, find, set_value, value_names
+from tests.texts import en
 
 FIELDS = (*CHAT_FIELDS, *USER_FIELDS)
 
@@ -20,18 +21,20 @@ def test_every_field_names_messages_of_the_english_catalogue() -> None:
 
 
 @pytest.mark.parametrize(("key", "raw", "value", "text"), [
-    ("nsfw", "yes", True, "nsfw is now on."),
-    ("max_size", "off", None, "max_size is now off."),
-    ("max_images", "2", 2, "max_images is now 2."),
-    ("cooldown", "off", 0, "Cooldown: 0 s."),
-    ("daily_limit", "off", 0, "Daily limit: off."),
-    ("styles", "anime, ink", ["anime", "ink"], "Allowed styles: anime, ink."),
-    ("providers", "all", [], "Allowed providers: all."),
-    ("lock", "--ar", ["aspect", "steps"], "aspect is locked."),
-    ("unlock", "steps", [], "steps is unlocked."),
-    ("banned_words", "add Cat dog", ["x", "cat", "dog"], "3 banned words."),
-    ("forced_negative", "  blurry   text ", "blurry text", "Forced negative prompt: blurry text."),
-    ("count", "3", 3, "Chat default samples is now 3."),
+    ("nsfw", "yes", True, en("setting-on", key="nsfw")),
+    ("max_size", "off", None, en("setting-off", key="max_size")),
+    ("max_images", "2", 2, en("setting-number", key="max_images", value=2)),
+    ("cooldown", "off", 0, en("setting-cooldown", value=0)),
+    ("daily_limit", "off", 0, en("setting-daily-limit-off")),
+    ("styles", "anime, ink", ["anime", "ink"], en("setting-allowed", key="styles",
+                                                  names="anime, ink")),
+    ("providers", "all", [], en("setting-allowed-all", key="providers")),
+    ("lock", "--ar", ["aspect", "steps"], en("setting-locked", key="aspect")),
+    ("unlock", "steps", [], en("setting-unlocked", key="steps")),
+    ("banned_words", "add Cat dog", ["x", "cat", "dog"], en("setting-banned-words", count=3)),
+    ("forced_negative", "  blurry   text ", "blurry text",
+     en("setting-forced-negative", text="blurry text")),
+    ("count", "3", 3, en("setting-chat-default", key="samples", value=3)),
     ("language", "pt-BR", "pt_BR", "Este chat agora usa Português (Brasil) por padrão."),
 ])
 def test_one_setter_per_type_parses_and_confirms(key: str, raw: str, value: object,

@@ -12,6 +12,7 @@ from tests.fakes.aithriving import FakeAIThriving
 from tests.fakes.modelslab import FakeModelsLab
 from tests.fakes.scenario import FakeScenario
 from tests.fakes.server import jpeg_bytes
+from tests.texts import en
 
 KEY = "backend-key-0123456789abcdef"
 
@@ -81,8 +82,9 @@ async def test_modelslab_community_job_polls_the_documented_fetch(tmp_path: Path
         config.write_text(config.read_text() + 'community_fetch = "path"\n')
         code, stderr = await transform(tmp_path, config)
         assert code == 1
-        assert "error: The image service could not finish this image" in stderr
-        assert "rejected these settings" not in stderr and "Your credits were refunded" in stderr
+        assert f"error: {en('error-job-failed').removesuffix('.')}" in stderr
+        refunded = en("failure-refunded", message="").strip().removesuffix(".")
+        assert "rejected these settings" not in stderr and refunded in stderr
 
 
 async def test_scenario_640x480_is_charged_what_help_quotes(tmp_path: Path) -> None:

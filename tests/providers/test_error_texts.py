@@ -16,6 +16,7 @@ import bot.errors
 from bot.errors import BotError, JobFailed, ProviderTimeout
 from bot.events import Failed
 from bot.presenter import failure_text, status_line
+from tests.texts import en
 
 ROOT = Path(bot.errors.__file__).parent
 ERROR_NAMES = {name for name, value in vars(bot.errors).items()
@@ -77,10 +78,10 @@ def test_each_default_message_is_one_sentence(cls: type[BotError]) -> None:
 
 
 def test_the_refund_notice_is_written_once_and_only_when_refunded() -> None:
-    error = JobFailed("The image server ran out of GPU memory; try a smaller size.")
+    words = "The image server ran out of GPU memory; try a smaller size."  # the backend's
+    error = JobFailed(words)
     refunded = Failed(error=error, refunded=True, balance=9)
-    assert failure_text(refunded) == ("The image server ran out of GPU memory; try a smaller "
-                                      "size. Your credits were refunded (balance: 9).")
+    assert failure_text(refunded) == en("failure-refunded-balance", message=words, balance=9)
     assert status_line(refunded) == f"⚠️ {failure_text(refunded)}"
     free = Failed(error=ProviderTimeout(), refunded=False, balance=None)
-    assert failure_text(free) == "The image service took too long."
+    assert failure_text(free) == en("error-provider-timeout")

@@ -29,6 +29,7 @@ from tests.providers.helpers import (
     job_error,
     make_job,
 )
+from tests.texts import en
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ async def test_censored_result_is_content_filtered(fake: FakeHorde,
     with pytest.raises(ContentFiltered) as caught:
         await provider.generate(make_job(), RecordingReporter())
     assert caught.value.accepted
-    assert caught.value.user_message == "The image service's safety filter blocked this result."
+    assert caught.value.user_message == en("error-content-filtered")
 
 
 async def test_kudos_upfront_is_a_credits_error(fake: FakeHorde,

@@ -34,6 +34,7 @@ from tests.providers.helpers import (
     make_job,
     run_error,
 )
+from tests.texts import en
 
 KEY = "ml-test-key-0123456789"
 
@@ -125,7 +126,7 @@ async def test_a_404_while_polling_an_accepted_job_is_a_failed_job(
     caught = await run_error(provider)
     assert isinstance(caught, JobFailed) and caught.accepted
     assert "rejected these settings" not in caught.user_message
-    assert caught.user_message.startswith("The image service could not finish this image")
+    assert caught.user_message.startswith(en("error-job-failed").removesuffix("."))
 
 
 @pytest.mark.parametrize("negative", ["", "blurry, text"])
@@ -164,7 +165,7 @@ async def test_nsfw_result_is_content_filtered(fake: FakeModelsLab,
     fake.nsfw = True
     caught = await run_error(build(fake, http))
     assert isinstance(caught, ContentFiltered) and caught.accepted
-    assert "safety filter" in caught.user_message
+    assert caught.user_message == en("error-content-filtered")
 
 
 async def test_nsfw_allowed_turns_the_safety_checker_off(fake: FakeModelsLab,
@@ -187,7 +188,8 @@ async def test_bad_key(fake: FakeModelsLab, http: httpx.AsyncClient, in_200: boo
 async def test_out_of_credits(fake: FakeModelsLab, http: httpx.AsyncClient, in_200: bool) -> None:
     fake.errors_in_200, fake.credits = in_200, 0
     caught = await run_error(build(fake, http))
-    assert isinstance(caught, ProviderCreditsError) and "out of credits" in caught.user_message
+    assert isinstance(caught, ProviderCreditsError)
+    assert caught.user_message == en("error-provider-credits")
 
 
 @pytest.mark.parametrize(("status", "body", "error"), [
@@ -218,8 +220,8 @@ async def test_failure_while_queued_is_job_failed(fake: FakeModelsLab,
     fake.processing_polls, fake.fetch_error = 1, "Failed to generate image, try again."
     caught = await run_error(build(fake, http))
     assert isinstance(caught, JobFailed) and caught.accepted
-    assert caught.user_message == ("The image service could not finish this image (Failed to "
-                                   "generate image, try again).")
+    assert caught.user_message == (en("error-job-failed").removesuffix(".")
+                                   + " (Failed to generate image, try again).")
 
 
 async def test_rate_limit_then_success_honours_retry_after(fake: FakeModelsLab,
@@ -237,7 +239,7 @@ async def test_never_finishing_job_times_out(fake: FakeModelsLab,
     fake.processing_polls, fake.eta = -1, 0.02
     caught = await run_error(build(fake, http), timeout=0.4)
     assert isinstance(caught, ProviderTimeout) and caught.accepted and fake.fetches >= 2
-    assert "took too long" in caught.user_message
+    assert caught.user_message == en("error-provider-timeout")
 
 
 async def test_slow_server_times_out(fake: FakeModelsLab, http: httpx.AsyncClient) -> None:

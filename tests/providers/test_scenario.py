@@ -38,6 +38,7 @@ from tests.providers.helpers import (
     make_job,
     run_error,
 )
+from tests.texts import en
 
 KEY = "sc-key-0123456789"
 SECRET = "sc-secret-9876543210"
@@ -123,7 +124,7 @@ async def test_out_of_creative_units(fake: FakeScenario, http: httpx.AsyncClient
     fake.units, fake.units_status = 0, status
     caught = await run_error(build(fake, http))
     assert isinstance(caught, ProviderCreditsError)
-    assert not caught.accepted and "out of credits" in caught.user_message
+    assert not caught.accepted and caught.user_message == en("error-provider-credits")
 
 
 async def test_bad_credentials(fake: FakeScenario, http: httpx.AsyncClient) -> None:

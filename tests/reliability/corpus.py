@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from tests.texts import en
+
 Check = Callable[[Image.Image], None]
 
 
@@ -155,8 +157,9 @@ def rgb(img: Image.Image) -> None:
 
 
 DAMAGED = "damaged"
-NOT_IMAGE = "not an image I can read"
-TOO_MANY = "far too many pixels"
+FORMATS = en("image-formats")
+NOT_IMAGE = en("error-image-unreadable", formats=FORMATS)
+TOO_MANY = en("error-image-bomb")
 
 
 def samples() -> list[Sample]:
@@ -165,25 +168,30 @@ def samples() -> list[Sample]:
     png = _save(_noise((320, 240)), "PNG")
     rng = random.Random(3)
     return [
-        Sample("zero_bytes", b"", "The file is empty"),
+        Sample("zero_bytes", b"", en("error-image-empty")),
         Sample("truncated_jpeg", jpeg[: len(jpeg) * 6 // 10], DAMAGED),
         Sample("jpeg_without_end_marker", jpeg[:-2], DAMAGED),
         Sample("truncated_png", png[: len(png) * 6 // 10], DAMAGED),
         Sample("png_bomb_30000x30000", png_claiming(30000, 30000), TOO_MANY),
-        Sample("png_over_the_limit_8000x6000", png_claiming(8000, 6000), "the limit is 40"),
+        Sample("png_over_the_limit_8000x6000", png_claiming(8000, 6000),
+               en("error-image-too-many-pixels", width=8000, height=6000, limit=40)),
         Sample("jpeg_bomb_65000x65000", jpeg_claiming(65000, 65000), TOO_MANY),
         Sample("gif_screen_bomb", gif_screen_bomb(), TOO_MANY),
         Sample("png_text_bomb", png_text_bomb(), DAMAGED),
-        Sample("tall_1x100000", _save(Image.new("L", (1, 100000), 128), "PNG"), "too unequal"),
-        Sample("wide_100000x1", _save(Image.new("L", (100000, 1), 128), "PNG"), "too unequal"),
+        Sample("tall_1x100000", _save(Image.new("L", (1, 100000), 128), "PNG"),
+               en("error-image-unequal", width=1, height=100000)),
+        Sample("wide_100000x1", _save(Image.new("L", (100000, 1), 128), "PNG"),
+               en("error-image-unequal", width=100000, height=1)),
         Sample("text_named_jpg", b"Hello! This is a text file called photo.jpg\n", NOT_IMAGE),
         Sample("svg", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
                       b'width="100" height="100"><rect width="100" height="100"/></svg>',
-               "SVG drawings are not supported"),
-        Sample("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "PDF"),
+               en("error-image-svg", formats=FORMATS)),
+        Sample("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+               en("error-image-pdf", formats=FORMATS)),
         Sample("heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64,
-               "HEIC"),
-        Sample("ico", _save(Image.new("RGB", (32, 32)), "ICO"), "ICO images are not supported"),
+               en("error-image-heic", formats=FORMATS)),
+        Sample("ico", _save(Image.new("RGB", (32, 32)), "ICO"),
+               en("error-image-format", format="ICO", formats=FORMATS)),
         Sample("cmyk_jpeg", _save(Image.new("CMYK", (200, 150), (0, 255, 255, 0)), "JPEG"),
                check=colour((255, 0, 0), 40)),
         Sample("png_16_bit", _save(Image.new("I;16", (160, 120), 0x8000), "PNG"),

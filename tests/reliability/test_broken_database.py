@@ -36,6 +36,7 @@ from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import png_bytes
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, make_settings, start_telegram
+from tests.texts import warning
 
 ROOT = Path(__file__).resolve().parents[2]
 CAUSES = {
@@ -193,8 +194,7 @@ async def test_a_database_locked_while_running_is_logged_once_and_users_are_told
             finally:
                 holder.rollback()
                 holder.close()
-            assert reply.text == ("⚠️ The bot's database is temporarily unavailable; please "
-                                  "try again later.")
+            assert reply.text == warning("error-storage-unavailable")
             errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
             assert errors == [f"Cannot use the SQLite database {tmp_path / 'bot.db'}: it is "
                               "locked by another program."]

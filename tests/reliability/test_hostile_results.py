@@ -29,6 +29,7 @@ from tests.fakes.server import InternalServer, RedirectServer, png_bytes
 from tests.fakes.telegram_api import FakeTelegram
 from tests.reliability.corpus import png_complete_bomb
 from tests.telegram.conftest import USER_ID, make_settings, start_telegram
+from tests.texts import en
 
 ROOT = Path(__file__).resolve().parents[2]
 INITIAL = 10
@@ -76,7 +77,8 @@ async def run_one(app: App) -> Done | Failed:
 async def assert_refunded(app: App, final: Done | Failed) -> None:
     assert isinstance(final, Failed), final
     assert final.refunded
-    assert failure_text(final).endswith(f"Your credits were refunded (balance: {INITIAL}).")
+    assert failure_text(final) == en("failure-refunded-balance", message=final.error.user_message,
+                                     balance=INITIAL)
     assert await app.storage.balance(USER.key) == INITIAL
     assert await app.storage.drift() == []
 
@@ -127,8 +129,8 @@ async def test_a_600_mb_result_is_cut_at_the_cap_in_a_small_process(
     _, stderr = await asyncio.wait_for(proc.communicate(), 60)
     text = stderr.decode()
     assert proc.returncode == 1, text
-    assert ("error: The finished image could not be downloaded. Your credits were refunded"
-            in text)
+    told = en("failure-refunded", message="The finished image could not be downloaded.")
+    assert f"error: {told.removesuffix('.')}" in text
     assert "larger than the 50 MB limit" in text  # the log says why: the cap, not a failure
     peak_mb = int(rss_file.read_text()) / 1024
     print(f"peak RSS of the transform process: {peak_mb:.0f} MB")

@@ -7,6 +7,7 @@ from bot.places import switches_of
 from bot.preferences import Preferences
 from bot.stored_settings import VERSION
 from storage import Storage
+from tests.texts import en
 
 GROUP = ChatRef("telegram", "-5")
 USER = UserRef("telegram", "1")
@@ -23,7 +24,7 @@ async def test_an_unversioned_chat_row_reads_and_is_rewritten_with_the_version(
     assert (await prefs.chat(GROUP)).overrides.steps == 20
 
     note = await prefs.set_chat(GROUP, "max_steps", "30")
-    assert note.render("en") == "max_steps is now 30."
+    assert note.render("en") == en("setting-number", key="max_steps", value=30)
     assert await store.chat_settings(GROUP.key) == {
         "version": VERSION, "defaults": {"steps": 20},
         "policy": {"nsfw": True, "locked": ["steps"], "max_steps": 30}}

@@ -114,7 +114,7 @@ async def test_a_forged_press_from_another_chat_is_refused_and_fetches_nothing(
     tg.send(tg.fake.build.callback(own, forged, user_id=FRIEND))
     await tg.fake.wait_for(lambda: len(tg.fake.callback_answers) > answers, what="an answer")
     answer = tg.fake.callback_answers[-1]
-    assert answer["text"] == "These buttons work only in the chat where the image was made."
+    assert answer["text"] == en("error-buttons-elsewhere")
     assert answer.get("show_alert")
     await tg.idle()
     assert tg.fake.downloads == downloads  # the group's photo was not fetched again

@@ -63,7 +63,8 @@ async def test_balance_shows_recent_ledger_movements(tg: Harness) -> None:
     assert reply.text is not None
     lines = reply.text.splitlines()
     assert lines[0] == en("balance-line", count=9)
-    assert lines[-2].endswith("-1 image") and lines[-1].endswith("+10 welcome")
+    assert lines[-2].endswith(f"-1 {en('ledger-reserve')}")
+    assert lines[-1].endswith(f"+10 {en('ledger-initial')}")
 
 
 async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:

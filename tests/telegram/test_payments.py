@@ -80,7 +80,8 @@ async def test_a_purchase_grants_once_even_when_the_payment_is_delivered_twice(
     await tg.assert_ledger_consistent()
 
     shown = await say(tg, "/balance")
-    assert shown.text is not None and "+100 purchase (pack small)" in shown.text
+    assert shown.text is not None
+    assert f"+100 {en('ledger-purchase', pack='small')}" in shown.text
 
 
 async def test_pre_checkout_is_refused_for_a_pack_gone_a_stranger_or_payments_off(
@@ -192,4 +193,4 @@ async def no_packs(tmp_path: Path, fake: FakeTelegram, a1111: FakeA1111,
 
 async def test_without_packs_buying_is_not_offered(no_packs: Harness) -> None:
     reply = await say(no_packs, "/buy")
-    assert reply.text == warning("error-payment-refused")
+    assert reply.text == warning("pay-error-not-offered")
