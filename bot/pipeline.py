@@ -85,6 +85,7 @@ class Pipeline:
         self._free = {name: p.settings.max_concurrency for name, p in providers.items()}
         self._waiting = dict.fromkeys(providers, True)
         self._wakes = dict.fromkeys(providers, 0)
+        self._fed_elsewhere = False  # a claim took a job this process did not accept
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._storage_down = False
@@ -207,7 +208,9 @@ class Pipeline:
                 return
             freed = True
             self._free[name] += 1
-            if self._waiting[name]:  # a freed slot is no news of a waiting job: no wake()
+            # A freed slot is no news of a waiting job (no wake()); but where other processes
+            # queue jobs too, this one cannot know of theirs, so it looks.
+            if self._waiting[name] or self._fed_elsewhere:
                 self._wake[name].set()
 
         task = asyncio.create_task(self._run(claim, provider, free_slot), name=f"job-{job_id}")
@@ -251,6 +254,7 @@ class Pipeline:
 
     def _adopt(self, job: JobRecord) -> JobHandle:
         """A handle for a job accepted elsewhere (or before a restart), shown by its courier."""
+        self._fed_elsewhere = True
         platform, _, chat_id = job.chat_key.partition(":")
         params = params_of(job)
         handle = JobHandle(job.id, UserRef.parse(job.user_key), ChatRef(platform, chat_id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 from bot.app import App, running_app
 from bot.config import build_config
 from bot.events import Done
+from bot.models import Params
 from bot.providers import PROVIDERS
-from storage.base import Claim
-from tests.core.test_service import ALICE, BOB, ScriptedProvider, request
+from storage.base import Blob, Claim, JobRecord, QueueLimits
+from tests.core.test_service import ALICE, BOB, PHOTO, ScriptedProvider, request
 
 
 @pytest.fixture
@@ -79,3 +81,38 @@ async def test_a_busy_queue_claims_each_job_once_and_stops_when_it_is_empty(
     # A request stored while a claim ran may cost one more look; a finished job costs none.
     assert found.count(False) <= 1
     assert await app.storage.drift() == []
+
+
+async def test_where_other_processes_queue_jobs_a_freed_slot_looks_for_theirs(
+        app: App) -> None:
+    await asyncio.sleep(0.2)
+    pipeline = app.service.pipeline
+    ScriptedProvider.behaviour = {"gate": (gate := asyncio.Event())}
+
+    resolved = asdict(Params("a harbour", "main", 0.5, 20, 7.0, 512, 384))
+
+    async def queue_elsewhere(job_id: str) -> None:  # as a gateway process would
+        await app.storage.create_job(
+            JobRecord(id=job_id, user_key=ALICE.key, chat_key="telegram:1", provider="main",
+                      status="queued", charge="", price=0,
+                      params={"prompt": "a harbour", "resolved": resolved},
+                      origin={}, platform="telegram", affinity=pipeline.instance),
+            upload=Blob("image/jpeg", PHOTO), limits=QueueLimits(100, 100))
+
+    async def status(job_id: str) -> str:
+        return (await app.storage.job_statuses([job_id]))[job_id]
+
+    await queue_elsewhere("x1")
+    await queue_elsewhere("x2")
+    pipeline.wake("main")  # as the next poll would
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if await status("x2") != "queued":
+            break
+    await queue_elsewhere("x3")  # both slots busy; nothing tells this process
+    gate.set()
+    for _ in range(40):  # long before the next poll (60 s)
+        await asyncio.sleep(0.05)
+        if await status("x3") != "queued":
+            break
+    assert await status("x3") != "queued"
