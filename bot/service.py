@@ -185,8 +185,7 @@ class GenerationService:
     def _queue_full(exc: QueueLimitReached) -> QueueFull:
         if exc.scope == "total":
             return QueueFull()
-        return QueueFull(f"You already have {exc.count} images in progress; wait for one to "
-                         "finish or /cancel it.")
+        return QueueFull(msg=Msg("error-queue-user", {"count": exc.count}))
 
 
     async def _check_rate(self, request: GenerationRequest, policy: ChatPolicy) -> None:

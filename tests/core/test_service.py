@@ -172,7 +172,7 @@ async def test_queue_limits(app: App) -> None:
     gate = asyncio.Event()
     ScriptedProvider.behaviour = {"gate": gate}
     first = await app.service.submit(request())
-    with pytest.raises(QueueFull, match="in progress"):  # not from the catalogue yet
+    with raises_message(QueueFull, "error-queue-user", count=1):
         await app.service.submit(request())
     gate.set()
     await first.wait()
