@@ -26,7 +26,7 @@ from bot.models import ChatRef, ResultLimits, UserRef
 from bot.payments import Payments
 from bot.places import PlacePolicy, place_chat, switches_of
 from bot.preferences import Preferences
-from bot.presenter import providers_lines
+from bot.presenter import HelpSection, help_sections, providers_lines
 from bot.providers import build_providers
 from bot.providers.base import Provider
 from bot.providers.http import make_client
@@ -149,6 +149,10 @@ class App:
     def provider_lines(self) -> list[str]:
         """Each backend with what it costs, for /providers and the help."""
         return providers_lines(self.providers, self.service.credits)
+
+    def help_sections(self) -> dict[str, HelpSection]:
+        """/help's options, styles and backends (``presenter.help_sections``)."""
+        return help_sections(self.config.styles, self.provider_lines())
 
     async def models(self, provider: str) -> list[str]:
         """The provider's models, for suggestions (cached; [] when it cannot say in time)."""

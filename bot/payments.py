@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from babel.numbers import format_currency
 
 from bot.config import PackConfig, PaymentsConfig
 from bot.credits import Credits
-from bot.errors import PaymentRefused, StorageUnavailable
+from bot.errors import OptionError, PaymentRefused, StorageUnavailable
 from bot.i18n import Msg, current_locale, number, t
 from bot.models import UserRef
 from storage.base import PurchaseOutcome, PurchaseRecord, RevenueDay, Storage
@@ -241,6 +242,18 @@ class Payments:
             raise PaymentRefused(msg=Msg("pay-error-refunded"))
         log.info("purchase %s refunded by %s", purchase.charge_id, by.key)
         return Refund(purchase, balance)
+
+    async def refund(self, args: str | None, platform: str, by: UserRef, usage: Msg,
+                     give_back: Callable[[UserRef, str], Awaitable[None]]) -> Refund:
+        """An owner's refund, ``CHARGE_ID [--force]`` (``usage`` otherwise): ``give_back(buyer,
+        charge_id)`` returns the money on the platform, then the pack's credits are taken back."""
+        words = (args or "").split()
+        charge = [w for w in words if w != "--force"]
+        if len(charge) != 1:
+            raise OptionError(msg=usage)
+        purchase = await self.refundable(charge[0], platform, force="--force" in words)
+        await give_back(UserRef.parse(purchase.user_key), purchase.charge_id)
+        return await self.record_refund(purchase, by)
 
     # -- statistics ---------------------------------------------------------------------------
     async def revenue(self, days: int = 7) -> list[RevenueDay]:

@@ -4,6 +4,7 @@ locale (``bot.i18n``). Adapters format these."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bot.config import StyleConfig
 from bot.credits import Credits
@@ -78,6 +79,23 @@ def result_filename(done: Done, index: int, extension: str, fallback: str) -> st
     seed = done.seed if done.seed is not None else fallback
     suffix = f"-{index + 1}" if len(done.images) > 1 else ""
     return f"img2img-{seed}{suffix}.{extension}"
+
+
+@dataclass(frozen=True, slots=True)
+class HelpSection:
+    """A part of /help: its title, the option that picks from it, its lines."""
+
+    title: str
+    flag: str | None
+    lines: list[str]
+
+
+def help_sections(styles: Mapping[str, StyleConfig],
+                  provider_lines: list[str]) -> dict[str, HelpSection]:
+    """The options, styles and backends, by the command that lists each on its own."""
+    return {"options": HelpSection(t("help-options"), None, options_help()),
+            "styles": HelpSection(t("help-styles"), "--style NAME", styles_lines(styles)),
+            "providers": HelpSection(t("help-providers"), "--provider NAME", provider_lines)}
 
 
 def options_help() -> list[str]:

@@ -22,6 +22,7 @@ from bot.credits import describe_entry
 from bot.errors import NotAllowed, UserError
 from bot.i18n import Msg, t
 from bot.models import UserRef
+from bot.presenter import HelpSection
 from bot.setting_fields import key_value
 
 HISTORY_LINES = 5
@@ -45,8 +46,7 @@ def make_router() -> Router:
     router.message.register(settings, Command("settings"))
     router.message.register(set_default, Command("set"))
     router.message.register(reset_default, Command("reset"))
-    router.message.register(styles, Command("styles"))
-    router.message.register(providers, Command("providers"))
+    router.message.register(listing, Command("styles", "providers"))
     router.message.register(cancel, Command("cancel"))
     router.message.register(forget, Command("forget"))
     router.callback_query.register(settings_press, UserSetting.filter())
@@ -62,16 +62,20 @@ async def start(message: Message, app: App) -> None:
     await respond(message, "\n".join(lines))
 
 
+def section(part: HelpSection, empty: str | None = None) -> list[str]:
+    """A part of /help: its title (with the option that picks from it), then its lines."""
+    flag = f" (<code>{part.flag}</code>)" if part.flag else ""
+    return [f"<b>{part.title}</b>{flag}", *map(esc, part.lines or ([empty] if empty else []))]
+
+
 async def help_(message: Message, app: App) -> None:
     private = message.chat.type == "private"
     lines = [f"<b>{t('help-how-title')}</b>", t("help-how")]
     if private:
         lines.append(t("help-private"))
-    lines += ["", f"<b>{t('help-options')}</b>", *map(esc, presenter.options_help()),
-              "", f"<b>{t('help-styles')}</b> (<code>--style NAME</code>)",
-              *map(esc, presenter.styles_lines(app.config.styles)),
-              "", f"<b>{t('help-providers')}</b> (<code>--provider NAME</code>)",
-              *map(esc, app.provider_lines()), "", f"<b>{t('help-commands')}</b>", COMMANDS]
+    for part in app.help_sections().values():
+        lines += ["", *section(part)]
+    lines += ["", f"<b>{t('help-commands')}</b>", COMMANDS]
     if not private:
         lines.append(t("help-admins"))
     if message.from_user and app.config.is_owner(f"telegram:{message.from_user.id}"):
@@ -110,16 +114,10 @@ async def reset_default(message: Message, command: CommandObject, app: App) -> N
     await respond(message, esc(note.render()))
 
 
-async def styles(message: Message, app: App) -> None:
-    lines = presenter.styles_lines(app.config.styles) or [t("tg-none-configured")]
-    await respond(message, f"<b>{t('help-styles')}</b> (<code>--style NAME</code>)\n"
-                  + "\n".join(map(esc, lines)))
-
-
-async def providers(message: Message, app: App) -> None:
-    lines = app.provider_lines() or [t("tg-none-configured")]
-    await respond(message, f"<b>{t('help-providers')}</b> (<code>--provider NAME</code>)\n"
-                  + "\n".join(map(esc, lines)))
+async def listing(message: Message, command: CommandObject, app: App) -> None:
+    """/styles and /providers: that part of /help, or a word that none is configured."""
+    part = app.help_sections()[command.command]
+    await respond(message, "\n".join(section(part, t("tg-none-configured"))))
 
 
 async def cancel(message: Message, app: App) -> None:

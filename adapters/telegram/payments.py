@@ -22,7 +22,7 @@ from adapters.telegram.filters import IsOwner
 from adapters.telegram.inputs import user_of
 from adapters.telegram.replies import esc, respond
 from bot.app import App
-from bot.errors import OptionError, PaymentRefused, StorageUnavailable
+from bot.errors import PaymentRefused, StorageUnavailable
 from bot.i18n import Msg, render, t
 from bot.models import UserRef
 from bot.payments import STARS, pack_title
@@ -41,7 +41,6 @@ def make_router() -> Router:
     router.callback_query.register(pack_pressed, BuyPack.filter())
     router.pre_checkout_query.register(pre_checkout)
     router.message.register(paid, F.successful_payment)
-    router.message.register(refunded_notice, F.refunded_payment)
     return router
 
 
@@ -92,10 +91,6 @@ async def paid(message: Message, app: App) -> None:
                          else t("tg-already-granted", count=outcome.balance))
 
 
-async def refunded_notice(message: Message) -> None:
-    """Telegram's own note about a refund: the /refund command already told the buyer."""
-
-
 async def support(message: Message, app: App) -> None:
     await respond(message, f"<b>{t('tg-support-header')}</b>\n"
                   f"{esc(app.config.payments.support_text)}")
@@ -105,28 +100,20 @@ async def terms(message: Message, app: App) -> None:
     await respond(message, f"<b>{t('tg-terms-header')}</b>\n{esc(app.config.payments.terms_text)}")
 
 
-def refund_args(args: str | None) -> tuple[str, bool]:
-    words = (args or "").split()
-    force = "--force" in words
-    rest = [w for w in words if w != "--force"]
-    if len(rest) != 1:
-        raise OptionError(msg=Msg("tg-refund-usage"))
-    return rest[0], force
-
-
 async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -> None:
     """Owners: give the Stars back, then take the pack's credits back and tell the buyer."""
-    charge, force = refund_args(command.args)
-    purchase = await app.payments.refundable(charge, "telegram", force=force)
-    buyer = UserRef.parse(purchase.user_key)
-    try:
-        await bot.refund_star_payment(user_id=int(buyer.id), telegram_payment_charge_id=charge)
-    except TelegramBadRequest as exc:
-        # Refunded at Telegram but not here (a crash in between): record it now.
-        if ALREADY_REFUNDED not in exc.message:
-            raise PaymentRefused(msg=Msg("tg-refund-refused", {
-                "reason": exc.message.removeprefix("Bad Request: ")})) from exc
-    done = await app.payments.record_refund(purchase, user_of(message.from_user))
+    async def give_stars_back(buyer: UserRef, charge: str) -> None:
+        try:
+            await bot.refund_star_payment(user_id=int(buyer.id), telegram_payment_charge_id=charge)
+        except TelegramBadRequest as exc:
+            # Refunded at Telegram but not here (a crash in between): record it now.
+            if ALREADY_REFUNDED not in exc.message:
+                raise PaymentRefused(msg=Msg("tg-refund-refused", {
+                    "reason": exc.message.removeprefix("Bad Request: ")})) from exc
+
+    done = await app.payments.refund(command.args, "telegram", user_of(message.from_user),
+                                     Msg("tg-refund-usage"), give_stars_back)
+    purchase, buyer = done.purchase, UserRef.parse(done.purchase.user_key)
     try:
         locale = await app.locale_for(buyer, None, None)  # the buyer's language, not the owner's
         await bot.send_message(int(buyer.id), render(
@@ -134,6 +121,6 @@ async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -
             balance=done.balance))
     except TelegramAPIError as exc:  # blocked the bot: the owner's answer still says it all
         log.info("refund notice to %s not delivered: %s", buyer.key, exc)
-    await respond(message, t("tg-refunded", stars=purchase.price, charge=esc(charge),
+    await respond(message, t("tg-refunded", stars=purchase.price, charge=esc(purchase.charge_id),
                              count=purchase.credits, pack=esc(purchase.pack_id),
                              balance=done.balance))

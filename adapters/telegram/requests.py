@@ -9,11 +9,11 @@ from aiogram.types import Message
 from adapters.telegram.delivery import Target, show
 from adapters.telegram.inputs import chat_of, download, find_image, image_in, user_of
 from adapters.telegram.replies import esc
-from adapters.telegram.transport import PENDING
 from bot.app import App
 from bot.following import Following
 from bot.i18n import current_locale, t
 from bot.jobs import GenerationRequest
+from bot.once import PENDING
 from bot.parser import parse_caption
 from bot.presenter import EXAMPLE
 
@@ -39,7 +39,7 @@ async def submit_message(message: Message, bot: Bot, app: App, following: Follow
         image=data, prompt=parsed.prompt, overrides=parsed.overrides,
         origin={"chat_id": message.chat.id, "message_id": message.message_id,
                 "file_id": ref.file_id, "notices": list(notices), "locale": current_locale.get()},
-        event_id=pending.update_id if pending is not None else None))
+        event_id=pending.event_id if pending is not None else None))
     if pending is not None:
         pending.recorded = True
     show(following, bot, handle, Target(message.chat.id, message.message_id), notices)

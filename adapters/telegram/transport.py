@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
@@ -27,7 +24,7 @@ from aiohttp import web
 
 from adapters.telegram.limits import install as install_limits
 from bot.config import TelegramConfig
-from bot.errors import StorageUnavailable
+from bot.once import once
 from bot.service import GenerationService
 from bot.web import LateRoute
 
@@ -59,17 +56,6 @@ class FloodControl(BaseRequestMiddleware):
                 await asyncio.sleep(exc.retry_after)
 
 
-@dataclass(slots=True)
-class PendingUpdate:
-    """An update that may ask for a job; ``recorded`` once the job's creation recorded it."""
-
-    update_id: str
-    recorded: bool = False
-
-
-PENDING: ContextVar[PendingUpdate | None] = ContextVar("pending_update", default=None)
-
-
 def _may_ask_for_a_job(update: Update) -> bool:
     message = update.message
     if message is None:
@@ -80,41 +66,18 @@ def _may_ask_for_a_job(update: Update) -> bool:
 
 
 class OncePerUpdate(BaseMiddleware):
-    """Drop an update whose id was already processed (Telegram may deliver one twice).
-
-    An update carrying or answering an image is recorded in the transaction that creates its
-    job (``PENDING`` hands its id to the request), or after its handler when none was made:
-    a process killed in between leaves it unrecorded, and Telegram's redelivery makes the
-    job. Any other update is recorded before its handler, so that a command with an effect
-    (a grant) is never run twice.
-    """
+    """Drop an update whose id was already processed (Telegram may deliver one twice); an
+    update carrying or answering an image is recorded with its job (``bot.once``)."""
 
     def __init__(self, service: GenerationService) -> None:
         self.service = service
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
-        if isinstance(event, Update) and _may_ask_for_a_job(event):
-            pending = PendingUpdate(str(event.update_id))
-            token = PENDING.set(pending)
-            try:
-                return await handler(event, data)
-            finally:
-                PENDING.reset(token)
-                if not pending.recorded:
-                    with contextlib.suppress(StorageUnavailable):
-                        await self.service.first_time("telegram", pending.update_id)
-        if isinstance(event, Update):
-            try:
-                seen = not await self.service.first_time("telegram", str(event.update_id))
-            except StorageUnavailable:
-                # The handler meets the same outage and tells the user; dropping it here
-                # would leave them with no answer at all.
-                seen = False
-            if seen:
-                log.info("update %s was already processed; skipped", event.update_id)
-                return None
-        return await handler(event, data)
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        return await once(self.service.first_time, "telegram", str(event.update_id),
+                          lambda: handler(event, data), may_make_job=_may_ask_for_a_job(event))
 
 
 class BotSession(AiohttpSession):
