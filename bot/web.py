@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -33,6 +34,22 @@ class LateRoute:
         if self.handler is None:
             return web.Response(status=503, text="starting")
         return await self.handler(request)
+
+
+@asynccontextmanager
+async def standalone_post(host: str, port: int, path: str) -> AsyncIterator[LateRoute]:
+    """A server of its own with one POST route, for a webhook off the bot's HTTP server."""
+    route = LateRoute()
+    server = web.Application()
+    server.router.add_post(path, route)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        log.info("webhook server listening on %s:%s%s", host, port, path)
+        yield route
+    finally:
+        await runner.cleanup()
 
 
 async def health_report(app: App) -> dict[str, Any]:

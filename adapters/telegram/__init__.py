@@ -11,7 +11,7 @@ from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 from aiogram.types import User
 
-from adapters.telegram import buttons, commands_admin, commands_user, payments, requests
+from adapters.telegram import commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.courier import TelegramCourier
 from adapters.telegram.locale import LocaleMiddleware
@@ -41,7 +41,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp.errors.middleware(LocaleMiddleware(app))  # errors are told in the user's language too
     dp.errors.register(on_error)
     dp.include_routers(*(module.make_router() for module in (
-        commands_admin, commands_user, payments, buttons, requests)))
+        commands_admin, commands_user, payments, requests)))
     return dp
 
 

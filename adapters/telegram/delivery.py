@@ -177,17 +177,16 @@ async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done
                 image = await off_loop(fit_for_delivery, image, max_bytes=PHOTO_MAX_BYTES,
                                        max_side_sum=PHOTO_MAX_SIDE_SUM)
                 as_photo = True
+            file = BufferedInputFile(image.data, name)
             if as_photo:
-                sent = await bot.send_photo(target.chat_id, BufferedInputFile(image.data, name),
-                                            caption=text, reply_markup=markup,
-                                            reply_parameters=target.reply())
-                first = sent.message_id if first is None else first
+                sent = await bot.send_photo(target.chat_id, file, caption=text,
+                                            reply_markup=markup, reply_parameters=target.reply())
+                first = first or sent.message_id
             if not as_photo or also_file:
                 sent = await bot.send_document(
-                    target.chat_id, BufferedInputFile(image.data, name),
-                    caption=None if as_photo else text, reply_markup=None if as_photo else markup,
-                    reply_parameters=target.reply())
-                first = sent.message_id if first is None else first
+                    target.chat_id, file, caption=None if as_photo else text,
+                    reply_markup=None if as_photo else markup, reply_parameters=target.reply())
+                first = first or sent.message_id
         except TelegramAPIError as exc:
             log.warning("result of job %s not delivered: %s", job_id, exc)
             raise refusal(exc) from exc
@@ -198,8 +197,7 @@ def refusal(exc: TelegramAPIError) -> DeliveryRefused:
     """How a Bot API error bears on retrying: 429, 5xx and network errors are retried."""
     if isinstance(exc, TelegramRetryAfter):
         return DeliveryRefused(exc.message, retry_after=float(exc.retry_after))
-    if isinstance(exc, TelegramForbiddenError | TelegramNotFound):
-        return DeliveryRefused(exc.message, permanent=True)
-    if isinstance(exc, TelegramBadRequest):  # chat not found, file refused: same next time
+    if isinstance(exc, TelegramForbiddenError | TelegramNotFound | TelegramBadRequest):
+        # Blocked, chat not found, file refused: the same next time.
         return DeliveryRefused(exc.message, permanent=True)
     return DeliveryRefused(exc.message)

@@ -14,9 +14,9 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, User
 
+from adapters.telegram.inputs import chat_of, user_of
 from bot.app import App
 from bot.i18n import DEFAULT, using
-from bot.models import ChatRef, UserRef
 
 
 class LocaleMiddleware(BaseMiddleware):
@@ -32,10 +32,8 @@ class LocaleMiddleware(BaseMiddleware):
             chat: Chat | None = data.get("event_chat")
             locale = DEFAULT
             if user is not None and not user.is_bot:
-                where = (ChatRef("telegram", str(chat.id), private=chat.type == "private")
-                         if chat is not None else None)
-                locale = await self.app.locale_for(UserRef("telegram", str(user.id)), where,
-                                                   user.language_code)
+                where = chat_of(chat) if chat is not None else None
+                locale = await self.app.locale_for(user_of(user), where, user.language_code)
             data["locale"] = locale
             with using(locale):
                 return await handler(event, data)

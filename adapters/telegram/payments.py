@@ -35,8 +35,7 @@ def make_router() -> Router:
     """A fresh router with the payment handlers (one dispatcher per router)."""
     router = Router(name="telegram-payments")
     router.message.register(buy, Command("buy"))
-    router.message.register(support, Command("paysupport"))
-    router.message.register(terms, Command("terms"))
+    router.message.register(policy_text, Command("paysupport", "terms"))
     router.message.register(refund, Command("refund"), IsOwner())
     router.callback_query.register(pack_pressed, BuyPack.filter())
     router.pre_checkout_query.register(pre_checkout)
@@ -91,13 +90,12 @@ async def paid(message: Message, app: App) -> None:
                          else t("tg-already-granted", count=outcome.balance))
 
 
-async def support(message: Message, app: App) -> None:
-    await respond(message, f"<b>{t('tg-support-header')}</b>\n"
-                  f"{esc(app.config.payments.support_text)}")
-
-
-async def terms(message: Message, app: App) -> None:
-    await respond(message, f"<b>{t('tg-terms-header')}</b>\n{esc(app.config.payments.terms_text)}")
+async def policy_text(message: Message, command: CommandObject, app: App) -> None:
+    """/paysupport and /terms: the operator's text under its title."""
+    support = command.command == "paysupport"
+    text = app.config.payments.support_text if support else app.config.payments.terms_text
+    await respond(message, f"<b>{t('tg-support-header' if support else 'tg-terms-header')}</b>"
+                  f"\n{esc(text)}")
 
 
 async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -> None:

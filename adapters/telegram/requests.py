@@ -1,26 +1,68 @@
-"""The ways to ask for an img2img: each handler parses, calls the core and hands off delivery."""
+"""The ways to ask for an img2img: the /img2img command, a captioned image in a private chat,
+the buttons under a result (a press is a new request by the presser) and Cancel under the
+progress. Each handler parses, calls the core and hands off delivery."""
 
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 
+from adapters.telegram.callbacks import CancelJob, RerunJob
 from adapters.telegram.delivery import Target, show
-from adapters.telegram.inputs import chat_of, download, find_image, image_in, user_of
+from adapters.telegram.inputs import ImageRef, chat_of, download, find_image, image_in, user_of
 from adapters.telegram.replies import esc
 from bot.app import App
+from bot.errors import ImageError
 from bot.following import Following
-from bot.i18n import current_locale, t
+from bot.i18n import Msg, current_locale, t
 from bot.jobs import GenerationRequest
+from bot.models import ChatRef, UserRef
 from bot.once import PENDING
+from bot.options import Overrides
 from bot.parser import parse_caption
 from bot.presenter import EXAMPLE
+from bot.rerun import Rerun
+from bot.service import CancelOutcome
+
+GONE = Msg("tg-result-gone")
+CANCEL_ANSWERS = {CancelOutcome.CANCELLED: "cancel-done",
+                  CancelOutcome.NOT_YOURS: "cancel-not-yours",
+                  CancelOutcome.FINISHED: "cancel-finished",
+                  CancelOutcome.TOO_LATE: "cancel-too-late"}
+
+
+def make_router() -> Router:
+    """The /img2img command and, in private chats, captioned images; the buttons under progress
+    (cancel) and results (reruns); then any other press, which no factory parsed (an old
+    format), is told that its button expired."""
+    router = Router(name="telegram-requests")
+    router.message.register(img2img_command, Command("img2img"))
+    private_image = (F.chat.type == "private", F.photo | F.document)
+    router.message.register(private_prompt, *private_image, F.caption, ~F.caption.startswith("/"))
+    router.message.register(private_uncaptioned, *private_image, ~F.caption,
+                            F.media_group_id.is_(None))
+    router.callback_query.register(cancel_pressed, CancelJob.filter())
+    router.callback_query.register(result_pressed, RerunJob.filter())
+    router.callback_query.register(expired)
+    return router
 
 
 def how_to(private: bool) -> str:
     return t("tg-how-to", example=esc(EXAMPLE)) + (
         "\n" + t("tg-how-to-private") if private else "") + "\n" + t("tg-how-to-help")
+
+
+async def submit(bot: Bot, app: App, following: Following, user: UserRef, chat: ChatRef,
+                 ref: ImageRef, target: Target, prompt: str, overrides: Overrides,
+                 notices: tuple[str, ...] = (), event_id: str | None = None) -> None:
+    """Download the image, hand the request to the core and follow the job in the chat."""
+    handle = await app.service.submit(GenerationRequest(
+        user=user, chat=chat, image=await download(bot, ref, app), prompt=prompt,
+        overrides=overrides, event_id=event_id,
+        origin={"chat_id": target.chat_id, "message_id": target.reply_to, "file_id": ref.file_id,
+                "notices": list(notices), "locale": current_locale.get()}))
+    show(following, bot, handle, target, notices)
 
 
 async def submit_message(message: Message, bot: Bot, app: App, following: Following,
@@ -31,18 +73,14 @@ async def submit_message(message: Message, bot: Bot, app: App, following: Follow
         await message.reply(how_to(message.chat.type == "private"))
         return
     parsed = parse_caption(text)
-    data = await download(bot, ref, app)
     notices = (t("tg-album"),) if message.media_group_id else ()
     pending = PENDING.get()
-    handle = await app.service.submit(GenerationRequest(
-        user=user_of(message.from_user, message.sender_chat), chat=chat_of(message.chat),
-        image=data, prompt=parsed.prompt, overrides=parsed.overrides,
-        origin={"chat_id": message.chat.id, "message_id": message.message_id,
-                "file_id": ref.file_id, "notices": list(notices), "locale": current_locale.get()},
-        event_id=pending.event_id if pending is not None else None))
+    await submit(bot, app, following, user_of(message.from_user, message.sender_chat),
+                 chat_of(message.chat), ref, Target(message.chat.id, message.message_id),
+                 parsed.prompt, parsed.overrides, notices,
+                 pending.event_id if pending is not None else None)
     if pending is not None:
         pending.recorded = True
-    show(following, bot, handle, Target(message.chat.id, message.message_id), notices)
 
 
 async def img2img_command(message: Message, bot: Bot, app: App,
@@ -62,12 +100,52 @@ async def private_uncaptioned(message: Message, app: App) -> None:
     await message.reply(t("tg-needs-caption"))
 
 
-def make_router() -> Router:
-    """The catch-all requests: the /img2img command and, in private chats, captioned images."""
-    router = Router(name="telegram-requests")
-    router.message.register(img2img_command, Command("img2img"))
-    private_image = (F.chat.type == "private", F.photo | F.document)
-    router.message.register(private_prompt, *private_image, F.caption, ~F.caption.startswith("/"))
-    router.message.register(private_uncaptioned, *private_image, ~F.caption,
-                            F.media_group_id.is_(None))
-    return router
+async def cancel_pressed(callback: CallbackQuery, callback_data: CancelJob, app: App) -> None:
+    """Cancel: only the requester may, and only while the job is unfinished."""
+    outcome = await app.cancel_as(callback_data.job_id, user_of(callback.from_user))
+    await callback.answer(t(CANCEL_ANSWERS[outcome]),
+                          show_alert=outcome is CancelOutcome.NOT_YOURS)
+
+
+async def result_pressed(callback: CallbackQuery, callback_data: RerunJob, bot: Bot, app: App,
+                         following: Following) -> None:
+    """🔁 / ➖ / ➕ / ♻️ under a result: the same request again, charged to the presser."""
+    result = callback.message
+    if not isinstance(result, Message):
+        raise ImageError(msg=GONE)
+    chat = chat_of(result.chat)
+    rerun = await app.plan_rerun(callback_data.job_id, callback_data.action, chat=chat)
+    if rerun is None:
+        raise ImageError(msg=GONE)
+    ref, target = _input_of(result, rerun, app)
+    await submit(bot, app, following, user_of(callback.from_user), chat, ref, target,
+                 rerun.prompt, rerun.overrides)
+    await callback.answer(t("rerun-started"))
+
+
+async def expired(callback: CallbackQuery) -> None:
+    await callback.answer(t("button-expired"), show_alert=True)
+
+
+def _input_of(result: Message, rerun: Rerun, app: App) -> tuple[ImageRef, Target]:
+    """The image to use and the message the new job replies to.
+
+    ♻️ uses the result itself; the other buttons use the request's image, found on the
+    message the result replies to, else by the file_id stored with the job.
+    """
+    if rerun.use_result:
+        ref = image_in(result, app.config)
+        if ref is None:
+            raise ImageError(msg=GONE)
+        return ref, Target(result.chat.id, result.message_id)
+    request = result.reply_to_message
+    ref = image_in(request, app.config) if request is not None else None
+    origin_id = rerun.origin.get("message_id")
+    reply_to = request.message_id if request is not None else (
+        int(str(origin_id)) if origin_id is not None else None)
+    if ref is None:
+        file_id = rerun.origin.get("file_id")
+        if not file_id:
+            raise ImageError(msg=GONE)
+        ref = ImageRef(str(file_id), None, reply_to or result.message_id)
+    return ref, Target(result.chat.id, reply_to)

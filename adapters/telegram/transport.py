@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,13 +21,12 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-from aiohttp import web
 
 from adapters.telegram.limits import install as install_limits
 from bot.config import TelegramConfig
 from bot.once import once
 from bot.service import GenerationService
-from bot.web import LateRoute
+from bot.web import LateRoute, standalone_post
 
 log = logging.getLogger(__name__)
 
@@ -167,22 +167,13 @@ async def serve_webhook(bot: Bot, dp: Dispatcher, config: TelegramConfig, stop: 
     # Routed by hand: the handler's own register() would close the bot session at shutdown,
     # while deliveries still need it to say goodbye.
     handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
-    if route is not None:
+    async with contextlib.AsyncExitStack() as own:
+        if route is None:
+            route = await own.enter_async_context(
+                standalone_post(hook.host, hook.port, hook.path))
         route.handler = handler.handle
         try:
             await bot.set_webhook(hook.url, secret_token=secret, allowed_updates=allowed_updates)
             await stop.wait()
         finally:
             route.handler = None
-        return
-    server = web.Application()
-    server.router.add_post(hook.path, handler.handle)
-    runner = web.AppRunner(server)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, hook.host, hook.port).start()
-        log.info("webhook server listening on %s:%s%s", hook.host, hook.port, hook.path)
-        await bot.set_webhook(hook.url, secret_token=secret, allowed_updates=allowed_updates)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
