@@ -48,3 +48,14 @@ class LocalCourier:
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
         return None
+
+
+def origin_notices(job: JobRecord) -> tuple[str, ...]:
+    """Notices the adapter added when it accepted the job (e.g. about albums)."""
+    return tuple(str(n) for n in job.origin.get("notices", ()))
+
+
+def asked_pref(job: JobRecord, name: str) -> bool | None:
+    """A preference as the job was asked with (None for jobs stored before prefs were)."""
+    prefs = job.params.get("prefs")
+    return bool(prefs.get(name, False)) if isinstance(prefs, dict) else None

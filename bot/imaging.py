@@ -32,6 +32,9 @@ ALLOWED_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"
                    "TIFF": "image/tiff"}
 # The formats a user may send, as a phrase rendered in the reader's language.
 FORMATS = Msg("image-formats")
+# Extensions taken for an image when a file's type does not say (platforms may send none).
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
+                              "heic", "heif", "avif"})
 ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 # What Pillow's parsers raise on malformed files besides OSError (found by fuzzing: damaged
@@ -258,6 +261,12 @@ def fit_for_delivery(image: ImageData, *, max_bytes: int,
         img = img.resize((max(1, int(width * scale)), max(1, int(height * scale))),
                          Image.Resampling.LANCZOS)
     return encode(img, "PNG" if image.mime == "image/png" else "JPEG", max_bytes=max_bytes)
+
+
+def named_like_image(name: str, mime: str | None) -> bool:
+    """Whether a file's type, else its name's extension, says it is an image."""
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return (mime or "").startswith("image/") or extension in IMAGE_EXTENSIONS
 
 
 def image_size(data: bytes) -> tuple[int, int]:

@@ -41,7 +41,7 @@ async def standalone_post(host: str, port: int, path: str) -> AsyncIterator[Late
     """A server of its own with one POST route, for a webhook off the bot's HTTP server."""
     route = LateRoute()
     server = web.Application()
-    server.router.add_post(path, route)
+    server.router.add_post(path, route.__call__)  # a coroutine function, as aiohttp expects
     runner = web.AppRunner(server)
     await runner.setup()
     try:

@@ -9,7 +9,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
 from adapters.telegram.delivery import ChatStatus, Target, refusal, send_result, show
 from bot.app import App
-from bot.couriers import JobRecord
+from bot.couriers import JobRecord, asked_pref, origin_notices
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
@@ -23,17 +23,6 @@ def target_of(job: JobRecord) -> Target:
         raise DeliveryRefused("the job does not say where it was asked", permanent=True)
     reply_to = job.origin.get("message_id")
     return Target(int(chat_id), int(reply_to) if reply_to is not None else None)
-
-
-def origin_notices(job: JobRecord) -> tuple[str, ...]:
-    """Notices the adapter added when it accepted the job (e.g. about albums)."""
-    return tuple(str(n) for n in job.origin.get("notices", ()))
-
-
-def stored_pref(job: JobRecord, name: str) -> bool | None:
-    """A preference as the job was asked with (None for jobs stored before prefs were)."""
-    prefs = job.params.get("prefs")
-    return bool(prefs.get(name, False)) if isinstance(prefs, dict) else None
 
 
 class TelegramCourier:
@@ -51,7 +40,7 @@ class TelegramCourier:
         await self.following.hold(job.id)
         message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
                                        done, target, prompt, notices,
-                                       also_file=stored_pref(job, "file"))
+                                       also_file=asked_pref(job, "file"))
         # Nobody here is showing its status: the one another process showed goes.
         found = None if self.app.follows(job.id) else await self.app.service.status_message(job.id)
         if found:

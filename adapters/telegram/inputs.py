@@ -16,10 +16,8 @@ from bot.app import App
 from bot.config import Config
 from bot.errors import FetchError, FetchTooLarge, ImageError, UserError
 from bot.i18n import Msg, file_size, t
+from bot.imaging import named_like_image
 from bot.models import ChatRef, UserRef
-
-IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
-                              "heic", "heif", "avif"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +70,7 @@ def image_in(message: Message, config: Config) -> ImageRef | None:
     document = message.document
     if document is not None:
         name = document.file_name or t("tg-this-file")
-        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        mime = document.mime_type or ""
-        if not (mime.startswith("image/") or extension in IMAGE_EXTENSIONS):
+        if not named_like_image(name, document.mime_type):
             raise ImageError(msg=Msg("tg-not-an-image", {"name": name}))
         if document.file_size is not None and document.file_size > limit:
             raise _too_big(document.file_size, limit)
