@@ -64,7 +64,8 @@ class Img2ImgBot(commands.Bot):
         self.add_dynamic_items(JobButton)
         await self.tree.set_translator(CatalogueTranslator())
         try:
-            await sync_if_changed(self, self.tree, self.app.config)
+            guild_id = (self.app.config.discord or DiscordConfig()).command_guild
+            await sync_if_changed(self.tree, guild_id)
         except discord.HTTPException as exc:
             log.error("syncing discord commands failed (%s %s); will retry at the next start",
                       exc.status, exc.code)

@@ -1,84 +1,66 @@
 """Command sync only when the command set changed: Discord limits daily command creation.
 
-The hash of what ``tree.sync()`` would send is kept in ``discord-commands.json`` beside the
-SQLite database, one entry per application and scope. Delete the file to force a sync. With an
-in-memory database there is no file: the registered commands are fetched and compared instead.
+At every start the commands Discord has registered (``tree.fetch_commands``) are compared with
+what ``tree.sync()`` would send, both read through discord.py's own ``AppCommand`` model (which
+evens out what Discord leaves out of its echo, such as ``required: false``). Any difference in
+what Discord keeps (a description, a translation, a choice, a permission) syncs; the bot keeps
+no state of its own about it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import discord
 from discord import app_commands
 
-from bot.config import Config
-from bot.errors import ConfigError
-
 log = logging.getLogger(__name__)
-STATE_FILE = "discord-commands.json"
+IDS = ("id", "application_id", "guild_id")  # Discord's own
+# Discord fills these in where a command leaves them out: compared only where the bot sets them.
+DEFAULTED = ("contexts", "integration_types")
+Key = tuple[discord.AppCommandType, str]
 
 
-def command_payload(tree: app_commands.CommandTree[Any],
-                    guild: discord.abc.Snowflake | None) -> list[dict[str, Any]]:
-    """What ``tree.sync(guild=guild)`` would send, in a stable order."""
-    payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
-    return sorted(payload, key=lambda c: (c.get("type", 1), c["name"]))
+def shape(command: app_commands.AppCommand, *, like: app_commands.AppCommand) -> str:
+    """What Discord keeps of ``command`` as comparable text, the keys Discord fills in by
+    itself only where ``like`` (the bot's version of it) sets them."""
+    data: dict[str, Any] = dict(command.to_dict())
+    skip = IDS + tuple(key for key in DEFAULTED if like.to_dict().get(key) is None)
+    kept = {key: value for key, value in data.items() if key not in skip}
+    permissions = command.default_member_permissions
+    kept |= {"nsfw": command.nsfw, "permissions": permissions and permissions.value}
+    return json.dumps(kept, sort_keys=True)
 
 
-def state_path(config: Config) -> Path | None:
-    """Where the hashes live: beside the database file (None for an in-memory database)."""
-    try:
-        db = config.storage.sqlite_path
-    except ConfigError:
-        return None
-    if not db or db == ":memory:" or db.startswith("file::memory:"):
-        return None
-    return Path(db).parent / STATE_FILE
+async def local_commands(tree: app_commands.CommandTree[Any], guild: discord.abc.Snowflake | None
+                         ) -> dict[Key, app_commands.AppCommand]:
+    """What ``tree.sync(guild=guild)`` would send (translated as it does), read as Discord's
+    answer would be."""
+    found = {}
+    for command in tree.get_commands(guild=guild):
+        payload = await command.get_translated_payload(tree, tree.translator) \
+            if tree.translator else command.to_dict(tree)
+        data = {"description": "", **payload, "id": 0, "application_id": 0}
+        # The connection state serves only lookups (``.guild``) a comparison never makes.
+        mine = app_commands.AppCommand(data=data, state=None)  # type: ignore[arg-type]
+        found[mine.type, mine.name] = mine
+    return found
 
 
-def _read(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _signature(command: dict[str, Any]) -> tuple[Any, ...]:
-    options = tuple(sorted(o["name"] for o in command.get("options") or []))
-    return command.get("type", 1), command["name"], command.get("description", ""), options
-
-
-async def sync_if_changed(client: discord.Client, tree: app_commands.CommandTree[Any],
-                          config: Config) -> bool:
-    """Sync the tree when its commands differ from the last sync; True if it synced."""
-    settings = config.discord
-    guild = discord.Object(settings.command_guild) if settings and settings.command_guild \
-        else None
+async def sync_if_changed(tree: app_commands.CommandTree[Any], guild_id: int | None) -> bool:
+    """Sync the tree (to ``guild_id``, else globally) when Discord's commands differ from it;
+    True if it synced."""
+    guild = discord.Object(guild_id) if guild_id else None
     if guild is not None:
         tree.copy_global_to(guild=guild)
-    payload = command_payload(tree, guild)
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    key = f"{client.application_id}:{guild.id if guild else 'global'}"
-    path = state_path(config)
-    state = _read(path) if path else {}
-    if path is None:  # an in-memory database keeps no file: Discord's own list is compared
-        remote = [cast(dict[str, Any], c.to_dict()) for c in await tree.fetch_commands(guild=guild)]
-        if sorted(map(_signature, remote)) == sorted(map(_signature, payload)):
-            log.info("discord commands unchanged; not syncing")
-            return False
-    elif state.get(key) == digest:
-        log.info("discord commands unchanged since the last sync; not syncing")
+    local = await local_commands(tree, guild)
+    remote = {(c.type, c.name): c for c in await tree.fetch_commands(guild=guild)}
+    if local.keys() == remote.keys() and all(
+            shape(remote[key], like=mine) == shape(mine, like=mine) for key, mine in local.items()):
+        log.info("discord commands unchanged; not syncing")
         return False
     await tree.sync(guild=guild)
-    log.info("synced %d discord commands (%s)", len(payload), key)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(state | {key: digest}, indent=1, sort_keys=True),
-                        encoding="utf-8")
+    log.info("synced %d discord commands (%s)", len(local), guild_id or "global")
     return True

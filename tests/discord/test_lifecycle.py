@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from pathlib import Path
 
 from discord.ext import commands
 
 from adapters.discord import run_discord
-from adapters.discord.sync import STATE_FILE
 from bot.app import running_app
 from bot.config import Config
 from bot.presenter import RESTARTING
@@ -23,14 +21,12 @@ from tests.fakes.discord_world import GENERAL, GUILD, MEMBER
 from tests.texts import en
 
 
-async def test_commands_sync_only_when_they_changed(fake: FakeDiscord, config: Config,
-                                                    tmp_path: Path) -> None:
+async def test_commands_sync_only_when_they_changed(fake: FakeDiscord, config: Config) -> None:
     async with started(fake, config):
         pass
     names = {c["name"] for c in fake.commands()}
     assert {"img2img", en("dc-menu-transform"), "credits", "settings",
             "img2img-admin"} <= names
-    assert (tmp_path / STATE_FILE).exists()
     async with started(fake, config):
         pass
     assert fake.put_count == 1
@@ -39,19 +35,28 @@ async def test_commands_sync_only_when_they_changed(fake: FakeDiscord, config: C
     guild_config.discord.command_guild = GUILD.id
     async with started(fake, guild_config):
         pass
+    async with started(fake, guild_config):
+        pass
     assert [put.guild_id for put in fake.command_puts] == [None, GUILD.id]
-    state = json.loads((tmp_path / STATE_FILE).read_text())
-    assert sorted(k.rsplit(":", 1)[1] for k in state) == [str(GUILD.id), "global"]
 
 
-async def test_in_memory_database_compares_with_discord(fake: FakeDiscord, a1111: FakeA1111,
-                                                        tmp_path: Path) -> None:
-    config = bot_config(tmp_path / "unused.db", fake, a1111, storage={"url": "sqlite:///:memory:"})
+async def test_commands_an_older_release_registered_are_synced(fake: FakeDiscord,
+                                                               config: Config) -> None:
     async with started(fake, config):
         pass
-    async with started(fake, config):
-        pass
-    assert fake.put_count == 1 and not (tmp_path / STATE_FILE).exists()
+    [first] = fake.command_puts
+    changes = ({"description": "Old text"}, {"description_localizations": {}}, None)
+    for synced, change in enumerate(changes, start=2):
+        older = [dict(c) for c in first.commands]
+        img2img = next(c for c in older if c["name"] == "img2img")
+        if change is None:  # a command this release no longer has
+            older.append({**img2img, "name": "img2img-old"})
+        else:
+            img2img.update(change)
+        fake.seed_commands(older)
+        async with started(fake, config):
+            pass
+        assert fake.put_count == synced and fake.command_puts[-1].commands == first.commands
 
 
 async def test_restart_notice_for_a_job_a_crash_interrupted(fake: FakeDiscord, config: Config
