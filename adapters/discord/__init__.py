@@ -15,7 +15,7 @@ import logging
 import aiohttp
 import discord
 
-from adapters.discord.client import apply_endpoints, build_bot, build_rest_client
+from adapters.discord.client import Img2ImgBot, apply_endpoints, bot_options, build_bot
 from bot.app import App
 from bot.errors import ConfigError
 
@@ -41,6 +41,8 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
             run = _run_worker if app.role == "worker" else _run_once
             await run(app, settings.token.get_secret_value(), stop)
             return
+        except discord.LoginFailure as exc:
+            raise ConfigError("discord.token: Discord refused the bot token") from exc
         except (aiohttp.ClientConnectionError, OSError) as exc:
             log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
                       settings.api_base, type(exc).__name__, delay)
@@ -52,12 +54,9 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
 
 async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:
     """Deliver through Discord's REST API (and interaction webhooks) until ``stop``."""
-    client = build_rest_client(app)
+    client = Img2ImgBot(app, **bot_options(intents=discord.Intents.none()))
     try:
-        try:
-            await client.login(token)
-        except discord.LoginFailure as exc:
-            raise ConfigError("discord.token: Discord refused the bot token") from exc
+        await client.login(token)
         app.health.up("discord", f"REST API as {client.user} (worker)")
         await stop.wait()
     finally:
@@ -73,8 +72,6 @@ async def _run_once(app: App, token: str, stop: asyncio.Event) -> None:
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if running.done():
             running.result()
-    except discord.LoginFailure as exc:
-        raise ConfigError("discord.token: Discord refused the bot token") from exc
     finally:
         stopping.cancel()
         await bot.live.stop()

@@ -98,11 +98,6 @@ class Tree(app_commands.CommandTree[Img2ImgBot]):
         await handle_error(interaction, error)
 
 
-def build_rest_client(app: App) -> Img2ImgBot:
-    """The worker's bot; ``login`` it and it delivers the jobs its process runs."""
-    return Img2ImgBot(app, **bot_options(intents=discord.Intents.none()))
-
-
 def bot_options(**options: Any) -> dict[str, Any]:
     """discord.py's options for the bot, ``options`` (e.g. ``guild_ready_timeout``) on top."""
     # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.

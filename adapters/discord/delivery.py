@@ -13,12 +13,13 @@ import contextlib
 import io
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from adapters.discord.interactions import Interaction
 from adapters.discord.replies import mark_placeholder
-from adapters.discord.stored import AnyInteraction, StoredInteraction, stored_interaction
+from adapters.discord.stored import Asked
 from adapters.discord.views import cancel_view, result_view
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
@@ -34,22 +35,22 @@ if TYPE_CHECKING:  # the bot's module builds the courier
     from adapters.discord.client import Img2ImgBot
 
 log = logging.getLogger(__name__)
+ORIGINAL = cast(int, "@original")  # Discord's id for an interaction's first reply
 EMBED_COLOUR = discord.Colour(0x5865F2)
 
 
 class Reply:
-    """``bot.status.Surface`` on Discord: the interaction's deferred reply (the interaction as
-    received, or as stored with its job by the process that received it), which shows the
+    """``bot.status.Surface`` on Discord: the interaction's deferred reply (answered by the
+    process that received the interaction or by any other, ``stored.Asked``), which shows the
     status from the start and then the result."""
 
     action_every: float | None = None  # the deferred reply says "thinking…" by itself
 
-    def __init__(self, interaction: AnyInteraction, view: discord.ui.View | None = None) -> None:
-        self.interaction = interaction
+    def __init__(self, asked: Asked, view: discord.ui.View | None = None) -> None:
+        self.asked = asked
         self.view = view  # the Cancel button
         self.gone = False  # deleted by someone
-        # the interaction token no longer works
-        self.expired = isinstance(interaction, StoredInteraction) and not interaction.usable
+        self.expired = not asked.usable  # the interaction token no longer works
         self.message_id: int | None = None  # of the last successful edit
 
     async def send(self, text: str, *, cancel: bool) -> str | None:
@@ -79,7 +80,7 @@ class Reply:
     async def change(self, **fields: Any) -> bool:
         """Edit the reply; False (and the reason noted) when that is no longer possible."""
         try:
-            message = await self.interaction.edit_original_response(**fields)
+            message = await self.asked.webhook.edit_message(ORIGINAL, **fields)
         except discord.NotFound:
             self.gone = True
         except discord.HTTPException as exc:
@@ -88,8 +89,7 @@ class Reply:
             else:
                 log.warning("editing a discord reply failed: %s %s", exc.status, exc.code)
             return False
-        if isinstance(self.interaction, discord.Interaction):
-            mark_placeholder(self.interaction, False)
+        mark_placeholder(self.asked, False)
         self.message_id = message.id
         return True
 
@@ -99,7 +99,6 @@ class Reply:
         """Show the job's end: in the reply, else a new follow-up, else in the channel;
         returns the message id, or raises ``DeliveryRefused`` if even the channel refused.
         ``files`` makes the attachments afresh for each try (a sent ``File`` is spent)."""
-        interaction = self.interaction
         if self.usable and await self.change(content=content, embed=embed,
                                              attachments=files(), view=view):
             return str(self.message_id)
@@ -107,28 +106,28 @@ class Reply:
                                  if value is not None}
         if not self.expired:
             try:
-                sent = await interaction.followup.send(
-                    content=content, files=files(), wait=True, **extra)
+                sent = await self.asked.webhook.send(content=content, files=files(), wait=True,
+                                                     **extra)
                 return str(sent.id)
             except discord.HTTPException as exc:
                 log.info("discord follow-up failed (%s %s); posting in the channel",
                          exc.status, exc.code)
-        channel = interaction.client.get_partial_messageable(
-            interaction.channel_id or 0, guild_id=interaction.guild_id)
-        try:
-            message = await channel.send(
-                content=" ".join(filter(None, (interaction.user.mention, content))),
-                files=files(),
-                allowed_mentions=discord.AllowedMentions(users=[interaction.user]), **extra)
-        except discord.HTTPException as exc:
-            log.warning("could not deliver a job's end on discord: %s %s", exc.status, exc.code)
-            raise refusal(exc) from exc
-        return str(message.id)
+        return await in_channel(self.asked, content, files=files(), **extra)
 
 
-def refusal(exc: discord.HTTPException) -> DeliveryRefused:
-    """403 (no access) and 404 (channel gone) will not change; 429 and 5xx may."""
-    return DeliveryRefused(f"{exc.status} {exc.code}", permanent=exc.status in (400, 403, 404))
+async def in_channel(asked: Asked, content: str, **fields: Any) -> str:
+    """Post in the interaction's channel with the bot token, to its requester (the only one
+    mentioned); the message id, or ``DeliveryRefused``."""
+    try:
+        message = await asked.channel.send(
+            content=" ".join(filter(None, (f"<@{asked.requester.id}>", content))),
+            allowed_mentions=discord.AllowedMentions(users=[asked.requester]), **fields)
+    except discord.HTTPException as exc:
+        log.warning("could not deliver a job's end on discord: %s %s", exc.status, exc.code)
+        # 403 (no access) and 404 (channel gone) will not change; 429 and 5xx may.
+        raise DeliveryRefused(f"{exc.status} {exc.code}",
+                              permanent=exc.status in (400, 403, 404)) from exc
+    return str(message.id)
 
 
 def result_embed(done: Done, prompt: str, filename: str, requester: str) -> discord.Embed:
@@ -151,21 +150,21 @@ async def fitted(done: Done, max_bytes: int) -> list[tuple[str, bytes]]:
 
 
 async def show_result(reply: Reply, job_id: str, done: Done, prompt: str) -> str:
-    interaction = reply.interaction
-    images = await fitted(done, interaction.filesize_limit)
+    images = await fitted(done, reply.asked.filesize_limit)
 
     def files() -> list[discord.File]:
         return [discord.File(io.BytesIO(data), filename=name) for name, data in images]
 
-    embed = result_embed(done, prompt, images[0][0], interaction.user.display_name)
+    embed = result_embed(done, prompt, images[0][0], reply.asked.requester_name)
     content = "\n".join(f"ℹ️ {notice}" for notice in done.notices)
     return await reply.final(content=content, embed=embed, files=files, view=result_view(job_id))
 
 
-async def follow(following: Following, interaction: AnyInteraction, handle: JobHandle) -> None:
+async def follow(following: Following, interaction: Interaction, handle: JobHandle) -> None:
     """Show the job on the interaction's deferred reply until it ends; the result itself goes
     through the courier, which uses this reply while it is shown."""
-    await following.follow(handle, Reply(interaction, cancel_view(handle.id)), shown=True)
+    await following.follow(handle, Reply(Asked.live(interaction), cancel_view(handle.id)),
+                           shown=True)
 
 
 class DiscordCourier:
@@ -179,29 +178,21 @@ class DiscordCourier:
         await live.hold(job.id)
         reply = live.surface(job.id)
         if not isinstance(reply, Reply):
-            reply = Reply(self._stored(job))
+            reply = Reply(self._asked(job))
         return await show_result(reply, job.id, done, str(job.params.get("prompt", "")))
 
     async def notify(self, job: JobRecord, text: str) -> None:
-        stored = self._stored(job)
-        channel = self.client.get_partial_messageable(stored.channel_id, guild_id=stored.guild_id)
-        try:
-            await channel.send(f"{stored.user.mention} {text}",
-                               allowed_mentions=discord.AllowedMentions(
-                                   everyone=False, roles=False, users=[stored.user]))
-        except discord.HTTPException as exc:
-            raise refusal(exc) from exc
+        await in_channel(self._asked(job), text)
 
-    def _stored(self, job: JobRecord) -> StoredInteraction:
-        stored = stored_interaction(self.client, job)
-        if stored is None:
+    def _asked(self, job: JobRecord) -> Asked:
+        asked = Asked.stored(self.client, job)
+        if asked is None:
             raise DeliveryRefused("the job does not say where it was asked", permanent=True)
-        return stored
+        return asked
 
     def resume(self, handle: JobHandle, job: JobRecord) -> None:
         """Show a job accepted elsewhere on its interaction's reply (while the token works;
         after that its end comes as a channel message)."""
-        stored = stored_interaction(self.client, job)
-        if stored is None:
-            return
-        self.client.live.start(handle, Reply(stored, cancel_view(handle.id)), shown=True)
+        asked = Asked.stored(self.client, job)
+        if asked is not None:
+            self.client.live.start(handle, Reply(asked, cancel_view(handle.id)), shown=True)

@@ -16,6 +16,7 @@ from discord import app_commands
 
 from adapters.discord.interactions import Interaction
 from adapters.discord.locale import speak
+from adapters.discord.stored import Asked
 from bot.errors import BotError, NotAllowed, OptionError
 from bot.i18n import Msg
 
@@ -26,7 +27,7 @@ PLACEHOLDER = "img2img_placeholder"
 UNKNOWN_INTERACTION = 10062
 
 
-def mark_placeholder(interaction: Interaction, blank: bool = True) -> None:
+def mark_placeholder(interaction: Interaction | Asked, blank: bool = True) -> None:
     """Record whether this interaction's public deferred reply is still an empty placeholder."""
     interaction.extras[PLACEHOLDER] = blank
 
