@@ -40,12 +40,6 @@ def owners_only(interaction: Interaction) -> bool:
     return True
 
 
-async def channel_lines(app: App, interaction: Interaction) -> list[str]:
-    """What holds in the channel the command was used in, and why."""
-    channel_id, policy = await channel_policy(app, interaction)
-    return policy.lines(f"<#{channel_id}>")
-
-
 @app_commands.default_permissions(manage_guild=True)
 @app_commands.guild_only()
 class AdminCommands(commands.GroupCog, group_name="img2img-admin",
@@ -58,10 +52,10 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     @manage_server
     @app_commands.command(name="show", description=text("dc-cmd-admin-show"))
     async def show(self, interaction: Interaction) -> None:
-        server = chat_of(interaction)
-        lines = await self.app.preferences.describe_chat(server)
-        lines += await channel_lines(self.app, interaction)
-        await private_list(interaction, t("dc-server-settings"), lines)
+        channel_id, policy = await channel_policy(self.app, interaction)
+        lines = await self.app.preferences.describe_chat(chat_of(interaction))
+        await private_list(interaction, t("dc-server-settings"),
+                           lines + policy.lines(f"<#{channel_id}>"))
 
     @manage_server
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))

@@ -52,12 +52,13 @@ def looks_like_image(attachment: discord.Attachment) -> bool:
     return attachment.filename.lower().endswith(IMAGE_SUFFIXES)
 
 
-def find_image(message: discord.Message) -> ImageSource | None:
-    """The first image of a message: an attachment, else an embed's picture."""
-    for attachment in message.attachments:
+def find_image(message: discord.Message | None, missing: Msg) -> ImageSource:
+    """The first image of a message: an attachment, else an embed's picture; ``missing``
+    (an ``ImageError``) when it has none."""
+    for attachment in message.attachments if message else ():
         if looks_like_image(attachment):
             return ImageSource.of(attachment)
-    for embed in message.embeds:
+    for embed in message.embeds if message else ():
         # A pasted image link embeds as type "image" with the picture in the thumbnail.
         media = [embed.image] + ([embed.thumbnail] if embed.type == "image" else [])
         for item in media:
@@ -65,7 +66,7 @@ def find_image(message: discord.Message) -> ImageSource | None:
             urls = [url for url in (item.proxy_url, item.url) if url]
             if urls:
                 return ImageSource(next((u for u in urls if _discord_media(u)), urls[0]))
-    return None
+    raise ImageError(msg=missing)
 
 
 def _discord_media(url: str | httpx.URL) -> bool:
@@ -124,10 +125,7 @@ async def refetch(app: App, client: discord.Client, origin: dict[str, Any]) -> b
         message = await channel.fetch_message(int(message_id))
     except (ValueError, discord.HTTPException) as exc:  # not stored, or gone
         raise ImageError(msg=GONE) from exc
-    found = find_image(message)
-    if found is None:
-        raise ImageError(msg=GONE)
-    return await download(app, found)
+    return await download(app, find_image(message, GONE))
 
 
 async def rerun_input(app: App, interaction: discord.Interaction[Any],
@@ -135,7 +133,5 @@ async def rerun_input(app: App, interaction: discord.Interaction[Any],
     """A rerun's image and its URL: the result under the pressed button, or the job's input."""
     if not plan.use_result:
         return await refetch(app, interaction.client, plan.origin), plan.input_url
-    result = find_image(interaction.message) if interaction.message else None
-    if result is None:
-        raise ImageError(msg=Msg("dc-result-gone"))
+    result = find_image(interaction.message, Msg("dc-result-gone"))
     return await download(app, result), result.url

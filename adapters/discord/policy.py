@@ -7,13 +7,7 @@ from typing import Any
 
 from adapters.discord.interactions import Interaction, chat_of
 from bot.app import App
-from bot.models import ChatRef
-from bot.places import PlacePolicy, place_chat
-
-
-def channel_chat(channel_id: int) -> ChatRef:
-    """The settings key under which one channel's switches are kept."""
-    return place_chat("discord", str(channel_id))
+from bot.places import PlacePolicy
 
 
 def switch_target(channel: Any) -> tuple[int, bool]:

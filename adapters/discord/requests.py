@@ -179,9 +179,7 @@ class RequestCommands(commands.Cog):
     async def transform(self, interaction: Interaction, message: discord.Message) -> None:
         if not await first_time(interaction):
             return
-        source = find_image(message)
-        if source is None:
-            raise ImageError(msg=Msg("dc-no-image"))
+        source = find_image(message, Msg("dc-no-image"))
         if not hosted_by_discord(self.app, source.url):
             raise ImageError(msg=ONLY_DISCORD)  # before the modal: nothing to fill in or spend
         await interaction.response.send_modal(TransformModal(self.app, source, message,

@@ -6,9 +6,9 @@ from typing import Any
 
 from discord.ext import commands
 
-from adapters.discord.policy import channel_chat
 from bot.app import App
 from bot.models import ChatRef
+from bot.places import place_chat
 from tests.discord.helpers import ask, not_charged, outcome, refusal
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.discord_api import FakeDiscord
@@ -61,14 +61,15 @@ async def test_nsfw_stays_off_unless_the_server_allows_it(fake: FakeDiscord, app
     marked = await outcome(fake, await ask(fake, channel=NSFW))
     assert (await resolved_params(app, marked))["nsfw_allowed"] is False
     await app.preferences.set_chat(SERVER, "nsfw", "on")
-    await app.preferences.set_chat(channel_chat(NSFW.id), "nsfw", "off")  # this channel: no
+    this_channel = place_chat("discord", str(NSFW.id))
+    await app.preferences.set_chat(this_channel, "nsfw", "off")
     again = await outcome(fake, await ask(fake, channel=NSFW))
     assert (await resolved_params(app, again))["nsfw_allowed"] is False
 
 
 async def test_bot_switched_off_in_a_channel(fake: FakeDiscord, a1111: FakeA1111, app: App,
                                              bot: commands.Bot) -> None:
-    await app.preferences.set_chat(channel_chat(GENERAL.id), "enabled", "off")
+    await app.preferences.set_chat(place_chat("discord", str(GENERAL.id)), "enabled", "off")
     note = await refusal(fake, await ask(fake, channel=GENERAL))
     assert note.content == en("dc-channel-off")
     assert fake.cdn_gets == [] and a1111.img2img_bodies == [] and await not_charged(app)

@@ -46,5 +46,5 @@ async def test_a_refused_token_stops_the_start_with_the_key_to_fix(
     point_discord_py_at(fake, monkeypatch)
     config = bot_config(tmp_path / "bot.db", fake, a1111, discord={"token": "not-the-token"})
     async with running_app(config, role=role) as app:
-        with pytest.raises(ConfigError, match="discord.token: Discord refused the bot token"):
+        with pytest.raises(ConfigError, match=r"discord\.token: Discord refused the bot token"):
             await asyncio.wait_for(run_discord(app, asyncio.Event()), 10)
