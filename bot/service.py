@@ -46,6 +46,11 @@ class CancelOutcome(StrEnum):
     FINISHED = "finished"    # the job had already ended
     TOO_LATE = "too-late"    # it ended between the look and the cancel
 
+    @property
+    def answer(self) -> Msg:
+        """What the presser is told (``cancel-*``)."""
+        return Msg("cancel-done" if self is CancelOutcome.CANCELLED else f"cancel-{self.value}")
+
 
 class GenerationService:
     """The use cases of a job: submit, cancel, follow; the pipeline runs what is queued."""

@@ -23,7 +23,7 @@ from bot.credits import describe_entry
 from bot.i18n import t
 from bot.listing import bullet_list
 from bot.models import UserRef
-from bot.presenter import options_help, styles_lines
+from bot.presenter import styles_lines
 from bot.setting_fields import USER_FIELDS, SettingField, find, value_names
 
 # Each key is described by the /img2img option of the same name.
@@ -41,10 +41,9 @@ def value_choices(app: App, fields: tuple[SettingField, ...], key: str | None,
 
 def help_text(app: App, user: UserRef) -> str:
     """How to ask, the options, styles and backends, and the commands this user may use."""
-    sections = [(t("help-options"), options_help()), (t("help-styles"), styles_lines(
-        app.config.styles)), (t("help-providers"), app.provider_lines())]
     parts = [f"**{t('help-how-title')}**\n{t('dc-help-how')}"]
-    parts += [f"**{title}**\n{bullet_list(lines, 600)}" for title, lines in sections if lines]
+    parts += [f"**{part.title}**\n{bullet_list(part.lines, 600)}"
+              for part in app.help_sections().values() if part.lines]
     parts.append(f"**{t('help-commands')}**\n{t('dc-help-commands')}\n{t('dc-help-admins')}")
     if app.config.is_owner(user.key):
         parts.append(t("dc-help-owners"))

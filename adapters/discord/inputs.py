@@ -22,10 +22,9 @@ from bot.app import App
 from bot.errors import FetchError, FetchTooLarge, ImageError, UnsafeURL
 from bot.fetcher import origin_of
 from bot.i18n import Msg, file_size
-from bot.imaging import FORMATS
+from bot.imaging import FORMATS, named_like_image
 from bot.rerun import Rerun
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # The CDN (attachments), the media proxy and the external-image proxy (embeds).
 DISCORD_MEDIA = re.compile(r"cdn\.discordapp\.com|media\.discordapp\.net|"
                            r"images-ext-\d+\.discordapp\.net")
@@ -46,17 +45,11 @@ class ImageSource:
         return cls(attachment.url, attachment.size, attachment.content_type)
 
 
-def looks_like_image(attachment: discord.Attachment) -> bool:
-    if attachment.content_type:
-        return attachment.content_type.startswith("image/")
-    return attachment.filename.lower().endswith(IMAGE_SUFFIXES)
-
-
 def find_image(message: discord.Message | None, missing: Msg) -> ImageSource:
     """The first image of a message: an attachment, else an embed's picture; ``missing``
     (an ``ImageError``) when it has none."""
     for attachment in message.attachments if message else ():
-        if looks_like_image(attachment):
+        if named_like_image(attachment.filename, attachment.content_type):
             return ImageSource.of(attachment)
     for embed in message.embeds if message else ():
         # A pasted image link embeds as type "image" with the picture in the thumbnail.

@@ -33,9 +33,6 @@ LOOK: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
     DELETE: ("dc-button-delete", "🗑", discord.ButtonStyle.danger),
     CANCEL: ("dc-button-cancel", "✖️", discord.ButtonStyle.secondary),
 }
-CANCEL_ANSWERS = {CancelOutcome.NOT_YOURS: "dc-only-requester-cancel",
-                  CancelOutcome.FINISHED: "dc-not-in-progress",
-                  CancelOutcome.TOO_LATE: "dc-not-in-progress"}
 
 
 class JobButton(discord.ui.DynamicItem[Button], template=r"img2img:(?P<kind>r:(?:again|weaker|"
@@ -68,7 +65,7 @@ class JobButton(discord.ui.DynamicItem[Button], template=r"img2img:(?P<kind>r:(?
         if self.kind == CANCEL:
             outcome = await app.cancel_as(self.job_id, requester)
             if outcome is not CancelOutcome.CANCELLED:
-                await send_text(interaction, t(CANCEL_ANSWERS[outcome]))
+                await send_text(interaction, outcome.answer.render())
                 return
         else:  # 🗑: for the requester only (the message's author once the job record is gone)
             owner = await app.job_owner(self.job_id) or _message_author(interaction)
