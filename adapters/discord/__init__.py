@@ -18,6 +18,7 @@ import discord
 from adapters.discord.client import Img2ImgBot, apply_endpoints, bot_options, build_bot
 from bot.app import App
 from bot.errors import ConfigError
+from bot.reconnect import until_reached
 
 __all__ = ["build_bot", "run_discord"]
 
@@ -28,28 +29,26 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
     """Run the bot until ``stop`` is set; jobs still on show are refunded and their users told.
 
     Discord unreachable at start (DNS, refused connection) is logged in one line and retried
-    with backoff; once connected, discord.py reconnects by itself.
+    with backoff (``bot.reconnect``); once connected, discord.py reconnects by itself.
     """
     settings = app.config.discord
     if settings is None or settings.token is None:
         raise ConfigError("discord.token: set it, or DISCORD_BOT_TOKEN")
     app.health.expect("discord")
     apply_endpoints(settings)  # process-wide in discord.py: once, before the first client
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            run = _run_worker if app.role == "worker" else _run_once
-            await run(app, settings.token.get_secret_value(), stop)
-            return
-        except discord.LoginFailure as exc:
-            raise ConfigError("discord.token: Discord refused the bot token") from exc
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
-                      settings.api_base, type(exc).__name__, delay)
-            app.health.down("discord", f"unreachable ({type(exc).__name__})")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-        delay = min(delay * 2, 60.0)
+
+    def unreachable(exc: Exception, pause: float) -> None:
+        log.error("cannot reach Discord at %s (%s); retrying in %.0f s",
+                  settings.api_base, type(exc).__name__, pause)
+        app.health.down("discord", f"unreachable ({type(exc).__name__})")
+
+    run = _run_worker if app.role == "worker" else _run_once
+    token = settings.token.get_secret_value()
+    try:
+        await until_reached(stop, lambda: run(app, token, stop),
+                            (aiohttp.ClientConnectionError, OSError), unreachable)
+    except discord.LoginFailure as exc:
+        raise ConfigError("discord.token: Discord refused the bot token") from exc
 
 
 async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from aiogram import Bot, Dispatcher
@@ -21,6 +20,7 @@ from adapters.telegram.watch import ApiWatch
 from bot.app import App
 from bot.errors import ConfigError
 from bot.following import Following
+from bot.reconnect import until_reached
 
 __all__ = ["build_dispatcher", "run_telegram"]
 
@@ -47,19 +47,15 @@ def build_dispatcher(app: App) -> Dispatcher:
 
 async def _first_contact(bot: Bot, api_base: str, stop: asyncio.Event) -> User | None:
     """getMe, retried with backoff while Telegram is unreachable (None if stopped meanwhile)."""
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            return await bot.get_me()
-        except TelegramUnauthorizedError as exc:
-            raise ConfigError("telegram.token: Telegram refused the bot token") from exc
-        except TelegramNetworkError as exc:
-            log.error("cannot reach the Telegram Bot API at %s (%s); retrying in %.0f s",
-                      api_base, exc.message, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-        delay = min(delay * 2, 60.0)
-    return None
+
+    def unreachable(exc: TelegramNetworkError, pause: float) -> None:
+        log.error("cannot reach the Telegram Bot API at %s (%s); retrying in %.0f s",
+                  api_base, exc.message, pause)
+
+    try:
+        return await until_reached(stop, bot.get_me, TelegramNetworkError, unreachable)
+    except TelegramUnauthorizedError as exc:
+        raise ConfigError("telegram.token: Telegram refused the bot token") from exc
 
 
 async def run_telegram(app: App, stop: asyncio.Event) -> None:
