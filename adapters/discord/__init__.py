@@ -15,7 +15,7 @@ import logging
 import aiohttp
 import discord
 
-from adapters.discord.client import Img2ImgBot, apply_endpoints, bot_options, build_bot
+from adapters.discord.client import Img2ImgBot, apply_endpoints, build_bot
 from bot.app import App
 from bot.errors import ConfigError
 from bot.reconnect import until_reached
@@ -53,7 +53,7 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
 
 async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:
     """Deliver through Discord's REST API (and interaction webhooks) until ``stop``."""
-    client = Img2ImgBot(app, **bot_options(intents=discord.Intents.none()))
+    client = Img2ImgBot(app, intents=discord.Intents.none())
     try:
         await client.login(token)
         app.health.up("discord", f"REST API as {client.user} (worker)")

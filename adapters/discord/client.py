@@ -49,7 +49,12 @@ class Img2ImgBot(commands.Bot):
     gateway): its start-up hook registers the courier and nothing else."""
 
     def __init__(self, app: App, **options: Any) -> None:
-        super().__init__(**options)
+        """``options`` (e.g. ``guild_ready_timeout``) go to discord.py, on top of these."""
+        # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.
+        super().__init__(**{"command_prefix": commands.when_mentioned, "help_command": None,
+                            "intents": discord.Intents.default(), "tree_cls": Tree,
+                            "allowed_mentions": discord.AllowedMentions.none(),
+                            "http_trace": rest_trace(), **options})
         self.app = app
         self.live = Following(app, "discord")
 
@@ -98,19 +103,9 @@ class Tree(app_commands.CommandTree[Img2ImgBot]):
         await handle_error(interaction, error)
 
 
-def bot_options(**options: Any) -> dict[str, Any]:
-    """discord.py's options for the bot, ``options`` (e.g. ``guild_ready_timeout``) on top."""
-    # Prompts are user text: nothing the bot posts pings anyone unless it says so itself.
-    return {"command_prefix": commands.when_mentioned, "help_command": None,
-            "intents": discord.Intents.default(), "tree_cls": Tree,
-            "allowed_mentions": discord.AllowedMentions.none(), "http_trace": rest_trace(),
-            **options}
-
-
 def build_bot(app: App, **options: Any) -> Img2ImgBot:
-    """The bot for ``app`` (``options`` go to discord.py, see ``bot_options``)."""
+    """The bot for ``app`` (``options`` go to discord.py, see ``Img2ImgBot``)."""
     settings = app.config.discord or DiscordConfig()
-    options = bot_options(**options)
     if settings.sharded or settings.shard_ids:
         return ShardedImg2ImgBot(app, shard_count=settings.shard_count,
                                  shard_ids=settings.shard_ids, **options)

@@ -77,19 +77,15 @@ def hosted_by_discord(app: App, url: str | httpx.URL) -> bool:
             and origin == origin_of(app.config.discord.api_base))
 
 
-def check(source: ImageSource, max_bytes: int) -> None:
-    """Refuse what Discord already says is too big or not an image."""
+async def download(app: App, source: ImageSource) -> bytes:
+    """The image's bytes, refusing more than ``limits.max_input_bytes`` or a host not Discord's;
+    what Discord already says is too big or not an image is refused before any byte moves."""
+    max_bytes = app.config.limits.max_input_bytes
     if source.size is not None and source.size > max_bytes:
         raise ImageError(msg=Msg("dc-image-too-big", {"size": file_size(source.size),
                                                       "limit": file_size(max_bytes)}))
     if source.content_type and not source.content_type.startswith("image/"):
         raise ImageError(msg=Msg("dc-not-an-image", {"formats": FORMATS}))
-
-
-async def download(app: App, source: ImageSource) -> bytes:
-    """The image's bytes, refusing more than ``limits.max_input_bytes`` or a host not Discord's."""
-    max_bytes = app.config.limits.max_input_bytes
-    check(source, max_bytes)
     if not hosted_by_discord(app, source.url):
         raise ImageError(msg=ONLY_DISCORD)
     try:

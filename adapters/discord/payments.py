@@ -92,8 +92,13 @@ class PaymentCommands(commands.Cog):
         taken = await self.app.payments.take_entitlement(
             buyer, entitlement.sku_id, str(entitlement.id), is_test=entitlement.starts_at is None)
         if taken.thanks is not None:  # a DM outside any interaction: in the buyer's language
-            await _thank(self.bot, entitlement.user_id,
-                         taken.thanks.render(await self.app.preferences.language(buyer)))
+            note = taken.thanks.render(await self.app.preferences.language(buyer))
+            user_id = entitlement.user_id
+            try:
+                await (self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)).send(note)
+            except discord.HTTPException as exc:  # DMs closed: /credits shows the purchase
+                log.info("purchase note to %s not delivered: %s %s", user_id, exc.status,
+                         exc.code)
         if not taken.consume:
             return False
         try:
@@ -104,10 +109,3 @@ class PaymentCommands(commands.Cog):
             return False
         return True
 
-
-async def _thank(bot: discord.Client, user_id: int, text: str) -> None:
-    try:
-        user = bot.get_user(user_id) or await bot.fetch_user(user_id)
-        await user.send(text)
-    except discord.HTTPException as exc:  # DMs closed: /credits shows the purchase anyway
-        log.info("purchase note to %s not delivered: %s %s", user_id, exc.status, exc.code)
