@@ -181,6 +181,23 @@ class Payments:
                               pack_id=paid.pack_id, credits=paid.credits, currency=STARS,
                               price=total)
 
+    async def take_stars(self, payload: str, buyer: UserRef, charge_id: str,
+                         total: int) -> Msg | None:
+        """Grant the pack a Stars payment bought, once (keyed by its charge id), and say so to
+        the buyer; None for a payload that is not ours (logged: nothing to grant)."""
+        paid = self.read_payload(payload)
+        if paid is None:
+            log.error("payment %s has an unknown payload", charge_id)
+            return None
+        try:
+            outcome = await self.grant(self.stars_purchase(paid, buyer, charge_id, total))
+        except StorageUnavailable:  # logged with everything needed to grant it by hand
+            return Msg("tg-not-recorded", {"charge": charge_id})
+        if not outcome.granted:
+            return Msg("tg-already-granted", {"count": outcome.balance})
+        return Msg("tg-thanks", {"count": paid.credits, "balance": outcome.balance,
+                                 "charge": charge_id})
+
     def sku_purchase(self, pack: PackConfig, buyer: UserRef, entitlement_id: str,
                      ) -> PurchaseRecord:
         return PurchaseRecord(charge_id=entitlement_id, platform="discord", user_key=buyer.key,

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiogram import Bot, Dispatcher
+from aiogram import Dispatcher
 from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
-from aiogram.types import User
 
 from adapters.telegram import commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
 from adapters.telegram.courier import TelegramCourier
 from adapters.telegram.locale import LocaleMiddleware
 from adapters.telegram.replies import on_error
+from adapters.telegram.session import ApiWatch
 from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
-from adapters.telegram.watch import ApiWatch
 from bot.app import App
 from bot.errors import ConfigError
 from bot.following import Following
@@ -45,19 +44,6 @@ def build_dispatcher(app: App) -> Dispatcher:
     return dp
 
 
-async def _first_contact(bot: Bot, api_base: str, stop: asyncio.Event) -> User | None:
-    """getMe, retried with backoff while Telegram is unreachable (None if stopped meanwhile)."""
-
-    def unreachable(exc: TelegramNetworkError, pause: float) -> None:
-        log.error("cannot reach the Telegram Bot API at %s (%s); retrying in %.0f s",
-                  api_base, exc.message, pause)
-
-    try:
-        return await until_reached(stop, bot.get_me, TelegramNetworkError, unreachable)
-    except TelegramUnauthorizedError as exc:
-        raise ConfigError("telegram.token: Telegram refused the bot token") from exc
-
-
 async def run_telegram(app: App, stop: asyncio.Event) -> None:
     """Run the bot (polling or webhook; a worker only delivers) until ``stop`` is set, then
     close everything."""
@@ -70,8 +56,11 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
     dp = build_dispatcher(app)
     following: Following = dp["following"]
     try:
-        me = await _first_contact(bot, config.api_base, stop)
-        if me is None:
+        me = await until_reached(
+            stop, bot.get_me, TelegramNetworkError, lambda exc, pause: log.error(
+                "cannot reach the Telegram Bot API at %s (%s); retrying in %.0f s",
+                config.api_base, exc.message, pause))
+        if me is None:  # stopped while Telegram was unreachable
             return
         log.info("Telegram bot @%s starting (%s)", me.username, config.mode)
         app.health.up("telegram", f"@{me.username} ({config.mode})")
@@ -85,6 +74,8 @@ async def run_telegram(app: App, stop: asyncio.Event) -> None:
         else:  # one poller over all gateways: a second getUpdates would get 409 Conflict
             await app.service.exclusively(
                 POLLER_ROLE, stop, lambda until: poll(bot, dp, until, allowed))
+    except TelegramUnauthorizedError as exc:  # at getMe, or the token revoked since
+        raise ConfigError("telegram.token: Telegram refused the bot token") from exc
     finally:
         await following.stop()
         await bot.session.close()

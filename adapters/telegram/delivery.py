@@ -23,28 +23,26 @@ from aiogram.types import (
 )
 
 from adapters.telegram.callbacks import CancelJob, RerunJob, button
-from adapters.telegram.limits import limits_of
 from adapters.telegram.replies import esc
+from adapters.telegram.session import limits_of
 from bot.app import App
 from bot.captions import NOTICE, fit_caption, utf16_len
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
 from bot.i18n import t
-from bot.imaging import fit_for_delivery, image_size, off_loop
 from bot.jobs import JobHandle
-from bot.models import ImageData, UserRef
-from bot.presenter import result_filename
+from bot.models import UserRef
 from bot.rerun import Action
+from bot.result_files import MediaLimits, result_files
 from bot.status import Edit
 
 log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = 1024
-PHOTO_MAX_BYTES = 10 * 1024 * 1024
-PHOTO_MAX_SIDE_SUM = 10_000
-PHOTO_MAX_RATIO = 20
-DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
+# A photo: 10 MB, width + height 10,000, ratio 20; a document: 50 MB.
+MEDIA = MediaLimits(file_bytes=50 * 2**20, photo_bytes=10 * 2**20, photo_side_sum=10_000,
+                    photo_ratio=20)
 ACTION_EVERY = 4.5  # Telegram shows a chat action for 5 s
 
 
@@ -58,7 +56,7 @@ class Target:
     def reply(self) -> ReplyParameters | None:
         if self.reply_to is None:
             return None
-        return ReplyParameters(message_id=self.reply_to, allow_sending_without_reply=True)
+        return ReplyParameters(message_id=self.reply_to)  # sent anyway if it is gone (default)
 
 
 def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
@@ -146,18 +144,6 @@ def result_caption(done: Done, prompt: str, notices: tuple[str, ...]) -> str:
                       *(f"{NOTICE}{esc(n)}" for n in caption.notices)])
 
 
-def fits_photo(image: ImageData) -> bool:
-    """Whether Telegram takes it as a photo (10 MB, side sum 10000, ratio 20)."""
-    if len(image.data) > PHOTO_MAX_BYTES:
-        return False
-    try:
-        width, height = image_size(image.data)
-    except (OSError, ValueError):  # Telegram would refuse it as a photo too
-        return False
-    return width + height <= PHOTO_MAX_SIDE_SUM and max(width, height) <= PHOTO_MAX_RATIO * min(
-        width, height)
-
-
 async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done,
                       target: Target, prompt: str, notices: tuple[str, ...], *,
                       also_file: bool | None = None) -> int:
@@ -168,24 +154,19 @@ async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done
     if also_file is None:
         also_file = await app.preferences.user_pref(user, "file")
     first: int | None = None
-    for index, image in enumerate(done.images):
-        name = result_filename(done, index, image.extension, job_id[:8])
+    for index, out in enumerate(await result_files(done, MEDIA, job_id[:8])):
         text = caption if index == 0 else None
+        file = BufferedInputFile(out.image.data, out.filename)
         try:
-            as_photo = await off_loop(fits_photo, image)
-            if not as_photo and len(image.data) > DOCUMENT_MAX_BYTES:
-                image = await off_loop(fit_for_delivery, image, max_bytes=PHOTO_MAX_BYTES,
-                                       max_side_sum=PHOTO_MAX_SIDE_SUM)
-                as_photo = True
-            file = BufferedInputFile(image.data, name)
-            if as_photo:
+            if out.as_photo:
                 sent = await bot.send_photo(target.chat_id, file, caption=text,
                                             reply_markup=markup, reply_parameters=target.reply())
                 first = first or sent.message_id
-            if not as_photo or also_file:
+            if not out.as_photo or also_file:
                 sent = await bot.send_document(
-                    target.chat_id, file, caption=None if as_photo else text,
-                    reply_markup=None if as_photo else markup, reply_parameters=target.reply())
+                    target.chat_id, file, caption=None if out.as_photo else text,
+                    reply_markup=None if out.as_photo else markup,
+                    reply_parameters=target.reply())
                 first = first or sent.message_id
         except TelegramAPIError as exc:
             log.warning("result of job %s not delivered: %s", job_id, exc)

@@ -22,11 +22,10 @@ from bot.models import ChatRef, UserRef
 
 @dataclass(frozen=True, slots=True)
 class ImageRef:
-    """A downloadable image: its file_id, claimed size and the message that holds it."""
+    """A downloadable image: its file_id and claimed size."""
 
     file_id: str
     file_size: int | None
-    message_id: int
 
 
 def user_of(user: User | None, sender_chat: Chat | None = None) -> UserRef:
@@ -66,7 +65,7 @@ def image_in(message: Message, config: Config) -> ImageRef | None:
         if not fitting:
             raise _too_big(max(s.file_size or 0 for s in message.photo), limit)
         best = max(fitting, key=lambda s: (s.width * s.height, s.file_size or 0))
-        return ImageRef(best.file_id, best.file_size, message.message_id)
+        return ImageRef(best.file_id, best.file_size)
     document = message.document
     if document is not None:
         name = document.file_name or t("tg-this-file")
@@ -74,7 +73,7 @@ def image_in(message: Message, config: Config) -> ImageRef | None:
             raise ImageError(msg=Msg("tg-not-an-image", {"name": name}))
         if document.file_size is not None and document.file_size > limit:
             raise _too_big(document.file_size, limit)
-        return ImageRef(document.file_id, document.file_size, message.message_id)
+        return ImageRef(document.file_id, document.file_size)
     return None
 
 

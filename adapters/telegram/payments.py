@@ -20,9 +20,9 @@ from adapters.telegram.callbacks import BuyPack, button
 from adapters.telegram.commands_user import asker
 from adapters.telegram.filters import IsOwner
 from adapters.telegram.inputs import user_of
-from adapters.telegram.replies import esc, respond
+from adapters.telegram.replies import esc, markup, respond
 from bot.app import App
-from bot.errors import PaymentRefused, StorageUnavailable
+from bot.errors import PaymentRefused
 from bot.i18n import Msg, render, t
 from bot.models import UserRef
 from bot.payments import STARS, pack_title
@@ -74,20 +74,11 @@ async def paid(message: Message, app: App) -> None:
     """The payment went through: grant the pack once, keyed by its charge id."""
     payment = message.successful_payment
     assert payment is not None  # the filter
-    charge = payment.telegram_payment_charge_id
-    details = app.payments.read_payload(payment.invoice_payload)
-    if details is None:  # not an invoice of ours: nothing to grant, but say so in the log
-        log.error("payment %s has an unknown payload", charge)
-        return
-    try:
-        outcome = await app.payments.grant(app.payments.stars_purchase(
-            details, user_of(message.from_user), charge, payment.total_amount))
-    except StorageUnavailable:  # logged with everything needed to grant it by hand
-        await message.answer(t("tg-not-recorded", charge=esc(charge)))
-        return
-    await message.answer(t("tg-thanks", count=details.credits, balance=outcome.balance,
-                           charge=esc(charge)) if outcome.granted
-                         else t("tg-already-granted", count=outcome.balance))
+    answer = await app.payments.take_stars(payment.invoice_payload, user_of(message.from_user),
+                                           payment.telegram_payment_charge_id,
+                                           payment.total_amount)
+    if answer is not None:
+        await message.answer(markup(answer))
 
 
 async def policy_text(message: Message, command: CommandObject, app: App) -> None:

@@ -8,7 +8,9 @@ import logging
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
 
+from bot.captions import trim
 from bot.errors import BotError, EventHandled
+from bot.i18n import Msg, t
 
 log = logging.getLogger(__name__)
 ALERT_LIMIT = 200  # characters Telegram shows in a callback answer
@@ -17,6 +19,12 @@ ALERT_LIMIT = 200  # characters Telegram shows in a callback answer
 def esc(text: object) -> str:
     """Escape user-provided text for parse_mode HTML."""
     return html.escape(str(text), quote=False)
+
+
+def markup(msg: Msg) -> str:
+    """A catalogue text written in HTML, rendered with its parameters escaped."""
+    return t(msg.id, **{key: esc(value) if isinstance(value, str) else value
+                        for key, value in msg.params.items()})
 
 
 async def respond(message: Message, text: str,
@@ -39,21 +47,11 @@ async def on_error(event: ErrorEvent) -> None:
         error = BotError()
     text, update = error.user_message, event.update
     if update.callback_query is not None:
-        short = text if len(text) <= ALERT_LIMIT else text[: ALERT_LIMIT - 1] + "…"
-        await update.callback_query.answer(short, show_alert=True)
+        await update.callback_query.answer(trim(text, ALERT_LIMIT), show_alert=True)
     elif update.pre_checkout_query is not None:
         await update.pre_checkout_query.answer(ok=False, error_message=text)
     elif update.message is not None:
-        await _reply(update.message, "⚠️ " + esc(text))
-
-
-async def _reply(message: Message, text: str) -> None:
-    try:
-        await message.reply(text)
-    except TelegramAPIError as exc:
-        # The request may have been deleted meanwhile; say it without replying.
-        log.info("replying failed (%s); sending without the reply", exc)
-        try:
-            await message.answer(text)
-        except TelegramAPIError as again:
-            log.warning("could not tell chat %s: %s", message.chat.id, again)
+        try:  # a request deleted meanwhile is answered without the reply (the bot's default)
+            await update.message.reply("⚠️ " + esc(text))
+        except TelegramAPIError as exc:
+            log.warning("could not tell chat %s: %s", update.message.chat.id, exc)

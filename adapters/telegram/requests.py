@@ -128,24 +128,16 @@ async def expired(callback: CallbackQuery) -> None:
 
 
 def _input_of(result: Message, rerun: Rerun, app: App) -> tuple[ImageRef, Target]:
-    """The image to use and the message the new job replies to.
-
-    ♻️ uses the result itself; the other buttons use the request's image, found on the
-    message the result replies to, else by the file_id stored with the job.
-    """
+    """The image to use and the message the new job replies to: ♻️ uses the result itself;
+    the other buttons use the request's image, by the file_id stored with the job."""
+    origin = rerun.origin
     if rerun.use_result:
         ref = image_in(result, app.config)
-        if ref is None:
-            raise ImageError(msg=GONE)
-        return ref, Target(result.chat.id, result.message_id)
-    request = result.reply_to_message
-    ref = image_in(request, app.config) if request is not None else None
-    origin_id = rerun.origin.get("message_id")
-    reply_to = request.message_id if request is not None else (
-        int(str(origin_id)) if origin_id is not None else None)
+        target = Target(result.chat.id, result.message_id)
+    else:
+        asked = origin.get("message_id")
+        target = Target(result.chat.id, int(str(asked)) if asked is not None else None)
+        ref = ImageRef(str(origin["file_id"]), None) if origin.get("file_id") else None
     if ref is None:
-        file_id = rerun.origin.get("file_id")
-        if not file_id:
-            raise ImageError(msg=GONE)
-        ref = ImageRef(str(file_id), None, reply_to or result.message_id)
-    return ref, Target(result.chat.id, reply_to)
+        raise ImageError(msg=GONE)
+    return ref, target

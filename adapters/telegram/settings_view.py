@@ -1,12 +1,12 @@
-"""The /settings message and its keyboard (callback data ``callbacks.UserSetting``); what a
-press does is ``bot.settings_buttons``'."""
+"""The /settings message and its keyboard (callback data ``callbacks.UserSetting``); which
+buttons it has and what a press does are ``bot.settings_buttons``'."""
 
 from __future__ import annotations
 
 import logging
 
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import InaccessibleMessage, InlineKeyboardMarkup, Message
 
 from adapters.telegram.callbacks import UserSetting, button, fits
 from adapters.telegram.replies import esc
@@ -15,11 +15,9 @@ from bot.app import App
 from bot.i18n import t
 from bot.models import UserRef
 from bot.policy import on_off
-from bot.settings_buttons import After, Press
+from bot.settings_buttons import After, Key, Press
 
 log = logging.getLogger(__name__)
-
-STYLES_PER_ROW = 3
 
 
 async def settings_text(app: App, user: UserRef) -> str:
@@ -32,34 +30,21 @@ async def settings_text(app: App, user: UserRef) -> str:
     return "\n".join(lines)
 
 
-def _button(text: str, owner: int, action: Press, arg: str = "") -> InlineKeyboardButton:
-    return button(text, UserSetting(owner=owner, action=action, arg=arg))
+def keys_of(owner: int, rows: list[list[Key]]) -> InlineKeyboardMarkup:
+    """The core's keyboard as buttons only ``owner`` may press."""
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        button(key.label, UserSetting(owner=owner, action=key.action, arg=key.arg))
+        for key in row] for row in rows])
 
 
 async def settings_keyboard(app: App, user: UserRef) -> InlineKeyboardMarkup:
-    now = await app.preferences.starting(user, app.config.defaults)
     owner = int(user.id)
-    rows = [[_button(t("tg-set-strength-down"), owner, Press.STRENGTH_DOWN),
-             _button(t("tg-set-strength-up"), owner, Press.STRENGTH_UP)],
-            [_button(t("tg-set-steps-down"), owner, Press.STEPS_DOWN),
-             _button(t("tg-set-steps-up"), owner, Press.STEPS_UP)]]
-    names = [name for name in sorted(app.config.styles)
-             if fits(UserSetting(owner=owner, action=Press.STYLE, arg=name))]
-    style_buttons = [_button(f"{'✓ ' if name == now.style else ''}{name}", owner, Press.STYLE,
-                             name) for name in names]
-    style_buttons.append(_button(f"{'✓ ' if now.style is None else ''}{t('tg-set-no-style')}",
-                                 owner, Press.STYLE))
-    rows += [style_buttons[i:i + STYLES_PER_ROW]
-             for i in range(0, len(style_buttons), STYLES_PER_ROW)]
-    rows.append([_button(t("tg-set-file", state=on_off(now.file)), owner, Press.FILE)])
-    rows.append([_button(t("tg-set-reset-all"), owner, Press.RESET)])
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return keys_of(owner, await settings_buttons.keyboard(app, user, lambda name: fits(
+        UserSetting(owner=owner, action=Press.STYLE, arg=name))))
 
 
 def forget_keyboard(owner: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        _button(t("tg-forget-erase"), owner, Press.FORGET),
-        _button(t("tg-forget-keep"), owner, Press.KEEP)]])
+    return keys_of(owner, settings_buttons.forget_keys())
 
 
 async def apply_press(app: App, user: UserRef, press: UserSetting,

@@ -1,4 +1,4 @@
-"""Getting updates in and requests out: the Bot session, flood control, polling, webhook."""
+"""Getting updates in and requests out: the Bot session, polling, webhook."""
 
 from __future__ import annotations
 
@@ -11,49 +11,19 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.middlewares.base import (
-    BaseRequestMiddleware,
-    NextRequestMiddlewareType,
-)
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
-from adapters.telegram.limits import install as install_limits
+from adapters.telegram.session import FloodControl, install_limits
 from bot.config import TelegramConfig
 from bot.once import once
 from bot.service import GenerationService
 from bot.web import LateRoute, standalone_post
 
 log = logging.getLogger(__name__)
-
-MAX_FLOOD_WAIT = 60.0  # a longer wait is better answered by failing than by freezing a handler
-FLOOD_RETRIES = 3
-
-
-class FloodControl(BaseRequestMiddleware):
-    """On 429 wait the ``retry_after`` Telegram asks for, then send the same request again."""
-
-    def __init__(self, retries: int = FLOOD_RETRIES, max_wait: float = MAX_FLOOD_WAIT) -> None:
-        self.retries = retries
-        self.max_wait = max_wait
-
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        attempt = 0
-        while True:
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                attempt += 1
-                if attempt > self.retries or exc.retry_after > self.max_wait:
-                    raise
-                log.info("flood control on %s: waiting %s s", method.__api_method__,
-                         exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
 
 
 def _may_ask_for_a_job(update: Update) -> bool:
@@ -107,15 +77,15 @@ class BotSession(AiohttpSession):
 
 
 def make_bot(config: TelegramConfig) -> Bot:
-    """A Bot on ``api_base`` (a self-hosted server too), HTML by default, within Telegram's
-    flood limits."""
+    """A Bot on ``api_base`` (a self-hosted server too), within Telegram's flood limits; HTML by
+    default, and a reply to a message deleted meanwhile is sent without the reply."""
     if config.token is None:
         raise ValueError("telegram.token is not set")
     api = TelegramAPIServer.from_base(config.api_base.rstrip("/"), is_local=config.local_files)
     session = BotSession(api=api)
     session.middleware(FloodControl())
     bot = Bot(config.token.get_secret_value(), session=session,
-              default=DefaultBotProperties(parse_mode="HTML"))
+              default=DefaultBotProperties(parse_mode="HTML", allow_sending_without_reply=True))
     install_limits(bot, config.limits)  # inside FloodControl: a retry waits its turn too
     return bot
 

@@ -72,20 +72,20 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
     assert menu.text is not None and "strength 0.6 · steps 25 · style none" in menu.text
     assert all(len(b["callback_data"].encode()) <= 64 for row in menu.buttons for b in row)
 
-    answer = await press(tg, menu, en("tg-set-strength-up"))
+    answer = await press(tg, menu, en("settings-key-strength-up"))
     assert answer["text"] == en("setting-user-default", key="strength", value=0.7)
     assert "strength 0.7" in (menu.text or "")  # the same message, edited
-    await press(tg, menu, en("tg-set-steps-down"))
+    await press(tg, menu, en("settings-key-steps-down"))
     await press(tg, menu, "anime")
     assert "✓ anime" in menu.button_texts
-    answer = await press(tg, menu, en("tg-set-file", state="on").removesuffix(": on"))
+    answer = await press(tg, menu, en("settings-key-file", state="on").removesuffix(": on"))
     assert answer["text"] == en("setting-on", key="file")
-    assert en("tg-set-file", state="on") in menu.button_texts
+    assert en("settings-key-file", state="on") in menu.button_texts
     assert await user_settings(tg) == {"version": 1, "defaults": {"strength": 0.7, "steps": 20,
                                                     "style": "anime"}, "prefs": {"file": True}}
 
     # Someone else's press changes nothing.
-    answer = await press(tg, menu, en("tg-set-strength-up"), user_id=OTHER_ID)
+    answer = await press(tg, menu, en("settings-key-strength-up"), user_id=OTHER_ID)
     assert answer["show_alert"] and answer["text"] == en("tg-settings-not-yours")
     assert (await user_settings(tg))["defaults"]["strength"] == 0.7
 
@@ -112,9 +112,9 @@ async def test_settings_buttons_then_set_and_reset(tg: Harness) -> None:
 async def test_settings_reset_button_and_limits(tg: Harness) -> None:
     await say(tg, "/set strength 1")
     menu = await say(tg, "/settings")
-    answer = await press(tg, menu, en("tg-set-strength-up"))
-    assert answer["text"] == en("tg-set-at-limit")
-    answer = await press(tg, menu, en("tg-set-reset-all"))
+    answer = await press(tg, menu, en("settings-key-strength-up"))
+    assert answer["text"] == en("setting-at-limit")
+    answer = await press(tg, menu, en("settings-key-reset"))
     assert answer["text"] == en("settings-user-reset")
     assert await user_settings(tg) == {}
     assert "strength 0.6 ·" in (menu.text or "")
@@ -164,14 +164,14 @@ async def test_forget_erases_prompts_and_settings_after_confirmation(tg: Harness
     assert job is not None and job.params["prompt"] == "my secret prompt"
 
     ask = await say(tg, "/forget")
-    assert ask.button_texts == [en("tg-forget-erase"), en("tg-forget-keep")]
-    await press(tg, ask, en("tg-forget-keep"))
-    assert ask.text == en("tg-forget-kept") and ask.buttons == []
+    assert ask.button_texts == [en("forget-key-erase"), en("forget-key-keep")]
+    await press(tg, ask, en("forget-key-keep"))
+    assert ask.text == en("forget-kept") and ask.buttons == []
     assert await user_settings(tg) != {}
 
     ask = await say(tg, "/forget")
-    answer = await press(tg, ask, en("tg-forget-erase"))
-    assert answer["text"] == ask.text == en("tg-forget-done", count=1)
+    answer = await press(tg, ask, en("forget-key-erase"))
+    assert answer["text"] == ask.text == en("forget-done", count=1)
     assert await user_settings(tg) == {}
     job = await tg.app.storage.get_job(job_id)
     assert job is not None and job.params == {} and job.origin == {}

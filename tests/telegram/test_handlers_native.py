@@ -14,7 +14,7 @@ from tests.texts import en, warning
 async def test_a_settings_button_from_before_the_upgrade_expires_with_a_clear_answer(
         tg: Harness) -> None:
     menu = await say(tg, "/settings")
-    assert menu.button(en("tg-set-strength-up"))["callback_data"].startswith("su:")
+    assert menu.button(en("settings-key-strength-up"))["callback_data"].startswith("su:")
     before = len(tg.fake.callback_answers)
     for old in (f"s:u:{USER_ID}:s+", "s:c:nsfw", "r:sideways:0123", "nonsense"):
         tg.send(tg.fake.build.callback(menu, old))

@@ -166,8 +166,8 @@ async def test_the_settings_menu_and_its_buttons_speak_the_users_language(
         menu = await say(tg, "/settings", user_id=SPEAKER)
         usage = await say(tg, "/set", user_id=SPEAKER)
     assert (menu.text or "").startswith(render("tg-set-title", "de"))
-    assert render("tg-set-strength-up", "de") in menu.button_texts
-    assert render("tg-set-reset-all", "de") in menu.button_texts
+    assert render("settings-key-strength-up", "de") in menu.button_texts
+    assert render("settings-key-reset", "de") in menu.button_texts
     assert (usage.text or "").startswith("So geht's: /set KEY VALUE")
 
 

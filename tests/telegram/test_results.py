@@ -7,8 +7,9 @@ from typing import Any
 
 from PIL import Image
 
-from adapters.telegram.delivery import fits_photo
+from adapters.telegram.delivery import MEDIA
 from bot.models import ImageData, UserRef
+from bot.result_files import fits_photo
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.telegram_api import FakeTelegram
 from tests.telegram.conftest import USER_ID, Harness, image_size, start_telegram
@@ -58,7 +59,7 @@ async def test_a_long_prompt_is_trimmed_to_fit_the_caption(tg: Harness) -> None:
 
 
 def test_photo_limits() -> None:
-    assert fits_photo(ImageData(_png((1000, 800))))
-    assert not fits_photo(ImageData(_png((9000, 1500))))  # side sum over 10000
-    assert not fits_photo(ImageData(_png((2100, 100))))   # ratio over 20
-    assert not fits_photo(ImageData(_png((10, 10)) + b"\0" * (10 * 2**20)))  # over 10 MB
+    assert fits_photo(ImageData(_png((1000, 800))), MEDIA)
+    assert not fits_photo(ImageData(_png((9000, 1500))), MEDIA)  # side sum over 10000
+    assert not fits_photo(ImageData(_png((2100, 100))), MEDIA)   # ratio over 20
+    assert not fits_photo(ImageData(_png((10, 10)) + b"\0" * (10 * 2**20)), MEDIA)  # over 10 MB
