@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -20,9 +20,11 @@ from bot.diagnose import watch_requests
 from bot.errors import PolicyError
 from bot.fetcher import GuardedFetcher
 from bot.health import Health
-from bot.i18n import Msg
+from bot.i18n import Msg, current_locale
+from bot.jobs import GenerationRequest, JobHandle
 from bot.model_lists import ModelLists
 from bot.models import ChatRef, ResultLimits, UserRef
+from bot.once import PENDING
 from bot.payments import Payments
 from bot.places import PlacePolicy, place_chat, switches_of
 from bot.preferences import Preferences
@@ -129,6 +131,17 @@ class App:
         return await self.service.first_time(platform, event_id)
 
     # -- jobs ----------------------------------------------------------------------------------
+    async def submit(self, request: GenerationRequest) -> JobHandle:
+        """Queue a request; its job says in which language it was asked, and a platform event
+        that may ask for a job (``bot.once.PENDING``) is recorded with that job."""
+        pending = PENDING.get()
+        request = replace(request, origin={"locale": current_locale.get(), **request.origin},
+                          event_id=request.event_id or (pending.event_id if pending else None))
+        handle = await self.service.submit(request)
+        if pending is not None:
+            pending.recorded = True
+        return handle
+
     async def cancel_as(self, job_id: str, user: UserRef) -> CancelOutcome:
         """A Cancel press by ``user``: only the requester may, and only while it runs."""
         return await self.service.cancel_as(job_id, user.key)

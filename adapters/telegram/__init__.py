@@ -11,11 +11,11 @@ from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
 from adapters.telegram import commands_admin, commands_user, payments, requests
 from adapters.telegram.command_list import register_commands
-from adapters.telegram.courier import TelegramCourier
-from adapters.telegram.locale import LocaleMiddleware
+from adapters.telegram.delivery import TelegramCourier
 from adapters.telegram.replies import on_error
 from adapters.telegram.session import ApiWatch
-from adapters.telegram.transport import OncePerUpdate, make_bot, poll, serve_webhook
+from adapters.telegram.transport import make_bot, poll, serve_webhook
+from adapters.telegram.updates import LocaleMiddleware, OncePerUpdate
 from bot.app import App
 from bot.errors import ConfigError
 from bot.following import Following

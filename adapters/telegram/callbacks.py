@@ -1,10 +1,11 @@
-"""Every button's callback data, packed and parsed by aiogram's ``CallbackData`` (≤ 64 bytes).
+"""Every button's callback data, packed and parsed by aiogram's ``CallbackData`` (≤ 64 bytes),
+and the keyboards under a job's messages.
 
 Buttons already in chats: the Cancel (``c:<job>``) and result (``r:<action>:<job>``) buttons
 keep the packed format they always had, so old results still rerun. The /settings, /forget
 and /chatsettings buttons moved from ``s:u:…``/``s:c:…`` to ``su:…``/``sc:…``; an old one, like
 any data no factory parses, matches no filter and gets the ``button-expired`` answer ("this
-button has expired, ask again") from ``buttons.expired``, never an exception.
+button has expired, ask again") from ``requests.expired``, never an exception.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.i18n import t
 from bot.rerun import Action
 
 
@@ -68,3 +70,17 @@ def fits(data: CallbackData) -> bool:
     except ValueError:
         return False
     return True
+
+
+def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        button(t("tg-button-cancel"), CancelJob(job_id=job_id))]])
+
+
+def result_keyboard(job_id: str) -> InlineKeyboardMarkup:
+    def rerun(text_id: str, action: Action) -> InlineKeyboardButton:
+        return button(t(text_id), RerunJob(action=action, job_id=job_id))
+
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [rerun("tg-button-again", Action.AGAIN), rerun("tg-button-reuse", Action.REUSE)],
+        [rerun("tg-button-weaker", Action.WEAKER), rerun("tg-button-stronger", Action.STRONGER)]])

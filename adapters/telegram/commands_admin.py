@@ -5,14 +5,16 @@ and button; a refused one is answered by ``not_admin`` / ``not_owner``."""
 from __future__ import annotations
 
 import contextlib
+import logging
 
-from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, CommandObject
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.chat_member import ADMINS
+from cachetools import TTLCache
 
 from adapters.telegram.callbacks import ChatToggle, Toggle, button
-from adapters.telegram.filters import IsChatAdmin, IsOwner
 from adapters.telegram.inputs import chat_of, user_of
 from adapters.telegram.replies import esc, respond
 from bot import presenter
@@ -25,9 +27,56 @@ from bot.payments import revenue_lines
 from bot.policy import on_off
 from bot.setting_fields import CHAT_FIELDS, Kind, key_value
 
+log = logging.getLogger(__name__)
+CACHE_SIZE = 10_000  # (chat, user) answers kept; the oldest go first
 ADMIN_COMMANDS = ("chatsettings", "chatset", "chatreset")
 OWNER_COMMANDS = ("grant", "stats", "refund")
 GRANT_USAGE = Msg("tg-grant-usage")
+
+
+class IsChatAdmin(Filter):
+    """The sender administers the group the message or button is in (anonymous admins too).
+
+    Answers are kept for ``telegram.admin_cache_seconds`` (60 s by default; 0 asks every time),
+    so a demoted admin loses the rights within that time. A failed getChatMember is not kept.
+    """
+
+    def __init__(self) -> None:
+        self._cache: TTLCache[tuple[int, int], bool] | None = None
+
+    async def __call__(self, event: Message | CallbackQuery, bot: Bot, app: App) -> bool:
+        message = event if isinstance(event, Message) else event.message
+        if message is None or message.chat.type == "private":
+            return False
+        chat_id = message.chat.id
+        if isinstance(event, Message) and event.sender_chat and event.sender_chat.id == chat_id:
+            return True  # an anonymous admin posts as the group itself
+        if event.from_user is None:
+            return False
+        user_id = event.from_user.id
+        if self._cache is None:  # the TTL is the app's, known at the first call
+            ttl = app.config.telegram.admin_cache_seconds if app.config.telegram else 60.0
+            self._cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl)
+        known = self._cache.get((chat_id, user_id))
+        if known is not None:
+            return known
+        try:
+            member = await bot.get_chat_member(chat_id, user_id)
+        except TelegramAPIError as exc:
+            log.warning("getChatMember failed for chat %s: %s", chat_id, exc)
+            return False
+        is_admin = isinstance(member, ADMINS)
+        self._cache[(chat_id, user_id)] = is_admin
+        return is_admin
+
+
+class IsOwner(Filter):
+    """The sender, as a person (not as a chat), is one of the configured bot owners."""
+
+    async def __call__(self, message: Message, app: App) -> bool:
+        user = message.from_user
+        return (user is not None and message.sender_chat is None
+                and app.config.is_owner(f"telegram:{user.id}"))
 
 
 def make_router() -> Router:

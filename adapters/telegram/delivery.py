@@ -1,5 +1,6 @@
-"""Telegram's side of a job in the chat: the status message (``bot.status.Surface``) and the
-result, by the Bot API."""
+"""Telegram's side of a job in the chat, by the Bot API: the status message
+(``bot.status.Surface``), the result, and ``TelegramCourier``, which delivers results, notices
+and jobs resumed after a restart from what the stored job says."""
 
 from __future__ import annotations
 
@@ -15,25 +16,19 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import (
-    BufferedInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    ReplyParameters,
-)
+from aiogram.types import BufferedInputFile, ReplyParameters
 
-from adapters.telegram.callbacks import CancelJob, RerunJob, button
+from adapters.telegram.callbacks import cancel_keyboard, result_keyboard
 from adapters.telegram.replies import esc
 from adapters.telegram.session import limits_of
 from bot.app import App
 from bot.captions import NOTICE, fit_caption, utf16_len
+from bot.couriers import JobRecord, asked_pref, origin_notices
 from bot.errors import DeliveryRefused
 from bot.events import Done
 from bot.following import Following
-from bot.i18n import t
 from bot.jobs import JobHandle
 from bot.models import UserRef
-from bot.rerun import Action
 from bot.result_files import MediaLimits, result_files
 from bot.status import Edit
 
@@ -57,20 +52,6 @@ class Target:
         if self.reply_to is None:
             return None
         return ReplyParameters(message_id=self.reply_to)  # sent anyway if it is gone (default)
-
-
-def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        button(t("tg-button-cancel"), CancelJob(job_id=job_id))]])
-
-
-def result_keyboard(job_id: str) -> InlineKeyboardMarkup:
-    def rerun(text_id: str, action: Action) -> InlineKeyboardButton:
-        return button(t(text_id), RerunJob(action=action, job_id=job_id))
-
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [rerun("tg-button-again", Action.AGAIN), rerun("tg-button-reuse", Action.REUSE)],
-        [rerun("tg-button-weaker", Action.WEAKER), rerun("tg-button-stronger", Action.STRONGER)]])
 
 
 class ChatStatus:
@@ -182,3 +163,45 @@ def refusal(exc: TelegramAPIError) -> DeliveryRefused:
         # Blocked, chat not found, file refused: the same next time.
         return DeliveryRefused(exc.message, permanent=True)
     return DeliveryRefused(exc.message)
+
+
+def target_of(job: JobRecord) -> Target:
+    chat_id = job.origin.get("chat_id")
+    if chat_id is None:
+        raise DeliveryRefused("the job does not say where it was asked", permanent=True)
+    reply_to = job.origin.get("message_id")
+    return Target(int(chat_id), int(reply_to) if reply_to is not None else None)
+
+
+class TelegramCourier:
+    """``bot.couriers.Courier`` for Telegram: everything it needs is in the stored job."""
+
+    def __init__(self, bot: Bot, app: App, following: Following) -> None:
+        self.bot = bot
+        self.app = app
+        self.following = following
+
+    async def deliver(self, job: JobRecord, done: Done) -> str:
+        target = target_of(job)
+        prompt = str(job.params.get("prompt", ""))
+        notices = origin_notices(job) + done.notices
+        await self.following.hold(job.id)
+        message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
+                                       done, target, prompt, notices,
+                                       also_file=asked_pref(job, "file"))
+        # Nobody here is showing its status: the one another process showed goes.
+        found = None if self.app.follows(job.id) else await self.app.service.status_message(job.id)
+        if found:
+            await ChatStatus(self.bot, target, job.id, int(found)).delete()
+        return f"{target.chat_id}:{message_id}"
+
+    async def notify(self, job: JobRecord, text: str) -> None:
+        target = target_of(job)
+        try:
+            await self.bot.send_message(target.chat_id, text, reply_parameters=target.reply())
+        except TelegramAPIError as exc:
+            raise refusal(exc) from exc
+
+    def resume(self, handle: JobHandle, job: JobRecord) -> None:
+        with contextlib.suppress(DeliveryRefused):
+            show(self.following, self.bot, handle, target_of(job), origin_notices(job))

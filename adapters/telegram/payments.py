@@ -17,8 +17,8 @@ from aiogram.types import (
 )
 
 from adapters.telegram.callbacks import BuyPack, button
+from adapters.telegram.commands_admin import IsOwner
 from adapters.telegram.commands_user import asker
-from adapters.telegram.filters import IsOwner
 from adapters.telegram.inputs import user_of
 from adapters.telegram.replies import esc, markup, respond
 from bot.app import App

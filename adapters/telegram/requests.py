@@ -15,10 +15,9 @@ from adapters.telegram.replies import esc
 from bot.app import App
 from bot.errors import ImageError
 from bot.following import Following
-from bot.i18n import Msg, current_locale, t
+from bot.i18n import Msg, t
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
-from bot.once import PENDING
 from bot.options import Overrides
 from bot.parser import parse_caption
 from bot.presenter import EXAMPLE
@@ -55,13 +54,12 @@ def how_to(private: bool) -> str:
 
 async def submit(bot: Bot, app: App, following: Following, user: UserRef, chat: ChatRef,
                  ref: ImageRef, target: Target, prompt: str, overrides: Overrides,
-                 notices: tuple[str, ...] = (), event_id: str | None = None) -> None:
+                 notices: tuple[str, ...] = ()) -> None:
     """Download the image, hand the request to the core and follow the job in the chat."""
-    handle = await app.service.submit(GenerationRequest(
+    handle = await app.submit(GenerationRequest(
         user=user, chat=chat, image=await download(bot, ref, app), prompt=prompt,
-        overrides=overrides, event_id=event_id,
-        origin={"chat_id": target.chat_id, "message_id": target.reply_to, "file_id": ref.file_id,
-                "notices": list(notices), "locale": current_locale.get()}))
+        overrides=overrides, origin={"chat_id": target.chat_id, "message_id": target.reply_to,
+                                     "file_id": ref.file_id, "notices": list(notices)}))
     show(following, bot, handle, target, notices)
 
 
@@ -74,13 +72,9 @@ async def submit_message(message: Message, bot: Bot, app: App, following: Follow
         return
     parsed = parse_caption(text)
     notices = (t("tg-album"),) if message.media_group_id else ()
-    pending = PENDING.get()
     await submit(bot, app, following, user_of(message.from_user, message.sender_chat),
                  chat_of(message.chat), ref, Target(message.chat.id, message.message_id),
-                 parsed.prompt, parsed.overrides, notices,
-                 pending.event_id if pending is not None else None)
-    if pending is not None:
-        pending.recorded = True
+                 parsed.prompt, parsed.overrides, notices)
 
 
 async def img2img_command(message: Message, bot: Bot, app: App,

@@ -5,49 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import TelegramObject, Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
 from adapters.telegram.session import FloodControl, install_limits
 from bot.config import TelegramConfig
-from bot.once import once
-from bot.service import GenerationService
 from bot.web import LateRoute, standalone_post
 
 log = logging.getLogger(__name__)
-
-
-def _may_ask_for_a_job(update: Update) -> bool:
-    message = update.message
-    if message is None:
-        return False
-    replied = message.reply_to_message
-    return bool(message.photo or message.document
-                or (replied is not None and (replied.photo or replied.document)))
-
-
-class OncePerUpdate(BaseMiddleware):
-    """Drop an update whose id was already processed (Telegram may deliver one twice); an
-    update carrying or answering an image is recorded with its job (``bot.once``)."""
-
-    def __init__(self, service: GenerationService) -> None:
-        self.service = service
-
-    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-                       event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not isinstance(event, Update):
-            return await handler(event, data)
-        return await once(self.service.first_time, "telegram", str(event.update_id),
-                          lambda: handler(event, data), may_make_job=_may_ask_for_a_job(event))
 
 
 class BotSession(AiohttpSession):

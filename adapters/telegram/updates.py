@@ -1,5 +1,7 @@
-"""Which language to answer in: the core decides (``App.locale_for``: the user's
-``/set language``, else the chat's ``/chatset language``, else Telegram's ``language_code``).
+"""What every update passes through: ``OncePerUpdate`` (a redelivered update is dropped) and
+``LocaleMiddleware``, the language to answer in. The core decides that (``App.locale_for``: the
+user's ``/set language``, else the chat's ``/chatset language``, else Telegram's
+``language_code``).
 
 aiogram's ``I18n`` middleware is not used because it reads compiled ``.mo`` files from a
 directory and renders through its own context; the core renders every message through
@@ -12,11 +14,37 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import Chat, TelegramObject, User
+from aiogram.types import Chat, TelegramObject, Update, User
 
 from adapters.telegram.inputs import chat_of, user_of
 from bot.app import App
 from bot.i18n import DEFAULT, using
+from bot.once import once
+from bot.service import GenerationService
+
+
+def _may_ask_for_a_job(update: Update) -> bool:
+    message = update.message
+    if message is None:
+        return False
+    replied = message.reply_to_message
+    return bool(message.photo or message.document
+                or (replied is not None and (replied.photo or replied.document)))
+
+
+class OncePerUpdate(BaseMiddleware):
+    """Drop an update whose id was already processed (Telegram may deliver one twice); an
+    update carrying or answering an image is recorded with its job (``bot.once``)."""
+
+    def __init__(self, service: GenerationService) -> None:
+        self.service = service
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        return await once(self.service.first_time, "telegram", str(event.update_id),
+                          lambda: handler(event, data), may_make_job=_may_ask_for_a_job(event))
 
 
 class LocaleMiddleware(BaseMiddleware):
