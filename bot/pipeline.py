@@ -30,7 +30,7 @@ from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
 from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
 from bot.providers.base import Provider, Reporter
-from storage.base import Blob, Claim, JobRecord, Storage, Stored
+from storage.base import Blob, Claim, JobRecord, StartHere, Storage, Stored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -176,11 +176,13 @@ class Pipeline:
             claimed = False
             while self._free[name] > 0:
                 wakes = self._wakes[name]
+                self._free[name] -= 1  # held through the claim: a request may start meanwhile
                 try:
                     claim = await self.storage.claim_job(
                         self.instance, name, limit=limit, platforms=self._shared(),
                         lease=self.jobs.lease)
                 except Exception as exc:  # a broken database: say it once, keep trying
+                    self._free[name] += 1
                     # A request accepted meanwhile (the database works again) ends the wait.
                     await self._storage_failed(exc, wake)
                     continue
@@ -190,16 +192,36 @@ class Pipeline:
                 if claim is not None:
                     self._begin(claim, provider, name)
                     claimed = True
+                else:
+                    self._free[name] += 1
                 if not self._waiting[name]:
                     break
             if claimed:
                 await self.show_positions(name)
             await _wait(wake, self.jobs.poll)
 
-    def _begin(self, claim: Claim, provider: Provider, name: str) -> None:
-        """Run a claimed job in one of this process's slots of its provider."""
-        job_id = claim.job.id
+    def start_here(self, name: str) -> StartHere | None:
+        """Take a free slot of ``name`` for a request accepted now, so that the transaction
+        storing it starts it too; None where it waits for a claim. Settle with ``started``."""
+        if not self.claims or self.stopping or self._free.get(name, 0) <= 0:
+            return None
         self._free[name] -= 1
+        return StartHere(self.instance, self.providers[name].settings.max_concurrency,
+                         tuple(self._shared()), self.jobs.lease)
+
+    def started(self, name: str, claim: Claim | None, *, stored: bool = True) -> None:
+        """Settle a ``start_here`` slot: run the job in it, or free it (and, when the job was
+        ``stored`` but not started, let the claim loop take it in its turn)."""
+        if claim is not None:
+            self._begin(claim, self.providers[name], name)
+            return
+        self._free[name] += 1
+        if stored:
+            self.wake(name)
+
+    def _begin(self, claim: Claim, provider: Provider, name: str) -> None:
+        """Run a claimed job in the slot of its provider taken for it."""
+        job_id = claim.job.id
         freed = False
 
         def free_slot() -> None:  # once the result is stored, or the job ended otherwise

@@ -170,18 +170,34 @@ class GenerationService:
         handle.prepared = prepared
         self.pipeline.handles[job_id] = handle  # before the claim can see the job
         handle.emit(Queued(1))
+        # Where a slot is free here, the job starts in the transaction that stores it.
+        start = self.pipeline.start_here(params.provider)
+        upload = Blob(info.mime, request.image)
+        queue = QueueLimits(limits.max_queue, limits.max_queued_per_user)
+        event = (platform, request.event_id) if request.event_id else None
+        claim = None
         try:
-            handle.balance_after_reserve = await self.storage.create_job(
-                record, upload=Blob(info.mime, request.image),
-                limits=QueueLimits(limits.max_queue, limits.max_queued_per_user),
-                event=(platform, request.event_id) if request.event_id else None)
+            if start is None:
+                handle.balance_after_reserve = await self.storage.create_job(
+                    record, upload=upload, limits=queue, event=event)
+            else:
+                created = await self.storage.create_started_job(
+                    record, upload=upload, limits=queue, start=start, event=event)
+                handle.balance_after_reserve, claim = created.balance, created.claim
         except BaseException as exc:
             self.pipeline.handles.pop(job_id, None)
+            if start is not None:
+                self.pipeline.started(params.provider, None, stored=False)
             if isinstance(exc, QueueLimitReached):
                 raise self._queue_full(exc) from exc
             raise
         metrics.job_transition(job_id, record.user_key, record.provider, "queued", price=price)
-        self.pipeline.wake(params.provider)
+        if start is not None:
+            self.pipeline.started(params.provider, claim)
+            if claim is not None:
+                return handle
+        else:
+            self.pipeline.wake(params.provider)
         if self.pipeline.busy(params.provider):
             await self.pipeline.show_positions(params.provider)
         return handle

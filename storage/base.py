@@ -133,6 +133,27 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class StartHere:
+    """Start a job in the transaction that creates it, for ``instance``, when a claim would
+    take it now: a slot of ``limit`` free over every process and no job of ``platforms``
+    (or pinned to ``instance``) ahead of it."""
+
+    instance: str
+    limit: int
+    platforms: tuple[str, ...]
+    lease: float
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A job just stored: the balance left after its reservation, and its claim when it
+    started at once."""
+
+    balance: int
+    claim: Claim | None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueLimits:
     """Unfinished jobs allowed at once: in all, and per user (checked where the job is made)."""
 
@@ -166,6 +187,9 @@ class Storage(Protocol):
     # Every transition is one transaction, with the credit movement it causes.
     async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
                          event: tuple[str, str] | None = None) -> int: ...
+    async def create_started_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
+                                 start: StartHere,
+                                 event: tuple[str, str] | None = None) -> Created: ...
     async def claim_job(self, instance: str, provider: str, *, limit: int,
                         platforms: Sequence[str], lease: float) -> Claim | None: ...
     async def queue_order(self, provider: str) -> list[str]: ...

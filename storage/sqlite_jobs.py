@@ -19,9 +19,11 @@ from storage.base import (
     REFUNDED_STATUSES,
     Blob,
     Claim,
+    Created,
     JobRecord,
     QueueLimits,
     Recovery,
+    StartHere,
     Stored,
 )
 from storage.errors import EventSeen, NotEnoughCredits, QueueLimitReached
@@ -51,6 +53,88 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
+def _insert_job(conn: sqlite3.Connection, job: JobRecord, upload: Blob, limits: QueueLimits,
+                event: tuple[str, str] | None) -> int:
+    """Store a queued job with its upload and its reservation; the balance left."""
+    now = time.time()
+    if event is not None and not conn.execute(
+            "INSERT OR IGNORE INTO processed_events VALUES (?, ?, ?)",
+            (*event, now)).rowcount:
+        raise EventSeen()
+    marks = _marks(ACTIVE_STATUSES)
+    total = conn.execute(
+        f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})",
+        ACTIVE_STATUSES).fetchone()[0]
+    if total >= limits.total:
+        raise QueueLimitReached("total", int(total))
+    mine = conn.execute(
+        f"SELECT COUNT(*) FROM jobs WHERE user_key = ? AND status IN ({marks})",
+        (job.user_key, *ACTIVE_STATUSES)).fetchone()[0]
+    if mine >= limits.per_user:
+        raise QueueLimitReached("user", int(mine))
+    row = conn.execute("SELECT balance FROM users WHERE key = ?",
+                       (job.user_key,)).fetchone()
+    balance = int(row[0]) if row else 0
+    charge = "none"
+    if job.price > 0:
+        updated = conn.execute(
+            "UPDATE users SET balance = balance - ? WHERE key = ? AND balance >= ?",
+            (job.price, job.user_key, job.price)).rowcount
+        if updated != 1:
+            raise NotEnoughCredits(job.price, balance)
+        conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at)"
+                     " VALUES (?, ?, 'reserve', ?, ?, ?)",
+                     (job.user_key, -job.price, job.id, job.provider, now))
+        balance -= job.price
+        charge = "held"
+    conn.execute(
+        "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
+        " origin, created_at, notified, platform, affinity)"
+        " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 1, ?, ?)",
+        (job.id, job.user_key, job.chat_key, job.provider, charge, job.price,
+         json.dumps(job.params), json.dumps(job.origin), now, job.platform,
+         job.affinity))
+    conn.execute("INSERT INTO job_blobs VALUES (?, 'input', 0, ?, ?, ?)",
+                 (job.id, upload.mime, upload.data, now))
+    return balance
+
+
+def _claim(conn: sqlite3.Connection, instance: str, provider: str, limit: int,
+           platforms: Sequence[str], lease: float, only: str | None = None) -> Claim | None:
+    """The claim of ``claim_job``; with ``only``, taken only if that job is the one due."""
+    now = time.time()
+    running = conn.execute("SELECT COUNT(*) FROM jobs WHERE provider = ? AND "
+                           "status = 'running'", (provider,)).fetchone()[0]
+    if running >= limit:
+        return None
+    row = conn.execute(
+        "SELECT j.id FROM jobs j LEFT JOIN claim_turns t ON t.provider = j.provider "
+        "AND t.user_key = j.user_key WHERE j.provider = ? AND j.status = 'queued' AND "
+        f"(j.affinity = ? OR (j.affinity IS NULL AND j.platform IN ({_marks(platforms)})))"
+        " ORDER BY MAX(COALESCE(t.last_at, 0), j.created_at), j.created_at LIMIT 1",
+        (provider, instance, *platforms)).fetchone()
+    if row is None:
+        return None
+    job_id = row[0]
+    if only is not None and job_id != only:
+        return None
+    conn.execute("UPDATE jobs SET status = 'running', owner = ?, lease_until = ?, "
+                 "started_at = ?, attempts = attempts + 1, cancel_requested = 0 "
+                 "WHERE id = ?", (instance, now + lease, now, job_id))
+    conn.execute("INSERT INTO claim_turns VALUES (?, (SELECT user_key FROM jobs WHERE "
+                 "id = ?), ?) ON CONFLICT (provider, user_key) DO UPDATE SET "
+                 "last_at = excluded.last_at", (provider, job_id, now))
+    job = job_from_row(conn.execute("SELECT * FROM jobs WHERE id = ?",
+                                    (job_id,)).fetchone())
+    blob = conn.execute("SELECT mime, data FROM job_blobs WHERE job_id = ? AND "
+                        "kind = 'input'", (job_id,)).fetchone()
+    more = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE provider = ? AND status = 'queued' AND "
+        f"(affinity = ? OR (affinity IS NULL AND platform IN ({_marks(platforms)}))))",
+        (provider, instance, *platforms)).fetchone()[0]
+    return Claim(job, Blob(blob[0], bytes(blob[1])) if blob else None, bool(more))
+
+
 class SQLiteJobQueue:
     """The job half of ``SQLiteStorage`` (mixed in; ``_tx`` and ``_read`` come from it)."""
 
@@ -69,49 +153,19 @@ class SQLiteJobQueue:
         ``event`` (platform, id) is recorded as processed in the same transaction, so an
         event is marked handled exactly when its job exists; one seen before raises
         ``EventSeen``."""
+        return await self._tx(lambda conn: _insert_job(conn, job, upload, limits, event))
 
-        def fn(conn: sqlite3.Connection) -> int:
-            now = time.time()
-            if event is not None and not conn.execute(
-                    "INSERT OR IGNORE INTO processed_events VALUES (?, ?, ?)",
-                    (*event, now)).rowcount:
-                raise EventSeen()
-            marks = _marks(ACTIVE_STATUSES)
-            total = conn.execute(
-                f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})",
-                ACTIVE_STATUSES).fetchone()[0]
-            if total >= limits.total:
-                raise QueueLimitReached("total", int(total))
-            mine = conn.execute(
-                f"SELECT COUNT(*) FROM jobs WHERE user_key = ? AND status IN ({marks})",
-                (job.user_key, *ACTIVE_STATUSES)).fetchone()[0]
-            if mine >= limits.per_user:
-                raise QueueLimitReached("user", int(mine))
-            row = conn.execute("SELECT balance FROM users WHERE key = ?",
-                               (job.user_key,)).fetchone()
-            balance = int(row[0]) if row else 0
-            charge = "none"
-            if job.price > 0:
-                updated = conn.execute(
-                    "UPDATE users SET balance = balance - ? WHERE key = ? AND balance >= ?",
-                    (job.price, job.user_key, job.price)).rowcount
-                if updated != 1:
-                    raise NotEnoughCredits(job.price, balance)
-                conn.execute("INSERT INTO ledger (user_key, amount, kind, job_id, note, created_at)"
-                             " VALUES (?, ?, 'reserve', ?, ?, ?)",
-                             (job.user_key, -job.price, job.id, job.provider, now))
-                balance -= job.price
-                charge = "held"
-            conn.execute(
-                "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
-                " origin, created_at, notified, platform, affinity)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, 1, ?, ?)",
-                (job.id, job.user_key, job.chat_key, job.provider, charge, job.price,
-                 json.dumps(job.params), json.dumps(job.origin), now, job.platform,
-                 job.affinity))
-            conn.execute("INSERT INTO job_blobs VALUES (?, 'input', 0, ?, ?, ?)",
-                         (job.id, upload.mime, upload.data, now))
-            return balance
+    async def create_started_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
+                                 start: StartHere,
+                                 event: tuple[str, str] | None = None) -> Created:
+        """``create_job``, and in the same transaction the job's claim by ``start.instance``
+        when it is the job a claim would take now (see ``StartHere``): one write instead of
+        two, with the reservation and the start committed together."""
+
+        def fn(conn: sqlite3.Connection) -> Created:
+            balance = _insert_job(conn, job, upload, limits, event)
+            return Created(balance, _claim(conn, start.instance, job.provider, start.limit,
+                                           start.platforms, start.lease, only=job.id))
 
         return await self._tx(fn)
 
@@ -119,39 +173,8 @@ class SQLiteJobQueue:
                         platforms: Sequence[str], lease: float) -> Claim | None:
         """The next job of ``provider`` for this instance, if one of its ``limit`` slots
         (counted over every process) is free: the least recently served user's oldest job."""
-
-        def fn(conn: sqlite3.Connection) -> Claim | None:
-            now = time.time()
-            running = conn.execute("SELECT COUNT(*) FROM jobs WHERE provider = ? AND "
-                                   "status = 'running'", (provider,)).fetchone()[0]
-            if running >= limit:
-                return None
-            row = conn.execute(
-                "SELECT j.id FROM jobs j LEFT JOIN claim_turns t ON t.provider = j.provider "
-                "AND t.user_key = j.user_key WHERE j.provider = ? AND j.status = 'queued' AND "
-                f"(j.affinity = ? OR (j.affinity IS NULL AND j.platform IN ({_marks(platforms)})))"
-                " ORDER BY MAX(COALESCE(t.last_at, 0), j.created_at), j.created_at LIMIT 1",
-                (provider, instance, *platforms)).fetchone()
-            if row is None:
-                return None
-            job_id = row[0]
-            conn.execute("UPDATE jobs SET status = 'running', owner = ?, lease_until = ?, "
-                         "started_at = ?, attempts = attempts + 1, cancel_requested = 0 "
-                         "WHERE id = ?", (instance, now + lease, now, job_id))
-            conn.execute("INSERT INTO claim_turns VALUES (?, (SELECT user_key FROM jobs WHERE "
-                         "id = ?), ?) ON CONFLICT (provider, user_key) DO UPDATE SET "
-                         "last_at = excluded.last_at", (provider, job_id, now))
-            job = job_from_row(conn.execute("SELECT * FROM jobs WHERE id = ?",
-                                            (job_id,)).fetchone())
-            blob = conn.execute("SELECT mime, data FROM job_blobs WHERE job_id = ? AND "
-                                "kind = 'input'", (job_id,)).fetchone()
-            more = conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE provider = ? AND status = 'queued' AND "
-                f"(affinity = ? OR (affinity IS NULL AND platform IN ({_marks(platforms)}))))",
-                (provider, instance, *platforms)).fetchone()[0]
-            return Claim(job, Blob(blob[0], bytes(blob[1])) if blob else None, bool(more))
-
-        return await self._tx(fn, background=True)
+        return await self._tx(lambda conn: _claim(conn, instance, provider, limit, platforms,
+                                                  lease), background=True)
 
     async def queue_order(self, provider: str) -> list[str]:
         """Queued job ids of ``provider`` in the order claims will take them."""

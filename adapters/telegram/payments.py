@@ -7,7 +7,7 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, MagicData
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
@@ -39,7 +39,7 @@ def make_router() -> Router:
     router.message.register(refund, Command("refund"), IsOwner())
     router.callback_query.register(pack_pressed, BuyPack.filter())
     router.pre_checkout_query.register(pre_checkout)
-    router.message.register(paid, F.successful_payment)
+    router.message.register(paid, MagicData(F.event.successful_payment))
     return router
 
 

@@ -22,9 +22,11 @@ from storage.base import (
     REFUNDED_STATUSES,
     Blob,
     Claim,
+    Created,
     JobRecord,
     QueueLimits,
     Recovery,
+    StartHere,
     Stored,
 )
 from storage.errors import EventSeen, NotEnoughCredits, QueueLimitReached
@@ -80,80 +82,64 @@ class PostgresJobQueue:
     async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
                          event: tuple[str, str] | None = None) -> int:
         async with self._tx() as conn:
-            now = time.time()
-            if event is not None and await conn.fetchval(
-                    "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
-                    "RETURNING 1", *event, now) is None:
-                raise EventSeen()
-            # Creations take turns on one advisory lock, so the queue's total limit holds
-            # exactly with several gateways (a lock per user would keep only the per-user one);
-            # it is held for a few statements. The user's row lock makes the reservation exact.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", QUEUE_LOCK)
-            have = await conn.fetchval("SELECT balance FROM users WHERE key = $1 FOR UPDATE",
-                                       job.user_key)
-            total = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE status = ANY($1)",
-                                        ACTIVE)
-            if total >= limits.total:
-                raise QueueLimitReached("total", int(total))
-            mine = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE user_key = $1 AND "
-                                       "status = ANY($2)", job.user_key, ACTIVE)
-            if mine >= limits.per_user:
-                raise QueueLimitReached("user", int(mine))
-            balance = int(have or 0)
-            charge = "none"
-            if job.price > 0:
-                if balance < job.price:
-                    raise NotEnoughCredits(job.price, balance)
-                await conn.execute("UPDATE users SET balance = balance - $1 WHERE key = $2",
-                                   job.price, job.user_key)
-                await self._ledger_row(conn, job.user_key, -job.price, "reserve", job.id,
-                                       job.provider, now)
-                balance -= job.price
-                charge = "held"
-            await conn.execute(
-                "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
-                " origin, created_at, notified, platform, affinity) VALUES ($1, $2, $3, $4, "
-                "'queued', $5, $6, $7, $8, $9, true, $10, $11)", job.id, job.user_key,
-                job.chat_key, job.provider, charge, job.price, job.params, job.origin, now,
-                job.platform, job.affinity)
-            await conn.execute("INSERT INTO job_blobs VALUES ($1, 'input', 0, $2, $3, $4)",
-                               job.id, upload.mime, upload.data, now)
-            return balance
+            return await self._insert_job(conn, job, upload, limits, event)
+
+    async def create_started_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
+                                 start: StartHere,
+                                 event: tuple[str, str] | None = None) -> Created:
+        async with self._tx() as conn:
+            balance = await self._insert_job(conn, job, upload, limits, event)
+            return Created(balance, await _claim(conn, start.instance, job.provider,
+                                                 start.limit, start.platforms, start.lease,
+                                                 only=job.id))
 
     async def claim_job(self, instance: str, provider: str, *, limit: int,
                         platforms: Sequence[str], lease: float) -> Claim | None:
         async with self._tx() as conn:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('claim:' || $1))",
-                               provider)
-            now = time.time()
-            running = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE provider = $1 AND "
-                                          "status = 'running'", provider)
-            if running >= limit:
-                return None
-            job_id = await conn.fetchval(
-                "SELECT j.id FROM jobs j LEFT JOIN claim_turns t ON t.provider = j.provider "
-                "AND t.user_key = j.user_key WHERE j.provider = $1 AND j.status = 'queued' AND "
-                "(j.affinity = $2 OR (j.affinity IS NULL AND j.platform = ANY($3))) "
-                "ORDER BY GREATEST(COALESCE(t.last_at, 0), j.created_at), j.created_at "
-                "LIMIT 1 FOR UPDATE OF j SKIP LOCKED", provider, instance, list(platforms))
-            if job_id is None:
-                return None
-            row = await conn.fetchrow(
-                "UPDATE jobs SET status = 'running', owner = $1, lease_until = $2, "
-                "started_at = $3, attempts = attempts + 1, cancel_requested = false "
-                "WHERE id = $4 RETURNING *", instance, now + lease, now, job_id)
-            assert row is not None  # locked by this transaction
-            await conn.execute("INSERT INTO claim_turns VALUES ($1, $2, $3) ON CONFLICT "
-                               "(provider, user_key) DO UPDATE SET last_at = excluded.last_at",
-                               provider, row["user_key"], now)
-            blob = await conn.fetchrow("SELECT mime, data FROM job_blobs WHERE job_id = $1 AND "
-                                       "kind = 'input'", job_id)
-            more = await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE provider = $1 AND status = 'queued' AND "
-                "(affinity = $2 OR (affinity IS NULL AND platform = ANY($3))))", provider,
-                instance, list(platforms))
-            return Claim(job_from_row(row), Blob(blob["mime"], bytes(blob["data"]))
-                         if blob else None, bool(more))
+            return await _claim(conn, instance, provider, limit, platforms, lease)
+
+    async def _insert_job(self, conn: Connection, job: JobRecord, upload: Blob,
+                          limits: QueueLimits, event: tuple[str, str] | None) -> int:
+        """Store a queued job with its upload and its reservation; the balance left."""
+        now = time.time()
+        if event is not None and await conn.fetchval(
+                "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
+                "RETURNING 1", *event, now) is None:
+            raise EventSeen()
+        # Creations take turns on one advisory lock, so the queue's total limit holds
+        # exactly with several gateways (a lock per user would keep only the per-user one);
+        # it is held for a few statements. The user's row lock makes the reservation exact.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", QUEUE_LOCK)
+        have = await conn.fetchval("SELECT balance FROM users WHERE key = $1 FOR UPDATE",
+                                   job.user_key)
+        total = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE status = ANY($1)",
+                                    ACTIVE)
+        if total >= limits.total:
+            raise QueueLimitReached("total", int(total))
+        mine = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE user_key = $1 AND "
+                                   "status = ANY($2)", job.user_key, ACTIVE)
+        if mine >= limits.per_user:
+            raise QueueLimitReached("user", int(mine))
+        balance = int(have or 0)
+        charge = "none"
+        if job.price > 0:
+            if balance < job.price:
+                raise NotEnoughCredits(job.price, balance)
+            await conn.execute("UPDATE users SET balance = balance - $1 WHERE key = $2",
+                               job.price, job.user_key)
+            await self._ledger_row(conn, job.user_key, -job.price, "reserve", job.id,
+                                   job.provider, now)
+            balance -= job.price
+            charge = "held"
+        await conn.execute(
+            "INSERT INTO jobs (id, user_key, chat_key, provider, status, charge, price, params,"
+            " origin, created_at, notified, platform, affinity) VALUES ($1, $2, $3, $4, "
+            "'queued', $5, $6, $7, $8, $9, true, $10, $11)", job.id, job.user_key,
+            job.chat_key, job.provider, charge, job.price, job.params, job.origin, now,
+            job.platform, job.affinity)
+        await conn.execute("INSERT INTO job_blobs VALUES ($1, 'input', 0, $2, $3, $4)",
+                           job.id, upload.mime, upload.data, now)
+        return balance
 
     async def queue_order(self, provider: str) -> list[str]:
         rows = await self._fetch(
@@ -397,3 +383,37 @@ class PostgresJobQueue:
                                events_before)
 
 
+async def _claim(conn: Connection, instance: str, provider: str, limit: int,
+                 platforms: Sequence[str], lease: float, only: str | None = None) -> Claim | None:
+    """The claim of ``claim_job``; with ``only``, taken only if that job is the one due."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('claim:' || $1))",
+                       provider)
+    now = time.time()
+    running = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE provider = $1 AND "
+                                  "status = 'running'", provider)
+    if running >= limit:
+        return None
+    job_id = await conn.fetchval(
+        "SELECT j.id FROM jobs j LEFT JOIN claim_turns t ON t.provider = j.provider "
+        "AND t.user_key = j.user_key WHERE j.provider = $1 AND j.status = 'queued' AND "
+        "(j.affinity = $2 OR (j.affinity IS NULL AND j.platform = ANY($3))) "
+        "ORDER BY GREATEST(COALESCE(t.last_at, 0), j.created_at), j.created_at "
+        "LIMIT 1 FOR UPDATE OF j SKIP LOCKED", provider, instance, list(platforms))
+    if job_id is None or (only is not None and job_id != only):
+        return None
+    row = await conn.fetchrow(
+        "UPDATE jobs SET status = 'running', owner = $1, lease_until = $2, "
+        "started_at = $3, attempts = attempts + 1, cancel_requested = false "
+        "WHERE id = $4 RETURNING *", instance, now + lease, now, job_id)
+    assert row is not None  # locked by this transaction
+    await conn.execute("INSERT INTO claim_turns VALUES ($1, $2, $3) ON CONFLICT "
+                       "(provider, user_key) DO UPDATE SET last_at = excluded.last_at",
+                       provider, row["user_key"], now)
+    blob = await conn.fetchrow("SELECT mime, data FROM job_blobs WHERE job_id = $1 AND "
+                               "kind = 'input'", job_id)
+    more = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE provider = $1 AND status = 'queued' AND "
+        "(affinity = $2 OR (affinity IS NULL AND platform = ANY($3))))", provider,
+        instance, list(platforms))
+    return Claim(job_from_row(row), Blob(blob["mime"], bytes(blob["data"]))
+                 if blob else None, bool(more))

@@ -1,4 +1,5 @@
-"""How often the pipeline asks storage for work: a claim per job, none that finds nothing."""
+"""How often the pipeline asks storage for work: a job that can start here starts in the
+transaction that stores it; others are claimed once each; no claim finds nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bot.config import build_config
 from bot.events import Done
 from bot.models import Params
 from bot.providers import PROVIDERS
-from storage.base import Blob, Claim, JobRecord, QueueLimits
+from storage.base import Blob, Claim, Created, JobRecord, QueueLimits
 from tests.core.test_service import ALICE, BOB, PHOTO, ScriptedProvider, request
 
 
@@ -51,16 +52,31 @@ def count_claims(app: App, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return found
 
 
+def count_starts(app: App, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record each job stored with a start in the same transaction: whether it started."""
+    started: list[bool] = []
+    real = app.storage.create_started_job
+
+    async def counted(*args: Any, **kwargs: Any) -> Created:
+        created = await real(*args, **kwargs)
+        started.append(created.claim is not None)
+        return created
+
+    monkeypatch.setattr(app.storage, "create_started_job", counted)
+    return started
+
+
 async def test_jobs_one_after_another_cost_no_empty_claim(
         app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     await asyncio.sleep(0.2)  # the claim made at start (the queue was empty) is done
     found = count_claims(app, monkeypatch)
+    stored = count_starts(app, monkeypatch)
     for _ in range(5):
         handle = await app.service.submit(request())
         assert isinstance(await handle.wait(), Done)
     await asyncio.sleep(0.2)  # a claim woken by the last job's end would show now
-    assert False not in found
-    assert len(found) <= 5
+    assert found == []  # each job started in the transaction that stored it
+    assert stored == [True] * 5
     assert await app.storage.balance(ALICE.key) == 95 and await app.storage.drift() == []
 
 
@@ -72,12 +88,12 @@ async def test_a_busy_queue_claims_each_job_once_and_stops_when_it_is_empty(
     ScriptedProvider.behaviour = {"gate": gate}
     handles = [await app.service.submit(request(user=user)) for user in (ALICE, BOB) * 4]
     await asyncio.sleep(0.2)
-    assert found.count(True) == 2  # both slots taken; the rest wait without claims
+    assert found.count(True) == 0  # the first two started as they were stored
     gate.set()
     for handle in handles:
         assert isinstance(await handle.wait(), Done)
     await asyncio.sleep(0.2)
-    assert found.count(True) == 8
+    assert found.count(True) == 6  # the other six, each claimed once
     # A request stored while a claim ran may cost one more look; a finished job costs none.
     assert found.count(False) <= 1
     assert await app.storage.drift() == []

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from storage import Storage
-from storage.base import QueueLimits, Stored
+from storage.base import QueueLimits, StartHere, Stored
 from storage.errors import QueueLimitReached
 from tests.storage.jobs import LIMITS, ME, RESULT, UPLOAD, claim, deliver, job, make, register
 
@@ -270,3 +270,50 @@ async def test_two_connections_never_exceed_the_slots(backend: Callable[[], Stor
     finally:
         await first.close()
         await second.close()
+
+
+HERE = StartHere(ME, limit=2, platforms=("telegram",), lease=30.0)
+
+
+async def test_a_job_starts_in_the_transaction_that_stores_it_only_when_it_is_due(
+        funded: Storage) -> None:
+    created = await funded.create_started_job(job("a", price=3), upload=UPLOAD, limits=LIMITS,
+                                              start=HERE, event=("telegram", "u1"))
+    assert created.balance == 17 and created.claim is not None
+    assert created.claim.upload == UPLOAD and not created.claim.more
+    started = created.claim.job
+    assert (started.id, started.status, started.owner, started.attempts) == \
+        ("a", "running", ME, 1)
+    # Queued ahead of it: the newcomer waits for its turn.
+    await make(funded, "b", "telegram:2")
+    waits = await funded.create_started_job(job("c", "telegram:3"), upload=UPLOAD,
+                                            limits=LIMITS, start=HERE)
+    assert waits.claim is None and waits.balance == 18
+    assert await claim(funded) == "b"
+    # Both slots (counted over every process) taken: it waits too.
+    late = await funded.create_started_job(job("d", "telegram:3"), upload=UPLOAD,
+                                           limits=LIMITS, start=HERE)
+    assert late.claim is None
+    assert await funded.job_statuses(["a", "b", "c", "d"]) == {
+        "a": "running", "b": "running", "c": "queued", "d": "queued"}
+    await deliver(funded, "a")
+    assert await funded.balance("telegram:1") == 17
+    assert [(e.kind, e.amount) for e in await funded.ledger("telegram:1")
+            if e.job_id == "a"] == [("reserve", -3)]  # charged once, committed on delivery
+    assert await funded.drift() == []
+
+
+async def test_a_job_started_as_it_was_stored_survives_its_process_and_is_charged_once(
+        funded: Storage) -> None:
+    await register(funded, "mortal", lease=0.05)
+    created = await funded.create_started_job(
+        job("a", price=2), upload=UPLOAD, limits=LIMITS,
+        start=StartHere("mortal", limit=2, platforms=("telegram",), lease=0.05))
+    assert created.claim is not None and created.balance == 18
+    await asyncio.sleep(0.1)  # the process died: no heartbeat
+    assert (await funded.recover_expired(max_attempts=2)).requeued == ("a",)
+    assert await claim(funded) == "a"  # its upload is stored with it
+    await deliver(funded, "a")
+    assert await funded.balance("telegram:1") == 18
+    assert [e.kind for e in await funded.ledger("telegram:1") if e.job_id == "a"] == ["reserve"]
+    assert await funded.drift() == []
