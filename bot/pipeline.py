@@ -30,7 +30,7 @@ from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
 from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
 from bot.providers.base import Provider, Reporter
-from storage.base import Blob, Claim, JobRecord, StartHere, Storage, Stored
+from storage.base import Blob, Claim, Created, JobRecord, QueueLimits, StartHere, Storage, Stored
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -201,23 +201,39 @@ class Pipeline:
             await _wait(wake, self.jobs.poll)
 
     def start_here(self, name: str) -> StartHere | None:
-        """Take a free slot of ``name`` for a request accepted now, so that the transaction
-        storing it starts it too; None where it waits for a claim. Settle with ``started``."""
+        """Whether a request accepted now may start in the transaction that stores it (a slot
+        of ``name`` is free here); None where it waits for a claim. The slot is taken only
+        once that transaction has started the job (``started``): storage counts the slots
+        over every process, so a store that hangs or fails holds none."""
         if not self.claims or self.stopping or self._free.get(name, 0) <= 0:
             return None
-        self._free[name] -= 1
         return StartHere(self.instance, self.providers[name].settings.max_concurrency,
                          tuple(self._shared()), self.jobs.lease)
 
-    def started(self, name: str, claim: Claim | None, *, stored: bool = True) -> None:
-        """Settle a ``start_here`` slot: run the job in it, or free it (and, when the job was
-        ``stored`` but not started, let the claim loop take it in its turn)."""
-        if claim is not None:
-            self._begin(claim, self.providers[name], name)
-            return
-        self._free[name] += 1
-        if stored:
+    async def create_started(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
+                             start: StartHere, event: tuple[str, str] | None) -> Created:
+        """``create_started_job``, settled here even when the caller is cancelled: a job its
+        transaction started after that still runs (nothing else would claim it)."""
+        task = asyncio.ensure_future(self.storage.create_started_job(
+            job, upload=upload, limits=limits, start=start, event=event))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._settle_late(job.provider, done))
+            raise
+
+    def _settle_late(self, name: str, task: asyncio.Future[Created]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.started(name, task.result().claim)
+
+    def started(self, name: str, claim: Claim | None) -> None:
+        """After a ``start_here`` job was stored: run it in a slot taken now, or (it waits)
+        let the claim loop take it in its turn."""
+        if claim is None:
             self.wake(name)
+            return
+        self._free[name] -= 1  # may dip below 0 for a moment: storage kept the real count
+        self._begin(claim, self.providers[name], name)
 
     def _begin(self, claim: Claim, provider: Provider, name: str) -> None:
         """Run a claimed job in the slot of its provider taken for it."""

@@ -181,13 +181,11 @@ class GenerationService:
                 handle.balance_after_reserve = await self.storage.create_job(
                     record, upload=upload, limits=queue, event=event)
             else:
-                created = await self.storage.create_started_job(
+                created = await self.pipeline.create_started(
                     record, upload=upload, limits=queue, start=start, event=event)
                 handle.balance_after_reserve, claim = created.balance, created.claim
         except BaseException as exc:
             self.pipeline.handles.pop(job_id, None)
-            if start is not None:
-                self.pipeline.started(params.provider, None, stored=False)
             if isinstance(exc, QueueLimitReached):
                 raise self._queue_full(exc) from exc
             raise

@@ -132,3 +132,35 @@ async def test_where_other_processes_queue_jobs_a_freed_slot_looks_for_theirs(
         if await status("x3") != "queued":
             break
     assert await status("x3") != "queued"
+
+
+async def test_a_request_cancelled_while_its_job_is_stored_started_still_runs_once(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    await asyncio.sleep(0.2)
+    real = app.storage.create_started_job
+    entered, commit = asyncio.Event(), asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> Created:  # the transaction outlives its caller
+        entered.set()
+        await commit.wait()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(app.storage, "create_started_job", slow)
+    submit = asyncio.create_task(app.service.submit(request()))
+    await entered.wait()
+    submit.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await submit
+    commit.set()
+    status = None
+    for _ in range(100):  # started by its own transaction, nothing would claim it: it runs here
+        await asyncio.sleep(0.05)
+        reserved = [e.job_id for e in await app.storage.ledger(ALICE.key) if e.kind == "reserve"]
+        if reserved and reserved[0] is not None:
+            status = (await app.storage.job_statuses(reserved))[reserved[0]]
+            if status not in ("queued", "running", "generated"):
+                break
+    assert status == "delivered"
+    assert await app.storage.balance(ALICE.key) == 99  # charged once, for the image delivered
+    assert [e.kind for e in await app.storage.ledger(ALICE.key)] == ["reserve", "initial"]
+    assert await app.storage.drift() == [] and app.service.pipeline.busy("main") is False
