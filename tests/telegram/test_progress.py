@@ -19,8 +19,9 @@ async def test_progress_is_edited_then_the_result_arrives(
     settings["telegram"]["progress_interval"] = INTERVAL
     async with start_telegram(fake, a1111, settings) as tg:
         first = tg.send(fake.build.photo(caption="/img2img one"))
-        second = tg.send(fake.build.photo(caption="/img2img two", user_id=777))
         status = await tg.reply(first, kind="text")
+        await fake.wait_for(lambda: a1111.img2img_bodies, what="the first job to start")
+        second = tg.send(fake.build.photo(caption="/img2img two", user_id=777))
         queued = await tg.reply(second, kind="text")
         assert status.button_texts == [en("tg-button-cancel")]
         await tg.result(first, timeout=5)
