@@ -39,8 +39,9 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp.update.middleware(LocaleMiddleware(app))
     dp.errors.middleware(LocaleMiddleware(app))  # errors are told in the user's language too
     dp.errors.register(on_error)
-    dp.include_routers(*(module.make_router() for module in (
-        commands_admin, commands_user, payments, requests)))
+    admin_ttl = app.config.telegram.admin_cache_seconds if app.config.telegram else 60.0
+    dp.include_routers(commands_admin.make_router(admin_ttl), *(module.make_router() for module in (
+        commands_user, payments, requests)))
     return dp
 
 

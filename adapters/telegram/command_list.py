@@ -22,12 +22,9 @@ GROUP = ["img2img", "help", "balance", "settings", "cancel", "styles", "provider
 PRIVATE = ["start", *GROUP, "set", "reset", "forget", "buy", "paysupport", "terms"]
 ADMINS = [*GROUP, "chatsettings", "chatset", "chatreset"]
 # Owners' /grant, /refund and /stats stay out of the menus: /help lists them for owners.
-
-
-def menus() -> list[tuple[BotCommandScopeUnion, list[str]]]:
-    return [(BotCommandScopeAllPrivateChats(), PRIVATE),
-            (BotCommandScopeAllGroupChats(), GROUP),
-            (BotCommandScopeAllChatAdministrators(), ADMINS)]
+MENUS: list[tuple[BotCommandScopeUnion, list[str]]] = [
+    (BotCommandScopeAllPrivateChats(), PRIVATE), (BotCommandScopeAllGroupChats(), GROUP),
+    (BotCommandScopeAllChatAdministrators(), ADMINS)]
 
 
 def language_codes() -> list[tuple[str, str | None]]:
@@ -40,7 +37,7 @@ async def register_commands(bot: Bot) -> None:
     """Publish the command lists per scope and language; a failure is logged, never fatal
     (the commands still work)."""
     for locale, code in language_codes():
-        for scope, names in menus():
+        for scope, names in MENUS:
             try:
                 await bot.set_my_commands(
                     [BotCommand(command=name, description=render(f"menu-{name}", locale))

@@ -4,11 +4,10 @@ and button; a refused one is answered by ``not_admin`` / ``not_owner``."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject, Filter
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.chat_member import ADMINS
@@ -16,7 +15,7 @@ from cachetools import TTLCache
 
 from adapters.telegram.callbacks import ChatToggle, Toggle, button
 from adapters.telegram.inputs import chat_of, user_of
-from adapters.telegram.replies import esc, respond
+from adapters.telegram.replies import esc, redraw, respond
 from bot import presenter
 from bot.app import App
 from bot.credits import grant_amount
@@ -41,10 +40,10 @@ class IsChatAdmin(Filter):
     so a demoted admin loses the rights within that time. A failed getChatMember is not kept.
     """
 
-    def __init__(self) -> None:
-        self._cache: TTLCache[tuple[int, int], bool] | None = None
+    def __init__(self, ttl: float) -> None:
+        self._cache: TTLCache[tuple[int, int], bool] = TTLCache(maxsize=CACHE_SIZE, ttl=ttl)
 
-    async def __call__(self, event: Message | CallbackQuery, bot: Bot, app: App) -> bool:
+    async def __call__(self, event: Message | CallbackQuery, bot: Bot) -> bool:
         message = event if isinstance(event, Message) else event.message
         if message is None or message.chat.type == "private":
             return False
@@ -54,9 +53,6 @@ class IsChatAdmin(Filter):
         if event.from_user is None:
             return False
         user_id = event.from_user.id
-        if self._cache is None:  # the TTL is the app's, known at the first call
-            ttl = app.config.telegram.admin_cache_seconds if app.config.telegram else 60.0
-            self._cache = TTLCache(maxsize=CACHE_SIZE, ttl=ttl)
         known = self._cache.get((chat_id, user_id))
         if known is not None:
             return known
@@ -79,10 +75,10 @@ class IsOwner(Filter):
                 and app.config.is_owner(f"telegram:{user.id}"))
 
 
-def make_router() -> Router:
+def make_router(admin_cache_seconds: float) -> Router:
     """A fresh admin router: the commands behind their filters, then the refusals."""
     router = Router(name="telegram-admin-commands")
-    admin, owner = IsChatAdmin(), IsOwner()
+    admin, owner = IsChatAdmin(admin_cache_seconds), IsOwner()
     router.message.register(chat_settings, Command("chatsettings"), admin)
     router.message.register(chat_set, Command("chatset"), admin)
     router.message.register(chat_reset, Command("chatreset"), admin)
@@ -104,21 +100,18 @@ async def not_owner(message: Message) -> None:
     raise NotAllowed(msg=Msg("tg-not-owner"))
 
 
-async def chat_text(app: App, chat: ChatRef) -> str:
+async def chat_view(app: App, chat: ChatRef) -> tuple[str, InlineKeyboardMarkup]:
+    """The /chatsettings message: the chat's settings, and its on/off switches as buttons."""
     lines = await app.preferences.describe_chat(chat)
-    return "\n".join([f"<b>{t('tg-chat-title')}</b>", *map(esc, lines), "", t("tg-chat-hint")])
-
-
-async def chat_keyboard(app: App, chat: ChatRef) -> InlineKeyboardMarkup:
     policy = await app.preferences.chat_policy(chat)
-    return InlineKeyboardMarkup(inline_keyboard=[[
-        button(f"{key}: {on_off(getattr(policy, key))}", ChatToggle(key=key))
-        for key in Toggle]])
+    return ("\n".join([f"<b>{t('tg-chat-title')}</b>", *map(esc, lines), "", t("tg-chat-hint")]),
+            InlineKeyboardMarkup(inline_keyboard=[[
+                button(f"{key}: {on_off(getattr(policy, key))}", ChatToggle(key=key))
+                for key in Toggle]]))
 
 
 async def chat_settings(message: Message, app: App) -> None:
-    chat = chat_of(message.chat)
-    await respond(message, await chat_text(app, chat), await chat_keyboard(app, chat))
+    await respond(message, *await chat_view(app, chat_of(message.chat)))
 
 
 async def chat_set(message: Message, command: CommandObject, app: App) -> None:
@@ -145,10 +138,7 @@ async def chat_toggle(query: CallbackQuery, callback_data: ChatToggle, app: App)
     chat = chat_of(message.chat)
     policy = await app.preferences.chat_policy(chat)
     note = await app.preferences.set_chat(chat, key, "off" if getattr(policy, key) else "on")
-    # Two quick presses can render the same text; the setting itself is saved either way.
-    with contextlib.suppress(TelegramBadRequest):
-        await message.edit_text(await chat_text(app, chat),
-                                reply_markup=await chat_keyboard(app, chat))
+    await redraw(message, *await chat_view(app, chat))
     await query.answer(note.render())
 
 

@@ -10,12 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from adapters.telegram.callbacks import UserSetting
 from adapters.telegram.inputs import user_of
 from adapters.telegram.replies import esc, respond
-from adapters.telegram.settings_view import (
-    apply_press,
-    forget_keyboard,
-    settings_keyboard,
-    settings_text,
-)
+from adapters.telegram.settings_view import apply_press, forget_keyboard, settings_view
 from bot import presenter
 from bot.app import App
 from bot.credits import describe_entry
@@ -95,9 +90,7 @@ async def balance(message: Message, app: App) -> None:
 
 
 async def settings(message: Message, app: App) -> None:
-    user = asker(message)
-    await respond(message, await settings_text(app, user),
-                  await settings_keyboard(app, user))
+    await respond(message, *await settings_view(app, asker(message)))
 
 
 async def set_default(message: Message, command: CommandObject, app: App) -> None:

@@ -20,7 +20,7 @@ from aiogram.types import BufferedInputFile, ReplyParameters
 
 from adapters.telegram.callbacks import cancel_keyboard, result_keyboard
 from adapters.telegram.replies import esc
-from adapters.telegram.session import limits_of
+from adapters.telegram.transport import BotSession
 from bot.app import App
 from bot.captions import NOTICE, fit_caption, utf16_len
 from bot.couriers import JobRecord, asked_pref, origin_notices
@@ -49,9 +49,8 @@ class Target:
     reply_to: int | None
 
     def reply(self) -> ReplyParameters | None:
-        if self.reply_to is None:
-            return None
-        return ReplyParameters(message_id=self.reply_to)  # sent anyway if it is gone (default)
+        # Sent anyway if that message is gone (the bot's default).
+        return None if self.reply_to is None else ReplyParameters(message_id=self.reply_to)
 
 
 class ChatStatus:
@@ -65,7 +64,7 @@ class ChatStatus:
         self.target = target
         self.markup = cancel_keyboard(job_id)
         self.message_id = message_id  # a status message shown before a restart, if any
-        self.limits = limits_of(bot)
+        self.limits = bot.session.slots.limits if isinstance(bot.session, BotSession) else None
 
     async def send(self, text: str, *, cancel: bool) -> str | None:
         try:
@@ -125,17 +124,18 @@ def result_caption(done: Done, prompt: str, notices: tuple[str, ...]) -> str:
                       *(f"{NOTICE}{esc(n)}" for n in caption.notices)])
 
 
-async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done,
-                      target: Target, prompt: str, notices: tuple[str, ...], *,
-                      also_file: bool | None = None) -> int:
-    """Each image as a photo replying to the request (a document when too big for one);
-    returns the first message's id, or raises ``DeliveryRefused``."""
-    caption = result_caption(done, prompt, notices)
-    markup = result_keyboard(job_id)
-    if also_file is None:
-        also_file = await app.preferences.user_pref(user, "file")
+async def send_result(bot: Bot, app: App, job: JobRecord, done: Done, target: Target) -> int:
+    """Each image as a photo replying to the request (a document when too big for one, and
+    also as a file where the user asked for that); returns the first message's id, or raises
+    ``DeliveryRefused``."""
+    caption = result_caption(done, str(job.params.get("prompt", "")),
+                             origin_notices(job) + done.notices)
+    markup = result_keyboard(job.id)
+    also_file = asked_pref(job, "file")
+    if also_file is None:  # a job stored before its prefs were
+        also_file = await app.preferences.user_pref(UserRef.parse(job.user_key), "file")
     first: int | None = None
-    for index, out in enumerate(await result_files(done, MEDIA, job_id[:8])):
+    for index, out in enumerate(await result_files(done, MEDIA, job.id[:8])):
         text = caption if index == 0 else None
         file = BufferedInputFile(out.image.data, out.filename)
         try:
@@ -150,7 +150,7 @@ async def send_result(bot: Bot, app: App, job_id: str, user: UserRef, done: Done
                     reply_parameters=target.reply())
                 first = first or sent.message_id
         except TelegramAPIError as exc:
-            log.warning("result of job %s not delivered: %s", job_id, exc)
+            log.warning("result of job %s not delivered: %s", job.id, exc)
             raise refusal(exc) from exc
     return first or 0
 
@@ -183,12 +183,8 @@ class TelegramCourier:
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
         target = target_of(job)
-        prompt = str(job.params.get("prompt", ""))
-        notices = origin_notices(job) + done.notices
         await self.following.hold(job.id)
-        message_id = await send_result(self.bot, self.app, job.id, UserRef.parse(job.user_key),
-                                       done, target, prompt, notices,
-                                       also_file=asked_pref(job, "file"))
+        message_id = await send_result(self.bot, self.app, job, done, target)
         # Nobody here is showing its status: the one another process showed goes.
         found = None if self.app.follows(job.id) else await self.app.service.status_message(job.id)
         if found:

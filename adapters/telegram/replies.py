@@ -1,12 +1,13 @@
-"""Answering: ``respond`` for handlers; ``on_error``, the one place an error reaches a user."""
+"""Answering: ``respond`` and ``redraw`` for handlers; ``on_error``, the one place an error
+reaches a user."""
 
 from __future__ import annotations
 
-import html
 import logging
 
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import ErrorEvent, InlineKeyboardMarkup, Message
+from aiogram.utils.text_decorations import html_decoration
 
 from bot.captions import trim
 from bot.errors import BotError, EventHandled
@@ -14,11 +15,7 @@ from bot.i18n import Msg, t
 
 log = logging.getLogger(__name__)
 ALERT_LIMIT = 200  # characters Telegram shows in a callback answer
-
-
-def esc(text: object) -> str:
-    """Escape user-provided text for parse_mode HTML."""
-    return html.escape(str(text), quote=False)
+esc = html_decoration.quote  # user-provided text, escaped for parse_mode HTML
 
 
 def markup(msg: Msg) -> str:
@@ -33,6 +30,15 @@ async def respond(message: Message, text: str,
     if message.chat.type == "private":
         return await message.answer(text, reply_markup=markup)
     return await message.reply(text, reply_markup=markup)
+
+
+async def redraw(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Show ``text`` in place of the bot's ``message``; two quick presses can render the same
+    text, or the message may be gone: then it stays as it is (what was pressed still holds)."""
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as exc:
+        log.info("message %s not edited: %s", message.message_id, exc.message)
 
 
 async def on_error(event: ErrorEvent) -> None:

@@ -25,10 +25,6 @@ from bot.rerun import Rerun
 from bot.service import CancelOutcome
 
 GONE = Msg("tg-result-gone")
-CANCEL_ANSWERS = {CancelOutcome.CANCELLED: "cancel-done",
-                  CancelOutcome.NOT_YOURS: "cancel-not-yours",
-                  CancelOutcome.FINISHED: "cancel-finished",
-                  CancelOutcome.TOO_LATE: "cancel-too-late"}
 
 
 def make_router() -> Router:
@@ -36,9 +32,9 @@ def make_router() -> Router:
     (cancel) and results (reruns); then any other press, which no factory parsed (an old
     format), is told that its button expired."""
     router = Router(name="telegram-requests")
-    router.message.register(img2img_command, Command("img2img"))
+    router.message.register(img2img, Command("img2img"))
     private_image = (F.chat.type == "private", F.photo | F.document)
-    router.message.register(private_prompt, *private_image, F.caption, ~F.caption.startswith("/"))
+    router.message.register(img2img, *private_image, F.caption, ~F.caption.startswith("/"))
     router.message.register(private_uncaptioned, *private_image, ~F.caption,
                             F.media_group_id.is_(None))
     router.callback_query.register(cancel_pressed, CancelJob.filter())
@@ -63,29 +59,18 @@ async def submit(bot: Bot, app: App, following: Following, user: UserRef, chat: 
     show(following, bot, handle, target, notices)
 
 
-async def submit_message(message: Message, bot: Bot, app: App, following: Following,
-                         text: str) -> None:
-    """The shared path: find the image, parse, download, submit, then follow the job."""
+async def img2img(message: Message, bot: Bot, app: App, following: Following) -> None:
+    """``/img2img[@bot] prompt`` on a photo or image file, or replying to one; in a private
+    chat, a captioned image needs no command."""
     ref = find_image(message, app.config)
     if ref is None:
         await message.reply(how_to(message.chat.type == "private"))
         return
-    parsed = parse_caption(text)
+    parsed = parse_caption(message.text or message.caption or "")
     notices = (t("tg-album"),) if message.media_group_id else ()
     await submit(bot, app, following, user_of(message.from_user, message.sender_chat),
                  chat_of(message.chat), ref, Target(message.chat.id, message.message_id),
                  parsed.prompt, parsed.overrides, notices)
-
-
-async def img2img_command(message: Message, bot: Bot, app: App,
-                          following: Following) -> None:
-    """``/img2img[@bot] prompt`` on a photo or image file, or replying to one."""
-    await submit_message(message, bot, app, following, message.text or message.caption or "")
-
-
-async def private_prompt(message: Message, bot: Bot, app: App, following: Following) -> None:
-    """In a private chat, a captioned image needs no command."""
-    await submit_message(message, bot, app, following, message.caption or "")
 
 
 async def private_uncaptioned(message: Message, app: App) -> None:
@@ -97,8 +82,7 @@ async def private_uncaptioned(message: Message, app: App) -> None:
 async def cancel_pressed(callback: CallbackQuery, callback_data: CancelJob, app: App) -> None:
     """Cancel: only the requester may, and only while the job is unfinished."""
     outcome = await app.cancel_as(callback_data.job_id, user_of(callback.from_user))
-    await callback.answer(t(CANCEL_ANSWERS[outcome]),
-                          show_alert=outcome is CancelOutcome.NOT_YOURS)
+    await callback.answer(outcome.answer.render(), show_alert=outcome is CancelOutcome.NOT_YOURS)
 
 
 async def result_pressed(callback: CallbackQuery, callback_data: RerunJob, bot: Bot, app: App,

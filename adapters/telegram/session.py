@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import (
@@ -27,28 +26,6 @@ MAX_FLOOD_WAIT = 60.0  # a longer wait is better answered by failing than by fre
 FLOOD_RETRIES = 3
 
 
-class FloodControl(BaseRequestMiddleware):
-    """On 429 wait the ``retry_after`` Telegram asks for, then send the same request again."""
-
-    def __init__(self, retries: int = FLOOD_RETRIES, max_wait: float = MAX_FLOOD_WAIT) -> None:
-        self.retries = retries
-        self.max_wait = max_wait
-
-    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
-                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
-        attempt = 0
-        while True:
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                attempt += 1
-                if attempt > self.retries or exc.retry_after > self.max_wait:
-                    raise
-                log.info("flood control on %s: waiting %s s", method.__api_method__,
-                         exc.retry_after)
-                await asyncio.sleep(exc.retry_after)
-
-
 def counts(api_method: str) -> bool:
     """Whether Telegram counts this method against the flood limits."""
     name = api_method.lower()
@@ -56,40 +33,37 @@ def counts(api_method: str) -> bool:
             and name != "sendchataction")
 
 
-class RateLimit(BaseRequestMiddleware):
-    """Every counted request waits for its slot in ``OutgoingLimits`` (groups, supergroups and
-    channels have negative ids)."""
+class SendSlots(BaseRequestMiddleware):
+    """Every counted request waits for its slot in ``limits`` (groups, supergroups and channels
+    have negative ids); on 429 it waits the ``retry_after`` Telegram asks for, then sends the
+    same request again, which waits for its slot too."""
 
-    def __init__(self, limits: OutgoingLimits) -> None:
-        self.limits = limits
+    def __init__(self, limits: SendLimits) -> None:
+        self.limits = OutgoingLimits(limits, is_group=lambda chat_id: chat_id < 0)
 
     async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
                        method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
         chat_id = getattr(method, "chat_id", None)
-        if isinstance(chat_id, int) and counts(method.__api_method__):
-            await self.limits.wait(chat_id)
-        return await make_request(bot, method)
-
-
-_installed: weakref.WeakKeyDictionary[Bot, OutgoingLimits] = weakref.WeakKeyDictionary()
-
-
-def install_limits(bot: Bot, limits: SendLimits) -> OutgoingLimits:
-    """Limit ``bot``'s outgoing messages; ``limits_of(bot)`` finds them again."""
-    outgoing = OutgoingLimits(limits, is_group=lambda chat_id: chat_id < 0)
-    bot.session.middleware(RateLimit(outgoing))
-    _installed[bot] = outgoing
-    return outgoing
-
-
-def limits_of(bot: Bot) -> OutgoingLimits | None:
-    return _installed.get(bot)
+        counted = chat_id if isinstance(chat_id, int) and counts(method.__api_method__) else None
+        attempt = 0
+        while True:
+            if counted is not None:
+                await self.limits.wait(counted)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                attempt += 1
+                if attempt > FLOOD_RETRIES or exc.retry_after > MAX_FLOOD_WAIT:
+                    raise
+                log.info("flood control on %s: waiting %s s", method.__api_method__,
+                         exc.retry_after)
+                await asyncio.sleep(exc.retry_after)
 
 
 class ApiWatch(BaseRequestMiddleware):
     """Counts failed requests and 429s; an unreachable Bot API makes Telegram unhealthy.
 
-    Registered after ``FloodControl``, so it sees every attempt, retries included.
+    Registered after ``SendSlots``, so it sees every attempt, retries included.
     """
 
     def __init__(self, health: Health) -> None:

@@ -15,8 +15,8 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
-from adapters.telegram.session import FloodControl, install_limits
-from bot.config import TelegramConfig
+from adapters.telegram.session import SendSlots
+from bot.config import SendLimits, TelegramConfig
 from bot.web import LateRoute, standalone_post
 
 log = logging.getLogger(__name__)
@@ -25,14 +25,18 @@ log = logging.getLogger(__name__)
 class BotSession(AiohttpSession):
     """The aiohttp session; over plain HTTP (a local Bot API server) closing skips the TLS wait.
 
-    It also holds each ``Response[T]`` it has parsed: pydantic caches parametrized models only
-    weakly, so the garbage collector drops them and every few requests aiogram built one again
-    (4-5 ms of schema work each, measured in the Telegram benchmark).
+    Its ``slots`` keep every request within Telegram's flood limits (progress messages ask
+    them whether a chat has room). It also holds each ``Response[T]`` it has parsed: pydantic
+    caches parametrized models only weakly, so the garbage collector drops them and every few
+    requests aiogram built one again (4-5 ms of schema work each, measured in the Telegram
+    benchmark).
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, limits: SendLimits, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._responses: dict[Any, type[Response[Any]]] = {}
+        self.slots = SendSlots(limits)
+        self.middleware(self.slots)
 
     def check_response(self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int,
                        content: str) -> Response[TelegramType]:
@@ -54,12 +58,8 @@ def make_bot(config: TelegramConfig) -> Bot:
     if config.token is None:
         raise ValueError("telegram.token is not set")
     api = TelegramAPIServer.from_base(config.api_base.rstrip("/"), is_local=config.local_files)
-    session = BotSession(api=api)
-    session.middleware(FloodControl())
-    bot = Bot(config.token.get_secret_value(), session=session,
-              default=DefaultBotProperties(parse_mode="HTML", allow_sending_without_reply=True))
-    install_limits(bot, config.limits)  # inside FloodControl: a retry waits its turn too
-    return bot
+    return Bot(config.token.get_secret_value(), session=BotSession(config.limits, api=api),
+               default=DefaultBotProperties(parse_mode="HTML", allow_sending_without_reply=True))
 
 
 async def poll(bot: Bot, dp: Dispatcher, stop: asyncio.Event,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, F
 from aiogram.types import Chat, TelegramObject, Update, User
 
 from adapters.telegram.inputs import chat_of, user_of
@@ -22,14 +22,9 @@ from bot.i18n import DEFAULT, using
 from bot.once import once
 from bot.service import GenerationService
 
-
-def _may_ask_for_a_job(update: Update) -> bool:
-    message = update.message
-    if message is None:
-        return False
-    replied = message.reply_to_message
-    return bool(message.photo or message.document
-                or (replied is not None and (replied.photo or replied.document)))
+# An update carrying an image, or answering one, may make a job.
+MAY_ASK_FOR_A_JOB = (F.message.photo | F.message.document | F.message.reply_to_message.photo
+                     | F.message.reply_to_message.document)
 
 
 class OncePerUpdate(BaseMiddleware):
@@ -44,7 +39,8 @@ class OncePerUpdate(BaseMiddleware):
         if not isinstance(event, Update):
             return await handler(event, data)
         return await once(self.service.first_time, "telegram", str(event.update_id),
-                          lambda: handler(event, data), may_make_job=_may_ask_for_a_job(event))
+                          lambda: handler(event, data),
+                          may_make_job=bool(MAY_ASK_FOR_A_JOB.resolve(event)))
 
 
 class LocaleMiddleware(BaseMiddleware):
