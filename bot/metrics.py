@@ -1,7 +1,8 @@
 """What the bot tells operators: Prometheus metrics and one log line per job transition.
 
 The core and the adapters call the few functions here at the points where things happen
-(``job_transition``, ``platform_error``, ``platform_rate_limited``); ``render`` is what
+(``job_transition``, ``platform_error``, ``platform_rate_limited``; ``platform_trace`` for a
+platform client on aiohttp); ``render`` is what
 ``/metrics`` serves. Metrics live in prometheus-client's default registry, beside its process
 and Python collectors.
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from types import SimpleNamespace
 
+import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate
 
@@ -91,6 +94,28 @@ def platform_error(platform: str, kind: str) -> None:
 
 def platform_rate_limited(platform: str) -> None:
     PLATFORM_RATE_LIMITED.labels(platform).inc()
+
+
+def platform_trace(platform: str) -> aiohttp.TraceConfig:
+    """An aiohttp trace for a platform client's session: counts its 429s, error answers
+    (``http_<status>``) and network failures."""
+
+    async def on_end(_: aiohttp.ClientSession, __: SimpleNamespace,
+                     params: aiohttp.TraceRequestEndParams) -> None:
+        status = params.response.status
+        if status == 429:
+            platform_rate_limited(platform)
+        elif status >= 400:
+            platform_error(platform, f"http_{status}")
+
+    async def on_exception(_: aiohttp.ClientSession, __: SimpleNamespace,
+                           params: aiohttp.TraceRequestExceptionParams) -> None:
+        platform_error(platform, "network")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    trace.on_request_exception.append(on_exception)
+    return trace
 
 
 def render() -> tuple[bytes, str]:

@@ -35,10 +35,14 @@ class Edit(enum.Enum):
 
 
 class Surface(Protocol):
-    """Where a platform shows one job's status; the adapter translates these to its API."""
+    """Where a platform shows one job's status; the adapter translates these to its API.
+
+    A surface that subclasses this and has no chat action, no status message of its own to
+    remove and no send limits of its own writes only ``send`` and ``edit``.
+    """
 
     # Seconds a chat action ("sending a photo…") lasts, None where the platform has none.
-    action_every: float | None
+    action_every: float | None = None
 
     async def send(self, text: str, *, cancel: bool) -> str | None:
         """Post a new status message (with the Cancel button if ``cancel``); its id, or None
@@ -50,16 +54,18 @@ class Surface(Protocol):
         ...
 
     async def delete(self) -> None:
-        """The result took the status's place: remove the status message (errors ignored)."""
-        ...
+        """The result took the status's place: remove the status message (errors ignored);
+        by default there is nothing to remove (the result replaced the status in place)."""
+        return None  # a body, so that subclasses need not write one
 
     async def act(self) -> None:
-        """Show the chat action once (errors ignored)."""
-        ...
+        """Show the chat action once (errors ignored); by default the platform has none."""
+        return None
 
     def may_send(self) -> bool:
-        """Whether a status update may go now without delaying anyone's result."""
-        ...
+        """Whether a status update may go now without delaying anyone's result; by default
+        always (the platform's client waits for its own limits)."""
+        return True
 
 
 def with_notices(line: str, notices: tuple[str, ...]) -> str:

@@ -4,10 +4,8 @@ Discord's share of health (gateway state) and metrics (every REST answer)."""
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 from typing import Any
 
-import aiohttp
 import discord
 import discord.gateway
 import discord.http
@@ -54,7 +52,7 @@ class Img2ImgBot(commands.Bot):
         super().__init__(**{"command_prefix": commands.when_mentioned, "help_command": None,
                             "intents": discord.Intents.default(), "tree_cls": Tree,
                             "allowed_mentions": discord.AllowedMentions.none(),
-                            "http_trace": rest_trace(), **options})
+                            "http_trace": metrics.platform_trace("discord"), **options})
         self.app = app
         self.live = Following(app, "discord")
 
@@ -110,24 +108,3 @@ def build_bot(app: App, **options: Any) -> Img2ImgBot:
         return ShardedImg2ImgBot(app, shard_count=settings.shard_count,
                                  shard_ids=settings.shard_ids, **options)
     return Img2ImgBot(app, **options)
-
-
-def rest_trace() -> aiohttp.TraceConfig:
-    """An aiohttp trace for discord.py's REST session: counts errors and 429s."""
-
-    async def on_end(_: aiohttp.ClientSession, __: SimpleNamespace,
-                     params: aiohttp.TraceRequestEndParams) -> None:
-        status = params.response.status
-        if status == 429:
-            metrics.platform_rate_limited("discord")
-        elif status >= 400:
-            metrics.platform_error("discord", f"http_{status}")
-
-    async def on_exception(_: aiohttp.ClientSession, __: SimpleNamespace,
-                           params: aiohttp.TraceRequestExceptionParams) -> None:
-        metrics.platform_error("discord", "network")
-
-    trace = aiohttp.TraceConfig()
-    trace.on_request_end.append(on_end)
-    trace.on_request_exception.append(on_exception)
-    return trace

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -26,18 +28,9 @@ from bot.setting_fields import CHAT_FIELDS
 
 ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
           app_commands.Choice(name=text("dc-off"), value="off")]
-NO_MENTIONS = discord.AllowedMentions.none()
 # Discord hides the admin group from others, but a server can grant it to anyone: the bot checks.
 # (Discord computes ``interaction.permissions`` with Administrator granting everything.)
 manage_server = app_commands.checks.has_permissions(manage_guild=True)
-
-
-@app_commands.check
-def owners_only(interaction: Interaction) -> bool:
-    """Only the bot's owners (``credits.owners``) may."""
-    if not interaction.client.app.config.is_owner(user_of(interaction).key):
-        raise NotOwner()
-    return True
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -102,7 +95,12 @@ class OwnerCommands(commands.Cog):
     def __init__(self, app: App) -> None:
         self.app = app
 
-    @owners_only
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """Only the bot's owners may (discord.py checks this before each command of the cog)."""
+        if not self.app.config.is_owner(user_of(interaction).key):
+            raise NotOwner()
+        return True
+
     @app_commands.command(name="grant", description=text("dc-cmd-grant"))
     @app_commands.describe(user=text("dc-opt-user"), amount=text("dc-opt-amount"))
     async def grant(self, interaction: Interaction, user: discord.User,
@@ -112,10 +110,8 @@ class OwnerCommands(commands.Cog):
         target = UserRef("discord", str(user.id), user.name)
         balance = await self.app.grant(target, amount, by=user_of(interaction))
         await private(interaction, t("dc-granted" if amount >= 0 else "dc-took", count=abs(amount),
-                                     user=user.mention, balance=balance),
-                      allowed_mentions=NO_MENTIONS)
+                                     user=user.mention, balance=balance))
 
-    @owners_only
     @app_commands.command(name="stats", description=text("dc-cmd-stats"))
     async def stats(self, interaction: Interaction) -> None:
         lines = (await self.app.stats()).lines()

@@ -17,19 +17,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from adapters.discord.interactions import Interaction
 from adapters.discord.replies import mark_placeholder
 from adapters.discord.stored import Asked
-from adapters.discord.views import cancel_view, result_view
+from adapters.discord.views import CANCEL, RESULT, job_view
 from bot.couriers import JobRecord
 from bot.errors import DeliveryRefused
 from bot.events import Done
-from bot.following import Following
 from bot.i18n import t
-from bot.imaging import fit_for_delivery, off_loop
 from bot.jobs import JobHandle
-from bot.presenter import result_fields, result_filename
-from bot.status import Edit
+from bot.presenter import result_fields
+from bot.result_files import MediaLimits, result_files
+from bot.status import Edit, Surface
 
 if TYPE_CHECKING:  # the bot's module builds the courier
     from adapters.discord.client import Img2ImgBot
@@ -39,16 +37,16 @@ ORIGINAL = cast(int, "@original")  # Discord's id for an interaction's first rep
 EMBED_COLOUR = discord.Colour(0x5865F2)
 
 
-class Reply:
+class Reply(Surface):
     """``bot.status.Surface`` on Discord: the interaction's deferred reply (answered by the
     process that received the interaction or by any other, ``stored.Asked``), which shows the
-    status from the start and then the result."""
+    status from the start and then the result. It needs no chat action (the deferred reply says
+    "thinking…" by itself), has nothing to delete (the result takes the status's place) and no
+    send limits of its own (discord.py waits for the buckets; the core spares progress)."""
 
-    action_every: float | None = None  # the deferred reply says "thinking…" by itself
-
-    def __init__(self, asked: Asked, view: discord.ui.View | None = None) -> None:
+    def __init__(self, asked: Asked, job_id: str | None = None) -> None:
         self.asked = asked
-        self.view = view  # the Cancel button
+        self.view = job_view(job_id, CANCEL) if job_id else None  # the Cancel button
         self.gone = False  # deleted by someone
         self.expired = not asked.usable  # the interaction token no longer works
         self.message_id: int | None = None  # of the last successful edit
@@ -63,15 +61,6 @@ class Reply:
         if self.usable and await self.change(content=text, view=self.view if cancel else None):
             return Edit.SHOWN
         return Edit.FAILED if self.usable else Edit.GONE
-
-    async def delete(self) -> None:
-        """Nothing to delete: the result took the status's place in the reply."""
-
-    async def act(self) -> None:
-        """Discord has no chat action for bots answering an interaction."""
-
-    def may_send(self) -> bool:
-        return True  # discord.py waits for the buckets itself; progress is spared by the core
 
     @property
     def usable(self) -> bool:
@@ -140,31 +129,16 @@ def result_embed(done: Done, prompt: str, filename: str, requester: str) -> disc
     return embed
 
 
-async def fitted(done: Done, max_bytes: int) -> list[tuple[str, bytes]]:
-    """The result images, each shrunk or re-encoded to fit the attachment limit."""
-    out = []
-    for index, image in enumerate(done.images):
-        small = await off_loop(fit_for_delivery, image, max_bytes=max_bytes)
-        out.append((result_filename(done, index, small.extension, "result"), small.data))
-    return out
-
-
 async def show_result(reply: Reply, job_id: str, done: Done, prompt: str) -> str:
-    images = await fitted(done, reply.asked.filesize_limit)
+    images = await result_files(done, MediaLimits(reply.asked.filesize_limit), "result")
 
     def files() -> list[discord.File]:
-        return [discord.File(io.BytesIO(data), filename=name) for name, data in images]
+        return [discord.File(io.BytesIO(f.image.data), filename=f.filename) for f in images]
 
-    embed = result_embed(done, prompt, images[0][0], reply.asked.requester_name)
+    embed = result_embed(done, prompt, images[0].filename, reply.asked.requester_name)
     content = "\n".join(f"ℹ️ {notice}" for notice in done.notices)
-    return await reply.final(content=content, embed=embed, files=files, view=result_view(job_id))
-
-
-async def follow(following: Following, interaction: Interaction, handle: JobHandle) -> None:
-    """Show the job on the interaction's deferred reply until it ends; the result itself goes
-    through the courier, which uses this reply while it is shown."""
-    await following.follow(handle, Reply(Asked.live(interaction), cancel_view(handle.id)),
-                           shown=True)
+    return await reply.final(content=content, embed=embed, files=files,
+                             view=job_view(job_id, *RESULT))
 
 
 class DiscordCourier:
@@ -195,4 +169,4 @@ class DiscordCourier:
         after that its end comes as a channel message)."""
         asked = Asked.stored(self.client, job)
         if asked is not None:
-            self.client.live.start(handle, Reply(asked, cancel_view(handle.id)), shown=True)
+            self.client.live.start(handle, Reply(asked, handle.id), shown=True)

@@ -49,7 +49,7 @@ async def send_text(interaction: Interaction, text: str) -> None:
 
 
 class NotOwner(app_commands.CheckFailure):
-    """The owners-only check's refusal (``commands_admin.owners_only``)."""
+    """The owners-only check's refusal (``commands_admin.OwnerCommands``)."""
 
 
 # What each check of discord.py (or the bot) refuses with.

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.delivery import follow
+from adapters.discord.delivery import Reply
 from adapters.discord.inputs import (
     ONLY_DISCORD,
     ImageSource,
@@ -26,7 +26,7 @@ from adapters.discord.interactions import Interaction, chat_of, choices, first_t
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, mark_placeholder
-from adapters.discord.stored import interaction_origin
+from adapters.discord.stored import Asked, interaction_origin
 from bot.app import App
 from bot.errors import ImageError, QueueFull, UserError
 from bot.i18n import Msg, t
@@ -60,10 +60,12 @@ async def run(app: App, interaction: Interaction, *, chat: ChatRef, image: bytes
     """
     if interaction.client.live.stopping:
         raise QueueFull(msg=Msg("dc-bot-restarting"))
-    handle = await app.service.submit(GenerationRequest(
+    handle = await app.submit(GenerationRequest(
         user=user_of(interaction), chat=chat, image=image, prompt=prompt, overrides=overrides,
         origin={**interaction_origin(interaction), "image_url": image_url, **origin}))
-    await follow(interaction.client.live, interaction, handle)
+    # The result goes through the courier, which uses this reply while it is shown.
+    await interaction.client.live.follow(handle, Reply(Asked.live(interaction), handle.id),
+                                         shown=True)
 
 
 async def rerun(app: App, interaction: Interaction, action: Action, job_id: str) -> None:

@@ -16,7 +16,6 @@ import discord
 from discord.utils import snowflake_time
 
 from bot.couriers import JobRecord
-from bot.i18n import current_locale
 
 if TYPE_CHECKING:  # the bot's module imports this one through the courier
     from adapters.discord.client import Img2ImgBot
@@ -27,11 +26,10 @@ CHANNEL_FILE_LIMIT = 10 * 1024 * 1024  # Discord's attachment limit without boos
 
 
 def interaction_origin(interaction: discord.Interaction[Any]) -> dict[str, Any]:
-    """What a job keeps so that another process can answer the interaction (in the language it
-    was asked in), or tell its requester in the channel."""
+    """What a job keeps so that another process can answer the interaction, or tell its
+    requester in the channel (``App.submit`` adds the language it was asked in)."""
     return {"channel_id": str(interaction.channel_id), "interaction_id": str(interaction.id),
-            "guild_id": str(interaction.guild_id or ""), "locale": current_locale.get(),
-            "user_name": interaction.user.display_name,
+            "guild_id": str(interaction.guild_id or ""), "user_name": interaction.user.display_name,
             "application_id": str(interaction.application_id),
             "attachment_limit": interaction.filesize_limit,
             "secret": {"interaction_token": interaction.token}}
@@ -62,21 +60,18 @@ class Asked:
     @classmethod
     def stored(cls, client: Img2ImgBot, job: JobRecord) -> Asked | None:
         """The job's interaction, or None when the job does not say where it was asked."""
-        origin = {key: str(value) for key, value in job.origin.items() if key != "secret"}
+        ids = {key: int(value) for key, value in job.origin.items() if str(value).isdigit()}
         secret = job.origin.get("secret")
         token = str(secret.get("interaction_token", "")) if isinstance(secret, dict) else ""
-        channel_id, user_id = origin.get("channel_id", ""), job.user_key.partition(":")[2]
-        if not channel_id.isdigit() or not user_id.isdigit():
+        user_id = job.user_key.partition(":")[2]
+        if "channel_id" not in ids or not user_id.isdigit():
             return None
-        asked_at = origin.get("interaction_id", "")
-        usable = bool(token) and asked_at.isdigit() and time.time() < snowflake_time(
-            int(asked_at)).timestamp() + TOKEN_LIFETIME - TOKEN_MARGIN
-        app_id, guild_id = origin.get("application_id", ""), origin.get("guild_id", "")
-        webhook = discord.Webhook.partial(int(app_id) if app_id.isdigit() else 0, token or "-",
+        asked_at = ids.get("interaction_id")
+        usable = bool(token) and asked_at is not None and time.time() < snowflake_time(
+            asked_at).timestamp() + TOKEN_LIFETIME - TOKEN_MARGIN
+        webhook = discord.Webhook.partial(ids.get("application_id", 0), token or "-",
                                           client=client)
-        channel = client.get_partial_messageable(
-            int(channel_id), guild_id=int(guild_id) if guild_id.isdigit() else None)
-        limit = origin.get("attachment_limit", "") if usable else ""
+        channel = client.get_partial_messageable(ids["channel_id"], guild_id=ids.get("guild_id"))
+        limit = ids.get("attachment_limit", CHANNEL_FILE_LIMIT) if usable else CHANNEL_FILE_LIMIT
         return cls(webhook, channel, discord.Object(int(user_id)),
-                   origin.get("user_name") or f"<@{user_id}>",
-                   int(limit) if limit.isdigit() else CHANNEL_FILE_LIMIT, usable)
+                   str(job.origin.get("user_name") or f"<@{user_id}>"), limit, usable)

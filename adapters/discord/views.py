@@ -24,6 +24,7 @@ from bot.service import CancelOutcome
 
 Button = discord.ui.Button[discord.ui.View]
 DELETE, CANCEL = "d", "c"
+RESULT = (*(f"r:{action.value}" for action in Action), DELETE)  # the buttons under a result
 # kind (r:<action>, d or c) → label id, emoji, style
 LOOK: dict[str, tuple[str, str | None, discord.ButtonStyle]] = {
     "r:again": ("dc-button-again", "🔁", discord.ButtonStyle.secondary),
@@ -84,16 +85,8 @@ def _message_author(interaction: Interaction) -> str | None:
 
 
 def job_view(job_id: str, *kinds: str) -> discord.ui.View:
-    """A job's buttons: ``result_view`` under a result, ``cancel_view`` under its progress."""
+    """A job's buttons: ``RESULT`` under a result, ``CANCEL`` under its progress."""
     view = discord.ui.View(timeout=None)
     for kind in kinds:
         view.add_item(JobButton(kind, job_id))
     return view
-
-
-def result_view(job_id: str) -> discord.ui.View:
-    return job_view(job_id, *(f"r:{action.value}" for action in Action), DELETE)
-
-
-def cancel_view(job_id: str) -> discord.ui.View:
-    return job_view(job_id, CANCEL)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from bot import metrics
 from bot.app import running_app
@@ -15,7 +17,7 @@ from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from tests.dead_process import left_running
 from tests.fakes.a1111 import FakeA1111
-from tests.fakes.server import jpeg_bytes
+from tests.fakes.server import FakeServer, jpeg_bytes
 
 
 def value(name: str, **labels: str) -> float:
@@ -72,3 +74,32 @@ async def test_jobs_a_crash_left_are_counted_as_refunded_at_start(tmp_path: Path
         assert await app.storage.balance("telegram:5") == app.config.credits.initial
     assert value("img2img_credits_total", movement="refunded") == refunded + 4
     assert value("img2img_jobs_total", provider="echo", status="interrupted") == interrupted + 1
+
+
+class StatusServer(FakeServer):
+    """Answers ``/<status>`` with that HTTP status."""
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/{status}", self._answer)
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["status"]))
+
+
+async def test_a_platform_trace_counts_rate_limits_error_answers_and_network_failures() -> None:
+    before = (value("img2img_platform_rate_limited_total", platform="chat"),
+              value("img2img_platform_api_errors_total", platform="chat", kind="http_503"),
+              value("img2img_platform_api_errors_total", platform="chat", kind="network"))
+    async with StatusServer() as server, aiohttp.ClientSession(
+            trace_configs=[metrics.platform_trace("chat")]) as session:
+        for status in (200, 429, 503, 204):
+            async with session.get(f"{server.base_url}/{status}") as response:
+                assert response.status == status
+        port = server.port
+    with pytest.raises(aiohttp.ClientConnectionError):  # the server is gone: refused
+        async with aiohttp.ClientSession(trace_configs=[metrics.platform_trace("chat")]) as s:
+            await s.get(f"http://127.0.0.1:{port}/200")
+    assert (value("img2img_platform_rate_limited_total", platform="chat"),
+            value("img2img_platform_api_errors_total", platform="chat", kind="http_503"),
+            value("img2img_platform_api_errors_total", platform="chat", kind="network")
+            ) == (before[0] + 1, before[1] + 1, before[2] + 1)

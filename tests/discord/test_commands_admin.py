@@ -182,6 +182,7 @@ async def test_grant_by_an_owner_only(fake: FakeDiscord, app: App, bot: commands
     payload = p.slash_command("grant", {"user": MEMBER, "amount": 7}, user=OWNER)
     once = await fake.inject_interaction(payload)
     await fake.wait_for(lambda: fake.original(once.token))
+    assert once.callbacks[0]["data"]["allowed_mentions"] == {"parse": []}  # named, not pinged
     await fake.inject_interaction(payload)  # Discord delivers it again
     await asyncio.sleep(0.2)
     assert await ledger(app, MEMBER) == [("initial", 20), ("grant", 50), ("grant", -5),
