@@ -11,7 +11,7 @@ from bot.errors import OptionError
 from bot.i18n import Msg, current_locale, number, t
 from bot.models import Params, SizeRules, UserRef
 from bot.sizing import megapixel_units, output_size
-from storage.base import LedgerEntry, Storage
+from storage.base import Grants, LedgerEntry, Storage
 
 MAX_GRANT = 1_000_000  # credits one owner grant may give or take
 LEDGER_KINDS = ("initial", "daily", "grant", "reserve", "refund")  # with a ledger-* text
@@ -46,10 +46,15 @@ class Credits:
         """
         return self.per_image(cost_per_image, *output_size((1, 1), rules))
 
+    def grants(self) -> Grants:
+        """Today's free credits, given where a job is created (``Storage.create_job``)."""
+        return Grants(self.config.initial, self.config.daily_free, today())
+
     async def ensure(self, user: UserRef) -> int:
         """The balance after the first-use grant and today's top-up."""
-        return await self.storage.ensure_user(user.key, initial=self.config.initial,
-                                              daily_free=self.config.daily_free, today=today())
+        grants = self.grants()
+        return await self.storage.ensure_user(user.key, initial=grants.initial,
+                                              daily_free=grants.daily_free, today=grants.today)
 
     async def balance(self, user: UserRef) -> int:
         return await self.ensure(user)

@@ -9,6 +9,7 @@ them on a dedicated thread pool (Pillow releases the GIL while it decodes and re
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import io
 import os
 import struct
@@ -47,9 +48,11 @@ _pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
 
 
 async def off_loop(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run Pillow work on the imaging pool so the event loop stays free."""
+    """Run Pillow work on the imaging pool so the event loop stays free, in the caller's
+    context (its locale renders any message made there), as ``asyncio.to_thread`` does."""
+    context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_pool, lambda: fn(*args, **kwargs))
+    return await loop.run_in_executor(_pool, lambda: context.run(fn, *args, **kwargs))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,17 @@ from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
 from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
 from bot.providers.base import Provider, Reporter
-from storage.base import Blob, Claim, Created, JobRecord, QueueLimits, StartHere, Storage, Stored
+from storage.base import (
+    Blob,
+    Claim,
+    Created,
+    Grants,
+    JobRecord,
+    QueueLimits,
+    StartHere,
+    Storage,
+    Stored,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -211,11 +221,12 @@ class Pipeline:
                          tuple(self._shared()), self.jobs.lease)
 
     async def create_started(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                             start: StartHere, event: tuple[str, str] | None) -> Created:
+                             start: StartHere, event: tuple[str, str] | None,
+                             grants: Grants) -> Created:
         """``create_started_job``, settled here even when the caller is cancelled: a job its
         transaction started after that still runs (nothing else would claim it)."""
         task = asyncio.ensure_future(self.storage.create_started_job(
-            job, upload=upload, limits=limits, start=start, event=event))
+            job, upload=upload, limits=limits, start=start, event=event, grants=grants))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -267,11 +278,11 @@ class Pipeline:
         return self.claims and not self.stopping and held < PREPARED_BYTES
 
     @staticmethod
-    async def prepare(provider: Provider, params: Params, upload: bytes) -> ImageData:
-        """The upload as ``provider``'s input at the job's size (off the loop)."""
+    def prepared_input(provider: Provider, params: Params, upload: bytes) -> ImageData:
+        """The upload as ``provider``'s input at the job's size (Pillow work: off the loop)."""
         rules = provider.rules
-        return await imaging.off_loop(imaging.prepare, upload, (params.width, params.height),
-                                      rules.input_format, rules.max_input_bytes)
+        return imaging.prepare(upload, (params.width, params.height), rules.input_format,
+                               rules.max_input_bytes)
 
     def busy(self, name: str) -> bool:
         """Whether every slot of ``name`` in this process is taken by a job."""
@@ -317,7 +328,8 @@ class Pipeline:
             handle.emit(Started())
             image, handle.prepared = handle.prepared, None
             if image is None:  # accepted elsewhere, before a restart, or beyond PREPARED_BYTES
-                image = await self.prepare(provider, handle.params, claim.upload.data)
+                image = await imaging.off_loop(self.prepared_input, provider, handle.params,
+                                               claim.upload.data)
             result = await provider.generate(
                 ProviderJob(job_id=job.id, params=handle.params, image=image,
                             timeout=provider.settings.timeout), reporter)

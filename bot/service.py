@@ -25,12 +25,13 @@ from bot.events import Failed, Queued
 from bot.i18n import Duration, Msg
 from bot.jobs import GenerationRequest, JobHandle
 from bot.lease import hold_exclusively
+from bot.models import ImageData
 from bot.options import clean_text
 from bot.pipeline import Pipeline
 from bot.policy import check_text
 from bot.preferences import Preferences
 from bot.providers.base import Provider
-from bot.settings import Layers, resolve
+from bot.settings import Layers, Resolved, resolve
 from bot.stored_settings import ChatPolicy, ChatSettings
 from storage.base import Blob, JobRecord, QueueLimits, Storage
 from storage.errors import QueueLimitReached
@@ -136,23 +137,29 @@ class GenerationService:
         policy = ChatPolicy() if request.chat.private else chat_settings.policy
         check_text(policy, prompt, request.overrides.negative_prompt or "")
         await self._check_rate(request, policy)
-        # Where the job will likely start here, the trial decode is the preparation itself.
-        early = self.pipeline.keeps_prepared()
-        info = await imaging.off_loop(imaging.probe, request.image,
-                                      max_bytes=limits.max_input_bytes,
-                                      max_pixels=limits.max_input_pixels, trial=not early)
         mine = await self.preferences.user(request.user)
         layers = Layers(chat=chat_settings.overrides, user=mine.overrides,
                         request=request.overrides)
-        resolved = resolve(prompt=prompt, layers=layers, defaults=self.config.defaults,
-                           styles=self.config.styles, policy=policy, providers=self.providers,
-                           input_size=(info.width, info.height),
-                           nsfw_channel=request.chat.nsfw_channel, max_side=limits.max_side)
+        early = self.pipeline.keeps_prepared()
+
+        def checked() -> tuple[imaging.ImageInfo, Resolved, ImageData | None]:
+            """The upload probed, the options resolved for its size and, where the job will
+            likely start here, the provider input made (its decode is the probe's trial
+            decode): one trip to the imaging pool."""
+            info = imaging.probe(request.image, max_bytes=limits.max_input_bytes,
+                                 max_pixels=limits.max_input_pixels, trial=not early)
+            resolved = resolve(
+                prompt=prompt, layers=layers, defaults=self.config.defaults,
+                styles=self.config.styles, policy=policy, providers=self.providers,
+                input_size=(info.width, info.height), nsfw_channel=request.chat.nsfw_channel,
+                max_side=limits.max_side)
+            provider = self.providers[resolved.params.provider]
+            return info, resolved, (Pipeline.prepared_input(provider, resolved.params,
+                                                            request.image) if early else None)
+
+        info, resolved, prepared = await imaging.off_loop(checked)
         params = resolved.params
         provider = self.providers[params.provider]
-        prepared = await self.pipeline.prepare(provider, params, request.image) if early \
-            else None
-        await self.credits.ensure(request.user)
         price = self.credits.price(provider.settings.cost, params)
         job_id = uuid.uuid4().hex
         platform = request.user.platform
@@ -175,14 +182,16 @@ class GenerationService:
         upload = Blob(info.mime, request.image)
         queue = QueueLimits(limits.max_queue, limits.max_queued_per_user)
         event = (platform, request.event_id) if request.event_id else None
+        grants = self.credits.grants()  # the user's free credits, given as the job is stored
         claim = None
         try:
             if start is None:
                 handle.balance_after_reserve = await self.storage.create_job(
-                    record, upload=upload, limits=queue, event=event)
+                    record, upload=upload, limits=queue, event=event, grants=grants)
             else:
                 created = await self.pipeline.create_started(
-                    record, upload=upload, limits=queue, start=start, event=event)
+                    record, upload=upload, limits=queue, start=start, event=event,
+                    grants=grants)
                 handle.balance_after_reserve, claim = created.balance, created.claim
         except BaseException as exc:
             self.pipeline.handles.pop(job_id, None)

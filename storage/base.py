@@ -154,6 +154,16 @@ class Created:
 
 
 @dataclass(frozen=True, slots=True)
+class Grants:
+    """The free credits a user gets: ``initial`` at first use, and each ``today`` a top-up of
+    up to ``daily_free`` toward ``initial``."""
+
+    initial: int
+    daily_free: int
+    today: str
+
+
+@dataclass(frozen=True, slots=True)
 class QueueLimits:
     """Unfinished jobs allowed at once: in all, and per user (checked where the job is made)."""
 
@@ -186,10 +196,11 @@ class Storage(Protocol):
     # Jobs: the queue, its leases, the outbox of results and the notices owed to users.
     # Every transition is one transaction, with the credit movement it causes.
     async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                         event: tuple[str, str] | None = None) -> int: ...
+                         event: tuple[str, str] | None = None,
+                         grants: Grants | None = None) -> int: ...
     async def create_started_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                                 start: StartHere,
-                                 event: tuple[str, str] | None = None) -> Created: ...
+                                 start: StartHere, event: tuple[str, str] | None = None,
+                                 grants: Grants | None = None) -> Created: ...
     async def claim_job(self, instance: str, provider: str, *, limit: int,
                         platforms: Sequence[str], lease: float) -> Claim | None: ...
     async def queue_order(self, provider: str) -> list[str]: ...

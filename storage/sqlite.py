@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from storage.base import (
     REFUNDED_STATUSES,
     Drift,
+    Grants,
     LedgerEntry,
     PurchaseOutcome,
     PurchaseRecord,
@@ -31,7 +32,7 @@ from storage.base import (
 )
 from storage.errors import DatabaseDown
 from storage.sqlite_errors import unavailable
-from storage.sqlite_jobs import SQLiteJobQueue
+from storage.sqlite_jobs import SQLiteJobQueue, topped_up
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -192,34 +193,8 @@ class SQLiteStorage(SQLiteJobQueue):
     # -- users and credits ---------------------------------------------------------------------
     async def ensure_user(self, user_key: str, *, initial: int, daily_free: int,
                           today: str) -> int:
-        def fn(conn: sqlite3.Connection) -> int:
-            now = time.time()
-            row = conn.execute("SELECT balance, last_topup FROM users WHERE key = ?",
-                               (user_key,)).fetchone()
-            if row is None or row[1] is None:
-                # First request (a row made only by /set or a grant has no top-up date yet).
-                conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) "
-                             "VALUES (?, 0, ?)", (user_key, now))
-                conn.execute("UPDATE users SET balance = balance + ?, last_topup = ? "
-                             "WHERE key = ?", (initial, today, user_key))
-                if initial:
-                    conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
-                                 "VALUES (?, ?, 'initial', 'welcome grant', ?)",
-                                 (user_key, initial, now))
-                return (int(row[0]) if row else 0) + initial
-            balance, last_topup = int(row[0]), row[1]
-            if last_topup == today:
-                return balance
-            top_up = min(daily_free, max(0, initial - balance))
-            conn.execute("UPDATE users SET balance = balance + ?, last_topup = ? WHERE key = ?",
-                         (top_up, today, user_key))
-            if top_up:
-                conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
-                             "VALUES (?, ?, 'daily', 'daily free credits', ?)",
-                             (user_key, top_up, now))
-            return balance + top_up
-
-        return await self._tx(fn)
+        grants = Grants(initial, daily_free, today)
+        return await self._tx(lambda conn: topped_up(conn, user_key, grants))
 
     async def balance(self, user_key: str) -> int | None:
         rows = await self._read("SELECT balance FROM users WHERE key = ?", (user_key,))

@@ -20,6 +20,7 @@ from storage.base import (
     Blob,
     Claim,
     Created,
+    Grants,
     JobRecord,
     QueueLimits,
     Recovery,
@@ -53,14 +54,46 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
+def topped_up(conn: sqlite3.Connection, user_key: str, grants: Grants) -> int:
+    """The user's balance after the first-use grant and today's top-up, each a ledger row."""
+    now = time.time()
+    row = conn.execute("SELECT balance, last_topup FROM users WHERE key = ?",
+                       (user_key,)).fetchone()
+    if row is None or row[1] is None:
+        # First request (a row made only by /set or a grant has no top-up date yet).
+        conn.execute("INSERT OR IGNORE INTO users (key, balance, created_at) "
+                     "VALUES (?, 0, ?)", (user_key, now))
+        conn.execute("UPDATE users SET balance = balance + ?, last_topup = ? "
+                     "WHERE key = ?", (grants.initial, grants.today, user_key))
+        if grants.initial:
+            conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
+                         "VALUES (?, ?, 'initial', 'welcome grant', ?)",
+                         (user_key, grants.initial, now))
+        return (int(row[0]) if row else 0) + grants.initial
+    balance, last_topup = int(row[0]), row[1]
+    if last_topup == grants.today:
+        return balance
+    top_up = min(grants.daily_free, max(0, grants.initial - balance))
+    conn.execute("UPDATE users SET balance = balance + ?, last_topup = ? WHERE key = ?",
+                 (top_up, grants.today, user_key))
+    if top_up:
+        conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
+                     "VALUES (?, ?, 'daily', 'daily free credits', ?)",
+                     (user_key, top_up, now))
+    return balance + top_up
+
+
 def _insert_job(conn: sqlite3.Connection, job: JobRecord, upload: Blob, limits: QueueLimits,
-                event: tuple[str, str] | None) -> int:
-    """Store a queued job with its upload and its reservation; the balance left."""
+                event: tuple[str, str] | None, grants: Grants | None) -> int:
+    """Store a queued job with its upload and its reservation (after the user's free
+    credits, given ``grants``); the balance left."""
     now = time.time()
     if event is not None and not conn.execute(
             "INSERT OR IGNORE INTO processed_events VALUES (?, ?, ?)",
             (*event, now)).rowcount:
         raise EventSeen()
+    if grants is not None:
+        topped_up(conn, job.user_key, grants)
     marks = _marks(ACTIVE_STATUSES)
     total = conn.execute(
         f"SELECT COUNT(*) FROM jobs WHERE status IN ({marks})",
@@ -147,23 +180,25 @@ class SQLiteJobQueue:
 
     # -- creating and claiming -----------------------------------------------------------------
     async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                         event: tuple[str, str] | None = None) -> int:
+                         event: tuple[str, str] | None = None,
+                         grants: Grants | None = None) -> int:
         """Insert the job with its upload and reserve its price; returns the balance left.
 
         ``event`` (platform, id) is recorded as processed in the same transaction, so an
         event is marked handled exactly when its job exists; one seen before raises
-        ``EventSeen``."""
-        return await self._tx(lambda conn: _insert_job(conn, job, upload, limits, event))
+        ``EventSeen``. With ``grants``, the user's free credits (``ensure_user``) are given
+        in the same transaction, one write instead of two."""
+        return await self._tx(lambda conn: _insert_job(conn, job, upload, limits, event, grants))
 
     async def create_started_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                                 start: StartHere,
-                                 event: tuple[str, str] | None = None) -> Created:
+                                 start: StartHere, event: tuple[str, str] | None = None,
+                                 grants: Grants | None = None) -> Created:
         """``create_job``, and in the same transaction the job's claim by ``start.instance``
         when it is the job a claim would take now (see ``StartHere``): one write instead of
         two, with the reservation and the start committed together."""
 
         def fn(conn: sqlite3.Connection) -> Created:
-            balance = _insert_job(conn, job, upload, limits, event)
+            balance = _insert_job(conn, job, upload, limits, event, grants)
             return Created(balance, _claim(conn, start.instance, job.provider, start.limit,
                                            start.platforms, start.lease, only=job.id))
 

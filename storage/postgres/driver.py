@@ -22,6 +22,7 @@ from storage.base import (
     ACTIVE_STATUSES,
     REFUNDED_STATUSES,
     Drift,
+    Grants,
     LedgerEntry,
     PurchaseOutcome,
     PurchaseRecord,
@@ -29,7 +30,7 @@ from storage.base import (
     Usage,
 )
 from storage.postgres.errors import OPEN_FAILURES, OUTAGES, unavailable
-from storage.postgres.jobs import PostgresJobQueue
+from storage.postgres.jobs import PostgresJobQueue, topped_up
 from storage.scripts import migration_scripts
 
 log = logging.getLogger(__name__)
@@ -151,29 +152,7 @@ class PostgresStorage(PostgresJobQueue):
     async def ensure_user(self, user_key: str, *, initial: int, daily_free: int,
                           today: str) -> int:
         async with self._tx() as conn:
-            now = time.time()
-            await conn.execute("INSERT INTO users (key, balance, created_at) VALUES ($1, 0, $2) "
-                               "ON CONFLICT (key) DO NOTHING", user_key, now)
-            row = _one(await conn.fetchrow("SELECT balance, last_topup FROM users "
-                                           "WHERE key = $1 FOR UPDATE", user_key))
-            balance, last_topup = int(row["balance"]), row["last_topup"]
-            if last_topup is None:
-                # First request (a row made only by /set or a grant has no top-up date yet).
-                await conn.execute("UPDATE users SET balance = balance + $1, last_topup = $2 "
-                                   "WHERE key = $3", initial, today, user_key)
-                if initial:
-                    await self._ledger_row(conn, user_key, initial, "initial", None,
-                                           "welcome grant", now)
-                return balance + initial
-            if last_topup == today:
-                return balance
-            top_up = min(daily_free, max(0, initial - balance))
-            await conn.execute("UPDATE users SET balance = balance + $1, last_topup = $2 "
-                               "WHERE key = $3", top_up, today, user_key)
-            if top_up:
-                await self._ledger_row(conn, user_key, top_up, "daily", None,
-                                       "daily free credits", now)
-            return balance + top_up
+            return await topped_up(conn, user_key, Grants(initial, daily_free, today))
 
     @staticmethod
     async def _ledger_row(conn: Connection, user_key: str, amount: int, kind: str,

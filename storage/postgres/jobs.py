@@ -23,6 +23,7 @@ from storage.base import (
     Blob,
     Claim,
     Created,
+    Grants,
     JobRecord,
     QueueLimits,
     Recovery,
@@ -80,15 +81,16 @@ class PostgresJobQueue:
 
     # -- creating and claiming -----------------------------------------------------------------
     async def create_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                         event: tuple[str, str] | None = None) -> int:
+                         event: tuple[str, str] | None = None,
+                         grants: Grants | None = None) -> int:
         async with self._tx() as conn:
-            return await self._insert_job(conn, job, upload, limits, event)
+            return await self._insert_job(conn, job, upload, limits, event, grants)
 
     async def create_started_job(self, job: JobRecord, *, upload: Blob, limits: QueueLimits,
-                                 start: StartHere,
-                                 event: tuple[str, str] | None = None) -> Created:
+                                 start: StartHere, event: tuple[str, str] | None = None,
+                                 grants: Grants | None = None) -> Created:
         async with self._tx() as conn:
-            balance = await self._insert_job(conn, job, upload, limits, event)
+            balance = await self._insert_job(conn, job, upload, limits, event, grants)
             return Created(balance, await _claim(conn, start.instance, job.provider,
                                                  start.limit, start.platforms, start.lease,
                                                  only=job.id))
@@ -99,8 +101,10 @@ class PostgresJobQueue:
             return await _claim(conn, instance, provider, limit, platforms, lease)
 
     async def _insert_job(self, conn: Connection, job: JobRecord, upload: Blob,
-                          limits: QueueLimits, event: tuple[str, str] | None) -> int:
-        """Store a queued job with its upload and its reservation; the balance left."""
+                          limits: QueueLimits, event: tuple[str, str] | None,
+                          grants: Grants | None) -> int:
+        """Store a queued job with its upload and its reservation (after the user's free
+        credits, given ``grants``); the balance left."""
         now = time.time()
         if event is not None and await conn.fetchval(
                 "INSERT INTO processed_events VALUES ($1, $2, $3) ON CONFLICT DO NOTHING "
@@ -110,6 +114,8 @@ class PostgresJobQueue:
         # exactly with several gateways (a lock per user would keep only the per-user one);
         # it is held for a few statements. The user's row lock makes the reservation exact.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", QUEUE_LOCK)
+        if grants is not None:  # after the queue lock: creations lock it before a user's row
+            await topped_up(conn, job.user_key, grants)
         have = await conn.fetchval("SELECT balance FROM users WHERE key = $1 FOR UPDATE",
                                    job.user_key)
         total = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE status = ANY($1)",
@@ -381,6 +387,30 @@ class PostgresJobQueue:
                                "finished_at < $1)", results_before)
             await conn.execute("DELETE FROM processed_events WHERE created_at < $1",
                                events_before)
+
+
+async def topped_up(conn: Connection, user_key: str, grants: Grants) -> int:
+    """The user's balance after the first-use grant and today's top-up, each a ledger row."""
+    now = time.time()
+    await conn.execute("INSERT INTO users (key, balance, created_at) VALUES ($1, 0, $2) "
+                       "ON CONFLICT (key) DO NOTHING", user_key, now)
+    row = await conn.fetchrow("SELECT balance, last_topup FROM users WHERE key = $1 FOR UPDATE",
+                              user_key)
+    assert row is not None  # inserted above, in this transaction
+    balance, last_topup = int(row["balance"]), row["last_topup"]
+    if last_topup == grants.today:
+        return balance
+    # The first request (a row made only by /set or a grant has no top-up date yet) gets
+    # the welcome grant; later days top up toward it.
+    first = last_topup is None
+    amount = grants.initial if first else min(grants.daily_free, max(0, grants.initial - balance))
+    await conn.execute("UPDATE users SET balance = balance + $1, last_topup = $2 WHERE key = $3",
+                       amount, grants.today, user_key)
+    if amount:
+        kind, note = ("initial", "welcome grant") if first else ("daily", "daily free credits")
+        await conn.execute("INSERT INTO ledger (user_key, amount, kind, note, created_at) "
+                           "VALUES ($1, $2, $3, $4, $5)", user_key, amount, kind, note, now)
+    return balance + amount
 
 
 async def _claim(conn: Connection, instance: str, provider: str, limit: int,

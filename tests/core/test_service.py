@@ -130,7 +130,9 @@ async def test_refusals_cost_nothing(app: App) -> None:
         await app.service.submit(request(" "))
     with pytest.raises(InsufficientCredits):
         await app.service.submit(request(samples=4, size=(2048, 2048)))
-    assert await app.storage.balance(ALICE.key) == 10
+    # Nothing was taken: /balance shows the welcome grant whole, and it is the only movement.
+    assert await app.balance(ALICE) == 10
+    assert [entry.kind for entry in await app.history(ALICE)] == ["initial"]
 
 
 async def test_cancel_queued_and_running_jobs_refunds(app: App) -> None:

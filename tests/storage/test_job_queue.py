@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from storage import Storage
-from storage.base import QueueLimits, StartHere, Stored
-from storage.errors import QueueLimitReached
+from storage.base import Grants, QueueLimits, StartHere, Stored
+from storage.errors import NotEnoughCredits, QueueLimitReached
 from tests.storage.jobs import LIMITS, ME, RESULT, UPLOAD, claim, deliver, job, make, register
 
 OTHER = "instance-b"
@@ -317,3 +317,37 @@ async def test_a_job_started_as_it_was_stored_survives_its_process_and_is_charge
     assert await funded.balance("telegram:1") == 18
     assert [e.kind for e in await funded.ledger("telegram:1") if e.job_id == "a"] == ["reserve"]
     assert await funded.drift() == []
+
+
+@pytest.mark.parametrize("started", [False, True])
+async def test_a_job_stored_with_grants_gives_the_users_free_credits_first(
+        store: Storage, started: bool) -> None:
+    await register(store)
+    grants = Grants(initial=10, daily_free=3, today="d1")
+    first = job("a", "telegram:9", price=4)
+    if started:
+        made = await store.create_started_job(
+            first, upload=UPLOAD, limits=LIMITS, grants=grants,
+            start=StartHere(ME, 4, ("telegram",), 30.0))
+        assert made.claim is not None
+        balance = made.balance
+    else:
+        balance = await store.create_job(first, upload=UPLOAD, limits=LIMITS, grants=grants)
+    assert balance == 6  # the welcome grant, then the reservation, in one transaction
+    await store.create_job(job("b", "telegram:9", price=4), upload=UPLOAD, limits=LIMITS,
+                           grants=grants)  # the same day: no second grant
+    assert await store.balance("telegram:9") == 2
+    await store.create_job(job("c", "telegram:9", price=1), upload=UPLOAD, limits=LIMITS,
+                           grants=replace(grants, today="d2"))
+    kinds = [entry.kind for entry in reversed(await store.ledger("telegram:9", 10))]
+    assert kinds == ["initial", "reserve", "reserve", "daily", "reserve"]
+    assert await store.balance("telegram:9") == 2 + 3 - 1
+    assert await store.drift() == []
+
+
+async def test_a_job_refused_for_credits_leaves_no_grant_behind(
+        store: Storage) -> None:
+    with pytest.raises(NotEnoughCredits):
+        await store.create_job(job("a", "telegram:8", price=50), upload=UPLOAD, limits=LIMITS,
+                               grants=Grants(initial=10, daily_free=0, today="d1"))
+    assert await store.balance("telegram:8") is None  # rolled back with the refusal
