@@ -2,7 +2,8 @@
 
 Every failure that can reach a user is a ``BotError``; each carries ``msg``, a message id with
 its arguments (``bot.i18n``), and ``user_message``, that one sentence rendered for the current
-locale. An error raised with a plain sentence (not yet in the catalogues) shows that sentence.
+locale. An error raised with a plain sentence (an operator's text, not in the catalogues) shows
+that sentence.
 Adapters turn errors into messages in exactly one place.
 
 ::
@@ -175,14 +176,17 @@ class ProviderError(BotError):
 
     message_id = "error-provider"
 
-    def __init__(self, message: str | None = None, *, accepted: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None, *, msg: Msg | None = None,
+                 accepted: bool = False) -> None:
+        super().__init__(message, msg=msg)
         self.accepted = accepted
 
     @property
     def user_message(self) -> str:
-        """The backend's own sentence in English; in another language, this kind of failure
-        as the catalogue says it (a backend's words are not translated)."""
+        """The message in the reader's language; a plain sentence only to English readers."""
+        # The bot words every backend failure as a message id (a backend's own words ride in it
+        # as an untranslated parameter); a plain sentence is an operator's summary (a pool's
+        # health check), so other readers get this kind of failure as the catalogue says it.
         if self.msg is None and current_locale.get() != DEFAULT:
             return render(self.message_id)
         return super().user_message
@@ -200,10 +204,10 @@ class RateLimited(ProviderError):
     message_id = "error-rate-limited"
 
     def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None,
-        accepted: bool = False,
+        self, message: str | None = None, *, msg: Msg | None = None,
+        retry_after: float | None = None, accepted: bool = False,
     ) -> None:
-        super().__init__(message, accepted=accepted)
+        super().__init__(message, msg=msg, accepted=accepted)
         self.retry_after = retry_after
 
 

@@ -109,15 +109,15 @@ class GuardedFetcher:
         holds: a 187 KB photo costs 0.3 ms of CPU this way against 1.9 ms through httpx.
         """
         if not self.is_configured(url):
-            raise UnsafeURL("That image is not hosted where I may fetch it from.")
+            raise UnsafeURL(msg=Msg("error-url-host"))
         cap = self.max_bytes if max_bytes is None else max_bytes
         try:
             async with asyncio.timeout(self.timeout), session.get(
                     url, allow_redirects=False,
                     headers={"Accept-Encoding": "identity"}) as response:
                 if response.status != 200:
-                    raise FetchError(f"The image could not be downloaded (HTTP "
-                                     f"{response.status}).")
+                    raise FetchError(msg=Msg("error-fetch-http",
+                                             {"status": str(response.status)}))
                 if (response.content_length or 0) > cap:
                     raise FetchTooLarge(cap)
                 data = bytearray()
@@ -127,9 +127,9 @@ class GuardedFetcher:
                         raise FetchTooLarge(cap)
                 return bytes(data)
         except TimeoutError as exc:
-            raise FetchError("The image took too long to download.") from exc
+            raise FetchError(msg=Msg("error-fetch-slow")) from exc
         except aiohttp.ClientError as exc:
-            raise FetchError("The image could not be downloaded.") from exc
+            raise FetchError(msg=Msg("error-fetch-failed")) from exc
 
     async def fetch(self, url: str, *, max_bytes: int | None = None,
                     allow: Callable[[httpx.URL], bool] | None = None) -> bytes:

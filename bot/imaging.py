@@ -281,25 +281,28 @@ def image_size(data: bytes) -> tuple[int, int]:
 def check_result(data: bytes, limits: ResultLimits) -> None:
     """A finished image, decoded for real within the byte and pixel caps.
 
-    Raises ``ImageError`` whose message is the reason as a phrase ("damaged or not an image"),
-    for the caller to put into its own sentence.
+    Raises ``ImageError`` carrying one whole sentence per reason (``error-result-damaged``,
+    ...), so translators word each reason in context rather than a phrase put into another
+    sentence; the provider re-raises it as its own failure with the same message.
     """
     if len(data) > limits.max_bytes:
-        raise ImageError(f"{_mb(len(data))} MB, over the {_mb(limits.max_bytes)} MB limit")
+        raise ImageError(msg=Msg("error-result-too-big",
+                                 {"size": _mb(len(data)), "limit": _mb(limits.max_bytes)}))
     try:
         img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageError("far too many pixels") from exc
+        raise ImageError(msg=Msg("error-result-bomb")) from exc
     except (*BROKEN, UnidentifiedImageError) as exc:
-        raise ImageError("damaged or not an image") from exc
+        raise ImageError(msg=Msg("error-result-damaged")) from exc
     with img:
         width, height = img.size
         if width * height > limits.max_pixels:
-            raise ImageError(f"{width}x{height} pixels, over the "
-                             f"{limits.max_pixels / 1e6:.0f}-megapixel limit")
+            raise ImageError(msg=Msg("error-result-too-many-pixels", {
+                "width": str(width), "height": str(height),
+                "limit": round(limits.max_pixels / 1e6)}))
         if width < 1 or height < 1:
-            raise ImageError("no pixels")
+            raise ImageError(msg=Msg("error-result-no-pixels"))
         try:
             img.load()
         except (*BROKEN, Image.DecompressionBombError) as exc:
-            raise ImageError("damaged or incomplete") from exc
+            raise ImageError(msg=Msg("error-result-incomplete")) from exc

@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.couriers import Courier, LocalCourier
 from bot.errors import BotError, DeliveryRefused, JobCancelled, JobFailed, StorageUnavailable
 from bot.events import Detached, Done, Failed, Progress, Queued, Started
-from bot.i18n import using
+from bot.i18n import Msg, using
 from bot.jobs import JobHandle
 from bot.models import ChatRef, ImageData, Params, ProviderJob, UserRef
 from bot.presenter import DELIVERY_DEFERRED, RESTARTING, notice_text
@@ -324,7 +324,7 @@ class Pipeline:
         reporter = Reporter(lambda f, e, t: handle.emit(Progress(f, e, t)))
         try:
             if claim.upload is None:
-                raise JobFailed("The photo of this request was lost; please send it again.")
+                raise JobFailed(msg=Msg("error-photo-lost"))
             handle.emit(Started())
             image, handle.prepared = handle.prepared, None
             if image is None:  # accepted elsewhere, before a restart, or beyond PREPARED_BYTES

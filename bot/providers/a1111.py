@@ -20,9 +20,10 @@ from bot.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, Reporter, env_name, env_secret
-from bot.providers.http import error_detail, json_body, raise_for_status, send
+from bot.providers.http import error_detail, json_body, raise_for_status, rejected, send
 from bot.providers.results import decode_image
 from bot.redact import redact, register_secret
 
@@ -242,7 +243,7 @@ class A1111Provider(Provider):
         raise_for_status(response)
         body = json_body(response)
         if not isinstance(body, list):
-            raise ProviderUnavailable("The image service sent an unreadable model list.")
+            raise ProviderUnavailable(msg=Msg("error-answer-unreadable"))
         return [str(m["title"]) for m in body if isinstance(m, dict) and "title" in m]
 
     async def health(self) -> str:
@@ -255,9 +256,7 @@ def raise_a1111_error(response: httpx.Response) -> None:
     """Map the WebUI's error answers (middleware JSON, FastAPI 422, proxy 5xx) onto the tree."""
     status = response.status_code
     if status == 422:
-        raise InvalidProviderRequest(
-            f"The image service rejected these settings: {_validation_detail(response)}."
-        )
+        raise rejected(_validation_detail(response))
     if status == 500:
         raise _server_error(response)
     raise_for_status(response, accepted=status == 504)
@@ -273,10 +272,9 @@ def _server_error(response: httpx.Response) -> ProviderError:
     error, detail = str(body.get("error", "")), str(body.get("detail", ""))
     errors = redact(str(body.get("errors", "")))[:300]
     if "Invalid encoded image" in detail:
-        return InvalidProviderRequest("The image service could not read the input image.")
+        return InvalidProviderRequest(msg=Msg("error-input-unreadable"))
     if "OutOfMemory" in error or "out of memory" in errors.lower():
-        return JobFailed("The image server ran out of GPU memory; try a smaller size or fewer "
-                         "images.", accepted=True)
+        return JobFailed(msg=Msg("error-out-of-memory"), accepted=True)
     log.warning("a1111 server error %s: %s %s", error or "?", redact(detail)[:200], errors)
     return JobFailed(accepted=True)
 
@@ -295,7 +293,7 @@ def _validation_detail(response: httpx.Response) -> str:
                 parts.append(f"{'.'.join(loc) or 'body'}: {item.get('msg', 'invalid')}")
         if parts:
             return redact("; ".join(parts))[:300]
-    return error_detail(response) or "invalid request"
+    return error_detail(response)
 
 
 def _parse_info(raw: Any) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from bot.errors import (
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers.base import HttpProviderSettings, Provider, Reporter
-from bot.providers.http import error_for_status, failed_job, parse_retry_after, send
-from bot.providers.results import decode_image
+from bot.providers.http import error_for_status, failed_job, parse_retry_after, rejected, send
+from bot.providers.results import decode_image, no_style, side_rules
 from bot.redact import redact
 
 log = logging.getLogger(__name__)
@@ -171,13 +171,9 @@ def form_fields(job: ProviderJob, conf: AIThrivingSettings) -> dict[str, str]:
     params = job.params
     for side in (params.width, params.height):
         if not (RULES.min_side <= side <= RULES.max_side and side % RULES.multiple == 0):
-            raise InvalidProviderRequest(
-                "This image service needs sides of 320 to 1536 pixels in steps of 64."
-            )
+            raise InvalidProviderRequest(msg=side_rules(RULES))
     if params.style_preset is not None and params.style_preset not in STYLE_PRESETS:
-        raise InvalidProviderRequest(
-            f"This image service has no style preset named {params.style_preset!r}."
-        )
+        raise InvalidProviderRequest(msg=no_style(params.style_preset))
     fields = {
         "prompt": params.prompt,
         "width": str(params.width),
@@ -203,9 +199,7 @@ def classify(message: str, *, accepted: bool = False) -> ProviderError | None:
     for words, cls in _MESSAGE_CLASSES:
         if any(word in lowered for word in words):
             if cls is InvalidProviderRequest:
-                return InvalidProviderRequest(
-                    f"The image service rejected these settings: {message.rstrip('.')}."
-                )
+                return rejected(message)
             return cls(accepted=accepted or cls is ContentFiltered)
     return None
 

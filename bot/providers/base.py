@@ -22,6 +22,7 @@ from bot.errors import (
     ProviderUnavailable,
 )
 from bot.fetcher import GuardedFetcher
+from bot.i18n import Msg
 from bot.limits import MAX_CFG, MAX_STEPS, MIN_STEPS
 from bot.models import Capability, GenerationResult, ProviderJob, ResultLimits, SizeRules
 from bot.options import Overrides
@@ -221,10 +222,10 @@ class Provider(ABC):
             raise ProviderUnavailable(accepted=reporter.accepted) from exc
         except (ValueError, KeyError, TypeError, IndexError, json.JSONDecodeError) as exc:
             log.warning("provider %s sent a malformed answer: %s", self.name, type(exc).__name__)
-            raise JobFailed("The image service sent a malformed answer.",
+            raise JobFailed(msg=Msg("error-answer-malformed"),
                             accepted=reporter.accepted) from exc
         if not result.images:
-            raise JobFailed("The image service returned no image.", accepted=True)
+            raise JobFailed(msg=Msg("error-no-image"), accepted=True)
         await self._check_results(result)
         return result
 
@@ -235,8 +236,7 @@ class Provider(ABC):
                 await imaging.off_loop(imaging.check_result, image.data, self.result_limits)
             except ImageError as exc:
                 log.warning("provider %s sent an unusable image: %s", self.name, exc)
-                raise JobFailed(f"The image service sent an unusable image ({exc}).",
-                                accepted=True) from exc
+                raise JobFailed(msg=exc.msg, accepted=True) from exc
 
     async def _cancel_quietly(self, job: ProviderJob, reporter: Reporter) -> None:
         if not (self.capabilities & Capability.CANCEL):

@@ -17,15 +17,16 @@ import httpx
 from pydantic import Field, field_validator
 
 from bot.errors import InvalidProviderRequest, JobFailed
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.comfyui_workflow import (
     Workflow,
     WorkflowValues,
     as_object,
-    execution_sentence,
+    execution_message,
     history_error,
-    validation_sentence,
+    validation_message,
 )
 from bot.providers.http import RetryPolicy, json_body, raise_for_status, send
 
@@ -149,7 +150,7 @@ class ComfyUIProvider(Provider):
             "POST", "/upload/image", files={"image": (filename, job.image.data, job.image.mime)},
             data={"overwrite": "true", "type": "input"})
         if response.status_code == 400:
-            raise InvalidProviderRequest("ComfyUI refused the uploaded image.")
+            raise InvalidProviderRequest(msg=Msg("error-comfyui-upload"))
         raise_for_status(response)
         body = json_body(response)
         name, subfolder = str(body["name"]), str(body.get("subfolder") or "")
@@ -161,7 +162,7 @@ class ComfyUIProvider(Provider):
             return choice
         models = await self.list_models()
         if not models:
-            raise InvalidProviderRequest("ComfyUI has no checkpoint installed to run this with.")
+            raise InvalidProviderRequest(msg=Msg("error-comfyui-no-checkpoint"))
         return models[0]
 
     async def _queue(self, graph: dict[str, Any], client_id: str) -> str:
@@ -169,7 +170,7 @@ class ComfyUIProvider(Provider):
         response = await self._request("POST", "/prompt", attempts=1,
                                        json={"prompt": graph, "client_id": client_id})
         if response.status_code == 400:
-            raise InvalidProviderRequest(validation_sentence(json_body(response)))
+            raise InvalidProviderRequest(msg=validation_message(json_body(response)))
         raise_for_status(response)
         return str(json_body(response)["prompt_id"])
 
@@ -199,9 +200,9 @@ class ComfyUIProvider(Provider):
             elif kind == "execution_success" or (kind == "executing" and data.get("node") is None):
                 return
             elif kind == "execution_error":
-                raise JobFailed(execution_sentence(data), accepted=True)
+                raise JobFailed(msg=execution_message(data), accepted=True)
             elif kind == "execution_interrupted":
-                raise JobFailed("The ComfyUI job was interrupted on the server.", accepted=True)
+                raise JobFailed(msg=Msg("error-comfyui-interrupted"), accepted=True)
         log.info("provider %s: websocket closed early; polling the history", self.name)
 
     @staticmethod
@@ -223,7 +224,7 @@ class ComfyUIProvider(Provider):
             if isinstance(entry, dict):
                 status = as_object(entry.get("status"))
                 if status.get("status_str") == "error":
-                    raise JobFailed(history_error(status), accepted=True)
+                    raise JobFailed(msg=history_error(status), accepted=True)
                 if status.get("completed", True):
                     return entry
             await asyncio.sleep(self.cfg.poll_interval)

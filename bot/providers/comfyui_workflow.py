@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.i18n import Msg
 from bot.redact import redact
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
@@ -165,49 +166,58 @@ def _substitute(value: Any, table: dict[str, str | int | float]) -> Any:
     return value
 
 
-def validation_sentence(body: Any) -> str:
-    """One sentence from a 400 ``/prompt`` answer (``error`` plus ``node_errors``)."""
-    problems: list[str] = []
+# The messages below quote ComfyUI's own words (its validation and exception texts) as
+# parameters: they reach the user as the server wrote them, untranslated.
+
+def validation_message(body: Any) -> Msg:
+    """The message for a 400 ``/prompt`` answer (``error`` plus ``node_errors``)."""
+    problems: list[dict[str, str]] = []
     for node_id, node in as_object(as_object(body).get("node_errors")).items():
         node = as_object(node)
         for item in node.get("errors") or []:
-            where = f"node {node_id}, {node.get('class_type', '?')}"
-            problems.append(f"{_describe(as_object(item))} ({where})")
-    if not problems:
-        error = as_object(body).get("error")
-        problems.append(_describe(error) if isinstance(error, dict) else str(error or "invalid"))
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return _sentence(f"ComfyUI rejected the workflow: {problems[0]}{more}")
+            problems.append({"problem": _describe(as_object(item)), "node": _words(node_id),
+                             "kind": _words(node.get("class_type", "?"))})
+    if len(problems) > 1:
+        return Msg("error-comfyui-nodes", {**problems[0], "more": len(problems) - 1})
+    if problems:
+        return Msg("error-comfyui-node", problems[0])
+    error = as_object(body).get("error")
+    problem = _describe(error) if isinstance(error, dict) else _words(error or "")
+    return Msg("error-comfyui-workflow", {"problem": problem}) if problem else Msg(
+        "error-comfyui-rejected")
 
 
-def execution_sentence(data: dict[str, Any]) -> str:
-    """One sentence from an ``execution_error`` event or history message."""
-    message = str(data.get("exception_message") or data.get("exception_type") or "unknown error")
-    message = (message.strip().splitlines() or ["unknown error"])[0]  # the rest is detail
-    return _sentence(f"ComfyUI failed in node {data.get('node_id', '?')} "
-                     f"({data.get('node_type', '?')}): {message}")
+def execution_message(data: dict[str, Any]) -> Msg:
+    """The message for an ``execution_error`` event or history message."""
+    message = str(data.get("exception_message") or data.get("exception_type") or "")
+    where = {"node": _words(data.get("node_id", "?")), "kind": _words(data.get("node_type", "?"))}
+    message = (message.strip().splitlines() or [""])[0]  # the rest is detail
+    if not message:
+        return Msg("error-comfyui-failed-in", where)
+    return Msg("error-comfyui-failed-with", {**where, "message": _words(message)})
 
 
-def history_error(status: dict[str, Any]) -> str:
+def history_error(status: dict[str, Any]) -> Msg:
     for item in status.get("messages") or []:
         if isinstance(item, list) and len(item) == 2 and item[0] == "execution_error":
-            return execution_sentence(item[1])
-    return "ComfyUI could not finish this image."
+            return execution_message(item[1])
+    return Msg("error-comfyui-failed")
 
 
 def _describe(item: dict[str, Any]) -> str:
-    message = str(item.get("message") or item.get("type") or "invalid")
+    message = str(item.get("message") or item.get("type") or "")
     details = str(item.get("details") or "")
     if len(details) > 160:  # "not in [...]" lists every option the server has
         details = details[:159].rstrip() + "…"
-    return f"{message}: {details}" if details else message
+    return _words(f"{message}: {details}" if details and message else message or details)
 
 
-def _sentence(text: str) -> str:
-    flat = " ".join(redact(text).split())
-    if len(flat) > 240:
-        flat = flat[:239].rstrip() + "…"
-    return flat.rstrip(".") + "."
+def _words(text: object) -> str:
+    """The server's text on one line, secrets removed, short enough for a chat message."""
+    flat = " ".join(redact(str(text)).split())
+    if len(flat) > 200:
+        flat = flat[:199].rstrip() + "…"
+    return flat.rstrip(".")
 
 
 def as_object(value: Any) -> dict[str, Any]:

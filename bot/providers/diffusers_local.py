@@ -40,6 +40,7 @@ from bot.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers.base import Provider, ProviderSettings, Reporter, family_defaults
@@ -172,13 +173,13 @@ class DiffusersProvider(Provider):
     async def _generate(self, job: ProviderJob, reporter: Reporter) -> GenerationResult:
         p = job.params
         if p.model not in (None, self.cfg.model):
-            raise InvalidProviderRequest(f"This backend only runs the model {self.cfg.model}.")
+            raise InvalidProviderRequest(msg=Msg("error-model-only", {"model": self.cfg.model}))
         if min(int(p.steps * p.strength), p.steps) < 1:  # the pipeline would run no step
-            needed = "raise the strength" if p.strength <= 0 else (
-                f"use at least {_min_steps(p.strength)} steps or a higher strength")
-            raise InvalidProviderRequest(
-                f"With strength {p.strength:g} and {p.steps} steps no denoising step runs; "
-                f"{needed}.")
+            numbers = {"strength": p.strength, "steps": p.steps}
+            if p.strength <= 0:
+                raise InvalidProviderRequest(msg=Msg("error-no-step-strength", numbers))
+            least = _min_steps(p.strength)
+            raise InvalidProviderRequest(msg=Msg("error-no-step", {**numbers, "least": least}))
         seed = p.seed if p.seed is not None else random.randrange(2**32)
         loop = asyncio.get_running_loop()
         entry = Entry(job=job, reporter=reporter, seed=seed, key=BatchKey.of(job, self.cfg.model),
@@ -236,9 +237,7 @@ class DiffusersProvider(Provider):
         except Exception as exc:  # hub, file, CUDA and import errors all mean "cannot load"
             log.error("diffusers provider %s cannot load %r on %s: %s: %s",
                       self.name, s.model, s.device, type(exc).__name__, exc)
-            raise ProviderUnavailable(
-                "The local image model could not be loaded; the operator has to check the log."
-            ) from exc
+            raise ProviderUnavailable(msg=Msg("error-model-load")) from exc
         pipe.set_progress_bar_config(disable=True)
         processor = getattr(pipe, "image_processor", None)
         factor = getattr(getattr(processor, "config", None), "vae_scale_factor", None)
@@ -263,8 +262,7 @@ class DiffusersProvider(Provider):
             try:
                 live[index] = decode_input(entry.job.image.data, p.width, p.height)
             except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
-                outcomes[index] = _chained(JobFailed(
-                    "The input image could not be read."), exc)
+                outcomes[index] = _chained(JobFailed(msg=Msg("error-input-unreadable")), exc)
         if live:
             entries = [batch[index] for index in live]
             try:
@@ -289,12 +287,12 @@ class DiffusersProvider(Provider):
         except Exception as exc:  # a failure inside the model must not kill the worker thread
             if _is_out_of_memory(exc):
                 log.warning("diffusers provider %s ran out of memory: %s", self.name, exc)
-                message = "The GPU ran out of memory; try a smaller size or fewer samples."
+                message = Msg("error-out-of-memory")
                 _free_cache()
             else:
                 log.exception("diffusers provider %s: pipeline call failed", self.name)
-                message = "The local image model failed on this image."
-            return [_chained(JobFailed(message, accepted=True), exc) for _ in entries]
+                message = Msg("error-model-failed")
+            return [_chained(JobFailed(msg=message, accepted=True), exc) for _ in entries]
         images_out = list(output.images)
         self.stats.images += len(images_out)
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(images_out)

@@ -21,6 +21,7 @@ from bot.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
 from bot.providers.http import RetryPolicy, error_for_status, json_body, parse_retry_after, send
@@ -31,8 +32,8 @@ ANONYMOUS_KEY = "0000000000"  # AI Horde's documented anonymous key; not a secre
 CLIENT_VERSION = "0.1"
 RETRY_5XX = (500, 502, 503, 504)
 MAX_BACKOFF = 30.0
-NO_WORKERS = ("No AI Horde worker can run this request right now (model, size or options); "
-              "please try again later or with other settings.")
+NO_WORKERS = Msg("error-horde-no-workers")
+FAULTED = Msg("error-horde-faulted")
 
 
 class HordeSettings(HttpProviderSettings):
@@ -149,11 +150,11 @@ class HordeProvider(Provider):
                 raise horde_error(response, accepted=True)
             check = _object(response)
             if check.get("faulted"):
-                raise JobFailed("The AI Horde workers failed on this image.", accepted=True)
+                raise JobFailed(msg=FAULTED, accepted=True)
             if check.get("done"):
                 return
             if check.get("is_possible") is False:
-                raise ProviderUnavailable(NO_WORKERS, accepted=True)
+                raise ProviderUnavailable(msg=NO_WORKERS, accepted=True)
             _report(check, samples, reporter)
             backoff = self.cfg.poll_interval
             await asyncio.sleep(backoff)
@@ -166,7 +167,7 @@ class HordeProvider(Provider):
 
     async def _result(self, status: dict[str, Any], reporter: Reporter) -> GenerationResult:
         if status.get("faulted"):
-            raise JobFailed("The AI Horde workers failed on this image.", accepted=True)
+            raise JobFailed(msg=FAULTED, accepted=True)
         reporter.record("kudos", status.get("kudos"))
         generations = [gen for gen in status["generations"] if isinstance(gen, dict)]
         usable = [gen for gen in generations if not gen.get("censored")
@@ -175,8 +176,7 @@ class HordeProvider(Provider):
         if not usable and censored:
             raise ContentFiltered(accepted=True)
         if not usable and generations:
-            raise JobFailed("The AI Horde worker could not read the input image.",
-                            accepted=True)
+            raise JobFailed(msg=Msg("error-horde-input-unreadable"), accepted=True)
         images = tuple([await fetch_image(self.fetcher, str(gen["img"]), attempts=self.cfg.retries)
                         for gen in usable])
         if usable:
@@ -224,32 +224,30 @@ def horde_error(response: httpx.Response, *, accepted: bool = False) -> Provider
     message = " ".join(redact(str(body.get("message") or "")).split())[:200].rstrip(".")
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if rc == "InvalidAPIKey":
-        return ProviderAuthError("AI Horde refused the bot's API key; the operator has to fix "
-                                 "it.", accepted=accepted)
+        return ProviderAuthError(msg=Msg("error-horde-key"), accepted=accepted)
+    # ``message`` is AI Horde's own words: a parameter, shown as it came, not translated.
     if rc in ("AnonForbidden", "NotTrusted", "Forbidden"):
-        return ProviderAuthError(f"AI Horde does not allow this for the bot's key: {message}.",
+        return ProviderAuthError(msg=Msg("error-horde-forbidden", {"reason": message}),
                                  accepted=accepted)
     if rc in ("KudosUpfront", "SharedKeyInsufficientKudos"):
-        return ProviderCreditsError(
-            "AI Horde wants kudos paid up front for a request this large; try a smaller size "
-            "or fewer steps.", accepted=accepted)
+        return ProviderCreditsError(msg=Msg("error-horde-kudos"), accepted=accepted)
     if rc in ("TooManyPrompts", "TimeoutIP"):
-        return RateLimited("AI Horde is limiting the bot's requests; please try again shortly.",
-                           retry_after=retry_after, accepted=accepted)
+        return RateLimited(msg=Msg("error-horde-rate"), retry_after=retry_after,
+                           accepted=accepted)
     if rc == "NoValidWorkers":
-        return ProviderUnavailable(NO_WORKERS, accepted=accepted)
+        return ProviderUnavailable(msg=NO_WORKERS, accepted=accepted)
     if rc == "MaintenanceMode":
-        return ProviderUnavailable("AI Horde is in maintenance mode; please try again later.",
-                                   accepted=accepted)
+        return ProviderUnavailable(msg=Msg("error-horde-maintenance"), accepted=accepted)
     if rc in ("RequestNotFound", "RequestExpired"):
-        return JobFailed("The AI Horde request expired before it finished.", accepted=accepted)
+        return JobFailed(msg=Msg("error-horde-expired"), accepted=accepted)
     if response.status_code == 400:
         errors = body.get("errors")
         if isinstance(errors, dict) and errors:  # schema validation: {field: problem}
             field, problem = next(iter(errors.items()))
             message = redact(f"{field}: {problem}")[:200]
-        return InvalidProviderRequest(f"AI Horde rejected these settings: {message}.",
-                                      accepted=accepted)
+        return InvalidProviderRequest(
+            msg=Msg("error-horde-rejected", {"reason": message}) if message else None,
+            accepted=accepted)
     return error_for_status(response.status_code, message, retry_after=retry_after,
                             accepted=accepted)
 
@@ -295,7 +293,6 @@ def _webp_base64(image: ImageData) -> str:
                 buffer = io.BytesIO()
                 picture.convert("RGBA" if alpha else "RGB").save(buffer, "WEBP", quality=95)
         except OSError as exc:
-            raise InvalidProviderRequest(
-                "The input image could not be converted for AI Horde.") from exc
+            raise InvalidProviderRequest(msg=Msg("error-horde-convert")) from exc
         data = buffer.getvalue()
     return base64.b64encode(data).decode("ascii")

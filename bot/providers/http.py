@@ -23,6 +23,7 @@ from bot.errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from bot.i18n import Msg
 from bot.redact import redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -129,7 +130,7 @@ def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ProviderUnavailable("The image service sent an unreadable answer.") from exc
+        raise ProviderUnavailable(msg=Msg("error-answer-unreadable")) from exc
 
 
 def error_detail(response: httpx.Response) -> str:
@@ -155,8 +156,16 @@ def error_detail(response: httpx.Response) -> str:
 def failed_job(reason: str = "", *, accepted: bool = True) -> JobFailed:
     """The error for a job the service could not finish, quoting its reason when it gave one."""
     reason = reason.strip().rstrip(".")
-    quoted = f" ({reason})" if reason else ""
-    return JobFailed(f"The image service could not finish this image{quoted}.", accepted=accepted)
+    # The reason is the service's own words: a parameter, shown as it came, not translated.
+    msg = Msg("error-job-failed-reason", {"reason": reason}) if reason else None
+    return JobFailed(msg=msg, accepted=accepted)
+
+
+def rejected(detail: str, *, accepted: bool = False) -> InvalidProviderRequest:
+    """The service refused the settings, quoting its words (a parameter, not translated)."""
+    detail = detail.strip().rstrip(".")
+    msg = Msg("error-invalid-request-reason", {"reason": detail}) if detail else None
+    return InvalidProviderRequest(msg=msg, accepted=accepted)
 
 
 def error_for_status(
@@ -167,7 +176,6 @@ def error_for_status(
     A 4xx about a job the service had already accepted (a poll answered 404, say) is a failed
     job: the settings were taken, so "rejected these settings" would mislead.
     """
-    suffix = f": {detail}" if detail else ""
     if status in (401, 403):
         return ProviderAuthError(accepted=accepted)
     if status == 402:
@@ -179,9 +187,7 @@ def error_for_status(
     if 400 <= status < 500 and accepted:
         return failed_job(detail)
     if 400 <= status < 500:
-        return InvalidProviderRequest(
-            f"The image service rejected these settings{suffix.rstrip('.')}.", accepted=accepted
-        )
+        return rejected(detail, accepted=accepted)
     return ProviderUnavailable(accepted=accepted)
 
 

@@ -16,6 +16,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from bot.errors import ContentFiltered, ProviderError, ProviderUnavailable
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers.base import HttpProviderSettings, Provider, ProviderSettings, Reporter
@@ -197,7 +198,7 @@ class ModelsLabProvider(Provider):
         try:
             await self.upload(ImageData(pixel, "image/png"))
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise ProviderUnavailable("The image service sent a malformed answer.") from exc
+            raise ProviderUnavailable(msg=Msg("error-answer-malformed")) from exc
         return f"ok (key accepted; {self.cfg.endpoint} endpoint)"
 
     async def list_models(self) -> list[str]:

@@ -22,6 +22,7 @@ from bot.errors import (
     ProviderError,
     ProviderUnavailable,
 )
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers.base import Provider, ProviderSettings, Reporter
@@ -171,9 +172,7 @@ class PoolProvider(Provider):
                          self.name, member.name, job.job_id, type(exc).__name__)
                 errors.append(exc)
         if not errors:
-            raise ProviderUnavailable(
-                "All of this pool's image servers are failing; please try again in a minute."
-            )
+            raise ProviderUnavailable(msg=Msg("error-pool-down"))
         # A member's refusal of the settings tells the user more than another's outage.
         raise next((e for e in errors if isinstance(e, InvalidProviderRequest)), errors[-1])
 

@@ -8,12 +8,24 @@ import logging
 
 from bot.errors import FetchError, FetchTooLarge, InvalidProviderRequest, JobFailed, UnsafeURL
 from bot.fetcher import GuardedFetcher
+from bot.i18n import Msg
 from bot.models import ImageData, Params, SizeRules
 from bot.providers.http import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-NOT_AN_IMAGE = "The image service sent something that is not an image."
+NOT_AN_IMAGE = Msg("error-not-an-image")
+
+
+def side_rules(rules: SizeRules) -> Msg:
+    """The sentence that tells which sides a service takes."""
+    return Msg("error-sides", {"low": rules.min_side, "high": rules.max_side,
+                               "step": rules.multiple})
+
+
+def no_style(name: str) -> Msg:
+    """The sentence for a style preset the service does not have."""
+    return Msg("error-no-style", {"style": repr(name)})
 
 
 def check_rules(params: Params, rules: SizeRules, *, steps: bool) -> None:
@@ -21,14 +33,12 @@ def check_rules(params: Params, rules: SizeRules, *, steps: bool) -> None:
     sides_ok = all(rules.min_side <= side <= rules.max_side and side % rules.multiple == 0
                    for side in (params.width, params.height))
     if not sides_ok:
-        raise InvalidProviderRequest(
-            f"This service takes sides of {rules.min_side}–{rules.max_side} px in steps of "
-            f"{rules.multiple}.")
+        raise InvalidProviderRequest(msg=side_rules(rules))
     if not 1 <= params.samples <= rules.max_samples:
-        raise InvalidProviderRequest(f"This service makes 1–{rules.max_samples} images at once.")
+        raise InvalidProviderRequest(msg=Msg("error-samples-range", {"high": rules.max_samples}))
     if steps and not rules.min_steps <= params.steps <= rules.max_steps:
-        raise InvalidProviderRequest(
-            f"This service takes {rules.min_steps}–{rules.max_steps} steps.")
+        raise InvalidProviderRequest(msg=Msg("error-steps-range", {"low": rules.min_steps,
+                                                                   "high": rules.max_steps}))
 
 
 def sniff_mime(data: bytes) -> str | None:
@@ -59,10 +69,10 @@ def decode_image(answer: bytes | str) -> ImageData:
         try:
             answer = base64.b64decode(text, validate=True)
         except ValueError as exc:
-            raise JobFailed(NOT_AN_IMAGE, accepted=True) from exc
+            raise JobFailed(msg=NOT_AN_IMAGE, accepted=True) from exc
         mime = sniff_mime(answer)
         if mime is None:
-            raise JobFailed(NOT_AN_IMAGE, accepted=True)
+            raise JobFailed(msg=NOT_AN_IMAGE, accepted=True)
     return ImageData(answer, mime)
 
 
@@ -88,4 +98,4 @@ async def fetch_image(fetcher: GuardedFetcher, item: str, *, attempts: int = 1) 
             log.warning("a result download failed: %s", exc)
             if attempt + 1 < attempts:
                 await asyncio.sleep(retry.delay(attempt, None))
-    raise JobFailed("The finished image could not be downloaded.", accepted=True)
+    raise JobFailed(msg=Msg("error-result-download"), accepted=True)

@@ -17,6 +17,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from bot.errors import ContentFiltered, JobFailed, ProviderError
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ImageData, Params, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers.base import (
@@ -203,7 +204,7 @@ class ScenarioProvider(Provider):
             if status == "failure":
                 raise job_failure(remote)
             if status == "canceled":
-                raise JobFailed("The image service cancelled this job.", accepted=True)
+                raise JobFailed(msg=Msg("error-job-cancelled-remote"), accepted=True)
             progress = remote.get("progress")
             fraction = float(progress) if isinstance(progress, int | float) else None
             reporter.progress(fraction, None, STATUS_TEXT.get(status, str(status)))

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from bot import imaging
 from bot.errors import InvalidProviderRequest, ProviderCreditsError
+from bot.i18n import Msg
 from bot.models import Capability, GenerationResult, ImageData, ProviderJob, SizeRules
 from bot.options import Overrides
 from bot.providers import stability_v1 as v1
@@ -186,7 +187,7 @@ class StabilityProvider(Provider):
 def _checked_name(name: str) -> str:
     """An engine or model id; it goes into a URL, so anything unusual is refused."""
     if not _NAME.match(name):
-        raise InvalidProviderRequest(f"The image service has no model named {name[:40]!r}.")
+        raise InvalidProviderRequest(msg=Msg("error-no-model", {"name": repr(name[:40])}))
     return name
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 
 from bot.errors import InvalidProviderRequest
+from bot.i18n import Msg
 from bot.models import Params, SizeRules
-from bot.providers.results import decode_image
+from bot.providers.results import decode_image, no_style
 from bot.providers.stability_wire import (
     STYLE_PRESETS,
     Outcome,
@@ -42,12 +43,10 @@ def form(params: Params, engine: str, *, samples: int, sampler: str | None,
          clip_guidance_preset: str | None) -> dict[str, str]:
     """The text fields of an image-to-image request (the image goes as ``init_image``)."""
     if len(params.prompt) > MAX_PROMPT:
-        raise InvalidProviderRequest(
-            f"This image service accepts prompts of up to {MAX_PROMPT} characters."
-        )
+        raise InvalidProviderRequest(msg=Msg("error-prompt-limit", {"limit": MAX_PROMPT}))
     if is_sdxl(engine) and (params.width, params.height) not in SDXL_SIZES:
         sizes = ", ".join(f"{w}x{h}" for w, h in SDXL_SIZES)
-        raise InvalidProviderRequest(f"The SDXL engine only takes these sizes: {sizes}.")
+        raise InvalidProviderRequest(msg=Msg("error-sdxl-sizes", {"sizes": sizes}))
     rules = rules_for(engine)
     fields = {
         "text_prompts[0][text]": params.prompt,
@@ -66,9 +65,7 @@ def form(params: Params, engine: str, *, samples: int, sampler: str | None,
         fields["seed"] = str(params.seed)
     if params.style_preset is not None:
         if params.style_preset not in STYLE_PRESETS:
-            raise InvalidProviderRequest(
-                f"This image service has no style preset named {params.style_preset!r}."
-            )
+            raise InvalidProviderRequest(msg=no_style(params.style_preset))
         fields["style_preset"] = params.style_preset
     if sampler:
         fields["sampler"] = sampler

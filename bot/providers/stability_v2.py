@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 
 from bot.errors import InvalidProviderRequest
+from bot.i18n import Msg
 from bot.models import Params, SizeRules
-from bot.providers.results import decode_image
+from bot.providers.results import decode_image, no_style
 from bot.providers.stability_wire import (
     STYLE_PRESETS,
     Outcome,
@@ -30,9 +31,7 @@ RULES = SizeRules(multiple=64, min_side=256, max_side=2048, preferred_area=1024 
 def form(params: Params, endpoint: str, model: str, output_format: str) -> dict[str, str]:
     """The text fields of a generate request (the image goes as ``image``)."""
     if len(params.prompt) > MAX_PROMPT:
-        raise InvalidProviderRequest(
-            f"This image service accepts prompts of up to {MAX_PROMPT} characters."
-        )
+        raise InvalidProviderRequest(msg=Msg("error-prompt-limit", {"limit": MAX_PROMPT}))
     fields = {
         "prompt": params.prompt,
         "strength": f"{min(1.0, max(0.0, params.strength)):.3f}",
@@ -48,9 +47,7 @@ def form(params: Params, endpoint: str, model: str, output_format: str) -> dict[
         fields["seed"] = str(params.seed)
     if endpoint == "ultra" and params.style_preset is not None:
         if params.style_preset not in STYLE_PRESETS:
-            raise InvalidProviderRequest(
-                f"This image service has no style preset named {params.style_preset!r}."
-            )
+            raise InvalidProviderRequest(msg=no_style(params.style_preset))
         fields["style_preset"] = params.style_preset
     return fields
 

@@ -14,6 +14,7 @@ from bot.errors import (
     ProviderCreditsError,
     ProviderError,
 )
+from bot.i18n import Msg
 from bot.models import ImageData
 from bot.providers.http import error_for_status, parse_retry_after
 from bot.providers.results import decode_image
@@ -47,11 +48,10 @@ def failure(response: httpx.Response) -> ProviderError:
     if status == 402 or "insufficient" in name or "balance" in name:
         return ProviderCreditsError()
     if status == 413:
-        return InvalidProviderRequest("The image is too large for the image service.")
+        return InvalidProviderRequest(msg=Msg("error-image-too-large-remote"))
     if status == 404:
-        return InvalidProviderRequest(
-            f"The image service does not know this engine or model: {detail.rstrip('.')}."
-        )
+        # ``detail`` is the service's own words: a parameter, not translated.
+        return InvalidProviderRequest(msg=Msg("error-no-engine", {"reason": detail.rstrip(".")}))
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     return error_for_status(status, detail, retry_after=retry_after)
 

@@ -232,9 +232,9 @@ async def test_backend_failure_is_refunded_and_explained(fake: FakeDiscord, a111
                                                          app: App, bot: commands.Bot) -> None:
     a1111.fail("oom")
     msg = await outcome(fake, await ask(fake))
-    # The backend's one sentence, then the refund notice, written once.
-    assert msg.content == warning("failure-refunded-balance", balance=20, message=(
-        "The image server ran out of GPU memory; try a smaller size or fewer images."))
+    # The failure's one sentence, then the refund notice, written once.
+    assert msg.content == warning("failure-refunded-balance", balance=20,
+                                  message=en("error-out-of-memory"))
     assert msg.buttons == [] and msg.attachments == [] and not msg.ephemeral
     assert await ledger(app) == [("initial", 20), ("reserve", -1), ("refund", 1)]
 

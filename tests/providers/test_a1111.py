@@ -29,6 +29,7 @@ from tests.providers.helpers import (
     job_error,
     make_job,
 )
+from tests.texts import en, raises_message
 
 
 def provider(url: str, http: httpx.AsyncClient, **settings: Any) -> A1111Provider:
@@ -114,11 +115,11 @@ def test_password_from_the_environment_and_settings_errors() -> None:
     ("sampler_not_found", InvalidProviderRequest, False, "Sampler not found"),
     ("init_image_not_found", InvalidProviderRequest, False, "Init image not found"),
     ("validation", InvalidProviderRequest, False, "steps: value is not a valid integer"),
-    ("invalid_image", InvalidProviderRequest, False, "could not read the input image"),
-    ("oom", JobFailed, True, "ran out of GPU memory"),
-    ("server_error", JobFailed, True, "could not finish"),
-    ("malformed", JobFailed, True, "malformed"),
-    ("not_an_image", JobFailed, True, "not an image"),
+    ("invalid_image", InvalidProviderRequest, False, en("error-input-unreadable")),
+    ("oom", JobFailed, True, en("error-out-of-memory")),
+    ("server_error", JobFailed, True, en("error-job-failed")),
+    ("malformed", JobFailed, True, en("error-answer-malformed")),
+    ("not_an_image", JobFailed, True, en("error-not-an-image")),
 ])
 async def test_error_shapes(http: httpx.AsyncClient, kind: str, error: type[ProviderError],
                             accepted: bool, text: str) -> None:
@@ -135,7 +136,7 @@ async def test_real_validation_from_the_server(http: httpx.AsyncClient) -> None:
         with pytest.raises(InvalidProviderRequest, match="Sampler not found"):
             await provider(fake.base_url, http, sampler="Nope").generate(
                 make_job(), RecordingReporter())
-        with pytest.raises(InvalidProviderRequest, match="could not read the input image"):
+        with raises_message(InvalidProviderRequest, "error-input-unreadable"):
             await provider(fake.base_url, http).generate(
                 make_job(image=b"not a picture"), RecordingReporter())
 

@@ -23,6 +23,7 @@ from tests.providers.helpers import (
     job_error,
     make_job,
 )
+from tests.texts import en
 
 
 @pytest.fixture
@@ -97,10 +98,13 @@ async def test_validation_error_reads_as_one_sentence(provider: ComfyUIProvider)
     with pytest.raises(InvalidProviderRequest) as caught:
         await provider.generate(make_job(model="missing.safetensors"), reporter)
 
+    msg = caught.value.msg
+    assert msg is not None and msg.id == "error-comfyui-node"
+    assert str(msg.params["problem"]).startswith(
+        "Value not in list: ckpt_name: 'missing.safetensors'")  # ComfyUI's words, as sent
+    assert (msg.params["node"], msg.params["kind"]) == ("4", "CheckpointLoaderSimple")
     message = caught.value.user_message
-    assert message.startswith(
-        "ComfyUI rejected the workflow: Value not in list: ckpt_name: 'missing.safetensors'")
-    assert "(node 4, CheckpointLoaderSimple)" in message
+    assert message == en("error-comfyui-node", **msg.params)
     assert "\n" not in message and len(message) < 300
     assert not caught.value.accepted and not reporter.accepted
 
@@ -111,9 +115,9 @@ async def test_execution_error_names_the_node(fake: FakeComfyUI,
     caught = await job_error(provider)
 
     assert isinstance(caught, JobFailed) and caught.accepted
-    assert caught.user_message == (
-        "ComfyUI failed in node 3 (KSampler): Allocation on device 0 would exceed allowed "
-        "memory. (out of memory).")
+    assert caught.user_message == en(
+        "error-comfyui-failed-with", node="3", kind="KSampler",
+        message="Allocation on device 0 would exceed allowed memory. (out of memory)")
 
 
 async def test_custom_workflow_gets_typed_values(fake: FakeComfyUI, http: httpx.AsyncClient,
@@ -210,15 +214,15 @@ async def test_closed_websocket_falls_back_to_history(fake: FakeComfyUI,
 
 
 @pytest.mark.parametrize(("route", "message", "accepted"), [
-    ("prompt", "The image service sent a malformed answer.", False),
-    ("history", "The image service sent an unreadable answer.", True),
+    ("prompt", "error-answer-malformed", False),
+    ("history", "error-answer-unreadable", True),
 ])
 async def test_malformed_bodies_give_a_clear_provider_error(
         fake: FakeComfyUI, provider: ComfyUIProvider, route: str, message: str,
         accepted: bool) -> None:
     fake.broken.add(route)
     caught = await job_error(provider)
-    assert caught.user_message == message
+    assert caught.user_message == en(message)
     assert caught.accepted is accepted
 
 

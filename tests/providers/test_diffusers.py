@@ -25,6 +25,7 @@ from bot.providers.http import make_client
 from tests.fakes.server import png_bytes
 from tests.providers.helpers import RecordingReporter, image_size, make_job
 from tests.providers.tiny_pipeline import build_tiny_pipeline
+from tests.texts import en, raises_message
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:diffusers.*")
 
@@ -182,9 +183,9 @@ async def test_event_loop_stays_responsive(tiny_model: Path) -> None:
 
 
 async def test_settings_the_pipeline_cannot_run(provider: DiffusersProvider) -> None:
-    with pytest.raises(InvalidProviderRequest, match="at least 4 steps"):
+    with raises_message(InvalidProviderRequest, "error-no-step", least=4, steps=2):
         await provider.generate(_job(steps=2, strength=0.3), RecordingReporter())
-    with pytest.raises(InvalidProviderRequest, match="only runs the model"):
+    with raises_message(InvalidProviderRequest, "error-model-only"):
         await provider.generate(_job(model="other/model"), RecordingReporter())
 
 
@@ -195,7 +196,7 @@ async def test_a_model_that_cannot_load_is_unavailable(tmp_path: Path) -> None:
         with pytest.raises(ProviderUnavailable) as caught:
             await provider.generate(_job(), RecordingReporter())
         assert not caught.value.accepted
-        assert "could not be loaded" in caught.value.user_message
+        assert caught.value.user_message == en("error-model-load")
 
 
 def test_missing_packages_are_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:

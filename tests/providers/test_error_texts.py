@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 import bot.errors
-from bot.errors import BotError, JobFailed, ProviderTimeout
+from bot.errors import BotError, JobFailed, ProviderError, ProviderTimeout
 from bot.events import Failed
+from bot.i18n import DEFAULT, Msg, catalogue
 from bot.presenter import failure_text, status_line
 from tests.texts import en
 
@@ -35,31 +36,46 @@ def _text(node: ast.expr) -> str | None:
     return None
 
 
+def _message_id(node: ast.expr) -> str | None:
+    """The id of a ``Msg("error-...", ...)`` call, the way providers name what they say."""
+    if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Msg" and node.args
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        return node.args[0].value
+    return None
+
+
 def provider_error_texts() -> list[tuple[str, str]]:
-    """(where, text) of every literal message given to an error in ``bot/providers``."""
+    """(where, English text) of every message a backend or a result check can raise."""
     found: list[tuple[str, str]] = []
-    for path in sorted((ROOT / "providers").glob("*.py")):
+    paths = [*sorted((ROOT / "providers").glob("*.py")), ROOT / "imaging.py"]
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            literal = isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-            if literal and isinstance(node, ast.Assign):
-                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
-                text = _text(node.value)
-                if text and any(name.isupper() for name in names) and text.endswith("."):
-                    found.append((f"{path.name}:{node.lineno}", text))  # message constants
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            func = node.func
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-            text = _text(node.args[0]) if name in ERROR_NAMES else None
-            if text is not None:
-                found.append((f"{path.name}:{node.lineno}", text))
+            msg_id = _message_id(node) if isinstance(node, ast.expr) else None
+            if msg_id is not None:
+                found.append((f"{path.name}:{node.lineno}:{msg_id}",
+                              str(catalogue(DEFAULT)[msg_id].string)))  # as worded
+            elif isinstance(node, ast.Call) and node.args and (name := getattr(
+                    node.func, "id", getattr(node.func, "attr", ""))) in ERROR_NAMES:
+                plain = _text(node.args[0])  # an operator's sentence, where one is left
+                if plain is not None:
+                    found.append((f"{path.name}:{node.lineno} {name}", plain))
     return found
 
 
 def test_the_scan_sees_the_backends_messages() -> None:
-    texts = [text for _, text in provider_error_texts()]
-    assert len(texts) > 30
-    assert any("ran out of GPU memory" in text for text in texts)
+    where = [place for place, _ in provider_error_texts()]
+    assert len(where) > 30
+    assert any(place.endswith(":error-out-of-memory") for place in where)
+
+
+def test_backends_word_what_users_read_by_message_id() -> None:
+    """A plain sentence would reach a Russian reader as the generic failure, an English one as
+    English: only the pool's health summary, read by the operator, is one."""
+    failures = {name for name, value in vars(bot.errors).items()
+                if isinstance(value, type) and issubclass(value, ProviderError)}
+    plain = [text for where, text in provider_error_texts()
+             if where.partition(" ")[2] in failures]
+    assert [text.split(" (")[0] for text in plain] == ["no pool member is healthy"]
 
 
 @pytest.mark.parametrize(("where", "text"), provider_error_texts())
@@ -78,10 +94,10 @@ def test_each_default_message_is_one_sentence(cls: type[BotError]) -> None:
 
 
 def test_the_refund_notice_is_written_once_and_only_when_refunded() -> None:
-    words = "The image server ran out of GPU memory; try a smaller size."  # the backend's
-    error = JobFailed(words)
+    error = JobFailed(msg=Msg("error-out-of-memory"))
     refunded = Failed(error=error, refunded=True, balance=9)
-    assert failure_text(refunded) == en("failure-refunded-balance", message=words, balance=9)
+    assert failure_text(refunded) == en("failure-refunded-balance",
+                                        message=en("error-out-of-memory"), balance=9)
     assert status_line(refunded) == f"⚠️ {failure_text(refunded)}"
     free = Failed(error=ProviderTimeout(), refunded=False, balance=None)
     assert failure_text(free) == en("error-provider-timeout")

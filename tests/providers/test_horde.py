@@ -20,7 +20,7 @@ from bot.errors import (
     ProviderUnavailable,
     RateLimited,
 )
-from bot.providers.horde import NO_WORKERS, HordeProvider
+from bot.providers.horde import HordeProvider
 from tests.fakes.horde import FakeHorde
 from tests.providers.helpers import (
     RecordingReporter,
@@ -29,7 +29,7 @@ from tests.providers.helpers import (
     job_error,
     make_job,
 )
-from tests.texts import en
+from tests.texts import en, head, raises_message
 
 
 @pytest.fixture
@@ -105,9 +105,7 @@ async def test_kudos_upfront_is_a_credits_error(fake: FakeHorde,
     reporter = RecordingReporter()
     with pytest.raises(ProviderCreditsError) as caught:
         await provider.generate(make_job(width=1536, height=1024), reporter)
-    assert caught.value.user_message == (
-        "AI Horde wants kudos paid up front for a request this large; try a smaller size or "
-        "fewer steps.")
+    assert caught.value.user_message == en("error-horde-kudos")
     assert not caught.value.accepted and not reporter.accepted
     assert fake.submitted == {}
 
@@ -143,20 +141,16 @@ async def test_check_rate_limit_backs_off(fake: FakeHorde, provider: HordeProvid
 
 
 @pytest.mark.parametrize(("setup", "job", "settings", "error", "message"), [
-    ({"max_active": 0}, {}, {}, RateLimited,
-     "AI Horde is limiting the bot's requests; please try again shortly."),
-    ({}, {"model": "no-such-model"}, {}, ProviderUnavailable, NO_WORKERS),
-    ({"maintenance": 400}, {}, {}, ProviderUnavailable,
-     "AI Horde is in maintenance mode; please try again later."),
-    ({"maintenance": 503}, {}, {}, ProviderUnavailable,
-     "AI Horde is in maintenance mode; please try again later."),
-    ({}, {}, {"api_key": "wrong-key"}, ProviderAuthError,
-     "AI Horde refused the bot's API key; the operator has to fix it."),
-    ({}, {"width": 500}, {}, InvalidProviderRequest,
-     "AI Horde rejected these settings: Invalid size. The image dimensions have to be "
-     "multiples of 64."),
-    ({}, {}, {"sampler": "bogus"}, InvalidProviderRequest,
-     "AI Horde rejected these settings: params.sampler_name: 'bogus' is not one of"),
+    ({"max_active": 0}, {}, {}, RateLimited, en("error-horde-rate")),
+    ({}, {"model": "no-such-model"}, {}, ProviderUnavailable, en("error-horde-no-workers")),
+    ({"maintenance": 400}, {}, {}, ProviderUnavailable, en("error-horde-maintenance")),
+    ({"maintenance": 503}, {}, {}, ProviderUnavailable, en("error-horde-maintenance")),
+    ({}, {}, {"api_key": "wrong-key"}, ProviderAuthError, en("error-horde-key")),
+    ({}, {"width": 500}, {}, InvalidProviderRequest, en(
+        "error-horde-rejected",  # AI Horde's own words travel as the reason
+        reason="Invalid size. The image dimensions have to be multiples of 64")),
+    ({}, {}, {"sampler": "bogus"}, InvalidProviderRequest, head(
+        "error-horde-rejected") + "params.sampler_name: 'bogus' is not one of"),
 ])
 async def test_horde_errors_are_mapped(fake: FakeHorde, http: httpx.AsyncClient,
                                        setup: dict[str, Any], job: dict[str, Any],
@@ -171,9 +165,9 @@ async def test_horde_errors_are_mapped(fake: FakeHorde, http: httpx.AsyncClient,
 
 
 @pytest.mark.parametrize(("knob", "error", "message"), [
-    ("fault", JobFailed, "The AI Horde workers failed on this image"),
-    ("impossible", ProviderUnavailable, NO_WORKERS),
-    ("broken_status", JobFailed, "The image service sent a malformed answer"),
+    ("fault", JobFailed, en("error-horde-faulted")),
+    ("impossible", ProviderUnavailable, en("error-horde-no-workers")),
+    ("broken_status", JobFailed, en("error-answer-malformed")),
 ])
 async def test_failures_after_acceptance_delete_the_request(
         fake: FakeHorde, provider: HordeProvider, knob: str, error: type[ProviderError],
@@ -203,5 +197,5 @@ async def test_a_failed_result_download_is_retried_as_the_api_is(
     assert image_size(result.images[0].data) == (512, 512)
     assert len(fake.r2_headers) == 2
     fake.r2_failures = 1
-    with pytest.raises(JobFailed, match="could not be downloaded"):
+    with raises_message(JobFailed, "error-result-download"):
         await build(fake, http, retries=1).generate(make_job(), RecordingReporter())

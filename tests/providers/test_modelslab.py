@@ -266,7 +266,7 @@ async def test_result_that_is_not_an_image(fake: FakeModelsLab, http: httpx.Asyn
     fake.uploads["nothing.png"] = b"this is not an image at all"
     caught = await run_error(build(fake, http))
     assert isinstance(caught, JobFailed)
-    assert caught.accepted and "not an image" in caught.user_message
+    assert caught.accepted and caught.user_message == en("error-not-an-image")
 
 
 async def test_out_of_bounds_values_are_refused_before_sending(

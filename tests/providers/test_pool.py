@@ -30,6 +30,7 @@ from bot.settings import Layers, Overrides, resolve
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.stability import FakeStability
 from tests.providers.helpers import RecordingReporter, dead_url, make_job
+from tests.texts import raises_message
 
 
 def webui(url: str, **extra: Any) -> A1111Settings:
@@ -181,7 +182,7 @@ async def test_all_members_failing(http: httpx.AsyncClient) -> None:
     with pytest.raises(ProviderUnavailable) as info:
         await run(pool)
     assert not info.value.accepted
-    with pytest.raises(ProviderUnavailable, match="All of this pool's image servers"):
+    with raises_message(ProviderUnavailable, "error-pool-down"):
         await run(pool)
 
 

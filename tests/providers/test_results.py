@@ -14,6 +14,7 @@ from bot.models import ImageData, SizeRules
 from bot.providers.results import check_rules, decode_image
 from tests.fakes.server import jpeg_bytes, png_bytes
 from tests.providers.helpers import make_job, one_sentence
+from tests.texts import raises_message
 
 
 def _webp() -> bytes:
@@ -44,13 +45,14 @@ def test_a_json_value_of_another_kind_is_malformed() -> None:
         decode_image(answer)
 
 
-@pytest.mark.parametrize(("params", "steps", "text"), [
-    ({"width": 520}, False, "sides of 256–1024 px in steps of 64"),
-    ({"samples": 3}, False, "1–2 images"),
-    ({"steps": 60}, True, "1–50 steps"),
+@pytest.mark.parametrize(("params", "steps", "msg_id", "bounds"), [
+    ({"width": 520}, False, "error-sides", {"low": 256, "high": 1024, "step": 64}),
+    ({"samples": 3}, False, "error-samples-range", {"high": 2}),
+    ({"steps": 60}, True, "error-steps-range", {"low": 1, "high": 50}),
 ])
-def test_check_rules_names_the_bound(params: dict[str, Any], steps: bool, text: str) -> None:
+def test_check_rules_names_the_bound(params: dict[str, Any], steps: bool, msg_id: str,
+                                     bounds: dict[str, int]) -> None:
     rules = SizeRules(multiple=64, min_side=256, max_side=1024, max_samples=2, max_steps=50)
     check_rules(make_job(steps=60).params, rules, steps=False)
-    with pytest.raises(InvalidProviderRequest, match=text):
+    with raises_message(InvalidProviderRequest, msg_id, **bounds):
         check_rules(make_job(**params).params, rules, steps=steps)

@@ -170,7 +170,8 @@ async def test_failed_job_for_nsfw_is_content_filtered(fake: FakeScenario,
 async def test_job_cancelled_at_the_service(fake: FakeScenario, http: httpx.AsyncClient) -> None:
     fake.final_status = "canceled"
     caught = await run_error(build(fake, http))
-    assert isinstance(caught, JobFailed) and "cancelled this job" in caught.user_message
+    assert isinstance(caught, JobFailed)
+    assert caught.user_message == en("error-job-cancelled-remote")
     assert caught.accepted
 
 

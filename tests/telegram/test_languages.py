@@ -147,15 +147,17 @@ async def test_the_cores_notices_on_a_result_are_in_the_requesters_language(
 
 async def test_a_backends_refusal_reaches_the_reader_in_their_language(
         fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any]) -> None:
-    """The backend's own words are English; a Russian reader gets that kind of failure in
-    Russian, with the refund."""
+    """The bot's sentence is Russian; the backend's own words inside it stay as it sent them."""
     fake.add_user(SPEAKER, language_code="ru")
     a1111.fail("validation")
     async with start_telegram(fake, a1111, settings) as tg:
         update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
         status = await tg.reply(update)
         await fake.wait_for(lambda: (status.text or "").startswith("⚠️"), what="the failure")
-        assert (status.text or "").startswith("⚠️ " + render("error-invalid-request", "ru"))
+        refusal = render("error-invalid-request-reason", "ru",
+                         reason="steps: value is not a valid integer")  # the fake's words
+        assert status.text == "⚠️ " + render("failure-refunded-balance", "ru", message=refusal,
+                                              balance=settings["credits"]["initial"])
         assert await tg.balance(SPEAKER) == settings["credits"]["initial"]
 
 
@@ -188,3 +190,22 @@ async def test_balance_shows_its_ledger_lines_in_the_users_language(
         assert image.endswith(f" -1 {render('ledger-reserve', code)}")
         assert welcome.endswith(f" +10 {render('ledger-initial', code)}")
         assert "image" not in image and "welcome" not in welcome
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "error-result-damaged"),  # a PNG in name only
+    (b"plain text, not a picture", "error-not-an-image"),
+])
+async def test_a_backends_unusable_image_is_explained_in_the_users_language(
+        fake: FakeTelegram, a1111: FakeA1111, settings: dict[str, Any], answer: bytes,
+        reason: str) -> None:
+    fake.add_user(SPEAKER, language_code="ru")
+    a1111.result_bytes = answer
+    async with start_telegram(fake, a1111, settings) as tg:
+        update = tg.send(fake.build.photo(caption="/img2img a cat", user_id=SPEAKER))
+        status = await tg.reply(update, kind="text")
+        told = "⚠️ " + render("failure-refunded-balance", "ru", balance=10,
+                              message=render(reason, "ru"))
+        await fake.wait_for(lambda: status.text == told, what="the reason, in Russian")
+        assert render(reason, "ru") != render(reason, "en")
+        assert await tg.balance(SPEAKER) == 10
