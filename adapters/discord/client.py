@@ -53,7 +53,7 @@ class Img2ImgBot(commands.Bot):
                             "intents": discord.Intents.default(), "tree_cls": Tree,
                             "allowed_mentions": discord.AllowedMentions.none(),
                             "http_trace": metrics.platform_trace("discord"), **options})
-        self.app = app
+        self.app: App = app  # typed here: command modules read it before this one is checked
         self.live = Following(app, "discord")
 
     async def setup_hook(self) -> None:

@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from adapters.discord.commands_user import value_choices
+from adapters.discord.commands_user import setting_values
 from adapters.discord.interactions import (
     Interaction,
+    Suggested,
     chat_of,
-    choices,
     first_time,
     private,
     private_list,
@@ -31,6 +31,9 @@ ON_OFF = [app_commands.Choice(name=text("dc-on"), value="on"),
 # Discord hides the admin group from others, but a server can grant it to anyone: the bot checks.
 # (Discord computes ``interaction.permissions`` with Administrator granting everything.)
 manage_server = app_commands.checks.has_permissions(manage_guild=True)
+# A server setting's key, suggested with what it does.
+SERVER_KEYS = Suggested(lambda _: [f.key for f in CHAT_FIELDS], ranked=False, label=lambda key: (
+    f"{key}: {next(f.help_text() for f in CHAT_FIELDS if f.key == key)}"))
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -53,21 +56,11 @@ class AdminCommands(commands.GroupCog, group_name="img2img-admin",
     @manage_server
     @app_commands.command(name="set", description=text("dc-cmd-admin-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
-    async def set_(self, interaction: Interaction, key: str, value: str) -> None:
+    async def set_(self, interaction: Interaction, key: app_commands.Transform[str, SERVER_KEYS],
+                   value: app_commands.Transform[str, setting_values(CHAT_FIELDS)]) -> None:
         note = await self.app.preferences.set_chat(chat_of(interaction), key, value)
         where = " " + t("dc-nsfw-where") if note == Msg("setting-on", {"key": "nsfw"}) else ""
         await private(interaction, note.render() + where)
-
-    @set_.autocomplete("key")
-    async def set_key(self, interaction: Interaction,
-                      current: str) -> list[app_commands.Choice[str]]:
-        helps = {f.key: f.help_text() for f in CHAT_FIELDS}
-        return choices(helps, current, ranked=False, label=lambda key: f"{key}: {helps[key]}")
-
-    @set_.autocomplete("value")
-    async def set_value(self, interaction: Interaction,
-                        current: str) -> list[app_commands.Choice[str]]:
-        return value_choices(self.app, CHAT_FIELDS, interaction.namespace.key, current)
 
     @manage_server
     @app_commands.command(name="reset", description=text("dc-cmd-admin-reset"))

@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from adapters.discord.interactions import (
     Interaction,
-    choices,
+    Suggested,
     first_time,
     private,
     private_list,
@@ -31,12 +31,12 @@ KEYS = [app_commands.Choice(name=text(f"dc-opt-{f.key}", prefix=f.key), value=f.
         for f in USER_FIELDS]
 
 
-def value_choices(app: App, fields: tuple[SettingField, ...], key: str | None,
-                  current: str) -> list[app_commands.Choice[str]]:
-    """Suggestions for a setting's value where it takes names (locks, switches, styles...)."""
-    names = value_names(find(fields, key or ""), styles=app.config.styles,
-                        providers=app.providers)
-    return choices(names, current, ranked=False)
+def setting_values(fields: tuple[SettingField, ...]) -> Suggested:
+    """A setting's value, suggested where the key chosen so far takes names (locks, switches,
+    styles...)."""
+    return Suggested(lambda interaction: value_names(
+        find(fields, interaction.namespace.key or ""), styles=interaction.client.app.config.styles,
+        providers=interaction.client.app.providers), ranked=False)
 
 
 def help_text(app: App, user: UserRef) -> str:
@@ -108,14 +108,10 @@ class UserCommands(commands.Cog):
     @settings.command(name="set", description=text("dc-cmd-settings-set"))
     @app_commands.describe(key=text("dc-opt-key"), value=text("dc-opt-value"))
     @app_commands.choices(key=KEYS)
-    async def settings_set(self, interaction: Interaction, key: str, value: str) -> None:
+    async def settings_set(self, interaction: Interaction, key: str,
+                           value: app_commands.Transform[str, setting_values(USER_FIELDS)]) -> None:
         note = await self.app.preferences.set_user(user_of(interaction), key, value)
         await private(interaction, note.render())
-
-    @settings_set.autocomplete("value")
-    async def settings_value(self, interaction: Interaction,
-                             current: str) -> list[app_commands.Choice[str]]:
-        return value_choices(self.app, USER_FIELDS, interaction.namespace.key, current)
 
     @settings.command(name="reset", description=text("dc-cmd-settings-reset"))
     @app_commands.describe(key=text("dc-opt-reset-key"))

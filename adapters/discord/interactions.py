@@ -6,7 +6,7 @@ app, and the jobs it shows through ``bot.following``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import discord
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the bot's module imports every command module, which use th
     from adapters.discord.client import Img2ImgBot
 
 Interaction: TypeAlias = "discord.Interaction[Img2ImgBot]"
+Names: TypeAlias = "Callable[[Interaction], Iterable[str] | Awaitable[Iterable[str]]]"
 
 LIST_LIMIT = 2000 - 100  # a message holds 2,000 characters; room for a title
 MAX_CHOICES = 25  # Discord shows at most 25 suggestions
@@ -52,9 +53,21 @@ async def private_list(interaction: Interaction, title: str | None, lines: list[
     await private(interaction, "\n".join(filter(None, (title, body))))
 
 
-def choices(names: Iterable[str], current: str, *, ranked: bool = True,
-            label: Callable[[str], str] = str.strip) -> list[app_commands.Choice[str]]:
-    """Names containing what the user typed (prefix matches first when ``ranked``, else in
-    their own order), at most 25, each shown as ``label(name)``."""
-    return [app_commands.Choice(name=label(n)[:100], value=n)
-            for n in listing.matching(names, current, ranked=ranked)[:MAX_CHOICES]]
+class Suggested(app_commands.Transformer[discord.Client]):
+    """A text option with suggestions as the user types: of the names ``names`` gives for the
+    interaction (the options filled in so far are in its ``namespace``), those containing what
+    was typed (prefix matches first when ``ranked``, else in their own order), at most 25, each
+    shown as ``label(name)``. Any text is taken: the core checks it."""
+
+    def __init__(self, names: Names, *, ranked: bool = True,
+                 label: Callable[[str], str] = str.strip) -> None:
+        self.names, self.ranked, self.label = names, ranked, label
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> Any:
+        return value
+
+    async def autocomplete(self, interaction: discord.Interaction[Any], value: int | float | str,
+                           /) -> list[app_commands.Choice[int | float | str]]:
+        names = await discord.utils.maybe_coroutine(self.names, interaction)
+        return [app_commands.Choice(name=self.label(n)[:100], value=n)
+                for n in listing.matching(names, str(value), ranked=self.ranked)[:MAX_CHOICES]]

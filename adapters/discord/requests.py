@@ -22,7 +22,7 @@ from adapters.discord.inputs import (
     hosted_by_discord,
     rerun_input,
 )
-from adapters.discord.interactions import Interaction, chat_of, choices, first_time, user_of
+from adapters.discord.interactions import Interaction, Suggested, chat_of, first_time, user_of
 from adapters.discord.locale import text
 from adapters.discord.policy import channel_allows
 from adapters.discord.replies import guarded, mark_placeholder
@@ -39,6 +39,11 @@ from bot.rerun import Action
 
 IMG2IMG_OPTIONS = ("image", "prompt", "strength", "steps", "seed", "cfg", "negative", "size", "ar",
                    "style", "provider", "model", "count")
+STYLES = Suggested(lambda interaction: sorted(interaction.client.app.config.styles))
+PROVIDERS = Suggested(lambda interaction: interaction.client.app.providers)
+# The models of the provider chosen so far, else of the default one.
+MODELS = Suggested(lambda interaction: interaction.client.app.models(str(
+    interaction.namespace.provider or interaction.client.app.config.defaults.provider)))
 
 
 async def begin(app: App, interaction: Interaction) -> ChatRef | None:
@@ -149,8 +154,9 @@ class RequestCommands(commands.Cog):
                       size: app_commands.Transform[tuple[int, int], OptionValue("size")]
                       | None = None,
                       ar: app_commands.Transform[tuple[int, int], OptionValue("ar")] | None = None,
-                      style: str | None = None,
-                      provider: str | None = None, model: str | None = None,
+                      style: app_commands.Transform[str, STYLES] | None = None,
+                      provider: app_commands.Transform[str, PROVIDERS] | None = None,
+                      model: app_commands.Transform[str, MODELS] | None = None,
                       count: app_commands.Range[int, 1, MAX_SAMPLES] | None = None) -> None:
         if (chat := await begin(self.app, interaction)) is None:
             return
@@ -161,22 +167,6 @@ class RequestCommands(commands.Cog):
         data = await download(self.app, ImageSource.of(image))
         await run(self.app, interaction, chat=chat, image=data, prompt=prompt,
                   overrides=overrides, image_url=image.url)
-
-    @img2img.autocomplete("style")
-    async def style_names(self, interaction: Interaction,
-                          current: str) -> list[app_commands.Choice[str]]:
-        return choices(sorted(self.app.config.styles), current)
-
-    @img2img.autocomplete("provider")
-    async def provider_names(self, interaction: Interaction,
-                             current: str) -> list[app_commands.Choice[str]]:
-        return choices(self.app.providers, current)
-
-    @img2img.autocomplete("model")
-    async def model_names(self, interaction: Interaction,
-                          current: str) -> list[app_commands.Choice[str]]:
-        provider = interaction.namespace.provider or self.app.config.defaults.provider
-        return choices(await self.app.models(str(provider)), current)
 
     async def transform(self, interaction: Interaction, message: discord.Message) -> None:
         if not await first_time(interaction):
