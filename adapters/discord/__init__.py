@@ -42,35 +42,29 @@ async def run_discord(app: App, stop: asyncio.Event) -> None:
                   settings.api_base, type(exc).__name__, pause)
         app.health.down("discord", f"unreachable ({type(exc).__name__})")
 
-    run = _run_worker if app.role == "worker" else _run_once
     token = settings.token.get_secret_value()
     try:
-        await until_reached(stop, lambda: run(app, token, stop),
+        await until_reached(stop, lambda: _run_once(app, token, stop),
                             (aiohttp.ClientConnectionError, OSError), unreachable)
     except discord.LoginFailure as exc:
         raise ConfigError("discord.token: Discord refused the bot token") from exc
 
 
-async def _run_worker(app: App, token: str, stop: asyncio.Event) -> None:
-    """Deliver through Discord's REST API (and interaction webhooks) until ``stop``."""
-    client = Img2ImgBot(app, intents=discord.Intents.none())
-    try:
-        await client.login(token)
-        app.health.up("discord", f"REST API as {client.user} (worker)")
-        await stop.wait()
-    finally:
-        await client.live.stop()
-        await client.close()
-
-
 async def _run_once(app: App, token: str, stop: asyncio.Event) -> None:
-    bot = build_bot(app)
-    running = asyncio.create_task(bot.start(token), name="discord-bot")
+    """Log in and connect to the gateway until ``stop``; a worker only logs in, since it
+    delivers through Discord's REST API (and interaction webhooks) alone."""
+    worker = app.role == "worker"
+    bot = Img2ImgBot(app, intents=discord.Intents.none()) if worker else build_bot(app)
+    running = asyncio.create_task(bot.login(token) if worker else bot.start(token),
+                                  name="discord-bot")
     stopping = asyncio.create_task(stop.wait(), name="discord-stop")
     try:
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if running.done():
             running.result()
+        if worker and not stop.is_set():
+            app.health.up("discord", f"REST API as {bot.user} (worker)")
+            await stop.wait()
     finally:
         stopping.cancel()
         await bot.live.stop()
