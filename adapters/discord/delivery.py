@@ -70,10 +70,10 @@ class Reply(Surface):
         """Edit the reply; False (and the reason noted) when that is no longer possible."""
         try:
             message = await self.asked.webhook.edit_message(ORIGINAL, **fields)
-        except discord.NotFound:
-            self.gone = True
         except discord.HTTPException as exc:
-            if exc.status == 401:
+            if isinstance(exc, discord.NotFound):
+                self.gone = True
+            elif exc.status == 401:
                 self.expired = True
             else:
                 log.warning("editing a discord reply failed: %s %s", exc.status, exc.code)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
+import logging
 import os
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from discord.ext import commands
 from PIL import Image
 
@@ -104,7 +107,8 @@ async def test_cancel_after_the_end_says_so(fake: FakeDiscord, a1111: FakeA1111,
 
 
 async def test_deleted_progress_message_does_not_lose_the_result(
-        fake: FakeDiscord, a1111: FakeA1111, app: App, bot: commands.Bot) -> None:
+        fake: FakeDiscord, a1111: FakeA1111, app: App, bot: commands.Bot,
+        caplog: pytest.LogCaptureFixture) -> None:
     a1111.delay = 0.5
     rec = await ask(fake)
     progress = await fake.wait_for(lambda: progress_shown(fake, rec.token))
@@ -113,6 +117,8 @@ async def test_deleted_progress_message_does_not_lose_the_result(
                                             if m.embeds and not m.deleted])
     assert result.id != progress.id and len(result.attachments) == 1
     assert await balance(app) == 19
+    gc.collect()  # a status task that died of an error says so when it is collected
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_expired_token_posts_the_result_in_the_channel(
