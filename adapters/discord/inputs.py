@@ -70,11 +70,8 @@ def _discord_media(url: str | httpx.URL) -> bool:
 
 def hosted_by_discord(app: App, url: str | httpx.URL) -> bool:
     """Whether ``url`` is Discord's CDN or media proxy, or the configured API origin."""
-    if _discord_media(url):
-        return True
-    origin = origin_of(url)
-    return (origin is not None and app.config.discord is not None
-            and origin == origin_of(app.config.discord.api_base))
+    api = origin_of(app.config.discord.api_base) if app.config.discord else None
+    return _discord_media(url) or (api is not None and origin_of(url) == api)
 
 
 async def download(app: App, source: ImageSource) -> bytes:
