@@ -89,6 +89,9 @@ class Pipeline:
         self.local = LocalCourier()
         self.stopping = False
         self._running: dict[str, asyncio.Task[None]] = {}
+        # Jobs whose creating transaction may start them here, until ``started`` runs them:
+        # not jobs another process took, though storage already says they are running.
+        self._starting: set[str] = set()
         self.claims = False
         self._wake = {name: asyncio.Event() for name in providers}
         # Local slots free per provider, and whether jobs may wait in the shared queue for them.
@@ -225,21 +228,28 @@ class Pipeline:
                              grants: Grants) -> Created:
         """``create_started_job``, settled here even when the caller is cancelled: a job its
         transaction started after that still runs (nothing else would claim it)."""
+        self._starting.add(job.id)
         task = asyncio.ensure_future(self.storage.create_started_job(
             job, upload=upload, limits=limits, start=start, event=event, grants=grants))
+        task.add_done_callback(lambda done: self._unless_stored(job.id, done))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._settle_late(job.provider, done))
+            task.add_done_callback(lambda done: self._settle_late(job, done))
             raise
 
-    def _settle_late(self, name: str, task: asyncio.Future[Created]) -> None:
-        if not task.cancelled() and task.exception() is None:
-            self.started(name, task.result().claim)
+    def _unless_stored(self, job_id: str, task: asyncio.Future[Created]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self._starting.discard(job_id)
 
-    def started(self, name: str, claim: Claim | None) -> None:
+    def _settle_late(self, job: JobRecord, task: asyncio.Future[Created]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.started(job.provider, job.id, task.result().claim)
+
+    def started(self, name: str, job_id: str, claim: Claim | None) -> None:
         """After a ``start_here`` job was stored: run it in a slot taken now, or (it waits)
         let the claim loop take it in its turn."""
+        self._starting.discard(job_id)
         if claim is None:
             self.wake(name)
             return
@@ -517,12 +527,14 @@ class Pipeline:
 
     async def _follow_elsewhere(self) -> None:
         """Local handles of queued jobs that another process took or cancelled."""
-        waiting = [job_id for job_id in self.handles if job_id not in self._running]
+        waiting = [job_id for job_id in self.handles
+                   if job_id not in self._running and job_id not in self._starting]
         if not waiting:
             return
         for job_id, status in (await self.storage.job_statuses(waiting)).items():
             handle = self.handles.get(job_id)
-            if handle is None or status == "queued" or job_id in self._running:
+            if (handle is None or status == "queued" or job_id in self._running
+                    or job_id in self._starting):
                 continue
             if status == "cancelled":
                 job = await self.storage.get_job(job_id)

@@ -200,7 +200,7 @@ class GenerationService:
             raise
         metrics.job_transition(job_id, record.user_key, record.provider, "queued", price=price)
         if start is not None:
-            self.pipeline.started(params.provider, claim)
+            self.pipeline.started(params.provider, job_id, claim)
             if claim is not None:
                 return handle
         else:

@@ -164,3 +164,22 @@ async def test_a_request_cancelled_while_its_job_is_stored_started_still_runs_on
     assert await app.storage.balance(ALICE.key) == 99  # charged once, for the image delivered
     assert [e.kind for e in await app.storage.ledger(ALICE.key)] == ["reserve", "initial"]
     assert await app.storage.drift() == [] and app.service.pipeline.busy("main") is False
+
+
+async def test_a_job_started_by_its_own_transaction_is_not_mistaken_for_one_taken_elsewhere(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the commit that starts a job and the moment the caller runs it, storage says
+    "running": the sweep for jobs other processes took must not take this one for theirs."""
+    await asyncio.sleep(0.2)
+    real = app.storage.create_started_job
+    pipeline = app.service.pipeline
+
+    async def answer_late(*args: Any, **kwargs: Any) -> Created:
+        created = await real(*args, **kwargs)  # committed: the job is running in storage
+        await pipeline._follow_elsewhere()  # the heartbeat's sweep runs before the answer
+        return created
+
+    monkeypatch.setattr(app.storage, "create_started_job", answer_late)
+    handle = await app.service.submit(request())
+    assert isinstance(await asyncio.wait_for(handle.wait(), 5), Done)
+    assert await app.storage.job_statuses([handle.id]) == {handle.id: "delivered"}
