@@ -11,13 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from bot.errors import PolicyError
 from bot.i18n import Msg, t
 from bot.models import ChatRef
 from bot.stored_settings import ChatPolicy, ChatSettings
 
-SWITCHES = ("enabled", "nsfw")
+
+class Switch(StrEnum):
+    """The on/off switches of a chat's policy (Telegram's /chatsettings buttons), which each
+    place of the chat can narrow."""
+
+    ENABLED = "enabled"
+    NSFW = "nsfw"
+
+
+SWITCHES = tuple(Switch)
 
 
 def place_chat(platform: str, place_id: str) -> ChatRef:

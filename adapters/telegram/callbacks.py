@@ -10,20 +10,12 @@ button has expired, ask again") from ``requests.expired``, never an exception.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import t
+from bot.places import Switch
 from bot.rerun import Action
-
-
-class Toggle(StrEnum):
-    """The on/off switches under /chatsettings."""
-
-    ENABLED = "enabled"
-    NSFW = "nsfw"
 
 
 class CancelJob(CallbackData, prefix="c"):
@@ -50,7 +42,7 @@ class UserSetting(CallbackData, prefix="su"):
 class ChatToggle(CallbackData, prefix="sc"):
     """An on/off button under /chatsettings."""
 
-    key: Toggle
+    key: Switch
 
 
 class BuyPack(CallbackData, prefix="buy"):

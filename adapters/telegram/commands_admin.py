@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.chat_member import ADMINS
 from cachetools import TTLCache
 
-from adapters.telegram.callbacks import ChatToggle, Toggle, button
+from adapters.telegram.callbacks import ChatToggle, button
 from adapters.telegram.inputs import chat_of, user_of
 from adapters.telegram.replies import esc, redraw, respond
 from bot import presenter
@@ -23,6 +23,7 @@ from bot.errors import NotAllowed, OptionError
 from bot.i18n import Msg, t
 from bot.models import ChatRef, UserRef
 from bot.payments import revenue_lines
+from bot.places import Switch
 from bot.policy import on_off
 from bot.setting_fields import CHAT_FIELDS, Kind, key_value
 
@@ -107,7 +108,7 @@ async def chat_view(app: App, chat: ChatRef) -> tuple[str, InlineKeyboardMarkup]
     return ("\n".join([f"<b>{t('tg-chat-title')}</b>", *map(esc, lines), "", t("tg-chat-hint")]),
             InlineKeyboardMarkup(inline_keyboard=[[
                 button(f"{key}: {on_off(getattr(policy, key))}", ChatToggle(key=key))
-                for key in Toggle]]))
+                for key in Switch]]))
 
 
 async def chat_settings(message: Message, app: App) -> None:

@@ -7,13 +7,14 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.filters import Command, CommandObject, MagicData
+from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardMarkup,
     LabeledPrice,
     Message,
     PreCheckoutQuery,
+    SuccessfulPayment,
 )
 
 from adapters.telegram.callbacks import BuyPack, button
@@ -39,7 +40,7 @@ def make_router() -> Router:
     router.message.register(refund, Command("refund"), IsOwner())
     router.callback_query.register(pack_pressed, BuyPack.filter())
     router.pre_checkout_query.register(pre_checkout)
-    router.message.register(paid, MagicData(F.event.successful_payment))
+    router.message.register(paid, F.successful_payment.as_("payment"))
     return router
 
 
@@ -70,10 +71,8 @@ async def pre_checkout(query: PreCheckoutQuery, app: App) -> None:
     await query.answer(ok=True)
 
 
-async def paid(message: Message, app: App) -> None:
+async def paid(message: Message, payment: SuccessfulPayment, app: App) -> None:
     """The payment went through: grant the pack once, keyed by its charge id."""
-    payment = message.successful_payment
-    assert payment is not None  # the filter
     answer = await app.payments.take_stars(payment.invoice_payload, user_of(message.from_user),
                                            payment.telegram_payment_charge_id,
                                            payment.total_amount)
