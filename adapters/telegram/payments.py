@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
@@ -26,7 +27,7 @@ from bot.app import App
 from bot.errors import PaymentRefused
 from bot.i18n import Msg, render, t
 from bot.models import UserRef
-from bot.payments import STARS, pack_title
+from bot.payments import STARS, Refund, pack_title
 
 log = logging.getLogger(__name__)
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
@@ -90,6 +91,17 @@ async def policy_text(message: Message, command: CommandObject, app: App) -> Non
 
 async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -> None:
     """Owners: give the Stars back, then take the pack's credits back and tell the buyer."""
+    done = await app.payments.refund(command.args, "telegram", user_of(message.from_user),
+                                     Msg("tg-refund-usage"), stars_giver(bot))
+    purchase = done.purchase
+    await tell_buyer(bot, app, done)
+    await respond(message, t("tg-refunded", stars=purchase.price, charge=esc(purchase.charge_id),
+                             count=purchase.credits, pack=esc(purchase.pack_id),
+                             balance=done.balance))
+
+
+def stars_giver(bot: Bot) -> Callable[[UserRef, str], Awaitable[None]]:
+    """``Payments.refund``'s step at Telegram: the Stars of one charge back to the buyer."""
     async def give_stars_back(buyer: UserRef, charge: str) -> None:
         try:
             await bot.refund_star_payment(user_id=int(buyer.id), telegram_payment_charge_id=charge)
@@ -99,16 +111,16 @@ async def refund(message: Message, command: CommandObject, bot: Bot, app: App) -
                 raise PaymentRefused(msg=Msg("tg-refund-refused", {
                     "reason": exc.message.removeprefix("Bad Request: ")})) from exc
 
-    done = await app.payments.refund(command.args, "telegram", user_of(message.from_user),
-                                     Msg("tg-refund-usage"), give_stars_back)
+    return give_stars_back
+
+
+async def tell_buyer(bot: Bot, app: App, done: Refund) -> None:
+    """The buyer learns of the refund in their own language (not the owner's)."""
     purchase, buyer = done.purchase, UserRef.parse(done.purchase.user_key)
     try:
-        locale = await app.locale_for(buyer, None, None)  # the buyer's language, not the owner's
+        locale = await app.locale_for(buyer, None, None)
         await bot.send_message(int(buyer.id), render(
             "tg-buyer-told", locale, count=purchase.credits, stars=purchase.price,
             balance=done.balance))
     except TelegramAPIError as exc:  # blocked the bot: the owner's answer still says it all
         log.info("refund notice to %s not delivered: %s", buyer.key, exc)
-    await respond(message, t("tg-refunded", stars=purchase.price, charge=esc(purchase.charge_id),
-                             count=purchase.credits, pack=esc(purchase.pack_id),
-                             balance=done.balance))
