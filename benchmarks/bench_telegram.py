@@ -9,7 +9,8 @@ the other's event loop. Three bots, in the same run:
 - ``img2img``: plain aiogram doing the least any img2img bot must: download, decode at draft
   scale, resize to the provider's size, encode as JPEG, send the photo back;
 - ``project``: ``run_telegram`` polling the fake, the core with credits on SQLite, the instant
-  ``echo`` backend.
+  ``echo`` backend taking ``--echo-slots`` jobs at once (64 by default: like the anchors, every
+  job starts at once; with 4 most jobs queue at 100 users).
 
 Updates per second, p50/p99 latency (from the update being queued at the fake server to the
 ``sendPhoto`` that answers it), Bot API calls per job and CPU per update of bot and fake.
@@ -66,11 +67,13 @@ PROVIDER_SIZE = (592, 440)  # what the echo backend's rules make of a 4:3 photo 
 
 
 @asynccontextmanager
-async def the_project(base_url: str, folder: Path, backend: str) -> AsyncIterator[None]:
+async def the_project(base_url: str, folder: Path,
+                      args: argparse.Namespace) -> AsyncIterator[None]:
     """The project's bot: the app from config, ``run_telegram`` polling the fake."""
-    base = service_config(folder / "bench.db", backend=backend, concurrency=4)
+    backend = args.backend
+    base = service_config(folder / "bench.db", backend=backend)
     raw = base.model_dump(mode="json")
-    concurrency = SLOW_CONCURRENCY if backend == "slow-echo" else 4
+    concurrency = SLOW_CONCURRENCY if backend == "slow-echo" else args.echo_slots
     raw["providers"] = {"echo": {"type": backend, "cost": 1, "max_concurrency": concurrency}}
     # The flood limits off: they are Telegram's policy (30 results/s at most), not the bot's cost,
     # and the anchors do not keep them either.
@@ -136,12 +139,12 @@ async def _plain_bot(base_url: str, work: Callable[[bytes], bytes] | None) -> As
         await bot.session.close()
 
 
-def echo_bot(base_url: str, folder: Path, backend: str) -> Any:
+def echo_bot(base_url: str, folder: Path, args: argparse.Namespace) -> Any:
     """Plain aiogram: download the photo, send it back as the reply."""
     return _plain_bot(base_url, None)
 
 
-def img2img_bot(base_url: str, folder: Path, backend: str) -> Any:
+def img2img_bot(base_url: str, folder: Path, args: argparse.Namespace) -> Any:
     """Plain aiogram doing an img2img bot's least work on the photo before sending it."""
     return _plain_bot(base_url, _draft_resize_jpeg)
 
@@ -205,7 +208,7 @@ async def _measure(name: str, runner: Callable[..., Any],
     try:
         base_url = await asyncio.to_thread(parent.recv)
         with tempfile.TemporaryDirectory() as folder:
-            async with runner(base_url, Path(folder), args.backend):
+            async with runner(base_url, Path(folder), args):
                 parent.send(("level", 2, 2))  # warm up: imports, connections, first queries
                 await asyncio.to_thread(parent.recv)
                 for users, rounds in zip(args.users, args.rounds, strict=True):
@@ -330,8 +333,9 @@ def _report_profile(profile: cProfile.Profile, folder: Path, label: str, jobs: i
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    slots = SLOW_CONCURRENCY if args.backend == "slow-echo" else args.echo_slots
     header(f"Telegram end to end: real aiogram and the fake Bot API in its own process, "
-           f"{args.backend} backend")
+           f"{args.backend} backend, {slots} jobs at once")
     photo = photo_jpeg((1280, 960), grain=8, quality=87)
     print(f"   each update: a 1280x960 JPEG photo ({len(photo) // 1024} KB) captioned "
           f"{CAPTION!r}")
@@ -360,6 +364,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("echo", "thumb-echo", "slow-echo"), default="echo",
                         help="thumb-echo prepares 64x64 inputs, leaving out image work; "
                         "slow-echo takes 2 s a job, 16 at a time (use with --only project)")
+    parser.add_argument("--echo-slots", type=int, default=64, metavar="N",
+                        help="jobs the echo backend runs at once (default 64, the most a "
+                        "backend may have: the anchors start every job at once; 4 makes the "
+                        "project queue jobs, store and claim them, and show their status)")
     parser.add_argument("--only", choices=("echo", "img2img", "project"),
                         help="run one bot (profiling)")
     parser.add_argument("--profile", type=Path, metavar="FOLDER",

@@ -45,10 +45,12 @@ class ChatRef:
 
 @dataclass(frozen=True, slots=True)
 class ImageData:
-    """Encoded image bytes and their MIME type."""
+    """Encoded image bytes and their MIME type; ``size`` (width, height) once a decode has
+    read it (a backend's result after its check)."""
 
     data: bytes
     mime: str = "image/png"
+    size: tuple[int, int] | None = None
 
     @property
     def extension(self) -> str:

@@ -33,7 +33,7 @@ def fits_photo(image: ImageData, limits: MediaLimits) -> bool:
     if limits.photo_bytes is None or len(image.data) > limits.photo_bytes:
         return False
     try:
-        width, height = image_size(image.data)
+        width, height = image.size or image_size(image.data)
     except (OSError, ValueError):  # the platform would refuse it inline too
         return False
     return ((limits.photo_side_sum is None or width + height <= limits.photo_side_sum)
@@ -57,7 +57,12 @@ async def result_files(done: Done, limits: MediaLimits, fallback: str) -> list[R
     """Each image of ``done`` as it goes out, named by its seed (``fallback`` when none)."""
     out = []
     for index, image in enumerate(done.images):
-        sent, as_photo = await off_loop(_as_sent, image, limits)
+        inline = image.size is not None and fits_photo(image, limits)
+        if image.size is not None and (inline or len(image.data) <= limits.file_bytes):
+            # The size is known: no header to read and nothing to shrink, so no thread.
+            sent, as_photo = image, inline
+        else:
+            sent, as_photo = await off_loop(_as_sent, image, limits)
         out.append(ResultFile(sent, result_filename(done, index, sent.extension, fallback),
                               as_photo))
     return out

@@ -97,6 +97,11 @@ class SQLiteStorage(SQLiteJobQueue):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are zeroed in the pages a delete writes anyway, not in the freed pages
+            # of a photo's blob, which the next photo reuses. Debian builds SQLite with secure
+            # delete on: zeroing those pages made a job with a 187 KB photo and a 60 KB result
+            # write 114 WAL frames instead of 69.
+            conn.execute("PRAGMA secure_delete=FAST")
         except BaseException:
             conn.close()
             raise

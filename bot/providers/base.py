@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -226,17 +227,21 @@ class Provider(ABC):
                             accepted=reporter.accepted) from exc
         if not result.images:
             raise JobFailed(msg=Msg("error-no-image"), accepted=True)
-        await self._check_results(result)
-        return result
+        return await self._checked(result)
 
-    async def _check_results(self, result: GenerationResult) -> None:
-        """Decode every image for real (off the loop) before the job counts as generated."""
+    async def _checked(self, result: GenerationResult) -> GenerationResult:
+        """Decode every image for real (off the loop) before the job counts as generated; the
+        images then carry their size."""
+        images = []
         for image in result.images:
             try:
-                await imaging.off_loop(imaging.check_result, image.data, self.result_limits)
+                size = await imaging.off_loop(imaging.check_result, image.data,
+                                              self.result_limits)
             except ImageError as exc:
                 log.warning("provider %s sent an unusable image: %s", self.name, exc)
                 raise JobFailed(msg=exc.msg, accepted=True) from exc
+            images.append(dataclasses.replace(image, size=size))
+        return dataclasses.replace(result, images=tuple(images))
 
     async def _cancel_quietly(self, job: ProviderJob, reporter: Reporter) -> None:
         if not (self.capabilities & Capability.CANCEL):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
@@ -141,3 +142,40 @@ def test_prepared_input_matches_a_full_decode_resized_with_lanczos(
     squares = ImageStat.Stat(ImageChops.difference(prepared, reference)).rms
     mse = sum(rms ** 2 for rms in squares) / 3
     assert 10 * math.log10(255 ** 2 / mse) > 40
+
+
+def _decodes_in_full(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+    except (OSError, ValueError, SyntaxError):
+        return False
+    return True
+
+
+def test_a_results_check_refuses_exactly_the_jpegs_a_full_decode_refuses() -> None:
+    """The check decodes a JPEG at 1/8 scale; cut short, bytes changed or markers written
+    over the scan, each damaged file gets the full decode's verdict."""
+    buf = io.BytesIO()
+    Image.effect_noise((592, 440), 40).convert("RGB").save(buf, "JPEG", quality=92)
+    photo = buf.getvalue()
+    limits = imaging.ResultLimits(max_bytes=10_000_000, max_pixels=10_000_000)
+    rnd = random.Random(7)
+    refused = 0
+    for index in range(300):
+        data = bytearray(photo)
+        if index % 3 == 0:
+            data = data[:rnd.randrange(200, len(data))]
+        elif index % 3 == 1:
+            for _ in range(rnd.randrange(1, 20)):
+                data[rnd.randrange(600, len(data))] = rnd.randrange(256)
+        else:
+            at = rnd.randrange(600, len(data) - 100)
+            data[at:at + rnd.randrange(1, 64)] = b"\xff" * rnd.randrange(1, 64)
+        try:
+            imaging.check_result(bytes(data), limits)
+            accepted = True
+        except ImageError:
+            accepted, refused = False, refused + 1
+        assert accepted == _decodes_in_full(bytes(data)), index
+    assert 100 < refused < 300  # both verdicts were tried
