@@ -62,7 +62,7 @@ class ChatStatus:
                  message_id: int | None = None) -> None:
         self.bot = bot
         self.target = target
-        self.markup = cancel_keyboard(job_id)
+        self.job_id = job_id
         self.message_id = message_id  # a status message shown before a restart, if any
         self.limits = bot.session.slots.limits if isinstance(bot.session, BotSession) else None
 
@@ -70,7 +70,7 @@ class ChatStatus:
         try:
             sent = await self.bot.send_message(
                 self.target.chat_id, esc(text), reply_parameters=self.target.reply(),
-                reply_markup=self.markup if cancel else None)
+                reply_markup=cancel_keyboard(self.job_id) if cancel else None)
         except TelegramAPIError as exc:
             log.warning("progress message not sent: %s", exc)
             return None
@@ -81,7 +81,7 @@ class ChatStatus:
         try:
             await self.bot.edit_message_text(
                 text=esc(text), chat_id=self.target.chat_id, message_id=self.message_id,
-                reply_markup=self.markup if cancel else None)
+                reply_markup=cancel_keyboard(self.job_id) if cancel else None)
         except TelegramBadRequest as exc:
             if "not modified" in exc.message:
                 return Edit.SHOWN
