@@ -13,6 +13,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
+from aiohttp import BytesPayload, FormData
+
 _ESCAPES = str.maketrans({"\n": "%0A", "\r": "%0D", '"': "%22"})
 
 
@@ -29,3 +31,16 @@ def form_body(fields: Iterable[tuple[str, str]],
                   f"\r\nContent-Type: application/octet-stream\r\n\r\n".encode(), data, b"\r\n")
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class RenderedForm(FormData):
+    """``form_body`` as a form aiohttp sends: a client request asks a FormData for its body."""
+
+    def __init__(self, fields: Iterable[tuple[str, str]],
+                 files: Iterable[tuple[str, str, bytes]]) -> None:
+        super().__init__()
+        body, content_type = form_body(fields, files)
+        self.payload = BytesPayload(body, content_type=content_type)
+
+    def __call__(self) -> BytesPayload:
+        return self.payload

@@ -60,9 +60,7 @@ class ChatStatus:
 
     def __init__(self, bot: Bot, target: Target, job_id: str,
                  message_id: int | None = None) -> None:
-        self.bot = bot
-        self.target = target
-        self.job_id = job_id
+        self.bot, self.target, self.job_id = bot, target, job_id
         self.message_id = message_id  # a status message shown before a restart, if any
         self.limits = bot.session.slots.limits if isinstance(bot.session, BotSession) else None
 
@@ -177,9 +175,7 @@ class TelegramCourier:
     """``bot.couriers.Courier`` for Telegram: everything it needs is in the stored job."""
 
     def __init__(self, bot: Bot, app: App, following: Following) -> None:
-        self.bot = bot
-        self.app = app
-        self.following = following
+        self.bot, self.app, self.following = bot, app, following
 
     async def deliver(self, job: JobRecord, done: Done) -> str:
         target = target_of(job)

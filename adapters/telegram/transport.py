@@ -15,11 +15,11 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import BufferedInputFile, InputFile
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
-from aiohttp import BytesPayload, FormData
+from aiohttp import FormData
 
 from adapters.telegram.session import SendSlots
 from bot.config import SendLimits, TelegramConfig
-from bot.multipart import form_body
+from bot.multipart import RenderedForm
 from bot.web import LateRoute, standalone_post
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class BotSession(AiohttpSession):
     them whether a chat has room). It also holds each ``Response[T]`` it has parsed: pydantic
     caches parametrized models only weakly, so the garbage collector drops them and every few
     requests aiogram built one again (4-5 ms of schema work each, measured in the Telegram
-    benchmark). A photo it holds in memory goes out as one body in one write (``bot.multipart``).
+    benchmark). A photo in memory goes out in one write (``bot.multipart``).
     """
 
     def __init__(self, limits: SendLimits, **kwargs: Any) -> None:
@@ -53,30 +53,20 @@ class BotSession(AiohttpSession):
         fields = [(key, value) for key, raw in method.model_dump(warnings=False).items()
                   if (value := self.prepare_value(raw, bot=bot, files=files))]
         held = {key: file for key, file in files.items() if isinstance(file, BufferedInputFile)}
-        if files and len(held) == len(files):
-            return Rendered(*form_body(fields, ((key, file.filename or key, file.data)
-                                                for key, file in held.items())))
-        form = FormData(fields, quote_fields=False)
-        for key, file in files.items():
-            form.add_field(key, file.read(bot), filename=file.filename or key)
-        return form
+        if not files or len(held) < len(files):  # no file, or one on disk or at a URL: streamed
+            return FormData(fields, quote_fields=False) if not files else \
+                super().build_form_data(bot, method)
+        # The method's own file field is the usual upload (one part, not attach:// and a part).
+        own = {value[9:]: key for key, value in fields if value.startswith("attach://")}
+        return RenderedForm([(k, v) for k, v in fields if not v.startswith("attach://")],
+                            [(own.get(key, key), file.filename or key, file.data)
+                             for key, file in held.items()])
 
     async def close(self) -> None:
         if not self.api.base.startswith("http://"):
             await super().close()
         elif self._session is not None and not self._session.closed:
             await self._session.close()
-
-
-class Rendered(FormData):
-    """A form whose body is already rendered: aiohttp asks a FormData for its payload."""
-
-    def __init__(self, body: bytes, content_type: str) -> None:
-        super().__init__()
-        self.payload = BytesPayload(body, content_type=content_type)
-
-    def __call__(self) -> BytesPayload:
-        return self.payload
 
 
 def make_bot(config: TelegramConfig) -> Bot:

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.multipart import form_body
+from bot.multipart import RenderedForm, form_body
 from tests.fakes.server import FakeServer
 
 
@@ -35,12 +35,11 @@ async def test_fields_and_files_arrive_as_sent() -> None:
     data = b"--\r\n--boundary\r\n\x00\xff" * 1000
     fields = [("chat_id", "-100123"), ("caption", "Хабор «at dusk»\r\n--x"),
               ('we"ird\nname', "v")]
-    body, content_type = form_body(fields, [("photo", 'a "b".jpg', data)])
     server = FormEcho()
     url = await server.start()
     try:
         async with aiohttp.ClientSession() as session, session.post(
-                url, data=body, headers={"Content-Type": content_type}) as response:
+                url, data=RenderedForm(fields, [("photo", 'a "b".jpg', data)])) as response:
             assert response.status == 200
     finally:
         await server.stop()
