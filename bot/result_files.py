@@ -41,28 +41,31 @@ def fits_photo(image: ImageData, limits: MediaLimits) -> bool:
                  or max(width, height) <= limits.photo_ratio * min(width, height)))
 
 
-def _as_sent(image: ImageData, limits: MediaLimits) -> tuple[ImageData, bool]:
-    """Inline if it fits; else a file as it is; too big for a file, shrunk (inline if any)."""
+def _as_is(image: ImageData, limits: MediaLimits) -> bool | None:
+    """Inline (True) or a file (False) as it is; None when too big even for a file."""
     if fits_photo(image, limits):
-        return image, True
-    if len(image.data) <= limits.file_bytes:
-        return image, False
-    inline = limits.photo_bytes is not None
+        return True
+    return False if len(image.data) <= limits.file_bytes else None
+
+
+def _as_sent(image: ImageData, limits: MediaLimits) -> tuple[ImageData, bool]:
+    """As it is where it fits; too big for a file, shrunk (inline if the platform has it)."""
+    inline = _as_is(image, limits)
+    if inline is not None:
+        return image, inline
     small = fit_for_delivery(image, max_bytes=limits.photo_bytes or limits.file_bytes,
                              max_side_sum=limits.photo_side_sum)
-    return small, inline
+    return small, limits.photo_bytes is not None
 
 
 async def result_files(done: Done, limits: MediaLimits, fallback: str) -> list[ResultFile]:
     """Each image of ``done`` as it goes out, named by its seed (``fallback`` when none)."""
     out = []
     for index, image in enumerate(done.images):
-        inline = image.size is not None and fits_photo(image, limits)
-        if image.size is not None and (inline or len(image.data) <= limits.file_bytes):
-            # The size is known: no header to read and nothing to shrink, so no thread.
-            sent, as_photo = image, inline
-        else:
-            sent, as_photo = await off_loop(_as_sent, image, limits)
+        # With its size known, an image that needs no shrinking is placed without a thread.
+        inline = _as_is(image, limits) if image.size is not None else None
+        sent, as_photo = (image, inline) if inline is not None else \
+            await off_loop(_as_sent, image, limits)
         out.append(ResultFile(sent, result_filename(done, index, sent.extension, fallback),
                               as_photo))
     return out
