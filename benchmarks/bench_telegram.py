@@ -47,6 +47,7 @@ from PIL import Image
 
 from adapters.telegram import run_telegram
 from benchmarks.common import (
+    CollectorPauses,
     SlowEcho,
     describe_ms,
     header,
@@ -56,6 +57,7 @@ from benchmarks.common import (
     service_config,
 )
 from bot.app import running_app
+from bot.cli import freeze_startup_objects
 from bot.config import build_config
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 
@@ -86,6 +88,7 @@ async def the_project(base_url: str, folder: Path,
     async with running_app(config) as app:
         stop = asyncio.Event()
         task = asyncio.create_task(run_telegram(app, stop))
+        freeze_startup_objects()  # as ``img2img-bot run`` does once it has started
         await asyncio.sleep(1.0)  # getMe, setMyCommands, the first getUpdates
         try:
             yield
@@ -131,6 +134,7 @@ async def _plain_bot(base_url: str, work: Callable[[bytes], bytes] | None) -> As
     dp.include_router(_plain_router(work))
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False,
                                                    close_bot_session=False))
+    freeze_startup_objects()  # what the project does at startup, done for the anchors too
     await asyncio.sleep(0.5)
     try:
         yield
@@ -184,6 +188,7 @@ def fake_process(conn: Connection) -> None:
 async def _serve_fake(conn: Connection) -> None:
     photo = photo_jpeg((1280, 960), grain=8, quality=87)
     async with FakeTelegram(token=TOKEN, long_poll=0.5) as fake:
+        freeze_startup_objects()  # a real server would not stop for our imports either
         conn.send(fake.base_url)
         while True:
             command = await asyncio.to_thread(conn.recv)
@@ -191,10 +196,11 @@ async def _serve_fake(conn: Connection) -> None:
                 return
             _, users, rounds = command
             fake.counts.clear()
-            cpu = time.process_time()
+            cpu, mark = time.process_time(), PAUSES.mark()
             latencies, elapsed, replied = await _level(fake, photo, users, rounds)
             counts = dict(fake.counts)
-            conn.send((latencies, elapsed, counts, time.process_time() - cpu, replied))
+            conn.send((latencies, elapsed, counts, time.process_time() - cpu, replied,
+                       PAUSES.since(mark)))
             fake.photo_sends.clear()
 
 
@@ -215,12 +221,12 @@ async def _measure(name: str, runner: Callable[..., Any],
                 for users, rounds in zip(args.users, args.rounds, strict=True):
                     profile = cProfile.Profile() if args.profile else None
                     threads_before = _thread_cpu()
-                    cpu = time.process_time()
+                    cpu, mark = time.process_time(), PAUSES.mark()
                     if profile:
                         profile.enable()
                     parent.send(("level", users, rounds))
-                    latencies, elapsed, counts, fake_cpu, replied = await asyncio.to_thread(
-                        parent.recv)
+                    latencies, elapsed, counts, fake_cpu, replied, fake_pauses = (
+                        await asyncio.to_thread(parent.recv))
                     if profile:
                         profile.disable()
                     bot_cpu = time.process_time() - cpu
@@ -238,12 +244,17 @@ async def _measure(name: str, runner: Callable[..., Any],
                     print(f"   {'':<8} CPU per update: bot {bot_cpu / jobs * 1000:.1f} ms, fake "
                           f"{fake_cpu / jobs * 1000:.1f} ms; Bot API calls per job {calls:.2f} "
                           f"({detail})")
+                    print(f"   {'':<8} cycle collector: bot {PAUSES.since(mark)}; "
+                          f"fake {fake_pauses}")
         parent.send(("stop",))
     finally:
         process.join(10)
         if process.is_alive():
             process.kill()
     return measured
+
+
+PAUSES = CollectorPauses()  # of this process: the bench and its bots, or the fake's child
 
 
 class Level(NamedTuple):

@@ -7,6 +7,7 @@ scripts run as ``python benchmarks/bench_x.py`` from a checkout without installi
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import os
 import platform
@@ -232,3 +233,31 @@ def timer() -> Iterator[list[float]]:
         yield out
     finally:
         out.append(time.perf_counter() - started)
+
+
+class CollectorPauses:
+    """Counts the cycle collector's passes in this process and the time they stop it for, by
+    generation (``gc.callbacks``); ``since(mark)`` gives what happened after ``mark()``."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._began = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.counts[info["generation"]] += 1
+            self.seconds[info["generation"]] += time.perf_counter() - self._began
+
+    def mark(self) -> tuple[list[int], list[float]]:
+        return list(self.counts), list(self.seconds)
+
+    def since(self, mark: tuple[list[int], list[float]]) -> str:
+        """``full 1 (212 ms), young 121 (45 ms)``: full passes and the younger ones."""
+        counts = [now - before for now, before in zip(self.counts, mark[0], strict=True)]
+        ms = [(now - before) * 1000 for now, before in zip(self.seconds, mark[1], strict=True)]
+        return (f"full {counts[2]} ({ms[2]:.0f} ms), young {counts[0] + counts[1]} "
+                f"({ms[0] + ms[1]:.0f} ms)")

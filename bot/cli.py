@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import logging
@@ -103,6 +104,7 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
             await server.start()
         checking = asyncio.create_task(check_providers_at_start(app), name="provider-checks")
         tasks = [asyncio.create_task(_adapter(name)(app, stop), name=name) for name in platforms]
+        freeze_startup_objects()
         waiting = asyncio.create_task(signalled.wait(), name="signals")
         try:
             await asyncio.wait([*tasks, waiting], return_when=asyncio.FIRST_COMPLETED)
@@ -122,6 +124,18 @@ async def cmd_run(config: Config, args: argparse.Namespace) -> int:
             if error is not None:
                 raise error
     return 0
+
+
+def freeze_startup_objects() -> None:
+    """Leave what imports and startup made out of the cycle collector's scans (``gc.freeze``).
+
+    They are most of the heap (about 260,000 objects with both platforms' libraries), live as
+    long as the process and are never garbage, yet every full collection walks them all: a
+    pause of about 200 ms in which no update, job or delivery moves. Frozen, a full collection
+    walks only what the bot made since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class FileCourier:
