@@ -53,15 +53,15 @@ class BotSession(AiohttpSession):
         fields = [(key, value) for key, raw in method.model_dump(warnings=False).items()
                   if (value := self.prepare_value(raw, bot=bot, files=files))]
         if not files:
-            return FormData(fields, quote_fields=False)
+            return RenderedForm.urlencoded(fields)
         held = {key: file for key, file in files.items() if isinstance(file, BufferedInputFile)}
         if len(held) < len(files):  # a file on disk or at a URL: aiogram streams it
             return super().build_form_data(bot, method)
         # The method's own file field is the usual upload (one part, not attach:// and a part).
         own = {v.removeprefix("attach://"): k for k, v in fields if v.startswith("attach://")}
-        return RenderedForm([(k, v) for k, v in fields if not v.startswith("attach://")],
-                            [(own.get(key, key), file.filename or key, file.data)
-                             for key, file in held.items()])
+        return RenderedForm.multipart([(k, v) for k, v in fields if not v.startswith("attach://")],
+                                      [(own.get(key, key), file.filename or key, file.data)
+                                       for key, file in held.items()])
 
     async def close(self) -> None:
         if not self.api.base.startswith("http://"):

@@ -30,24 +30,33 @@ class FormEcho(FakeServer):
         return web.Response(text="ok")
 
 
+async def _posted(body: RenderedForm) -> dict[str, Any]:
+    """What a real aiohttp server's form parser makes of ``body`` posted by aiohttp."""
+    server = FormEcho()
+    url = await server.start()
+    try:
+        async with aiohttp.ClientSession() as session, session.post(url, data=body) as response:
+            assert response.status == 200
+    finally:
+        await server.stop()
+    return server.forms[0]
+
+
 async def test_fields_and_files_arrive_as_sent() -> None:
     # Binary data that looks like multipart syntax, names that need escaping, non-ASCII text.
     data = b"--\r\n--boundary\r\n\x00\xff" * 1000
     fields = [("chat_id", "-100123"), ("caption", "Хабор «at dusk»\r\n--x"),
               ('we"ird\nname', "v")]
-    server = FormEcho()
-    url = await server.start()
-    try:
-        async with aiohttp.ClientSession() as session, session.post(
-                url, data=RenderedForm(fields, [("photo", 'a "b".jpg', data)])) as response:
-            assert response.status == 200
-    finally:
-        await server.stop()
-    form = server.forms[0]
+    form = await _posted(RenderedForm.multipart(fields, [("photo", 'a "b".jpg', data)]))
     assert form["chat_id"] == "-100123"
     assert form["caption"] == "Хабор «at dusk»\r\n--x"
     assert form['we%22ird%0Aname'] == "v"
     assert form["photo"] == ('a %22b%22.jpg', data)
+
+
+async def test_a_form_without_files_arrives_urlencoded() -> None:
+    fields = [("chat_id", "-100123"), ("text", "a&b=c d+e «ü» %20\n"), ("offset", "")]
+    assert await _posted(RenderedForm.urlencoded(fields)) == dict(fields)
 
 
 def test_each_body_has_its_own_boundary() -> None:
