@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from types import SimpleNamespace
 
 import aiohttp
@@ -44,8 +45,9 @@ PLATFORM_RATE_LIMITED = Counter("img2img_platform_rate_limited",
                                 "Chat-platform API answers of 429 (rate limited)", ["platform"])
 
 _lock = threading.Lock()
-_queued_at: dict[str, float] = {}
-_started_at: dict[str, float] = {}
+# Since when each job this process counts is queued / running, and at which provider.
+_queued_at: dict[str, tuple[float, str]] = {}
+_started_at: dict[str, tuple[float, str]] = {}
 
 
 def job_transition(job_id: str, user_key: str, provider: str, status: str, *, price: int = 0,
@@ -55,21 +57,21 @@ def job_transition(job_id: str, user_key: str, provider: str, status: str, *, pr
     waited = ran = None
     with _lock:
         if status == "queued":
-            _queued_at[job_id] = now
+            _queued_at[job_id] = (now, provider)
             QUEUED.labels(provider).inc()
         else:
-            queued_at = _queued_at.pop(job_id, None)
-            if queued_at is not None:
+            queued = _queued_at.pop(job_id, None)
+            if queued is not None:
                 QUEUED.labels(provider).dec()
                 if status == "running":
-                    waited = now - queued_at
+                    waited = now - queued[0]
                     WAIT.labels(provider).observe(waited)
             if status == "running":
-                _started_at[job_id] = now
+                _started_at[job_id] = (now, provider)
                 RUNNING.labels(provider).inc()
-            elif (started_at := _started_at.pop(job_id, None)) is not None:
+            elif (started := _started_at.pop(job_id, None)) is not None:
                 RUNNING.labels(provider).dec()
-                ran = now - started_at
+                ran = now - started[0]
                 RUN.labels(provider).observe(ran)
     JOBS.labels(provider, status).inc()
     if error is not None and status == "failed":
@@ -85,6 +87,17 @@ def job_transition(job_id: str, user_key: str, provider: str, status: str, *, pr
              extra={"job_id": job_id, "user_key": user_key, "provider": provider,
                     "status": status, "wait_seconds": waited, "run_seconds": ran,
                     "error": error})
+
+
+def jobs_left(job_ids: Iterable[str]) -> None:
+    """This process stopped with these jobs unfinished (they wait in the queue for the next
+    one): they leave its queue-depth and running gauges, as they would with the process."""
+    with _lock:
+        for job_id in job_ids:
+            if (queued := _queued_at.pop(job_id, None)) is not None:
+                QUEUED.labels(queued[1]).dec()
+            if (started := _started_at.pop(job_id, None)) is not None:
+                RUNNING.labels(started[1]).dec()
 
 
 def platform_error(platform: str, kind: str) -> None:

@@ -126,6 +126,7 @@ class Pipeline:
         if self.stopping:
             return
         self.stopping = True
+        unfinished = {*self._running, *self.handles}
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,6 +140,7 @@ class Pipeline:
             handle.emit(Detached(RESTARTING))
         self.handles.clear()
         self._tasks.clear()
+        metrics.jobs_left(unfinished)
 
     def alive(self) -> bool:
         """Claims, heartbeat and outbox are all running (a dead loop strands its work)."""
@@ -398,6 +400,7 @@ class Pipeline:
         if handle is not None:
             handle.emit(final)
             self.handles.pop(handle.id, None)
+            metrics.jobs_left([handle.id])  # where another process took or ended it
 
     # -- delivering ----------------------------------------------------------------------------
     async def deliver(self, job: JobRecord, done: Done, handle: JobHandle | None) -> None:

@@ -242,6 +242,10 @@ class GenerationService:
         a queued one is refunded now, a running one by its process within a heartbeat."""
         outcome = await self.storage.request_cancel(job_id, user_key)
         if outcome == "cancelled":
+            job = await self.storage.get_job(job_id)
+            if job is not None:  # counted and logged where it was cancelled, with its refund
+                metrics.job_transition(job_id, job.user_key, job.provider, "cancelled",
+                                       price=job.price)
             handle = self.pipeline.handles.pop(job_id, None)
             if handle is not None:
                 handle.emit(Failed(JobCancelled(), refunded=handle.price > 0,

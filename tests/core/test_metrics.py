@@ -12,7 +12,7 @@ from aiohttp import web
 from bot import metrics
 from bot.app import running_app
 from bot.config import build_config
-from bot.events import Failed
+from bot.events import Failed, Progress
 from bot.jobs import GenerationRequest
 from bot.models import ChatRef, UserRef
 from tests.dead_process import left_running
@@ -60,6 +60,37 @@ async def test_a_failed_job_counts_its_error_class_and_its_refund(
     assert getattr(last, "error", None) == "InvalidProviderRequest"
     assert getattr(last, "run_seconds", None) is not None
     assert "error InvalidProviderRequest" in last.getMessage()
+
+
+async def test_queued_jobs_cancelled_or_left_at_a_stop_leave_the_gauges(tmp_path: Path) -> None:
+    # One job running (a slow backend, one slot), two waiting behind it: one is cancelled, and
+    # the bot stops with the others unfinished.
+    async with FakeA1111(delay=30) as webui:
+        config = build_config({
+            "storage": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+            "credits": {"initial": 10, "daily_free": 0},
+            "providers": {"slow": {"type": "a1111", "url": webui.base_url, "cost": 1,
+                                   "max_concurrency": 1, "timeout": 60}}}, environ={})
+        queued, running = (value("img2img_queue_depth", provider="slow"),
+                           value("img2img_jobs_running", provider="slow"))
+        cancelled = value("img2img_jobs_total", provider="slow", status="cancelled")
+        refunded = value("img2img_credits_total", movement="refunded")
+        async with running_app(config) as app:
+            first, second, _ = [await app.service.submit(GenerationRequest(
+                user=UserRef("telegram", user), chat=ChatRef("telegram", user, private=True),
+                image=jpeg_bytes((320, 240)), prompt="a harbour")) for user in ("77", "78", "79")]
+            async for event in first.events():
+                if isinstance(event, Progress):  # the backend is at work on it
+                    break
+            assert value("img2img_jobs_running", provider="slow") == running + 1
+            assert value("img2img_queue_depth", provider="slow") == queued + 2
+            assert await app.service.cancel(second.id, "telegram:78")
+            assert value("img2img_queue_depth", provider="slow") == queued + 1
+            assert value("img2img_jobs_total", provider="slow",
+                         status="cancelled") == cancelled + 1
+            assert value("img2img_credits_total", movement="refunded") == refunded + 1
+    assert value("img2img_queue_depth", provider="slow") == queued
+    assert value("img2img_jobs_running", provider="slow") == running
 
 
 async def test_jobs_a_crash_left_are_counted_as_refunded_at_start(tmp_path: Path) -> None:
