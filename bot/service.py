@@ -179,7 +179,12 @@ class GenerationService:
         handle.emit(Queued(1))
         # Where a slot is free here, the job starts in the transaction that stores it.
         start = self.pipeline.start_here(params.provider)
-        upload = Blob(info.mime, request.image)
+        # The job keeps what it runs on: where the provider input is made already and is the
+        # smaller, that (a process that claims the job after a crash prepares it again at the
+        # same size, losslessly for PNG, once more at JPEG quality 92 otherwise).
+        upload = (Blob(prepared.mime, prepared.data)
+                  if prepared is not None and len(prepared.data) <= len(request.image)
+                  else Blob(info.mime, request.image))
         queue = QueueLimits(limits.max_queue, limits.max_queued_per_user)
         event = (platform, request.event_id) if request.event_id else None
         grants = self.credits.grants()  # the user's free credits, given as the job is stored

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from PIL import Image
 
 from bot.app import App, running_app
 from bot.config import Config, build_config
@@ -19,6 +21,7 @@ from bot.providers import PROVIDERS
 from bot.providers.base import Reporter
 from bot.providers.echo import EchoProvider
 from storage.base import JobRecord
+from tests.core.test_imaging import photo
 from tests.fakes.server import jpeg_bytes
 
 
@@ -124,4 +127,30 @@ async def test_a_stop_keeps_queued_jobs_and_the_next_start_runs_them(config: Con
             kinds = [e.kind for e in await second.storage.ledger(f"telegram:{index}")]
             assert kinds == ["reserve", "initial"]  # charged once, never refunded
         assert await second.storage.drift() == []
+    assert inputs(config)() == []
+
+
+async def test_a_job_started_at_once_keeps_its_smaller_provider_input_through_a_stop(
+        config: Config) -> None:
+    upload = photo((1280, 960))
+    path = config.storage.url.removeprefix("sqlite:///")
+    async with running_app(config) as first:
+        first.service.register_courier("telegram", Recorder())
+        handle = await first.service.submit(request(1, upload))
+        await asyncio.sleep(0.2)  # running, held at the gate
+        with sqlite3.connect(path) as conn:
+            [(job_id, mime, data)] = conn.execute(
+                "SELECT job_id, mime, data FROM job_blobs WHERE kind = 'input'").fetchall()
+    # What it runs on, at the job's size, rather than the 1280x960 upload (over twice as big).
+    assert job_id == handle.id and mime == "image/jpeg" and len(data) * 2 < len(upload)
+    assert Image.open(io.BytesIO(data)).size == (handle.params.width, handle.params.height)
+    GatedEcho.gate.set()
+    async with running_app(config) as second:  # runs it again from the stored input
+        recorder = Recorder(expect=1)
+        second.service.register_courier("telegram", recorder)
+        async with asyncio.timeout(10):
+            await recorder.all_there.wait()
+        assert recorder.delivered == [handle.id]
+        assert [e.kind for e in await second.storage.ledger("telegram:1")] == [
+            "reserve", "initial"]
     assert inputs(config)() == []
