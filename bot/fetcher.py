@@ -120,6 +120,8 @@ class GuardedFetcher:
                                              {"status": str(response.status)}))
                 if (response.content_length or 0) > cap:
                     raise FetchTooLarge(cap)
+                if response.content_length is not None:  # the parser stops at that length
+                    return await response.read()
                 data = bytearray()
                 async for chunk in response.content.iter_chunked(1 << 16):
                     data += chunk

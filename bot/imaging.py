@@ -173,14 +173,17 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def decode(data: bytes, target: tuple[int, int] | None = None) -> Image.Image:
     """Decode the first frame as upright RGB; with ``target`` JPEG decodes at a reduced scale."""
-    img = _open(data)
+    return _decoded(_open(data), target)
+
+
+def _decoded(img: Image.Image, target: tuple[int, int] | None) -> Image.Image:
     try:
         if target and img.format in ("JPEG", "MPO"):
             want = (target[1], target[0]) if _orientation(img) in ROTATED else target
             img.draft("RGB", want)
         img.seek(0)
         img.load()
-        img = ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)  # else an upright image is copied
         return _to_rgb(img)
     except BROKEN as exc:
         raise ImageError(msg=Msg("error-image-incomplete")) from exc
@@ -244,16 +247,15 @@ def prepare(data: bytes, size: tuple[int, int], fmt: str = "PNG",
     An upload with transparency goes as PNG whatever ``fmt`` says: its edges against the
     white it is flattened on would blur in a lossy format.
     """
-    img = decode(data, target=size)
-    if fmt.upper() != "PNG" and _transparent(data):
+    img = _open(data)
+    if fmt.upper() != "PNG" and _transparent(img):
         fmt = "PNG"
-    return encode(fit_crop(img, size), fmt, max_bytes=max_bytes)
+    return encode(fit_crop(_decoded(img, size), size), fmt, max_bytes=max_bytes)
 
 
-def _transparent(data: bytes) -> bool:
+def _transparent(img: Image.Image) -> bool:
     """Whether the image has an alpha channel or a transparent colour (header only)."""
-    with _open(data) as img:
-        return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
 def fit_for_delivery(image: ImageData, *, max_bytes: int,
