@@ -90,8 +90,8 @@ def job_transition(job_id: str, user_key: str, provider: str, status: str, *, pr
 
 
 def jobs_left(job_ids: Iterable[str]) -> None:
-    """This process stopped with these jobs unfinished (they wait in the queue for the next
-    one): they leave its queue-depth and running gauges, as they would with the process."""
+    """These jobs are no longer this process's (another one took or ended them, or this one
+    stopped with them unfinished): they leave its queue-depth and running gauges."""
     with _lock:
         for job_id in job_ids:
             if (queued := _queued_at.pop(job_id, None)) is not None:

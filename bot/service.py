@@ -247,14 +247,17 @@ class GenerationService:
         a queued one is refunded now, a running one by its process within a heartbeat."""
         outcome = await self.storage.request_cancel(job_id, user_key)
         if outcome == "cancelled":
-            job = await self.storage.get_job(job_id)
-            if job is not None:  # counted and logged where it was cancelled, with its refund
-                metrics.job_transition(job_id, job.user_key, job.provider, "cancelled",
-                                       price=job.price)
+            # Counted and logged where it was cancelled, with its refund: a job accepted here
+            # is known by its handle, one accepted elsewhere is read back.
             handle = self.pipeline.handles.pop(job_id, None)
             if handle is not None:
+                metrics.job_transition(job_id, handle.user.key, handle.params.provider,
+                                       "cancelled", price=handle.price)
                 handle.emit(Failed(JobCancelled(), refunded=handle.price > 0,
                                    balance=await self.storage.balance(handle.user.key)))
+            elif (job := await self.storage.get_job(job_id)) is not None:
+                metrics.job_transition(job_id, job.user_key, job.provider, "cancelled",
+                                       price=job.price)
             return True
         if outcome == "requested":
             self.pipeline.cancel_here(job_id)
