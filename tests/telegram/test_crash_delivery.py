@@ -1,4 +1,5 @@
-"""SIGKILL between generation and delivery: the stored result is delivered once, charged once."""
+"""SIGKILL before a job is stored, and between generation and delivery: the request is made
+at the next start, the stored result delivered once, charged once."""
 
 from __future__ import annotations
 
@@ -90,3 +91,41 @@ async def test_a_kill_after_generation_delivers_once_at_the_next_start(tmp_path:
             kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
             balance = conn.execute("SELECT balance FROM users").fetchone()[0]
         assert kinds == ["initial", "reserve"] and balance == 9
+
+
+async def test_a_kill_while_the_photo_is_fetched_makes_the_job_at_the_next_start(
+        tmp_path: Path) -> None:
+    """An update is confirmed to Telegram only once its job is stored: a process killed while
+    it still fetched the photo leaves the update with Telegram, and the next start makes it."""
+    async with FakeTelegram(token=TOKEN, username="img2img_test_bot") as fake, \
+            FakeA1111(delay=0.05) as a1111:
+        fake.add_chat(USER_ID)
+        config = _config(tmp_path, fake, a1111)
+        fake.set_delay("getFile", 3.0)  # Telegram is slow to find the photo
+        async with bot(config) as first:
+            await fake.wait_for(lambda: fake.counts["getUpdates"], 30, what="polling")
+            update = fake.push_update(fake.build.photo(jpeg_bytes((320, 240)),
+                                                       caption="/img2img a lighthouse"))
+            for _ in range(200):  # (the fake tells of a call once it answers: look)
+                if fake.counts["getFile"]:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.3)  # long enough for another getUpdates to confirm it
+            assert fake.counts["getFile"] == 1
+            first.kill()
+        assert fake.pending_update_count() == 1  # not confirmed: Telegram still holds it
+        assert await asyncio.to_thread(_job, tmp_path / "bot.db") is None
+        fake.set_delay("getFile", 0.0)
+        await asyncio.sleep(1.2)  # the dead process's lease on polling runs out
+        async with bot(config):
+            message = update["message"]
+            await fake.wait_for(lambda: [
+                m for m in fake.messages(USER_ID) if m.kind == "photo"
+                and m.reply_to_message_id == message["message_id"]], 30, what="the result")
+            await fake.wait_for(lambda: _job(tmp_path / "bot.db") == ("delivered", "committed"),
+                                10, what="the charge to commit")
+        assert len([m for m in fake.messages(USER_ID) if m.kind == "photo"]) == 1
+        assert len(a1111.img2img_bodies) == 1
+        with sqlite3.connect(tmp_path / "bot.db") as conn:
+            kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
+        assert kinds == ["initial", "reserve"]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from adapters.telegram import run_telegram
+from adapters.telegram.transport import CONFIRM_WITHIN
 from bot.app import running_app
 from bot.config import build_config
 from bot.errors import ConfigError
@@ -184,7 +185,9 @@ async def test_an_update_killed_before_its_job_existed_is_made_on_redelivery(
             break
         await asyncio.sleep(0.05)
     tg.send(update, redeliver=True)
-    await tg.result(update)  # (the first attempt stays stuck, so the bot never settles)
+    # The first attempt stays stuck, so the bot never settles; its batch holds the next
+    # getUpdates back for CONFIRM_WITHIN, and then the redelivery comes.
+    await tg.result(update, timeout=CONFIRM_WITHIN + 5)
     tg.send(update, redeliver=True)  # once made, a redelivery is still ignored
     marker = tg.send(tg.fake.build.text("/img2img"))
     await tg.reply(marker)
