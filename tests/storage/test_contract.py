@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -130,6 +131,28 @@ async def test_stats(store: Storage) -> None:
     stats = await store.stats()
     assert stats["users"] == 1 and stats["credits_spent"] == 2
     assert stats["jobs"] == {"delivered": 1}
+
+
+async def test_settings_another_process_writes_are_read_at_once(
+        backend: Callable[[], Storage]) -> None:
+    """A gateway reads what an admin's command wrote through another process, at once, and
+    its own later writes too (SQLite answers these reads on a second connection)."""
+    writer, reader = backend(), backend()
+    await writer.open()
+    await reader.open()
+    try:
+        assert await reader.user_settings("telegram:1") == {}
+        for steps in (30, 31):
+            await writer.set_user_settings("telegram:1", {"steps": steps})
+            assert await reader.user_settings("telegram:1") == {"steps": steps}
+        await writer.set_chat_settings("telegram:-5", {"banned_words": ["x"]})
+        assert await reader.chat_settings("telegram:-5") == {"banned_words": ["x"]}
+        await reader.set_user_settings("telegram:1", {"steps": 5})
+        assert await reader.user_settings("telegram:1") == {"steps": 5}
+        assert await writer.user_settings("telegram:1") == {"steps": 5}
+    finally:
+        await reader.close()
+        await writer.close()
 
 
 async def test_settings_before_first_request_keep_the_welcome_grant(store: Storage) -> None:
