@@ -178,7 +178,11 @@ async def serve_webhook(bot: Bot, dp: Dispatcher, config: TelegramConfig, stop: 
         log.warning("telegram.webhook.secret_token is not set: anyone can post updates")
     # Routed by hand: the handler's own register() would close the bot session at shutdown,
     # while deliveries still need it to say goodbye.
-    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret)
+    # Telegram is answered once the update is handled (a request's job stored), not at once:
+    # a gateway killed before that gets no answer in, and Telegram sends the update again.
+    # aiogram answers anyway after 55 s and lets a slower handler go on.
+    handler = SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret,
+                                   handle_in_background=False)
     async with contextlib.AsyncExitStack() as own:
         if route is None:
             route = await own.enter_async_context(

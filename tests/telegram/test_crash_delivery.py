@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from tests.fakes.a1111 import FakeA1111
 from tests.fakes.server import jpeg_bytes
@@ -16,8 +19,21 @@ from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.telegram.conftest import USER_ID
 
 
-def _config(folder: Path, fake: FakeTelegram, a1111: FakeA1111) -> Path:
+def _config(folder: Path, fake: FakeTelegram, a1111: FakeA1111, *, webhook: bool = False) -> Path:
     path = folder / "config.toml"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    receive = f"""
+mode = "webhook"
+
+[telegram.webhook]
+url = "http://127.0.0.1:{port}/tg/hook"
+path = "/tg/hook"
+host = "127.0.0.1"
+port = {port}
+secret_token = "crash-test-secret"
+""" if webhook else ""
     path.write_text(f"""
 [storage]
 url = "sqlite:///{folder / 'bot.db'}"
@@ -26,6 +42,7 @@ url = "sqlite:///{folder / 'bot.db'}"
 token = "{TOKEN}"
 api_base = "{fake.base_url}"
 progress_interval = 0.1
+{receive}
 
 [credits]
 initial = 10
@@ -93,24 +110,28 @@ async def test_a_kill_after_generation_delivers_once_at_the_next_start(tmp_path:
         assert kinds == ["initial", "reserve"] and balance == 9
 
 
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_a_kill_while_the_photo_is_fetched_makes_the_job_at_the_next_start(
-        tmp_path: Path) -> None:
-    """An update is confirmed to Telegram only once its job is stored: a process killed while
-    it still fetched the photo leaves the update with Telegram, and the next start makes it."""
+        tmp_path: Path, mode: str) -> None:
+    """An update is confirmed to Telegram (polling: the next offset; webhook: the answer) only
+    once its job is stored: a process killed while it still fetched the photo leaves the update
+    with Telegram, and the next start makes it."""
     async with FakeTelegram(token=TOKEN, username="img2img_test_bot") as fake, \
             FakeA1111(delay=0.05) as a1111:
         fake.add_chat(USER_ID)
-        config = _config(tmp_path, fake, a1111)
+        fake.webhook_retry_delay = 0.5  # Telegram retries a webhook that did not answer
+        config = _config(tmp_path, fake, a1111, webhook=mode == "webhook")
         fake.set_delay("getFile", 3.0)  # Telegram is slow to find the photo
         async with bot(config) as first:
-            await fake.wait_for(lambda: fake.counts["getUpdates"], 30, what="polling")
+            await fake.wait_for(lambda: fake.counts["getUpdates" if mode == "polling"
+                                                     else "setWebhook"], 30, what="the start")
             update = fake.push_update(fake.build.photo(jpeg_bytes((320, 240)),
                                                        caption="/img2img a lighthouse"))
             for _ in range(200):  # (the fake tells of a call once it answers: look)
                 if fake.counts["getFile"]:
                     break
                 await asyncio.sleep(0.02)
-            await asyncio.sleep(0.3)  # long enough for another getUpdates to confirm it
+            await asyncio.sleep(0.3)  # long enough for a getUpdates or an answer to confirm it
             assert fake.counts["getFile"] == 1
             first.kill()
         assert fake.pending_update_count() == 1  # not confirmed: Telegram still holds it
