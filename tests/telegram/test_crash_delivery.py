@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,24 @@ def _job(db: Path) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+async def _delivered_once_at_the_next_start(config: Path, fake: FakeTelegram, a1111: FakeA1111,
+                                            update: dict[str, Any], db: Path) -> None:
+    """A new process answers ``update`` with one image, made once and charged once."""
+    async with bot(config):
+        message = update["message"]
+        await fake.wait_for(lambda: [
+            m for m in fake.messages(USER_ID) if m.kind == "photo"
+            and m.reply_to_message_id == message["message_id"]], 30, what="the result")
+        await fake.wait_for(lambda: _job(db) == ("delivered", "committed"),
+                            10, what="the charge to commit")
+    assert len([m for m in fake.messages(USER_ID) if m.kind == "photo"]) == 1
+    assert len(a1111.img2img_bodies) == 1  # not made twice
+    with sqlite3.connect(db) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
+        balance = conn.execute("SELECT balance FROM users").fetchone()[0]
+    assert kinds == ["initial", "reserve"] and balance == 9
+
+
 async def test_a_kill_after_generation_delivers_once_at_the_next_start(tmp_path: Path) -> None:
     async with FakeTelegram(token=TOKEN, username="img2img_test_bot") as fake, \
             FakeA1111(delay=0.05) as a1111:
@@ -95,19 +114,7 @@ async def test_a_kill_after_generation_delivers_once_at_the_next_start(tmp_path:
         assert await asyncio.to_thread(_job, tmp_path / "bot.db") == ("generated", "held")
         fake.clear_faults()  # Telegram takes uploads again
         await asyncio.sleep(1.2)  # the dead process's lease runs out
-        async with bot(config):
-            message = update["message"]
-            await fake.wait_for(lambda: [
-                m for m in fake.messages(USER_ID) if m.kind == "photo"
-                and m.reply_to_message_id == message["message_id"]], 30, what="the result")
-            await fake.wait_for(lambda: _job(tmp_path / "bot.db") == ("delivered", "committed"),
-                                10, what="the charge to commit")
-        assert len([m for m in fake.messages(USER_ID) if m.kind == "photo"]) == 1
-        assert len(a1111.img2img_bodies) == 1  # not made twice
-        with sqlite3.connect(tmp_path / "bot.db") as conn:
-            kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
-            balance = conn.execute("SELECT balance FROM users").fetchone()[0]
-        assert kinds == ["initial", "reserve"] and balance == 9
+        await _delivered_once_at_the_next_start(config, fake, a1111, update, tmp_path / "bot.db")
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -138,15 +145,4 @@ async def test_a_kill_while_the_photo_is_fetched_makes_the_job_at_the_next_start
         assert await asyncio.to_thread(_job, tmp_path / "bot.db") is None
         fake.set_delay("getFile", 0.0)
         await asyncio.sleep(1.2)  # the dead process's lease on polling runs out
-        async with bot(config):
-            message = update["message"]
-            await fake.wait_for(lambda: [
-                m for m in fake.messages(USER_ID) if m.kind == "photo"
-                and m.reply_to_message_id == message["message_id"]], 30, what="the result")
-            await fake.wait_for(lambda: _job(tmp_path / "bot.db") == ("delivered", "committed"),
-                                10, what="the charge to commit")
-        assert len([m for m in fake.messages(USER_ID) if m.kind == "photo"]) == 1
-        assert len(a1111.img2img_bodies) == 1
-        with sqlite3.connect(tmp_path / "bot.db") as conn:
-            kinds = [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
-        assert kinds == ["initial", "reserve"]
+        await _delivered_once_at_the_next_start(config, fake, a1111, update, tmp_path / "bot.db")
